@@ -1,0 +1,135 @@
+"""Shared scaffolding for the experiment scripts: arguments, claims, results files.
+
+Every script ``python -m experiments.<name>`` parses the same flags (``--seed``, ``--out``,
+``--full``, ``--smoke``), records each checked claim with :class:`Verdict`, and ends with
+:func:`finish`, which writes ``<out>/<name>.png`` and ``<out>/<name>.json``, prints a short
+summary and returns the process exit code (non-zero when a claim fails).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+import os
+import platform
+import sys
+import time
+from typing import Any
+
+import jax
+import matplotlib
+import numpy as np
+
+matplotlib.use("Agg")  # headless: scripts only write files
+
+DEFAULT_OUT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "figures")
+
+
+def parse_args(description: str, argv: list[str] | None = None) -> argparse.Namespace:
+  """The flags every experiment accepts. ``size`` is 'smoke', 'default' or 'full'."""
+  parser = argparse.ArgumentParser(description=description,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+  parser.add_argument("--seed", type=int, default=0, help="PRNG seed (default 0)")
+  parser.add_argument("--out", default=DEFAULT_OUT, help="output folder (default: figures/)")
+  size = parser.add_mutually_exclusive_group()
+  size.add_argument("--full", action="store_true", help="the paper's exact sizes")
+  size.add_argument("--smoke", action="store_true", help="tiny sizes (seconds), for tests")
+  args = parser.parse_args(argv)
+  args.size = "full" if args.full else "smoke" if args.smoke else "default"
+  return args
+
+
+def _jsonable(value: Any) -> Any:
+  if isinstance(value, dict):
+    return {str(k): _jsonable(v) for k, v in value.items()}
+  if isinstance(value, (list, tuple)):
+    return [_jsonable(v) for v in value]
+  if isinstance(value, (jax.Array, np.ndarray)):
+    return _jsonable(np.asarray(value).tolist())
+  if isinstance(value, (np.integer,)):
+    return int(value)
+  if isinstance(value, (np.floating, float)):
+    value = float(value)
+    return value if math.isfinite(value) else str(value)  # JSON has no NaN/inf
+  if isinstance(value, np.bool_):
+    return bool(value)
+  return value
+
+
+@dataclasses.dataclass
+class Claim:
+  name: str
+  statistic: float
+  threshold: float
+  relation: str  # the statistic must satisfy: statistic <relation> threshold
+  passed: bool
+  description: str
+
+
+class Verdict:
+  """Collects the claims an experiment checks; each is PASS or FAIL."""
+
+  _RELATIONS = {
+      "<=": lambda s, t: s <= t,
+      "<": lambda s, t: s < t,
+      ">=": lambda s, t: s >= t,
+      ">": lambda s, t: s > t,
+  }
+
+  def __init__(self):
+    self.claims: list[Claim] = []
+
+  def check(self, name: str, statistic: float, relation: str, threshold: float,
+            description: str) -> bool:
+    """Records ``statistic <relation> threshold`` (NaN always fails)."""
+    if relation not in self._RELATIONS:
+      raise ValueError(f"relation must be one of {sorted(self._RELATIONS)}, got {relation!r}")
+    statistic, threshold = float(statistic), float(threshold)
+    passed = (not math.isnan(statistic)) and bool(self._RELATIONS[relation](statistic, threshold))
+    self.claims.append(Claim(name, statistic, threshold, relation, passed, description))
+    return passed
+
+  @property
+  def passed(self) -> bool:
+    return bool(self.claims) and all(c.passed for c in self.claims)
+
+  def to_json(self) -> dict:
+    return {"passed": self.passed, "claims": [dataclasses.asdict(c) for c in self.claims]}
+
+
+def finish(name: str, args: argparse.Namespace, fig, data: dict, params: dict, verdict: Verdict,
+           start_time: float, headline: str) -> int:
+  """Writes the png and json, prints the summary, returns the exit code (0 iff all pass)."""
+  os.makedirs(args.out, exist_ok=True)
+  png = os.path.join(args.out, f"{name}.png")
+  fig.savefig(png, dpi=110, bbox_inches="tight")
+  wall = time.time() - start_time
+  record = {
+      "experiment": name,
+      "command": "python -m experiments." + name + " " + " ".join(sys.argv[1:]),
+      "size": args.size,
+      "seed": args.seed,
+      "params": params,
+      "wall_time_s": round(wall, 2),
+      "environment": {"python": platform.python_version(), "jax": jax.__version__,
+                      "backend": jax.default_backend(), "cpus": os.cpu_count()},
+      "verdict": verdict.to_json(),
+      "headline": headline,
+      "data": data,
+  }
+  path = os.path.join(args.out, f"{name}.json")
+  tmp = path + ".tmp"
+  with open(tmp, "w") as f:
+    json.dump(_jsonable(record), f, indent=1)
+  os.replace(tmp, path)  # atomic: an interrupted run never leaves a half-written json
+  print(f"[{name}] {headline}  ({args.size} size, seed {args.seed}, {wall:.1f} s)")
+  for c in verdict.claims:
+    mark = "PASS" if c.passed else "FAIL"
+    print(f"  {mark}  {c.name}: {c.statistic:.4g} {c.relation} {c.threshold:.4g}  -- "
+          f"{c.description}")
+  print(f"  wrote {png} and {path}")
+  if not verdict.claims:
+    print("  FAIL  no claim was checked")
+  return 0 if verdict.passed else 1
