@@ -1,0 +1,6 @@
+"""Flax NNX models: Chronos (T5 over tokens) and Chronos-Bolt (patches, quantile head)."""
+
+from lowrank_ts.models.config import (BOLT_CONFIGS, CHRONOS_CONFIGS, AttentionSpec, BoltConfig,
+                                      ChronosConfig, ProjectionSpec, T5Config, named_config)
+from lowrank_ts.models.chronos import Chronos
+from lowrank_ts.models.t5 import T5

@@ -1,0 +1,268 @@
+"""Frozen-dataclass configurations for Chronos (T5) and Chronos-Bolt, and their named sizes.
+
+A :class:`T5Config` fixes the transformer; per-attention-layer :class:`AttentionSpec` entries
+(heads, head size and a :class:`ProjectionSpec` per q/k/v/o) describe the low-rank variants
+of the paper (§5, eqs. 19-20) and of the authors' code (reduced heads / head size per layer).
+``None`` means "dense, ``num_heads`` x ``d_kv`` everywhere", i.e. the published checkpoints.
+
+Named configurations (:data:`CHRONOS_CONFIGS`, :data:`BOLT_CONFIGS`) use the published sizes
+(Chronos-T5 tiny ... large follow t5-efficient; Bolt tiny ... base), plus ``*-cpu`` ones
+small enough for tests on two CPU cores.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Optional
+
+from lowrank_ts import checks
+
+PROJECTION_KINDS = ("dense", "shared_sketch", "head_sketch")
+
+
+@dataclasses.dataclass(frozen=True)
+class ProjectionSpec:
+  """How one of q, k, v, o is parameterised.
+
+  ``dense``: a full matrix. ``shared_sketch`` (eq. 19): ``W = W_1 W_2`` with the rank-``rank``
+  sketch ``W_2`` shared by all heads. ``head_sketch`` (eq. 20): ``W^(i) = W_1^(i) W_2^(i)``,
+  one rank-``rank`` factorisation per head.
+  """
+  kind: str = "dense"
+  rank: Optional[int] = None
+
+  def __post_init__(self):
+    if self.kind not in PROJECTION_KINDS:
+      raise ValueError(f"kind must be one of {PROJECTION_KINDS}, got {self.kind!r}")
+    if self.kind == "dense":
+      if self.rank is not None:
+        raise ValueError(f"rank must be None for a dense projection, got {self.rank!r}")
+    else:
+      checks.positive_int(self.rank, "rank")
+
+
+DENSE = ProjectionSpec()
+
+
+@dataclasses.dataclass(frozen=True)
+class AttentionSpec:
+  """One attention layer: ``n_heads`` heads of size ``d_kv`` and a spec per projection."""
+  n_heads: int
+  d_kv: int
+  q: ProjectionSpec = DENSE
+  k: ProjectionSpec = DENSE
+  v: ProjectionSpec = DENSE
+  o: ProjectionSpec = DENSE
+
+  def __post_init__(self):
+    checks.positive_int(self.n_heads, "n_heads")
+    checks.positive_int(self.d_kv, "d_kv")
+    for name in "qkvo":
+      if not isinstance(getattr(self, name), ProjectionSpec):
+        raise ValueError(f"{name} must be a ProjectionSpec, got {getattr(self, name)!r}")
+
+  @property
+  def inner_dim(self) -> int:
+    return self.n_heads * self.d_kv
+
+  @property
+  def is_dense(self) -> bool:
+    return all(getattr(self, name).kind == "dense" for name in "qkvo")
+
+
+FEED_FORWARD_PROJ = ("relu", "gated-gelu", "gelu", "gated-relu", "gated-silu")
+
+
+@dataclasses.dataclass(frozen=True)
+class T5Config:
+  """An encoder-decoder T5 as transformers' ``T5Config`` describes it (same field names)."""
+  vocab_size: int
+  d_model: int
+  d_ff: int
+  num_layers: int
+  num_heads: int
+  d_kv: int
+  num_decoder_layers: Optional[int] = None
+  relative_attention_num_buckets: int = 32
+  relative_attention_max_distance: int = 128
+  dropout_rate: float = 0.1
+  layer_norm_epsilon: float = 1e-6
+  initializer_factor: float = 0.05
+  feed_forward_proj: str = "relu"
+  tie_word_embeddings: bool = True
+  decoder_start_token_id: int = 0
+  # Per-layer attention layouts; None = dense num_heads x d_kv in every layer.
+  encoder_attention: Optional[tuple[AttentionSpec, ...]] = None
+  decoder_self_attention: Optional[tuple[AttentionSpec, ...]] = None
+  decoder_cross_attention: Optional[tuple[AttentionSpec, ...]] = None
+
+  def __post_init__(self):
+    for name in ("vocab_size", "d_model", "d_ff", "num_layers", "num_heads", "d_kv",
+                 "relative_attention_num_buckets", "relative_attention_max_distance"):
+      checks.positive_int(getattr(self, name), name)
+    if self.num_decoder_layers is not None:
+      checks.positive_int(self.num_decoder_layers, "num_decoder_layers")
+    if self.relative_attention_num_buckets < 4:
+      raise ValueError("relative_attention_num_buckets must be >= 4, got "
+                       f"{self.relative_attention_num_buckets}")
+    if not 0.0 <= float(self.dropout_rate) < 1.0:
+      raise ValueError(f"dropout_rate must be in [0, 1), got {self.dropout_rate!r}")
+    checks.positive_float(self.layer_norm_epsilon, "layer_norm_epsilon")
+    checks.positive_float(self.initializer_factor, "initializer_factor")
+    if self.feed_forward_proj not in FEED_FORWARD_PROJ:
+      raise ValueError(
+          f"feed_forward_proj must be one of {FEED_FORWARD_PROJ}, got {self.feed_forward_proj!r}")
+    checks.positive_int(self.decoder_start_token_id, "decoder_start_token_id", allow_zero=True)
+    for name, layers in (("encoder_attention", self.num_layers),
+                         ("decoder_self_attention", self.n_decoder_layers),
+                         ("decoder_cross_attention", self.n_decoder_layers)):
+      specs = getattr(self, name)
+      if specs is None:
+        continue
+      if not isinstance(specs, tuple) or len(specs) != layers:
+        raise ValueError(f"{name} must be a tuple of {layers} AttentionSpec, got {specs!r}")
+      for spec in specs:
+        if not isinstance(spec, AttentionSpec):
+          raise ValueError(f"{name} entries must be AttentionSpec, got {spec!r}")
+      if name != "decoder_cross_attention" and any(s.n_heads != specs[0].n_heads for s in specs):
+        # The relative position bias of layer 0 (one column per head) is shared by all layers.
+        raise ValueError(f"{name}: every self-attention layer must have the same n_heads")
+
+  @property
+  def n_decoder_layers(self) -> int:
+    return self.num_layers if self.num_decoder_layers is None else self.num_decoder_layers
+
+  @property
+  def is_gated(self) -> bool:
+    return self.feed_forward_proj.startswith("gated-")
+
+  @property
+  def activation(self) -> str:
+    act = self.feed_forward_proj.split("-")[-1]
+    return "gelu_new" if act == "gelu" else act
+
+  def attention_specs(self, which: str) -> tuple[AttentionSpec, ...]:
+    """Per-layer specs of ``'encoder'``, ``'decoder_self'`` or ``'decoder_cross'``."""
+    fields = {"encoder": ("encoder_attention", self.num_layers),
+              "decoder_self": ("decoder_self_attention", self.n_decoder_layers),
+              "decoder_cross": ("decoder_cross_attention", self.n_decoder_layers)}
+    if which not in fields:
+      raise ValueError(f"which must be one of {tuple(fields)}, got {which!r}")
+    name, layers = fields[which]
+    specs = getattr(self, name)
+    if specs is None:
+      specs = (AttentionSpec(self.num_heads, self.d_kv),) * layers
+    return specs
+
+  @property
+  def is_dense(self) -> bool:
+    """True when the model is a plain T5 (exportable to Hugging Face as is)."""
+    return all(s.is_dense and s.n_heads == self.num_heads and s.d_kv == self.d_kv
+               for which in ("encoder", "decoder_self", "decoder_cross")
+               for s in self.attention_specs(which))
+
+
+@dataclasses.dataclass(frozen=True)
+class ChronosConfig:
+  """Chronos: a T5 over MeanScaleUniformBins tokens, plus the pipeline's defaults."""
+  t5: T5Config
+  context_length: int = 512
+  prediction_length: int = 64
+  n_tokens: int = 4096
+  n_special_tokens: int = 2
+  pad_token_id: int = 0
+  eos_token_id: int = 1
+  use_eos_token: bool = True
+  low_limit: float = -15.0
+  high_limit: float = 15.0
+  num_samples: int = 20
+  temperature: float = 1.0
+  top_k: int = 50
+  top_p: float = 1.0
+
+  def __post_init__(self):
+    if not isinstance(self.t5, T5Config):
+      raise ValueError(f"t5 must be a T5Config, got {type(self.t5).__name__}")
+    for name in ("context_length", "prediction_length", "n_tokens", "num_samples", "top_k"):
+      checks.positive_int(getattr(self, name), name)
+    checks.positive_int(self.n_special_tokens, "n_special_tokens")
+    for name in ("pad_token_id", "eos_token_id"):
+      value = checks.positive_int(getattr(self, name), name, allow_zero=True)
+      if value >= self.n_special_tokens:
+        raise ValueError(f"{name} must be < n_special_tokens={self.n_special_tokens}, got {value}")
+    if self.n_tokens != self.t5.vocab_size:
+      raise ValueError(f"n_tokens={self.n_tokens} must equal t5.vocab_size={self.t5.vocab_size}")
+    if self.n_tokens - self.n_special_tokens < 2:
+      raise ValueError(f"n_tokens must exceed n_special_tokens + 1, got {self.n_tokens}")
+    if not self.low_limit < self.high_limit:
+      raise ValueError(f"low_limit must be < high_limit, got {self.low_limit}, {self.high_limit}")
+    checks.positive_float(self.temperature, "temperature")
+    checks.positive_float(self.top_p, "top_p", upper=1.0)
+
+
+@dataclasses.dataclass(frozen=True)
+class BoltConfig:
+  """Chronos-Bolt: patched, instance-normalised inputs into a T5, quantile head out."""
+  t5: T5Config
+  context_length: int = 2048
+  prediction_length: int = 64
+  input_patch_size: int = 16
+  input_patch_stride: int = 16
+  quantiles: tuple[float, ...] = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+  use_reg_token: bool = True
+
+  def __post_init__(self):
+    if not isinstance(self.t5, T5Config):
+      raise ValueError(f"t5 must be a T5Config, got {type(self.t5).__name__}")
+    for name in ("context_length", "prediction_length", "input_patch_size", "input_patch_stride"):
+      checks.positive_int(getattr(self, name), name)
+    if self.input_patch_stride != self.input_patch_size:
+      raise ValueError("input_patch_stride must equal input_patch_size (non-overlapping patches),"
+                       f" got {self.input_patch_stride} and {self.input_patch_size}")
+    if not isinstance(self.quantiles, tuple) or not self.quantiles:
+      raise ValueError(f"quantiles must be a non-empty tuple, got {self.quantiles!r}")
+    if any(not 0.0 < q < 1.0 for q in self.quantiles) or list(self.quantiles) != sorted(
+        self.quantiles):
+      raise ValueError(f"quantiles must be increasing levels in (0, 1), got {self.quantiles}")
+    expected_vocab = 2 if self.use_reg_token else 1
+    if self.t5.vocab_size != expected_vocab:
+      raise ValueError(f"t5.vocab_size must be {expected_vocab} for Chronos-Bolt "
+                       f"(use_reg_token={self.use_reg_token}), got {self.t5.vocab_size}")
+
+
+def _t5(vocab_size, d_model, d_ff, layers, heads, d_kv=64, **kw) -> T5Config:
+  return T5Config(vocab_size=vocab_size, d_model=d_model, d_ff=d_ff, num_layers=layers,
+                  num_heads=heads, d_kv=d_kv, **kw)
+
+
+# (d_model, d_ff, layers per stack, heads, d_kv): t5-efficient sizes used by Chronos(-Bolt).
+_SIZES = {
+    "tiny": (256, 1024, 4, 4, 64),
+    "mini": (384, 1536, 4, 8, 64),
+    "small": (512, 2048, 6, 8, 64),
+    "base": (768, 3072, 12, 12, 64),
+    "large": (1024, 4096, 24, 16, 64),
+}
+
+CHRONOS_CONFIGS: dict[str, ChronosConfig] = {
+    f"chronos-t5-{size}": ChronosConfig(_t5(4096, *dims)) for size, dims in _SIZES.items()
+}
+# CPU-sized: same vocabulary and tokenizer, a thin transformer.
+CHRONOS_CONFIGS["chronos-t5-cpu"] = ChronosConfig(_t5(4096, 64, 256, 2, 4, 16))
+CHRONOS_CONFIGS["chronos-t5-cpu-mini"] = ChronosConfig(_t5(4096, 48, 96, 2, 4, 16))
+
+BOLT_CONFIGS: dict[str, BoltConfig] = {
+    f"chronos-bolt-{size}": BoltConfig(_t5(2, *_SIZES[size]))
+    for size in ("tiny", "mini", "small", "base")
+}
+BOLT_CONFIGS["chronos-bolt-cpu"] = BoltConfig(_t5(2, 64, 256, 2, 4, 16), context_length=512)
+
+
+def named_config(name: str) -> ChronosConfig | BoltConfig:
+  """The named Chronos or Chronos-Bolt configuration (see CHRONOS_CONFIGS, BOLT_CONFIGS)."""
+  if name in CHRONOS_CONFIGS:
+    return CHRONOS_CONFIGS[name]
+  if name in BOLT_CONFIGS:
+    return BOLT_CONFIGS[name]
+  raise ValueError(
+      f"name must be one of {sorted(CHRONOS_CONFIGS) + sorted(BOLT_CONFIGS)}, got {name!r}")

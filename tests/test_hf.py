@@ -1,0 +1,154 @@
+"""Flax Chronos vs transformers' T5 on locally built checkpoints; import/export round trips."""
+
+import json
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+transformers = pytest.importorskip("transformers")
+pytest.importorskip("safetensors")
+
+from lowrank_ts import hf  # noqa: E402
+from lowrank_ts.models import t5_ops  # noqa: E402
+from tests.reference_checkpoints import chronos_checkpoint, max_abs_diff  # noqa: E402
+
+# fp32 on both sides; sums over d_model <= 64 and a few layers stay far below this.
+TOL = 1e-4
+
+CONFIGS = {
+    # inner_dim 64 == d_model; long inputs reach the log buckets and max_distance clipping.
+    "tiny_like": dict(length=140),
+    # inner_dim 4 * 16 = 64 != d_model 48 (as chronos-t5-mini), 3 decoder layers, short
+    # max_distance so clipping is exercised cheaply.
+    "mini_like": dict(length=40, d_model=48, num_decoder_layers=3,
+                      relative_attention_max_distance=12),
+    # T5 v1.1 style: gated GELU, untied LM head without rescaling.
+    "gated_untied": dict(length=24, feed_forward_proj="gated-gelu", tie_word_embeddings=False,
+                         n_tokens=100),
+}
+
+
+def _inputs(length, n_tokens, seed=0):
+  rng = np.random.default_rng(seed)
+  ids = rng.integers(0, n_tokens, size=(2, length))
+  mask = np.ones((2, length), bool)
+  mask[1, : length // 3] = False  # left padding, as ragged Chronos contexts have
+  decoder_ids = np.concatenate([np.zeros((2, 1), int), rng.integers(0, n_tokens, (2, 6))], 1)
+  return ids, mask, decoder_ids
+
+
+@pytest.mark.parametrize("name", sorted(CONFIGS))
+def test_chronos_matches_transformers(tmp_path, name):
+  kwargs = dict(CONFIGS[name])
+  length = kwargs.pop("length")
+  reference = chronos_checkpoint(tmp_path, **kwargs)
+  model = hf.load(tmp_path)
+  ids, mask, decoder_ids = _inputs(length, reference.config.vocab_size)
+  with torch.no_grad():
+    ref_encoder = reference.encoder(input_ids=torch.tensor(ids),
+                                    attention_mask=torch.tensor(mask)).last_hidden_state.numpy()
+    ref_logits = reference(input_ids=torch.tensor(ids), attention_mask=torch.tensor(mask),
+                           decoder_input_ids=torch.tensor(decoder_ids)).logits.numpy()
+  encoder = model.encode(jnp.asarray(ids), jnp.asarray(mask))
+  logits = model(jnp.asarray(ids), jnp.asarray(mask), jnp.asarray(decoder_ids))
+  enc_diff, logit_diff = max_abs_diff(encoder, ref_encoder), max_abs_diff(logits, ref_logits)
+  print(f"{name}: encoder max-abs-diff {enc_diff:.2e}, logits max-abs-diff {logit_diff:.2e}")
+  assert enc_diff <= TOL
+  assert logit_diff <= TOL
+  assert np.abs(ref_logits).max() > 1e-2  # the comparison is not between near-zero outputs
+
+
+def test_export_import_round_trip_is_exact(tmp_path):
+  chronos_checkpoint(tmp_path / "ref", d_model=48, num_decoder_layers=3)
+  original = hf.read_tensors(tmp_path / "ref")
+  model = hf.load(tmp_path / "ref")
+  hf.save(model, tmp_path / "ours")
+  exported = hf.read_tensors(tmp_path / "ours")
+  assert set(exported) == set(original)
+  for name, value in original.items():
+    np.testing.assert_array_equal(exported[name], value, err_msg=name)
+  again = hf.to_tensors(hf.load(tmp_path / "ours"))
+  for name, value in exported.items():
+    np.testing.assert_array_equal(again[name], value, err_msg=name)
+
+
+def test_reference_pipeline_loads_export_and_embeddings_match(tmp_path):
+  from chronos import BaseChronosPipeline
+  chronos_checkpoint(tmp_path / "ref", d_model=48)
+  hf.save(hf.load(tmp_path / "ref"), tmp_path / "ours")
+  pipeline = BaseChronosPipeline.from_pretrained(tmp_path / "ours", dtype=torch.float32)
+  rng = np.random.default_rng(1)
+  context = rng.normal(size=(3, 50)).cumsum(-1).astype(np.float32)
+  context[1, :20] = np.nan  # a shorter series, left-padded
+  context[2, 30] = np.nan  # a missing value
+  ref_embeddings, _ = pipeline.embed(torch.tensor(context))
+  token_ids, mask, _ = pipeline.tokenizer.context_input_transform(torch.tensor(context))
+  ours = hf.load(tmp_path / "ours").encode(jnp.asarray(token_ids.numpy()),
+                                           jnp.asarray(mask.numpy()))
+  diff = max_abs_diff(ours, ref_embeddings.numpy())
+  print(f"pipeline.embed vs ours: max-abs-diff {diff:.2e}")
+  assert diff <= TOL
+
+
+def test_relative_position_bucket_matches_transformers():
+  from transformers.models.t5.modeling_t5 import T5Attention
+  relative = np.arange(-700, 700)
+  for bidirectional in (True, False):
+    for buckets, distance in ((32, 128), (8, 20), (16, 300)):
+      ref = T5Attention._relative_position_bucket(torch.tensor(relative), bidirectional,
+                                                  buckets, distance).numpy()
+      ours = t5_ops.relative_position_bucket(jnp.asarray(relative), bidirectional, buckets,
+                                             distance)
+      np.testing.assert_array_equal(np.asarray(ours), ref)
+
+
+def _tensors_and_config(tmp_path):
+  chronos_checkpoint(tmp_path, d_model=32, d_kv=8, d_ff=32, num_layers=1, n_tokens=20)
+  raw = json.loads((tmp_path / "config.json").read_text())
+  return hf.config_from_json(raw), hf.read_tensors(tmp_path)
+
+
+def test_missing_tensor_is_named(tmp_path):
+  config, tensors = _tensors_and_config(tmp_path)
+  del tensors["decoder.block.0.layer.1.EncDecAttention.k.weight"]
+  with pytest.raises(ValueError, match=r"missing tensor 'decoder\.block\.0\.layer\.1\.EncDec"):
+    hf.from_tensors(config, tensors)
+
+
+def test_extra_tensor_is_named(tmp_path):
+  config, tensors = _tensors_and_config(tmp_path)
+  tensors["encoder.block.0.layer.0.SelfAttention.bogus"] = np.zeros(3, np.float32)
+  with pytest.raises(ValueError, match=r"unexpected tensor 'encoder\.block\.0.*bogus'"):
+    hf.from_tensors(config, tensors)
+
+
+def test_misshaped_tensor_is_named(tmp_path):
+  config, tensors = _tensors_and_config(tmp_path)
+  tensors["encoder.block.0.layer.1.DenseReluDense.wi.weight"] = np.zeros((5, 32), np.float32)
+  with pytest.raises(ValueError, match=r"'encoder\.block\.0\.layer\.1\.DenseReluDense\.wi\.weight"
+                     r"' has shape \(5, 32\)"):
+    hf.from_tensors(config, tensors)
+
+
+def test_tied_copy_must_equal_shared(tmp_path):
+  config, tensors = _tensors_and_config(tmp_path)
+  tensors["lm_head.weight"] = tensors["shared.weight"].copy()
+  hf.from_tensors(config, tensors)  # an equal tied copy (old checkpoints) is accepted
+  tensors["lm_head.weight"] = tensors["shared.weight"] + 1.0
+  with pytest.raises(ValueError, match="'lm_head.weight' should be a tied copy"):
+    hf.from_tensors(config, tensors)
+
+
+def test_bad_folder_and_config(tmp_path):
+  with pytest.raises(ValueError, match="no config.json"):
+    hf.load(tmp_path)
+  with pytest.raises(ValueError, match="folder"):
+    hf.load(3)
+  with pytest.raises(ValueError, match="chronos_config"):
+    hf.config_from_json({"d_model": 8})
+  with pytest.raises(ValueError, match="no model.safetensors"):
+    hf.read_tensors(tmp_path)
+  with pytest.raises(ValueError, match="model must be"):
+    hf.to_tensors(object())
