@@ -1,0 +1,325 @@
+"""Input embeddings of time-series transformers (§2): quantization (the Chronos tokenizer and a
+lookup table), continuous embeddings (patching, the residual MLP of Theorem 2, the Time-MoE
+embedding of Corollary 2) and the fixed rank-k Chebyshev embedding of appendix I.
+
+Convention: the paper's -- tokens are columns, so an embedded series is ``[d, L]`` and a
+patched series is ``[k, L]`` (leading batch dims allowed where stated). Model code that wants
+``[batch, length, features]`` transposes at its own boundary.
+
+Chronos tokenizer (MeanScaleUniformBins of chronos-forecasting): ``chronos_tokenize`` maps
+series ``[B, T]`` (left-padded with NaN) to ``(token_ids [B, T(+1)], mask, scale [B])`` and
+``chronos_detokenize(token_ids, scale)`` maps ids back to bin centres times the scale. Ids:
+PAD = 0, EOS = 1, values 2..4095 (finite values land in 3..4095; 2 only for x/scale < -1e20).
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, Callable, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from lowrank_ts import checks
+from lowrank_ts import spectral
+
+CHRONOS_N_TOKENS = 4096
+CHRONOS_N_SPECIAL_TOKENS = 2
+CHRONOS_PAD_ID = 0
+CHRONOS_EOS_ID = 1
+CHRONOS_LIMIT = 15.0  # the bin centres span [-15, 15] (Chronos' low_limit / high_limit)
+
+__all__ = [
+    "CHRONOS_N_TOKENS", "CHRONOS_N_SPECIAL_TOKENS", "CHRONOS_PAD_ID", "CHRONOS_EOS_ID",
+    "CHRONOS_LIMIT", "chronos_bin_centers", "chronos_bin_boundaries", "left_pad_and_stack",
+    "chronos_tokenize", "chronos_detokenize", "quantized_embedding", "patch_series",
+    "init_residual_mlp", "residual_mlp_embedding", "swish", "time_moe_embedding",
+    "chebyshev_features", "chebyshev_embedding",
+]
+
+
+# ----------------------------------------------------------------------------------------------
+# Quantization: the Chronos tokenizer
+# ----------------------------------------------------------------------------------------------
+
+@functools.lru_cache(maxsize=None)
+def _bins() -> tuple[np.ndarray, np.ndarray]:
+  n_centers = CHRONOS_N_TOKENS - CHRONOS_N_SPECIAL_TOKENS - 1
+  low, high = np.float32(-CHRONOS_LIMIT), np.float32(CHRONOS_LIMIT)
+  step = (high - low) / np.float32(n_centers - 1)  # float32, as torch.linspace's step
+  idx = np.arange(n_centers)
+  # torch.linspace (float32, CPU) evaluates start + step*i (first half) and end - step*(n-1-i)
+  # (second half) with a fused multiply-add: one rounding. In float64 the product and sum are
+  # exact here (24-bit step times a 12-bit index, magnitudes < 16), so one cast to float32
+  # reproduces torch's centres bit for bit.
+  step64 = np.float64(step)
+  centers = np.where(idx < n_centers // 2, np.float64(low) + step64 * idx,
+                     np.float64(high) - step64 * (n_centers - 1 - idx)).astype(np.float32)
+  mids = (centers[1:] + centers[:-1]) / np.float32(2)
+  boundaries = np.concatenate([np.float32([-1e20]), mids, np.float32([1e20])])
+  centers.setflags(write=False)
+  boundaries.setflags(write=False)
+  return centers, boundaries
+
+
+def chronos_bin_centers() -> np.ndarray:
+  """The 4093 float32 bin centres linspace(-15, 15) of Chronos (read-only), bitwise torch's."""
+  return _bins()[0]
+
+
+def chronos_bin_boundaries() -> np.ndarray:
+  """The 4094 float32 bin edges [-1e20, midpoints of the centres, 1e20] (read-only)."""
+  return _bins()[1]
+
+
+def left_pad_and_stack(series: Sequence[Any]) -> np.ndarray:
+  """Stacks 1-D series of different lengths into float32 ``[B, T_max]``, left-padded with NaN.
+
+  The layout Chronos expects: the most recent value of every series is in the last column.
+  """
+  if isinstance(series, (str, bytes)) or not isinstance(series, Sequence) or not series:
+    raise ValueError("series must be a non-empty sequence of 1-D arrays")
+  rows = []
+  for i, s in enumerate(series):
+    arr = np.asarray(checks.as_float_array(s, f"series[{i}]"), dtype=np.float32)
+    checks.check_ndim(arr, f"series[{i}]", ndim=1)
+    checks.check_nonempty(arr, f"series[{i}]")
+    rows.append(arr)
+  length = max(r.shape[0] for r in rows)
+  out = np.full((len(rows), length), np.nan, dtype=np.float32)
+  for i, r in enumerate(rows):
+    out[i, length - r.shape[0]:] = r
+  return out
+
+
+@functools.partial(jax.jit, static_argnames="append_eos")
+def _tokenize(x, scale, boundaries, append_eos):
+  mask = ~jnp.isnan(x)
+  if scale is None:
+    # Mean |x| over observed values; NaN (all missing), zero (all zero) or negative -> 1.
+    total = jnp.sum(jnp.where(mask, jnp.abs(x), 0.0), axis=-1)
+    scale = total / jnp.sum(mask, axis=-1).astype(x.dtype)
+    scale = jnp.where(scale > 0, scale, jnp.ones_like(scale))
+  # torch.bucketize(right=True) = number of boundaries <= value = searchsorted(side="right").
+  ids = jnp.searchsorted(boundaries, x / scale[..., None], side="right").astype(jnp.int32)
+  ids = jnp.clip(ids + CHRONOS_N_SPECIAL_TOKENS, 0, CHRONOS_N_TOKENS - 1)
+  ids = jnp.where(mask, ids, CHRONOS_PAD_ID)
+  if append_eos:
+    eos = jnp.full(ids.shape[:-1] + (1,), CHRONOS_EOS_ID, ids.dtype)
+    ids = jnp.concatenate([ids, eos], axis=-1)
+    mask = jnp.concatenate([mask, jnp.ones(mask.shape[:-1] + (1,), bool)], axis=-1)
+  return ids, mask, scale
+
+
+def chronos_tokenize(context: Any, *, scale: Any = None, append_eos: bool = True,
+                     context_length: int | None = None):
+  """Chronos' MeanScaleUniformBins tokenizer: ``(token_ids, mask, scale)``.
+
+  Args:
+    context: float series ``[..., T]`` (usually ``[B, T]``), missing values NaN (left padding
+      included). Cast to float32, as Chronos does.
+    scale: ``None`` to compute the context scale mean_{observed} |x| (not > 0 or NaN -> 1);
+      or a given scale ``[...]`` -- the label path: Chronos tokenises the ``prediction_length``
+      target values with the context's scale (missing labels come out as PAD with mask False;
+      the training loss ignores them, Chronos' training script sets them to -100).
+    append_eos: append EOS (mask True), as Chronos-T5 (seq2seq) does for contexts and labels.
+    context_length: keep only the last ``context_length`` values (Chronos: 512); None keeps all.
+
+  Returns:
+    token_ids int32 ``[..., T']`` with T' = T (+1 with EOS): bucketize(x/scale, boundaries,
+    right=True) + 2 clamped to [0, 4095], PAD where missing; mask bool ``[..., T']`` (False
+    where missing); scale float32 ``[...]``.
+  """
+  x = checks.as_float_array(context, "context").astype(jnp.float32)
+  checks.check_ndim(x, "context", min_ndim=1)
+  checks.check_nonempty(x, "context")
+  if not isinstance(append_eos, (bool, np.bool_)):
+    raise ValueError(f"append_eos must be a bool, got {append_eos!r}")
+  if context_length is not None:
+    context_length = checks.positive_int(context_length, "context_length")
+    x = x[..., -context_length:]
+  if scale is not None:
+    scale = checks.as_float_array(scale, "scale").astype(jnp.float32)
+    if scale.shape != x.shape[:-1]:
+      raise ValueError(f"scale must have shape {tuple(x.shape[:-1])} (the context's leading "
+                       f"dims), got {tuple(scale.shape)}")
+  return _tokenize(x, scale, jnp.asarray(chronos_bin_boundaries()), bool(append_eos))
+
+
+def _integer_array(x: Any, name: str) -> jax.Array:
+  arr = jnp.asarray(x) if not isinstance(x, (str, bytes)) and x is not None else None
+  if arr is None or not jnp.issubdtype(arr.dtype, jnp.integer):
+    raise ValueError(f"{name} must be an integer array, got "
+                     f"{getattr(arr, 'dtype', type(x).__name__)}")
+  return arr
+
+
+@jax.jit
+def _detokenize(ids, scale, centers):
+  index = jnp.clip(ids - CHRONOS_N_SPECIAL_TOKENS - 1, 0, centers.shape[0] - 1)
+  return centers[index] * scale.reshape(scale.shape + (1,) * (ids.ndim - scale.ndim))
+
+
+def chronos_detokenize(token_ids: Any, scale: Any) -> jax.Array:
+  """Token ids back to values: ``centers[clip(id - 3, 0, 4092)] * scale`` (Chronos' output).
+
+  ``token_ids`` int ``[B, ...]`` (e.g. samples ``[B, S, H]``) and ``scale`` ``[B]`` (the
+  leading dims of ``token_ids``; a scalar for a single series) broadcast over the rest.
+  Special ids (PAD, EOS, 2) decode to the lowest centre -15 * scale, as in Chronos.
+  """
+  ids = _integer_array(token_ids, "token_ids")
+  checks.check_ndim(ids, "token_ids", min_ndim=1)
+  scale = checks.as_float_array(scale, "scale").astype(jnp.float32)
+  if scale.ndim >= ids.ndim or ids.shape[:scale.ndim] != scale.shape:
+    raise ValueError(f"scale must have the leading dims of token_ids {tuple(ids.shape)}, got "
+                     f"shape {tuple(scale.shape)}")
+  return _detokenize(ids, scale, jnp.asarray(chronos_bin_centers()))
+
+
+def quantized_embedding(token_ids: Any, table_VxD: Any) -> jax.Array:
+  """Quantization-based embedding (§2): token i -> row u_i of ``table_VxD``.
+
+  ``token_ids`` int ``[..., L]`` -> ``[..., D, L]`` (the paper's convention: one embedded token
+  per column). Ids must lie in [0, V) (checked when the ids are concrete).
+  """
+  ids = _integer_array(token_ids, "token_ids")
+  checks.check_ndim(ids, "token_ids", min_ndim=1)
+  checks.check_nonempty(ids, "token_ids")
+  table = checks.matrix(table_VxD, "table_VxD")
+  if not isinstance(ids, jax.core.Tracer):
+    low, high = int(jnp.min(ids)), int(jnp.max(ids))
+    if low < 0 or high >= table.shape[0]:
+      raise ValueError(f"token_ids must lie in [0, {table.shape[0]}) (rows of table_VxD), got "
+                       f"range [{low}, {high}]")
+  return jnp.swapaxes(table[ids], -1, -2)
+
+
+# ----------------------------------------------------------------------------------------------
+# Continuous embeddings
+# ----------------------------------------------------------------------------------------------
+
+def patch_series(series: Any, k: int) -> jax.Array:
+  """Disjoint k-patches of ``series`` ``[..., T]`` as columns: ``[..., k, L]``, L = T / k (§2).
+
+  Column l is (x_{lk+1}, ..., x_{(l+1)k}); T must be a multiple of k (the paper's assumption).
+  """
+  x = checks.as_float_array(series, "series")
+  checks.check_ndim(x, "series", min_ndim=1)
+  checks.check_nonempty(x, "series")
+  k = checks.positive_int(k, "k")
+  if x.shape[-1] % k:
+    raise ValueError(f"k={k} must divide the series length T={x.shape[-1]}")
+  patches_LxK = x.reshape(x.shape[:-1] + (x.shape[-1] // k, k))
+  return jnp.swapaxes(patches_LxK, -1, -2)
+
+
+def init_residual_mlp(key: Any, k: int, d_f: int, d: int, dtype=jnp.float32):
+  """Random weights ``(w1 [d_f, k], w2 [d, d_f], w3 [d, k])`` of Theorem 2's residual MLP.
+
+  Entries N(0, 1/fan_in) (LeCun normal), no biases (Theorem 2 has none).
+  """
+  key = checks.prng_key(key)
+  k = checks.positive_int(k, "k")
+  d_f = checks.positive_int(d_f, "d_f")
+  d = checks.positive_int(d, "d")
+  k1, k2, k3 = jax.random.split(key, 3)
+  w1 = jax.random.normal(k1, (d_f, k), dtype) / np.sqrt(k)
+  w2 = jax.random.normal(k2, (d, d_f), dtype) / np.sqrt(d_f)
+  w3 = jax.random.normal(k3, (d, k), dtype) / np.sqrt(k)
+  return w1, w2, w3
+
+
+@functools.partial(jax.jit, static_argnames="activation")
+def _residual_mlp(x, w1, w2, w3, activation):
+  hidden = activation(jnp.einsum("fk,...kl->...fl", w1, x))
+  return jnp.einsum("dk,...kl->...dl", w3, x) + jnp.einsum("df,...fl->...dl", w2, hidden)
+
+
+def residual_mlp_embedding(x_KxL: Any, w1_FxK: Any, w2_DxF: Any, w3_DxK: Any,
+                           activation: Callable = jax.nn.relu) -> jax.Array:
+  """Theorem 2's residual MLP Phi(X) = W3 X + W2 omega(W1 X): ``[..., k, L]`` -> ``[..., d, L]``.
+
+  Theorem 2's bound needs |omega(x)| <= |x| (relu, tanh, gelu, silu satisfy it).
+  """
+  x = checks.matrix(x_KxL, "x_KxL", batched=True)
+  w1 = checks.matrix(w1_FxK, "w1_FxK")
+  w2 = checks.matrix(w2_DxF, "w2_DxF")
+  w3 = checks.matrix(w3_DxK, "w3_DxK")
+  k = x.shape[-2]
+  if w1.shape[1] != k:
+    raise ValueError(f"w1_FxK must have {k} columns (rows of x_KxL), got {tuple(w1.shape)}")
+  if w2.shape[1] != w1.shape[0]:
+    raise ValueError(f"w2_DxF must have {w1.shape[0]} columns (rows of w1_FxK), got "
+                     f"{tuple(w2.shape)}")
+  if w3.shape != (w2.shape[0], k):
+    raise ValueError(f"w3_DxK must have shape {(w2.shape[0], k)}, got {tuple(w3.shape)}")
+  if not callable(activation):
+    raise ValueError(f"activation must be callable, got {activation!r}")
+  dtype = jnp.result_type(x.dtype, w1.dtype, w2.dtype, w3.dtype)
+  return _residual_mlp(x.astype(dtype), w1.astype(dtype), w2.astype(dtype), w3.astype(dtype),
+                       activation)
+
+
+def swish(z: Any, beta: float = 1.0) -> jax.Array:
+  """swish_beta(z) = z / (1 + exp(-beta z)); also valid for complex z (off its poles)."""
+  beta = checks.positive_float(beta, "beta")
+  z = jnp.asarray(z)
+  return z / (1 + jnp.exp(-beta * z))
+
+
+def time_moe_embedding(x_L: Any, w_D: Any, v_D: Any, beta: float = 1.0) -> jax.Array:
+  """Time-MoE's embedding (Corollary 2): Psi[i, l] = swish_beta(w_i x_l) * (v_i x_l), ``[d, L]``.
+
+  Note the exponent is -beta w_i x (the paper's closed form drops w_i; see
+  ``theory.corollary2_bound``). Time-MoE itself uses beta = 1 (SiLU).
+  """
+  x = checks.as_float_array(x_L, "x_L")
+  checks.check_ndim(x, "x_L", ndim=1)
+  checks.check_nonempty(x, "x_L")
+  w = checks.as_float_array(w_D, "w_D")
+  v = checks.as_float_array(v_D, "v_D")
+  checks.check_ndim(w, "w_D", ndim=1)
+  checks.check_nonempty(w, "w_D")
+  checks.same_shape(w, v, "w_D", "v_D")
+  return swish(w[:, None] * x[None, :], beta) * (v[:, None] * x[None, :])
+
+
+@functools.partial(jax.jit, static_argnames="k")
+def _chebyshev_rows(t, k):
+  rows = [t]  # T_1
+  prev = jnp.ones_like(t)  # T_0
+  for _ in range(k - 1):
+    prev, rows = rows[-1], rows + [2 * t * rows[-1] - prev]
+  return jnp.stack(rows)
+
+
+def chebyshev_features(x_L: Any, k: int, x_max: float = CHRONOS_LIMIT) -> jax.Array:
+  """Rows f_j(x) = T_j(x / x_max) for j = 1..k (appendix I): ``[k, L]``.
+
+  The paper's f_j starts at j = 1 (T_1(x) = x, so the rank-1 case is Phi_1(x) = (x/x_max) u,
+  its motivating example); the constant T_0 is not used. Three-term recurrence, stable on
+  |x| <= x_max.
+  """
+  x = checks.as_float_array(x_L, "x_L")
+  checks.check_ndim(x, "x_L", ndim=1)
+  checks.check_nonempty(x, "x_L")
+  k = checks.positive_int(k, "k")
+  x_max = checks.positive_float(x_max, "x_max")
+  return _chebyshev_rows(x / x_max, k)
+
+
+def chebyshev_embedding(x_L: Any, k: int, d: int, key: Any,
+                        x_max: float = CHRONOS_LIMIT) -> jax.Array:
+  """Rank-k fixed embedding of appendix I: X = sum_j u_j f_j, ``[d, L]``, rank exactly k.
+
+  u_1..u_k are orthonormal random columns (Haar), f_j = T_j(x / x_max) (``chebyshev_features``).
+  """
+  k = checks.positive_int(k, "k")
+  d = checks.positive_int(d, "d")
+  if k > d:
+    raise ValueError(f"k={k} must be <= d={d}")
+  features_KxL = chebyshev_features(x_L, k, x_max)
+  # U diag(1) V^T with Haar U [d, k], V [k, k] has Haar-distributed orthonormal columns.
+  u_DxK = spectral.matrix_with_spectrum(key, jnp.ones(k, features_KxL.dtype), d, k)
+  return u_DxK @ features_KxL

@@ -1,0 +1,314 @@
+"""Tests of lowrank_ts.embeddings: the Chronos tokenizer (vs the reference implementation and an
+independent NumPy re-derivation), lookup, patching, residual MLP, Time-MoE, Chebyshev."""
+
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from lowrank_ts import embeddings as E
+from lowrank_ts import spectral
+
+SPACING = 30 / 4092  # distance between Chronos bin centres
+
+
+def _random_context(seed, batch=12, length=300):
+  rng = np.random.default_rng(seed)
+  x = rng.standard_normal((batch, length)) * np.exp(rng.uniform(-6, 8, (batch, 1)))
+  x += rng.uniform(-3, 3, (batch, 1)) * np.abs(x).mean(axis=1, keepdims=True)
+  x = x.astype(np.float32)
+  x[0, :40] = np.nan  # left padding
+  x[1] = np.nan  # all missing
+  x[2] = 0.0  # all zero
+  x[3, ::5] = np.nan  # scattered missing values
+  x[4, -1] = 1e6  # a spike: clamped to the top bin
+  x[5, 0] = -1e6
+  return x
+
+
+# ----------------------------------------------------------------------------------------------
+# Chronos tokenizer
+# ----------------------------------------------------------------------------------------------
+
+def test_bins_are_chronos_layout():
+  centers, bounds = E.chronos_bin_centers(), E.chronos_bin_boundaries()
+  assert centers.shape == (4093,) and bounds.shape == (4094,)
+  assert centers.dtype == np.float32 and bounds.dtype == np.float32
+  assert centers[0] == -15 and centers[-1] == 15
+  assert abs(centers[2046]) < 2e-8  # torch's float32 linspace puts its middle at 1.4e-8
+  assert bounds[0] == np.float32(-1e20) and bounds[-1] == np.float32(1e20)
+  # float32 linspace: neighbours differ from 30/4092 by rounding only (a few ulps of 15).
+  np.testing.assert_allclose(np.diff(centers), SPACING, atol=4e-6)
+  np.testing.assert_array_equal(bounds[1:-1], (centers[1:] + centers[:-1]) / np.float32(2))
+
+
+def test_tokenize_matches_chronos_reference():
+  torch = pytest.importorskip("torch")
+  chronos = pytest.importorskip("chronos.chronos")
+  config = chronos.ChronosConfig(
+      tokenizer_class="MeanScaleUniformBins",
+      tokenizer_kwargs={"low_limit": -15.0, "high_limit": 15.0}, context_length=256,
+      prediction_length=64, n_tokens=4096, n_special_tokens=2, pad_token_id=0,
+      eos_token_id=1, use_eos_token=True, model_type="seq2seq", num_samples=20,
+      temperature=1.0, top_k=50, top_p=1.0)
+  ref = chronos.MeanScaleUniformBins(-15.0, 15.0, config)
+  np.testing.assert_array_equal(ref.centers.numpy(), E.chronos_bin_centers())
+  np.testing.assert_array_equal(ref.boundaries.numpy(), E.chronos_bin_boundaries())
+  for seed in range(2):
+    x = _random_context(seed)
+    ids_ref, mask_ref, scale_ref = ref.context_input_transform(torch.tensor(x))
+    ids, mask, scale = E.chronos_tokenize(x, context_length=256)
+    # The mean |x| is summed in another order than torch's: the scale may differ in the last
+    # float32 ulp (relative 6e-8), so compare it to 1e-6 and the tokens exactly.
+    np.testing.assert_allclose(np.asarray(scale), scale_ref.numpy(), rtol=1e-6)
+    np.testing.assert_array_equal(np.asarray(ids), ids_ref.numpy())
+    np.testing.assert_array_equal(np.asarray(mask), mask_ref.numpy())
+    # Labels with the reference's scale: bitwise the same path, so exact.
+    labels = _random_context(seed + 10, length=64) * 0.3
+    lab_ref, lab_mask_ref = ref.label_input_transform(torch.tensor(labels), scale_ref)
+    lab, lab_mask, _ = E.chronos_tokenize(labels, scale=scale_ref.numpy())
+    np.testing.assert_array_equal(np.asarray(lab), lab_ref.numpy())
+    np.testing.assert_array_equal(np.asarray(lab_mask), lab_mask_ref.numpy())
+    samples = np.random.default_rng(seed).integers(0, 4096, (12, 5, 64))
+    out_ref = ref.output_transform(torch.tensor(samples), scale_ref)
+    np.testing.assert_array_equal(np.asarray(E.chronos_detokenize(samples, scale_ref.numpy())),
+                                  out_ref.numpy())
+
+
+def test_tokenize_matches_independent_numpy_derivation():
+  rng = np.random.default_rng(1)
+  centers = np.linspace(-15, 15, 4093)  # float64: independent of the float32 construction
+  bounds = np.concatenate([[-1e20], (centers[1:] + centers[:-1]) / 2, [1e20]])
+  for seed in range(4):
+    x = _random_context(seed, batch=8, length=int(rng.integers(50, 400)))
+    mask = ~np.isnan(x)
+    with np.errstate(invalid="ignore"):  # 0 / 0 for the all-missing row, mapped to 1 next
+      scale = np.nansum(np.abs(x), axis=1) / mask.sum(axis=1)
+    scale = np.where(scale > 0, scale, 1.0)
+    scaled = x / scale[:, None]
+    expected = np.clip(np.digitize(scaled, bounds, right=False) + 2, 0, 4095)
+    expected = np.where(mask, expected, 0)
+    ids, mask_j, scale_j = E.chronos_tokenize(x, append_eos=False)
+    ids = np.asarray(ids)
+    np.testing.assert_array_equal(np.asarray(mask_j), mask)
+    # float32 vs float64 scale and edges: allow disagreement only for values within 1e-5 (a
+    # few float32 ulps at |v| <= 15) of an edge, and only by one bin.
+    np.testing.assert_allclose(np.asarray(scale_j), scale, rtol=1e-5)
+    differ = ids != expected
+    assert np.all(np.abs(ids[differ] - expected[differ]) == 1)
+    near_edge = np.min(np.abs(scaled[differ][:, None] - bounds[None, 1:-1]), axis=1) < 1e-5
+    assert np.all(near_edge)
+    assert differ.sum() <= 2
+
+
+def test_tokenize_edge_cases():
+  x = np.full((5, 8), np.nan, np.float32)
+  x[1] = 0.0
+  x[2] = [0, 0, 0, 0, 0, 0, 0, 1e6]  # scale 1.25e5: the spike is 8 scales, the zeros 0
+  x[3] = [-1e6, 1e6, np.nan, 1, 2, 3, 4, 5]
+  x[4] = [0, 0, 0, 0, 0, 0, 0, 1e-30]  # tiny but positive scale
+  ids, mask, scale = E.chronos_tokenize(x)
+  ids, mask, scale = np.asarray(ids), np.asarray(mask), np.asarray(scale)
+  assert ids.shape == (5, 9) and ids.dtype == np.int32
+  # all missing: every id PAD, mask False, scale 1; EOS still appended with mask True
+  np.testing.assert_array_equal(ids[0], [0] * 8 + [1])
+  np.testing.assert_array_equal(mask[0], [False] * 8 + [True])
+  assert scale[0] == 1.0 and scale[1] == 1.0
+  np.testing.assert_array_equal(ids[1, :8], 2049)  # 0 -> centre index 2046 -> id 2046 + 3
+  assert ids[2, 7] == 2049 + round(8 / SPACING)
+  assert ids[3, 2] == 0 and not mask[3, 2]
+  assert scale[3] == np.float32((2e6 + 15) / 7)
+  # +-1e6 in a series of ones: clamped to the outermost finite bins 3 and 4095
+  y = np.array([[1, 1, 1, 1, 1, 1e6, -1e6, 1]], np.float32)
+  ids_y, _, scale_y = E.chronos_tokenize(y, append_eos=False, scale=np.float32([1.0]))
+  np.testing.assert_array_equal(np.asarray(ids_y), [[2185, 2185, 2185, 2185, 2185, 4095, 3,
+                                                      2185]])
+  # beyond +-1e20 (inf): bucketize gives 4094 -> clamped to 4095, and 0 -> id 2
+  ids_inf, _, _ = E.chronos_tokenize(np.float32([np.inf, -np.inf]), scale=np.float32(1.0),
+                                     append_eos=False)
+  np.testing.assert_array_equal(np.asarray(ids_inf), [4095, 2])
+  assert scale[4] == np.float32(1e-30 / 8)
+
+
+def test_tokenize_1d_truncation_and_round_trip():
+  rng = np.random.default_rng(3)
+  x = (rng.standard_normal(700) * 40 + 5).astype(np.float32)
+  ids, mask, scale = E.chronos_tokenize(x, context_length=512)
+  assert ids.shape == (513,) and mask.shape == (513,) and scale.shape == ()
+  assert bool(mask.all()) and int(ids[-1]) == 1
+  kept = x[-512:]
+  np.testing.assert_allclose(scale, np.abs(kept).mean(), rtol=1e-5)  # float32 sum of 512
+  decoded = np.asarray(E.chronos_detokenize(ids[:-1], scale))
+  inside = np.abs(kept / scale) <= 15
+  assert inside.mean() > 0.99
+  # nearest-centre quantization: error <= half a bin (+ float32 rounding of 15 * scale)
+  err = np.abs(decoded - kept)[inside]
+  assert np.all(err <= (SPACING / 2) * float(scale) * (1 + 1e-4))
+  # decoding is idempotent: re-tokenising decoded values with the same scale gives the ids
+  again, _, _ = E.chronos_tokenize(decoded, scale=scale, append_eos=False)
+  np.testing.assert_array_equal(np.asarray(again), np.asarray(ids[:-1]))
+
+
+def test_left_pad_and_stack():
+  out = E.left_pad_and_stack([np.arange(3.0), np.arange(5.0)])
+  assert out.shape == (2, 5) and out.dtype == np.float32
+  assert np.isnan(out[0, :2]).all()
+  np.testing.assert_array_equal(out[0, 2:], [0, 1, 2])
+  ids, mask, _ = E.chronos_tokenize(out)
+  np.testing.assert_array_equal(np.asarray(mask[0]), [False, False, True, True, True, True])
+  assert int(ids[0, 0]) == 0
+
+
+def test_quantized_embedding():
+  table = np.arange(12.0).reshape(4, 3)
+  ids = np.array([[0, 3, 1], [2, 2, 0]])
+  out = np.asarray(E.quantized_embedding(ids, table))
+  assert out.shape == (2, 3, 3)  # [B, D, L]
+  np.testing.assert_array_equal(out[0], table[[0, 3, 1]].T)
+  with pytest.raises(ValueError, match="token_ids"):
+    E.quantized_embedding(np.array([0, 4]), table)
+  with pytest.raises(ValueError, match="token_ids"):
+    E.quantized_embedding(np.array([0.0, 1.0]), table)
+  with pytest.raises(ValueError, match="table_VxD"):
+    E.quantized_embedding(np.array([0, 1]), np.ones(4))
+
+
+def test_tokenizer_rejects_bad_input():
+  with pytest.raises(ValueError, match="context"):
+    E.chronos_tokenize(np.float32(1.0))
+  with pytest.raises(ValueError, match="context"):
+    E.chronos_tokenize("abc")
+  with pytest.raises(ValueError, match="context"):
+    E.chronos_tokenize(np.zeros((2, 0)))
+  with pytest.raises(ValueError, match="context"):
+    E.chronos_tokenize(np.ones(3) + 1j)
+  with pytest.raises(ValueError, match="scale"):
+    E.chronos_tokenize(np.ones((2, 4)), scale=np.ones(3))
+  with pytest.raises(ValueError, match="append_eos"):
+    E.chronos_tokenize(np.ones(4), append_eos=1)
+  with pytest.raises(ValueError, match="context_length"):
+    E.chronos_tokenize(np.ones(4), context_length=0)
+  with pytest.raises(ValueError, match="token_ids"):
+    E.chronos_detokenize(np.ones((2, 3)), np.ones(2))
+  with pytest.raises(ValueError, match="scale"):
+    E.chronos_detokenize(np.ones((2, 3), int), np.ones(3))
+  with pytest.raises(ValueError, match="scale"):
+    E.chronos_detokenize(np.ones(3, int), np.ones(3))
+  with pytest.raises(ValueError, match=r"series\[1\]"):
+    E.left_pad_and_stack([np.ones(2), np.ones((2, 2))])
+  with pytest.raises(ValueError, match="series"):
+    E.left_pad_and_stack([])
+
+
+# ----------------------------------------------------------------------------------------------
+# Continuous embeddings
+# ----------------------------------------------------------------------------------------------
+
+def test_patch_series():
+  x = np.arange(12.0)
+  p = np.asarray(E.patch_series(x, 4))
+  assert p.shape == (4, 3)
+  np.testing.assert_array_equal(p[:, 1], [4, 5, 6, 7])  # column l = patch l
+  pb = np.asarray(E.patch_series(np.stack([x, -x]), 3))
+  assert pb.shape == (2, 3, 4)
+  np.testing.assert_array_equal(pb[1, :, 0], [0, -1, -2])
+  with pytest.raises(ValueError, match="k=5"):
+    E.patch_series(x, 5)
+  with pytest.raises(ValueError, match="k"):
+    E.patch_series(x, 0)
+  with pytest.raises(ValueError, match="series"):
+    E.patch_series(np.float32(3), 1)
+
+
+def test_residual_mlp_matches_numpy():
+  rng = np.random.default_rng(0)
+  w1, w2, w3 = E.init_residual_mlp(jax.random.key(0), 5, 40, 24)
+  assert w1.shape == (40, 5) and w2.shape == (24, 40) and w3.shape == (24, 5)
+  x = rng.standard_normal((5, 30)).astype(np.float32)
+  ref = np.asarray(w3) @ x + np.asarray(w2) @ np.tanh(np.asarray(w1) @ x)
+  out = E.residual_mlp_embedding(x, w1, w2, w3, activation=jnp.tanh)
+  np.testing.assert_allclose(np.asarray(out), ref, rtol=1e-4, atol=1e-5)  # float32 matmuls
+  batched = E.residual_mlp_embedding(np.stack([x, 2 * x]), w1, w2, w3)  # relu default
+  ref_relu = np.asarray(w3) @ (2 * x) + np.asarray(w2) @ np.maximum(np.asarray(w1) @ (2 * x), 0)
+  np.testing.assert_allclose(np.asarray(batched[1]), ref_relu, rtol=1e-4, atol=1e-5)  # float32
+  # LeCun init: entry variance 1/fan_in (40*5 samples: 3 standard errors ~ 0.3 relative)
+  assert abs(float(jnp.var(w1)) * 5 - 1) < 0.3
+
+
+def test_residual_mlp_rejects_bad_input():
+  w1, w2, w3 = E.init_residual_mlp(jax.random.key(0), 3, 8, 6)
+  x = np.ones((3, 4))
+  with pytest.raises(ValueError, match="w1_FxK"):
+    E.residual_mlp_embedding(np.ones((2, 4)), w1, w2, w3)
+  with pytest.raises(ValueError, match="w2_DxF"):
+    E.residual_mlp_embedding(x, w1, np.ones((6, 7)), w3)
+  with pytest.raises(ValueError, match="w3_DxK"):
+    E.residual_mlp_embedding(x, w1, w2, np.ones((5, 3)))
+  with pytest.raises(ValueError, match="x_KxL"):
+    E.residual_mlp_embedding(np.ones(3), w1, w2, w3)
+  with pytest.raises(ValueError, match="activation"):
+    E.residual_mlp_embedding(x, w1, w2, w3, activation="relu")
+  with pytest.raises(ValueError, match="d_f"):
+    E.init_residual_mlp(jax.random.key(0), 3, 0, 6)
+  with pytest.raises(ValueError, match="key"):
+    E.init_residual_mlp(3, 3, 4, 6)
+
+
+def test_time_moe_embedding_and_swish():
+  rng = np.random.default_rng(0)
+  x, w, v = rng.uniform(-1, 1, 50), rng.uniform(-2, 2, 7), rng.uniform(-1, 1, 7)
+  with spectral.float64():
+    out = np.asarray(E.time_moe_embedding(x, w, v, beta=0.7))
+  ref = (w[:, None] * x) * (v[:, None] * x) / (1 + np.exp(-0.7 * w[:, None] * x))
+  np.testing.assert_allclose(out, ref, rtol=1e-12)  # float64 on both sides
+  z = np.array([0.3 + 0.4j, -1.0 + 2.0j])
+  np.testing.assert_allclose(np.asarray(E.swish(z, 2.0)), z / (1 + np.exp(-2 * z)), rtol=1e-6)
+  np.testing.assert_allclose(np.asarray(E.swish(np.float32([-200.0, 200.0]))), [0.0, 200.0])
+  with pytest.raises(ValueError, match="beta"):
+    E.time_moe_embedding(x, w, v, beta=0.0)
+  with pytest.raises(ValueError, match="w_D and v_D"):
+    E.time_moe_embedding(x, w, v[:3])
+  with pytest.raises(ValueError, match="x_L"):
+    E.time_moe_embedding(np.ones((2, 2)), w, v)
+
+
+def test_chebyshev_features_are_chebyshev_polynomials():
+  x = np.linspace(-15, 15, 101)
+  f = np.asarray(E.chebyshev_features(x, 6))
+  assert f.shape == (6, 101)
+  t = x / 15
+  ref = np.stack([np.cos(j * np.arccos(t)) for j in range(1, 7)])  # T_j, j starts at 1
+  np.testing.assert_allclose(f, ref, atol=1e-5)  # float32 recurrence vs float64 cosines
+
+
+def test_chebyshev_embedding_has_rank_exactly_k():
+  x = np.linspace(-15, 15, 400)
+  for k in (1, 3, 16):
+    with spectral.float64():
+      emb = E.chebyshev_embedding(x, k, 40, jax.random.key(k))
+      s = np.asarray(spectral.singular_values(emb))
+      feats = np.asarray(E.chebyshev_features(x, k))
+    assert emb.shape == (40, 400)
+    # algebraic rank k: sigma_k well away from 0 (Chebyshev rows are well conditioned), the
+    # rest at float64 rounding level (sigma_1 * 400 * eps ~ 1e-13 sigma_1)
+    assert s[k - 1] / s[0] > 0.05
+    assert np.all(s[k:] / s[0] < 1e-12)
+    # orthonormal u_j: X^T X = F^T F (float64 products of O(k) terms)
+    np.testing.assert_allclose(np.asarray(emb).T @ np.asarray(emb), feats.T @ feats, atol=1e-10)
+
+
+def test_chebyshev_rejects_bad_input():
+  x = np.linspace(-1, 1, 10)
+  with pytest.raises(ValueError, match="k=9 must be <= d=8"):
+    E.chebyshev_embedding(x, 9, 8, jax.random.key(0))
+  with pytest.raises(ValueError, match="k"):
+    E.chebyshev_features(x, 0)
+  with pytest.raises(ValueError, match="x_max"):
+    E.chebyshev_features(x, 2, x_max=-1.0)
+  with pytest.raises(ValueError, match="x_L"):
+    E.chebyshev_features(np.ones((2, 2)), 2)
+  with pytest.raises(ValueError, match="key"):
+    E.chebyshev_embedding(x, 2, 8, "key")
+  assert math.isclose(float(E.chebyshev_features(np.float32([15.0]), 1)[0, 0]), 1.0)
