@@ -238,7 +238,7 @@ def from_tensors(config: ChronosConfig | BoltConfig, tensors: dict[str, np.ndarr
     raise ValueError(f"tensors must be a dict of arrays, got {type(tensors).__name__}")
   cls = _model_class(config)
   abstract = nnx.eval_shape(lambda: cls(config, rngs=nnx.Rngs(seed), dtype=dtype))
-  graphdef, params, _ = nnx.split(abstract, nnx.Param, ...)
+  graphdef, params, rest = nnx.split(abstract, nnx.Param, ...)
   pure = nnx.to_pure_dict(params)
   expected = {name for name, _, _ in entries}
   tensors = dict(tensors)
@@ -266,12 +266,17 @@ def from_tensors(config: ChronosConfig | BoltConfig, tensors: dict[str, np.ndarr
       continue
     raise ValueError(f"checkpoint has unexpected tensor {name!r}")
 
-  @jax.jit
-  def _rest():  # the dropout RNG state; XLA drops the unused random weights.
-    return nnx.split(cls(config, rngs=nnx.Rngs(seed), dtype=dtype), nnx.Param, ...)[2]
-
   nnx.replace_by_pure_dict(params, pure)
-  return nnx.merge(graphdef, params, _rest())
+  return nnx.merge(graphdef, params, _fresh_rng_state(rest, seed))
+
+
+def _fresh_rng_state(rest, seed: int):
+  """Concrete values for the non-parameter state (dropout RNG keys and counters)."""
+  leaves, treedef = jax.tree.flatten(rest)
+  base = jax.random.key(seed)
+  values = [jax.random.fold_in(base, i) if jnp.issubdtype(leaf.dtype, jax.dtypes.prng_key)
+            else jnp.zeros(leaf.shape, leaf.dtype) for i, leaf in enumerate(leaves)]
+  return jax.tree.unflatten(treedef, values)
 
 
 def load(folder: Any, seed: int = 0, dtype=jnp.float32):

@@ -5,6 +5,7 @@ import json
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from flax import nnx
 
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
@@ -12,7 +13,7 @@ pytest.importorskip("safetensors")
 
 from lowrank_ts import hf  # noqa: E402
 from lowrank_ts.models import t5_ops  # noqa: E402
-from tests.reference_checkpoints import chronos_checkpoint, max_abs_diff  # noqa: E402
+from lowrank_ts.hf_reference import chronos_checkpoint, max_abs_diff  # noqa: E402
 
 # fp32 on both sides; sums over d_model <= 64 and a few layers stay far below this.
 TOL = 1e-4
@@ -39,6 +40,11 @@ def _inputs(length, n_tokens, seed=0):
   return ids, mask, decoder_ids
 
 
+@nnx.jit
+def _forward(model, ids, mask, decoder_ids):
+  return model.encode(ids, mask), model(ids, mask, decoder_ids)
+
+
 @pytest.mark.parametrize("name", sorted(CONFIGS))
 def test_chronos_matches_transformers(tmp_path, name):
   kwargs = dict(CONFIGS[name])
@@ -51,8 +57,7 @@ def test_chronos_matches_transformers(tmp_path, name):
                                     attention_mask=torch.tensor(mask)).last_hidden_state.numpy()
     ref_logits = reference(input_ids=torch.tensor(ids), attention_mask=torch.tensor(mask),
                            decoder_input_ids=torch.tensor(decoder_ids)).logits.numpy()
-  encoder = model.encode(jnp.asarray(ids), jnp.asarray(mask))
-  logits = model(jnp.asarray(ids), jnp.asarray(mask), jnp.asarray(decoder_ids))
+  encoder, logits = _forward(model, jnp.asarray(ids), jnp.asarray(mask), jnp.asarray(decoder_ids))
   enc_diff, logit_diff = max_abs_diff(encoder, ref_encoder), max_abs_diff(logits, ref_logits)
   print(f"{name}: encoder max-abs-diff {enc_diff:.2e}, logits max-abs-diff {logit_diff:.2e}")
   assert enc_diff <= TOL
