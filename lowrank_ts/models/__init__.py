@@ -4,3 +4,4 @@ from lowrank_ts.models.config import (BOLT_CONFIGS, CHRONOS_CONFIGS, AttentionSp
                                       ChronosConfig, ProjectionSpec, T5Config, named_config)
 from lowrank_ts.models.chronos import Chronos
 from lowrank_ts.models.t5 import T5
+from lowrank_ts.models.chronos_bolt import ChronosBolt

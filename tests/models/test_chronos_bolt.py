@@ -1,0 +1,94 @@
+"""Chronos-Bolt pieces: instance norm, patching, quantile loss, configs, bad input."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import nnx
+
+from lowrank_ts.models import BOLT_CONFIGS, BoltConfig, ChronosBolt
+from lowrank_ts.models.chronos_bolt import instance_norm, patchify, quantile_loss
+
+# Bolt model-card sizes (millions): tiny 8.6, mini 21.2, small 47.8, base 205.
+PUBLISHED_MILLIONS = {"tiny": 8.6, "mini": 21.2, "small": 47.8, "base": 205.3}
+
+
+@pytest.mark.parametrize("name", sorted(BOLT_CONFIGS))
+def test_every_bolt_config_builds(name):
+  abstract = nnx.eval_shape(lambda: ChronosBolt(BOLT_CONFIGS[name], rngs=nnx.Rngs(0)))
+  n = sum(int(np.prod(x.shape)) for x in jax.tree.leaves(nnx.state(abstract, nnx.Param)))
+  size = name.removeprefix("chronos-bolt-")
+  if size in PUBLISHED_MILLIONS:
+    # Model cards quote sizes to 3 significant digits.
+    assert abs(n / (PUBLISHED_MILLIONS[size] * 1e6) - 1) < 0.01
+
+
+def test_instance_norm_statistics():
+  x = jnp.array([[1.0, jnp.nan, 3.0, 5.0], [2.0, 2.0, 2.0, 2.0], [jnp.nan] * 4])
+  normed, loc, scale = instance_norm(x)
+  np.testing.assert_allclose(loc[:, 0], [3.0, 2.0, 0.0])
+  # population std of (1, 3, 5); constant series get eps; all-missing get 1.
+  np.testing.assert_allclose(scale[:, 0], [np.sqrt(8 / 3), 1e-5, 1.0], rtol=1e-6)
+  assert np.isnan(normed[0, 1]) and np.all(np.isnan(normed[2]))
+
+
+def test_patchify_left_pads_with_nan():
+  patches = patchify(jnp.arange(5.0)[None], 4)
+  assert patches.shape == (1, 2, 4)
+  assert np.all(np.isnan(patches[0, 0, :3])) and patches[0, 0, 3] == 0.0
+  np.testing.assert_array_equal(patches[0, 1], [1.0, 2.0, 3.0, 4.0])
+
+
+def test_quantile_loss_is_zero_at_target_and_pinball_otherwise():
+  target = jnp.array([[1.0, 2.0]])
+  levels = jnp.array([0.1, 0.9])
+  exact = jnp.broadcast_to(target[:, None], (1, 2, 2))
+  assert float(quantile_loss(exact, target, jnp.ones((1, 2)), levels)) == 0.0
+  # prediction 1 above the target: level q costs 2 * 1 * (1 - q); mean over levels, sum over h.
+  loss = quantile_loss(exact + 1.0, target, jnp.ones((1, 2)), levels)
+  np.testing.assert_allclose(float(loss), 2 * (2 * 0.9 + 2 * 0.1) / 2, rtol=1e-6)
+  masked = quantile_loss(exact + 1.0, target, jnp.array([[1.0, 0.0]]), levels)
+  np.testing.assert_allclose(float(masked), float(loss) / 2, rtol=1e-6)
+
+
+@pytest.fixture(scope="module")
+def bolt():
+  return ChronosBolt(BOLT_CONFIGS["chronos-bolt-cpu"], rngs=nnx.Rngs(0))
+
+
+def test_forward_shape_and_equivariance(bolt):
+  context = jax.random.normal(jax.random.key(0), (2, 40))
+  forward = nnx.jit(lambda m, c: m(c))
+  out = forward(bolt, context)
+  assert out.shape == (2, 9, 64)
+  # Instance norm makes forecasts equivariant to affine maps of the input.
+  shifted = forward(bolt, 3.0 * context + 7.0)
+  # fp32 normalisation of rescaled inputs rounds differently by a few ulp.
+  np.testing.assert_allclose(shifted, 3.0 * out + 7.0, rtol=1e-4, atol=1e-4)
+
+
+def test_bolt_rejects_bad_input(bolt):
+  with pytest.raises(ValueError, match="context_BT"):
+    bolt(jnp.ones(10))
+  with pytest.raises(ValueError, match="mask_BT"):
+    bolt(jnp.ones((2, 10)), jnp.ones((2, 9), bool))
+  with pytest.raises(ValueError, match="target_BH"):
+    bolt.loss(jnp.ones((2, 10)), jnp.ones((2, 65)))
+  with pytest.raises(ValueError, match="levels_Q"):
+    quantile_loss(jnp.ones((1, 2, 3)), jnp.ones((1, 3)), jnp.ones((1, 3)), jnp.ones(3))
+  with pytest.raises(ValueError, match="x_BT"):
+    patchify(jnp.ones(3), 2)
+  with pytest.raises(ValueError, match="context_BT"):
+    instance_norm(jnp.ones(3))
+
+
+def test_bolt_config_rejects_bad_values():
+  t5 = BOLT_CONFIGS["chronos-bolt-cpu"].t5
+  with pytest.raises(ValueError, match="quantiles"):
+    BoltConfig(t5, quantiles=(0.5, 0.1))
+  with pytest.raises(ValueError, match="input_patch_stride"):
+    BoltConfig(t5, input_patch_stride=8)
+  with pytest.raises(ValueError, match="vocab_size"):
+    BoltConfig(t5, use_reg_token=False)
+  with pytest.raises(ValueError, match="config must be a BoltConfig"):
+    ChronosBolt(t5, rngs=nnx.Rngs(0))
