@@ -32,7 +32,7 @@ __all__ = [
     "theorem1_s_bound_smooth", "theorem1_sigma_bound_smooth",
     "theorem1_s_bound_analytic", "theorem1_sigma_bound_analytic",
     "bernstein_ellipse", "bernstein_ellipse_max", "bernstein_parameter",
-    "quasimatrix_singular_values",
+    "quasimatrix_singular_values", "fitted_decay_rate",
     "COROLLARY2_CONSTANT", "corollary2_rho", "corollary2_ellipse_max", "corollary2_bound",
     "corollary2_paper_form",
     "theorem2_bound", "theorem2_threshold", "count_above", "theorem2_count", "rounding_floor",
@@ -186,6 +186,26 @@ def quasimatrix_singular_values(fn: Callable, n_nodes: int = 2048) -> np.ndarray
       raise ValueError(f"fn must return [d, {n_nodes}], got {tuple(values.shape)}")
     weighted = values.astype(jnp.float64) * jnp.sqrt(jnp.asarray(weights))
     return np.asarray(spectral.singular_values(weighted))
+
+
+def fitted_decay_rate(s: Any, floor: float, algebraic: bool, j_min: int = 1,
+                      margin: float = 1e3) -> float:
+  """Measured decay rate of sigma_{j+1} = s[j] over j >= j_min where s[j] > margin * floor.
+
+  ``algebraic``: p in sigma_{j+1} ~ j^{-p} (least-squares slope of log s vs log j; compare with
+  Theorem 1.1's nu). Otherwise: log rho in sigma_{j+1} ~ rho^{-j} (slope of log s vs j;
+  compare with Theorem 1.2's log rho). NaN when fewer than 3 indices qualify.
+  """
+  s = np.asarray(checks.as_float_array(s, "s"), np.float64)
+  checks.check_ndim(s, "s", ndim=1)
+  floor = float(floor)
+  j_min = checks.positive_int(j_min, "j_min")
+  j = np.arange(s.shape[0])
+  keep = (j >= j_min) & (s > margin * floor)
+  if keep.sum() < 3:
+    return float("nan")
+  abscissa = np.log(j[keep]) if algebraic else j[keep].astype(np.float64)
+  return float(-np.polyfit(abscissa, np.log(s[keep]), 1)[0])
 
 
 # ----------------------------------------------------------------------------------------------
