@@ -1,0 +1,223 @@
+"""Low-rank attention layouts for T5 / Chronos: rank schedules, builders, size accounting.
+
+Attention layers are indexed as in the authors' code (amazon-science/TSFM-Compression):
+encoder self-attention layer ``i`` and decoder self-attention layer ``i`` have index ``i``;
+decoder cross-attention layer ``i`` has index ``num_layers + i`` (the count continues after
+the encoder). A schedule maps that index to a rank:
+
+- :class:`PowerLawSchedule`: ``d_i = ceil(d0 (1 + i)^alpha)`` (§5, "flow-of-ranks").
+- :class:`ConcaveSchedule`: appendix K, ``r_l = r_1 + (r_D - r_1) ((l - 1)/(D - 1))^gamma``
+  for ``l = 1..D`` (``D`` = number of indices), rounded up.
+- :class:`UniformSchedule` and :class:`ExplicitSchedule` (one rank per index).
+
+:func:`low_rank_t5` applies a schedule with one of three parameterisations: eq. (19)
+``shared_sketch``, eq. (20) ``head_sketch`` (rank = factorisation rank, capped at what
+can be full rank), or ``reduced_head_size`` (the authors' code: ``d_kv`` = rank, heads
+unchanged). :func:`authors_layout` reproduces the authors' nearest-power-of-two rule for
+heads and head size. :func:`attention_size_ratio` is the paper's size ratio: parameters of
+the attention matrices (q, k, v, o of every self- and cross-attention) relative to the
+dense model.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import jax
+import numpy as np
+from flax import nnx
+
+from lowrank_ts import checks
+from lowrank_ts.models.config import (AttentionSpec, BoltConfig, ChronosConfig, ProjectionSpec,
+                                      T5Config)
+
+PARAMETERIZATIONS = ("shared_sketch", "head_sketch", "reduced_head_size")
+
+
+@dataclasses.dataclass(frozen=True)
+class PowerLawSchedule:
+  """``d_i = ceil(d0 (1 + i)^alpha)``; ``alpha = 0`` is a uniform rank ``ceil(d0)``."""
+  d0: float
+  alpha: float
+
+  def __post_init__(self):
+    checks.positive_float(self.d0, "d0")
+    if not (isinstance(self.alpha, (int, float)) and math.isfinite(self.alpha)
+            and self.alpha >= 0):
+      raise ValueError(f"alpha must be a finite number >= 0, got {self.alpha!r}")
+
+  def ranks(self, num_indices: int) -> tuple[int, ...]:
+    checks.positive_int(num_indices, "num_indices")
+    # The tiny relative slack keeps exact integers (e.g. 7 * 1.0) from rounding up.
+    return tuple(math.ceil(self.d0 * (1 + i) ** self.alpha * (1 - 1e-12))
+                 for i in range(num_indices))
+
+
+@dataclasses.dataclass(frozen=True)
+class ConcaveSchedule:
+  """Appendix K: ranks rising from ``r_min`` to ``r_max`` as ``((l-1)/(D-1))^gamma``."""
+  r_min: int
+  r_max: int
+  gamma: float = 0.5
+
+  def __post_init__(self):
+    checks.positive_int(self.r_min, "r_min")
+    checks.positive_int(self.r_max, "r_max")
+    if self.r_max < self.r_min:
+      raise ValueError(f"r_max must be >= r_min, got {self.r_max} < {self.r_min}")
+    checks.positive_float(self.gamma, "gamma")
+
+  def ranks(self, num_indices: int) -> tuple[int, ...]:
+    checks.positive_int(num_indices, "num_indices")
+    if num_indices == 1:
+      return (self.r_min,)
+    return tuple(math.ceil(self.r_min + (self.r_max - self.r_min)
+                           * (l / (num_indices - 1)) ** self.gamma - 1e-9)
+                 for l in range(num_indices))
+
+
+@dataclasses.dataclass(frozen=True)
+class UniformSchedule:
+  rank: int
+
+  def __post_init__(self):
+    checks.positive_int(self.rank, "rank")
+
+  def ranks(self, num_indices: int) -> tuple[int, ...]:
+    return (self.rank,) * checks.positive_int(num_indices, "num_indices")
+
+
+@dataclasses.dataclass(frozen=True)
+class ExplicitSchedule:
+  """One rank per attention-layer index (encoder layers, then cross-attention layers)."""
+  values: tuple[int, ...]
+
+  def __post_init__(self):
+    if not isinstance(self.values, tuple) or not self.values:
+      raise ValueError(f"values must be a non-empty tuple of ranks, got {self.values!r}")
+    for r in self.values:
+      checks.positive_int(r, "values")
+
+  def ranks(self, num_indices: int) -> tuple[int, ...]:
+    checks.positive_int(num_indices, "num_indices")
+    if len(self.values) != num_indices:
+      raise ValueError(f"values has {len(self.values)} ranks, the model needs {num_indices}")
+    return self.values
+
+
+Schedule = PowerLawSchedule | ConcaveSchedule | UniformSchedule | ExplicitSchedule
+
+
+def layer_indices(t5: T5Config) -> dict[str, tuple[int, ...]]:
+  """Schedule index of every attention layer: encoder i, decoder self i, cross E + i."""
+  decoder = tuple(range(t5.n_decoder_layers))
+  return {"encoder": tuple(range(t5.num_layers)), "decoder_self": decoder,
+          "decoder_cross": tuple(t5.num_layers + i for i in decoder)}
+
+
+def _spec(t5: T5Config, rank: int, parameterization: str, projections) -> AttentionSpec:
+  h, k = t5.num_heads, t5.d_kv
+  if parameterization == "reduced_head_size":
+    return AttentionSpec(h, min(rank, t5.d_model // h))
+  if parameterization == "shared_sketch":
+    proj = ProjectionSpec("shared_sketch", min(rank, t5.d_model, h * k))
+  else:
+    proj = ProjectionSpec("head_sketch", min(rank, t5.d_model, k))
+  return AttentionSpec(h, k, **{name: proj for name in projections})
+
+
+def low_rank_t5(t5: T5Config, schedule: Schedule, parameterization: str,
+                projections: tuple[str, ...] = ("q", "k", "v", "o")) -> T5Config:
+  """``t5`` with every attention layer re-parameterised at the scheduled rank."""
+  if not isinstance(t5, T5Config):
+    raise ValueError(f"t5 must be a T5Config, got {type(t5).__name__}")
+  if not hasattr(schedule, "ranks"):
+    raise ValueError(f"schedule must be a rank schedule, got {type(schedule).__name__}")
+  if parameterization not in PARAMETERIZATIONS:
+    raise ValueError(f"parameterization must be one of {PARAMETERIZATIONS}, got "
+                     f"{parameterization!r}")
+  if not projections or any(p not in "qkvo" or len(p) != 1 for p in projections):
+    raise ValueError(f"projections must be a non-empty subset of q, k, v, o; got {projections!r}")
+  indices = layer_indices(t5)
+  ranks = schedule.ranks(t5.num_layers + t5.n_decoder_layers)
+  specs = {which: tuple(_spec(t5, ranks[i], parameterization, projections) for i in idx)
+           for which, idx in indices.items()}
+  return dataclasses.replace(t5, encoder_attention=specs["encoder"],
+                             decoder_self_attention=specs["decoder_self"],
+                             decoder_cross_attention=specs["decoder_cross"])
+
+
+def nearest_power_of_two(x: float, upper: int) -> int:
+  """The authors' rounding: ``2^round(log2 x)``, at least 1 and at most ``upper``."""
+  checks.positive_float(x, "x")
+  checks.positive_int(upper, "upper")
+  return min(max(2 ** int(round(math.log2(x))), 1), upper)
+
+
+def authors_layout(t5: T5Config, base_tilde_d: float, beta: float,
+                   alpha: float = 0.0) -> T5Config:
+  """The authors' compressed T5: attention index ``k = index + 1`` gets
+  ``n_heads = p2(num_heads k^alpha)`` (at most num_heads) and
+  ``d_kv = p2(base_tilde_d k^beta)`` (at most d_model / n_heads), ``p2`` the nearest power
+  of two. Their configs: size ratio 0.25 <-> (7, 0.40), 0.15 <-> (5, 0.35), 0.075 <-> (3, 0.27).
+  """
+  if not isinstance(t5, T5Config):
+    raise ValueError(f"t5 must be a T5Config, got {type(t5).__name__}")
+  checks.positive_float(base_tilde_d, "base_tilde_d")
+  for name, value in (("beta", beta), ("alpha", alpha)):
+    if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
+      raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+
+  def spec(index: int) -> AttentionSpec:
+    k = index + 1
+    heads = nearest_power_of_two(t5.num_heads * k ** alpha, t5.num_heads)
+    return AttentionSpec(heads, nearest_power_of_two(base_tilde_d * k ** beta,
+                                                     t5.d_model // heads))
+
+  indices = layer_indices(t5)
+  specs = {which: tuple(spec(i) for i in idx) for which, idx in indices.items()}
+  return dataclasses.replace(t5, encoder_attention=specs["encoder"],
+                             decoder_self_attention=specs["decoder_self"],
+                             decoder_cross_attention=specs["decoder_cross"])
+
+
+def projection_parameters(d_model: int, n_heads: int, d_kv: int, spec: ProjectionSpec) -> int:
+  """Parameters of one q/k/v/o projection (the same count for the in and out directions)."""
+  inner = n_heads * d_kv
+  if spec.kind == "dense":
+    return d_model * inner
+  if spec.kind == "shared_sketch":
+    return spec.rank * (d_model + inner)
+  return n_heads * spec.rank * (d_model + d_kv)
+
+
+def attention_parameters(t5: T5Config) -> int:
+  """Parameters of all attention matrices (q, k, v, o; self and cross; no position bias)."""
+  if not isinstance(t5, T5Config):
+    raise ValueError(f"t5 must be a T5Config, got {type(t5).__name__}")
+  return sum(projection_parameters(t5.d_model, s.n_heads, s.d_kv, getattr(s, p))
+             for which in ("encoder", "decoder_self", "decoder_cross")
+             for s in t5.attention_specs(which) for p in "qkvo")
+
+
+def attention_size_ratio(t5: T5Config, reference: T5Config | None = None) -> float:
+  """The paper's size ratio: attention parameters of ``t5`` over those of ``reference``
+  (default: the same T5 with dense ``num_heads x d_kv`` attention everywhere)."""
+  if reference is None:
+    reference = dataclasses.replace(t5, encoder_attention=None, decoder_self_attention=None,
+                                    decoder_cross_attention=None)
+  return attention_parameters(t5) / attention_parameters(reference)
+
+
+def parameter_count(config: T5Config | ChronosConfig | BoltConfig) -> int:
+  """Total parameters of the model ``config`` describes (counted without allocating)."""
+  from lowrank_ts.models.chronos import Chronos
+  from lowrank_ts.models.chronos_bolt import ChronosBolt
+  from lowrank_ts.models.t5 import T5
+  classes = {T5Config: T5, ChronosConfig: Chronos, BoltConfig: ChronosBolt}
+  if type(config) not in classes:
+    raise ValueError(f"config must be a T5Config, ChronosConfig or BoltConfig, got "
+                     f"{type(config).__name__}")
+  abstract = nnx.eval_shape(lambda: classes[type(config)](config, rngs=nnx.Rngs(0)))
+  return sum(int(np.prod(x.shape)) for x in jax.tree.leaves(nnx.state(abstract, nnx.Param)))
