@@ -1,0 +1,224 @@
+"""Figure 3 / Theorem 2: the residual-MLP patch embedding Phi(X) = W3 X + W2 relu(W1 X) maps
+k-patches to a subspace whose numerical rank is governed by k, not d.
+
+Command: ``python -m experiments.fig3 [--seed S] [--out DIR] [--full | --smoke]``
+Runtime on 2 CPU cores: ~1 min of CPU, ~3 min wall on a shared machine (default = full: d = 768, d_f = 3072, k in {1, 2, ..., 64},
+2048 patches per k; angle maps on 256 patches); ``--smoke`` ~5 s.
+
+The paper's Fig. 3 uses pretrained Chronos-Bolt models; here the MLP is at random
+initialisation (LeCun normal, no biases -- Theorem 2's form; Bolt's block also has biases and
+a 16-value mask input), which is what Theorem 2 covers for any weights. Trained-model analysis
+belongs to the model-analysis experiments.
+
+Claims checked:
+  1. Theorem 2: for every k and eps in {1, 0.5, 0.2, 0.1},
+     |{j : sigma_j(Phi(X)) > eps ||W2||_2 ||W1 X||_2}| <= min(d, (1 + eps^-2) k).
+  2. Fig. 3a: the eps-rank of eq. (1) does not decrease as k grows (eps in {1e-1, 1e-2, 1e-3}).
+  3. Fig. 3b: embedded sinusoid patches are more aligned (smaller mean angle, eq. 2) than
+     embedded white-noise patches, and the embedded noise patches in R^768 are closer (in mean
+     angle) to i.i.d. Gaussian vectors in R^16 than to i.i.d. Gaussian vectors in R^768.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import jax
+import matplotlib.pyplot as plt
+import numpy as np
+
+from experiments import common
+from lowrank_ts import embeddings
+from lowrank_ts import spectral
+from lowrank_ts.theory import embedding_bounds
+
+SIZES = {
+    "smoke": dict(d=64, d_f=256, ks=(1, 2, 4, 8), n_patches=128, angle_k=8, angle_patches=32),
+    "default": dict(d=768, d_f=3072, ks=(1, 2, 4, 8, 16, 32, 64), n_patches=2048, angle_k=16,
+                    angle_patches=256),
+    "full": dict(d=768, d_f=3072, ks=(1, 2, 4, 8, 16, 32, 64), n_patches=2048, angle_k=16,
+                 angle_patches=256),
+}
+THEOREM2_EPS = (1.0, 0.5, 0.2, 0.1)
+RANK_EPS = (1e-1, 1e-2, 1e-3)
+N_SERIES = 64  # series in the synthetic corpus the patches are cut from
+
+
+def synthetic_corpus(rng: np.random.Generator, n_series: int, length: int) -> np.ndarray:
+  """Diverse series (sinusoids, trends, exponentials, random walks, AR(1), white noise) of the
+  kind the paper samples patches from, each standardised (Bolt's instance norm): [n, length]."""
+  t = np.arange(length, dtype=np.float64)
+  out = np.empty((n_series, length))
+  for i in range(n_series):
+    kind = i % 6
+    if kind == 0:
+      out[i] = np.sin(2 * np.pi * t / rng.uniform(4, 200) + rng.uniform(0, 2 * np.pi))
+    elif kind == 1:
+      out[i] = sum(rng.uniform(0.2, 1) * np.sin(2 * np.pi * t / rng.uniform(4, 200)
+                                                + rng.uniform(0, 2 * np.pi)) for _ in range(3))
+    elif kind == 2:
+      out[i] = np.exp(rng.uniform(-3, 3) * t / length) + 0.05 * rng.standard_normal(length)
+    elif kind == 3:
+      out[i] = np.cumsum(rng.standard_normal(length))
+    elif kind == 4:
+      phi, noise = rng.uniform(0.5, 0.99), rng.standard_normal(length)
+      out[i, 0] = noise[0]
+      for n in range(1, length):
+        out[i, n] = phi * out[i, n - 1] + noise[n]
+    else:
+      out[i] = rng.standard_normal(length)
+  out -= out.mean(axis=1, keepdims=True)
+  return out / out.std(axis=1, keepdims=True)
+
+
+def _patches(rng, k, n_patches):
+  per_series = n_patches // N_SERIES
+  corpus = synthetic_corpus(rng, N_SERIES, k * per_series)
+  patches = embeddings.patch_series(corpus.astype(np.float32), k)  # [N_SERIES, k, per_series]
+  return np.concatenate(list(np.asarray(patches)), axis=1)  # [k, n_patches]
+
+
+def main(argv=None) -> int:
+  args = common.parse_args(__doc__, argv)
+  start = time.time()
+  params = dict(SIZES[args.size], theorem2_eps=THEOREM2_EPS, rank_eps=RANK_EPS,
+                activation="relu", init="LeCun normal N(0, 1/fan_in), no biases",
+                n_series=N_SERIES, dtype="float32")
+  d, d_f, ks = params["d"], params["d_f"], params["ks"]
+  rng = np.random.default_rng(args.seed)
+  key = jax.random.key(args.seed)
+
+  per_k = []
+  for k in ks:
+    x_KxL = _patches(rng, k, params["n_patches"])
+    w1, w2, w3 = embeddings.init_residual_mlp(jax.random.fold_in(key, k), k, d_f, d)
+    phi_DxL = embeddings.residual_mlp_embedding(x_KxL, w1, w2, w3)
+    s = spectral.singular_values(phi_DxL)
+    counts, bounds = [], []
+    for eps in THEOREM2_EPS:
+      threshold = embedding_bounds.theorem2_threshold(x_KxL, w1, w2, eps)
+      counts.append(int(embedding_bounds.count_above(s, threshold)))
+      bounds.append(embedding_bounds.theorem2_bound(d, k, eps))
+    ranks = [int(spectral.eps_rank_from_singular_values(s, eps)) for eps in RANK_EPS]
+    scale = embedding_bounds.theorem2_threshold(x_KxL, w1, w2, 1.0)  # ||W2|| ||W1 X||
+    per_k.append(dict(k=k, singular_values=np.asarray(s), theorem2_counts=counts,
+                      theorem2_bounds=bounds, eps_ranks=ranks,
+                      sigma1_over_norm_product=float(s[0] / scale)))
+
+  angles = _angle_maps(rng, key, params)
+
+  verdict = common.Verdict()
+  excess = max(c - b for r in per_k for c, b in zip(r["theorem2_counts"], r["theorem2_bounds"]))
+  verdict.check("theorem2_count_minus_bound_max", excess, "<=", 0,
+                "max over k and eps of measured count - min(d, (1+eps^-2)k)")
+  decreases = sum(int(b["eps_ranks"][e] < a["eps_ranks"][e]) for e in range(len(RANK_EPS))
+                  for a, b in zip(per_k, per_k[1:]))
+  verdict.check("eps_rank_decreases_with_k", decreases, "<=", 0,
+                "number of (eps, consecutive k) where the eq. (1) eps-rank decreases")
+  means = {name: float(np.nanmean(a)) for name, a in angles.items()}
+  verdict.check("mean_angle_sinusoid_minus_noise", means["sinusoid"] - means["noise"], "<", 0,
+                "mean angle (rad) of embedded sinusoid patches minus embedded noise patches")
+  closeness = (abs(means["noise"] - means["gauss_k"]) - abs(means["noise"] - means["gauss_d"]))
+  verdict.check("noise_closer_to_gauss_k_than_gauss_d", closeness, "<", 0,
+                "|mean angle(embedded noise) - Gaussian R^k| - |... - Gaussian R^d|")
+
+  fig = _figure(per_k, angles, means, params)
+  data = {"per_k": per_k, "mean_angles_rad": means,
+          "angle_maps_rad": {name: a for name, a in angles.items()}}
+  k_mid = per_k[min(4, len(per_k) - 1)]
+  headline = (f"Thm 2 count <= bound everywhere (max excess {excess}); eps-rank(1e-2) by k: "
+              + ", ".join(f"{r['k']}:{r['eps_ranks'][1]}" for r in per_k)
+              + f"; k={k_mid['k']}, eps=0.5: count {k_mid['theorem2_counts'][1]} vs bound "
+              f"{k_mid['theorem2_bounds'][1]:.0f}; mean angles (deg) sin "
+              f"{np.degrees(means['sinusoid']):.1f}, noise {np.degrees(means['noise']):.1f}, "
+              f"G^k {np.degrees(means['gauss_k']):.1f}, G^d {np.degrees(means['gauss_d']):.1f}; "
+              f"sigma_1 / (||W2|| ||W1 X||) in "
+              f"[{min(r['sigma1_over_norm_product'] for r in per_k):.2f}, "
+              f"{max(r['sigma1_over_norm_product'] for r in per_k):.2f}]")
+  return common.finish("fig3", args, fig, data, params, verdict, start, headline)
+
+
+def _angle_maps(rng, key, params):
+  """Angles (eq. 2) between embedded patches of a sinusoid and of white noise (k = angle_k),
+  and between i.i.d. Gaussian vectors in R^k and R^d (the comparison of Fig. 3b)."""
+  k, n, d = params["angle_k"], params["angle_patches"], params["d"]
+  w1, w2, w3 = embeddings.init_residual_mlp(jax.random.fold_in(key, 10_000 + k), k,
+                                            params["d_f"], d)
+  t = np.arange(k * n)
+  sinusoid = np.sin(2 * np.pi * t / 37.3).astype(np.float32)  # period not a multiple of k
+  noise = rng.standard_normal(k * n).astype(np.float32)
+  out = {}
+  for name, series in (("sinusoid", sinusoid), ("noise", noise)):
+    phi_DxL = embeddings.residual_mlp_embedding(embeddings.patch_series(series, k), w1, w2, w3)
+    out[name] = np.asarray(spectral.column_angles(phi_DxL))
+  out["gauss_k"] = np.asarray(spectral.column_angles(rng.standard_normal((k, n))))
+  out["gauss_d"] = np.asarray(spectral.column_angles(rng.standard_normal((d, n))))
+  return out
+
+
+def _figure(per_k, angles, means, params):
+  fig = plt.figure(figsize=(17, 8.5))
+  grid = fig.add_gridspec(2, 4, height_ratios=[1.1, 1], hspace=0.35, wspace=0.35)
+  colors = plt.cm.viridis(np.linspace(0, 0.9, len(per_k)))
+
+  ax = fig.add_subplot(grid[0, :2])
+  for r, color in zip(per_k, colors):
+    s = r["singular_values"]
+    ax.loglog(np.arange(1, len(s) + 1), s / s[0], color=color, label=f"k = {r['k']}")
+  for eps in RANK_EPS:
+    ax.axhline(eps, color="gray", ls=":", lw=0.8)
+  ax.set_ylim(1e-7, 1.5)
+  ax.set_xlabel("index j")
+  ax.set_ylabel("σ_j(Φ(X)) / σ_1")
+  ax.set_title(f"(a) Singular values, random-init residual MLP "
+               f"(d={params['d']}, d_f={params['d_f']}, {params['n_patches']} patches)",
+               fontsize=10)
+  ax.legend(ncol=2, fontsize=8)
+
+  ax = fig.add_subplot(grid[0, 2])
+  ks = np.array([r["k"] for r in per_k])
+  eps_colors = plt.cm.autumn(np.linspace(0, 0.8, len(THEOREM2_EPS)))
+  for e, (eps, color) in enumerate(zip(THEOREM2_EPS, eps_colors)):
+    ax.plot(ks, [r["theorem2_counts"][e] for r in per_k], "o-", color=color,
+            label=f"measured, ε={eps}")
+    ax.plot(ks, [r["theorem2_bounds"][e] for r in per_k], "--", color=color,
+            label=f"bound, ε={eps}")
+  ax.axhline(params["d"], color="k", lw=0.8, ls=":")
+  ax.set_xscale("log", base=2)
+  ax.set_yscale("symlog", linthresh=1)  # counts of 0 stay visible
+  ax.set_ylim(0, 1.5 * params["d"])
+  ax.set_xlabel("patch size k")
+  ax.set_ylabel("|{j : σ_j > ε‖W₂‖₂‖W₁X‖₂}|")
+  ax.set_title("(b) Theorem 2: count vs min(d, (1+ε⁻²)k)", fontsize=10)
+  ax.legend(fontsize=6.5, ncol=2)
+
+  ax = fig.add_subplot(grid[0, 3])
+  rank_colors = plt.cm.cool(np.linspace(0, 0.9, len(RANK_EPS)))
+  for e, (eps, color) in enumerate(zip(RANK_EPS, rank_colors)):
+    ax.loglog(ks, [r["eps_ranks"][e] for r in per_k], "s-", color=color, label=f"ε = {eps:g}")
+  ax.loglog(ks, ks, "k--", lw=0.8, label="= k")
+  ax.axhline(params["d"], color="k", lw=0.8, ls=":")
+  ax.set_xscale("log", base=2)
+  ax.set_xlabel("patch size k")
+  ax.set_ylabel("rank_ε(Φ(X)), eq. (1)")
+  ax.set_title("(c) numerical rank grows with k", fontsize=10)
+  ax.legend(fontsize=7)
+
+  titles = {"sinusoid": f"Φ(sinusoid patches) ⊂ R^{params['d']}",
+            "noise": f"Φ(white-noise patches) ⊂ R^{params['d']}",
+            "gauss_k": f"i.i.d. Gaussian in R^{params['angle_k']}",
+            "gauss_d": f"i.i.d. Gaussian in R^{params['d']}"}
+  for i, name in enumerate(("sinusoid", "noise", "gauss_k", "gauss_d")):
+    ax = fig.add_subplot(grid[1, i])
+    image = ax.imshow(angles[name], vmin=0, vmax=np.pi / 2, cmap="inferno")
+    ax.set_title(f"{titles[name]}\nmean {np.degrees(means[name]):.1f}°", fontsize=9)
+    ax.set_xlabel("patch j")
+    if i == 0:
+      ax.set_ylabel("patch i")
+  fig.colorbar(image, ax=fig.axes[-4:], label="angle θ (rad), eq. (2)", fraction=0.02)
+  return fig
+
+
+if __name__ == "__main__":
+  sys.exit(main())
