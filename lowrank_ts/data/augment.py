@@ -1,0 +1,27 @@
+"""Missing-value augmentation (Chronos training): each point of a series becomes NaN with a
+probability ``p ~ U(0, max_probability)`` drawn once per series (reference default 0.2)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from lowrank_ts.data import series_checks
+
+
+def drop_values(series: np.ndarray, rng: np.random.Generator,
+                max_probability: float = 0.2) -> np.ndarray:
+  """A float32 copy of the 1-D ``series`` with points set to NaN independently with one
+  probability ``p ~ U(0, max_probability)``; NaN already present stays NaN."""
+  series = series_checks.float_vector(series, "series", allow_nan=True)
+  rng = series_checks.generator(rng)
+  max_probability = series_checks.probability(max_probability, "max_probability")
+  p = rng.uniform(0.0, max_probability)
+  out = series.copy()
+  out[rng.uniform(size=out.shape[0]) < p] = np.nan
+  return out
+
+
+def missing_fraction(series: np.ndarray) -> float:
+  """Fraction of NaN values of a 1-D series."""
+  series = series_checks.float_vector(series, "series", allow_nan=True)
+  return float(np.isnan(series).mean())

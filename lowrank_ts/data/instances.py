@@ -1,0 +1,79 @@
+"""Training instances (Chronos / gluonts ``ExpectedNumInstanceSampler(num_instances=1,
+min_past, min_future=prediction_length)`` + ``InstanceSplitter(dummy_value=NaN)``).
+
+A split point ``t ~ U{min_past, len - prediction_length}`` cuts a series into the past
+``series[:t]`` and the future ``series[t : t + prediction_length]``. The context is the last
+``context_length`` past values, left-padded with NaN; the target is the future (NaN where
+missing). A series is usable when ``len >= min_past + prediction_length`` and at most
+``max_missing_fraction`` of it is missing (the reference's ``has_enough_observations``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from lowrank_ts import checks
+from lowrank_ts.data import series_checks
+
+
+@dataclasses.dataclass(frozen=True)
+class InstanceConfig:
+  """Lengths of a training instance (Chronos: 512 / 64 / 60 / 0.9)."""
+  context_length: int = 512
+  prediction_length: int = 64
+  min_past: int = 60
+  max_missing_fraction: float = 0.9
+
+  def __post_init__(self):
+    checks.positive_int(self.context_length, "context_length")
+    checks.positive_int(self.prediction_length, "prediction_length")
+    checks.positive_int(self.min_past, "min_past")
+    series_checks.probability(self.max_missing_fraction, "max_missing_fraction")
+
+  @property
+  def min_length(self) -> int:
+    return self.min_past + self.prediction_length
+
+
+def is_usable(series: np.ndarray, config: InstanceConfig) -> bool:
+  """Long enough for one instance and not more than ``max_missing_fraction`` missing."""
+  series = series_checks.float_vector(series, "series", allow_nan=True)
+  return (series.shape[0] >= config.min_length
+          and float(np.isnan(series).mean()) <= config.max_missing_fraction)
+
+
+def split_at(series: np.ndarray, t: int, config: InstanceConfig):
+  """``(context [context_length], target [prediction_length])`` float32 for split point ``t``."""
+  series = series_checks.float_vector(series, "series", allow_nan=True)
+  t = checks.positive_int(t, "t", allow_zero=True)
+  if t + config.prediction_length > series.shape[0]:
+    raise ValueError(f"t={t} leaves fewer than prediction_length={config.prediction_length} "
+                     f"values of a series of length {series.shape[0]}")
+  past = series[max(0, t - config.context_length):t]
+  context = np.full(config.context_length, np.nan, np.float32)
+  context[config.context_length - past.shape[0]:] = past
+  target = series[t:t + config.prediction_length].astype(np.float32)
+  return context, target
+
+
+def sample_instance(series: np.ndarray, rng: np.random.Generator, config: InstanceConfig,
+                    max_tries: int = 100):
+  """A random ``(context, target)`` of a usable series whose context has an observed value.
+
+  Raises ValueError when ``series`` is not usable (see :func:`is_usable`); returns None when
+  ``max_tries`` split points all gave all-missing contexts (the reference filters those).
+  """
+  series = series_checks.float_vector(series, "series", allow_nan=True)
+  rng = series_checks.generator(rng)
+  max_tries = checks.positive_int(max_tries, "max_tries")
+  if not is_usable(series, config):
+    raise ValueError(f"series of length {series.shape[0]} ({np.isnan(series).mean():.0%} "
+                     f"missing) is not usable with {config}")
+  for _ in range(max_tries):
+    t = int(rng.integers(config.min_past, series.shape[0] - config.prediction_length + 1))
+    context, target = split_at(series, t, config)
+    if not np.isnan(context).all():
+      return context, target
+  return None
