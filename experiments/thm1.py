@@ -1,0 +1,315 @@
+"""Theorem 1 and Corollary 2: singular values of Psi = (phi_i(x_l)) [d x L] for smooth,
+analytic and Time-MoE embeddings of [-1, 1], against the bounds; measured vs predicted decay.
+
+Command: ``python -m experiments.thm1 [--seed S] [--out DIR] [--full | --smoke]``
+Runtime on 2 CPU cores: ~20 s of CPU, ~1 min wall on a shared machine (default: d = 128,
+L = 2048 random points, 2048 quadrature nodes for the quasimatrix; ``--full``: d = 256,
+L = 4096, 4096 nodes; ``--smoke`` ~5 s). The paper has no figure for Theorem 1; sizes are ours.
+
+All singular values are float64. A computed sigma_j is only meaningful above the rounding
+floor sigma_1 max(d, L) eps, so each bound is checked as sigma_hat_{j+1} <= bound_j + floor.
+
+Claims checked:
+  1. Theorem 1.1 (nu-smooth; phi_i = a_i (x - c_i)_+^nu / nu!, phi_i^(nu) of variation |a_i|):
+     sigma_{j+1} <= 2V sqrt(dL) / (pi nu (j-1-nu)^nu) and s_{j+1} <= 4V sqrt(d) / (...) for
+     nu + 1 < j <= d - 1, nu in {1, 2, 3}; measured algebraic decay rate >= nu.
+  2. Theorem 1.2 (analytic; Cauchy kernels a/(z - x), real poles |z| >= 1.25, and a e^{bx}):
+     sigma_{j+1} <= 2M sqrt(dL) rho^{-j+1} / (rho - 1) and the s-version, for 0 <= j <= d-1,
+     with M(rho) the exact sup on E_rho, minimised over a grid of valid rho < rho*; measured
+     geometric rate >= log rho* (rho* >= 2: the ellipse through the nearest pole).
+  3. Corollary 2 (Time-MoE, phi_i = swish_beta(w_i x)(v_i x), |w_i|, |w_i v_i| <= 1) with the
+     proven constant: sigma_{j+1} <= (4 beta/pi) a^2 sqrt(dL) rho^{-j+1}, rho = 1 + pi/(2 beta),
+     a = (rho + 1/rho)/2 (<= (pi+2) sqrt(dL)(beta+1/beta) rho^{-j+1}); measured rate >= log rho.
+  4. Corollary 2 beyond |w_i| <= 1 (erratum: the paper's closed form drops w_i from the
+     exponent, and its proof needs |w_i| <= 1): with rho = 1 + pi/(2 beta max|w_i|) the bound
+     holds (checked for max|w_i| up to 1e6, points clustered at 0). Recorded, not claimed: the
+     ratio of sigma_{j+1} to the paper's O() expression grows with max|w_i| (evidence, limited
+     by float64, that no universal constant exists without |w_i| <= 1).
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+from experiments import common
+from lowrank_ts import embeddings
+from lowrank_ts import spectral
+from lowrank_ts.theory import embedding_bounds as bounds
+
+SIZES = {
+    "smoke": dict(d=24, L=96, n_nodes=256, nus=(1, 2), betas=(0.5, 2.0), w_maxes=(1.0, 1e2)),
+    "default": dict(d=128, L=2048, n_nodes=2048, nus=(1, 2, 3), betas=(0.25, 0.5, 1.0, 2.0, 4.0),
+                    w_maxes=(1.0, 1e1, 1e2, 1e3, 1e4, 1e6)),
+    "full": dict(d=256, L=4096, n_nodes=4096, nus=(1, 2, 3), betas=(0.25, 0.5, 1.0, 2.0, 4.0),
+                 w_maxes=(1.0, 1e1, 1e2, 1e3, 1e4, 1e6)),
+}
+POLE_MIN = 1.25  # nearest pole of the analytic family: rho* = 1.25 + sqrt(1.25^2 - 1) = 2
+RATE_SLACK = 1.0  # claims: measured rate >= RATE_SLACK * predicted rate (no slack)
+
+
+def _sigma(psi):
+  with spectral.float64():
+    return np.asarray(spectral.singular_values(np.asarray(psi, np.float64)))
+
+
+def _measure(phi, x, d, L, n_nodes):
+  """sigma_j(Psi), s_j(Xi) (quadrature) and the rounding floor of sigma."""
+  sigma = _sigma(phi(x))
+  s = bounds.quasimatrix_singular_values(phi, n_nodes)
+  return sigma, s, bounds.rounding_floor(sigma[0], d, L), bounds.rounding_floor(s[0], d, n_nodes)
+
+
+def _ratio(measured, floor, bound, j):
+  """max_j (measured_{j+1} - floor) / bound_j: <= 1 means the bound holds."""
+  j = j[j < len(measured)]
+  return float(np.max((measured[j] - floor) / bound[: len(j)]))
+
+
+def smooth_section(rng, x, p):
+  d, L = p["d"], p["L"]
+  out = []
+  for nu in p["nus"]:
+    a, c = rng.uniform(-1, 1, d), rng.uniform(-0.9, 0.9, d)
+    phi = lambda t, a=a, c=c, nu=nu: (a[:, None] * np.maximum(t[None, :] - c[:, None], 0) ** nu
+                                      / math.factorial(nu))
+    V = float(np.abs(a).max())  # total variation of phi_i^(nu) = |a_i| H(x - c_i)
+    sigma, s, floor, floor_s = _measure(phi, x, d, L, p["n_nodes"])
+    j = np.arange(nu + 2, d)
+    sigma_bound = bounds.theorem1_sigma_bound_smooth(V, nu, d, L, j)
+    s_bound = bounds.theorem1_s_bound_smooth(V, nu, d, j)
+    out.append(dict(nu=nu, V=V, j=j, sigma=sigma, s=s, floor=floor, sigma_bound=sigma_bound,
+                    s_bound=s_bound, sigma_ratio=_ratio(sigma, floor, sigma_bound, j),
+                    s_ratio=_ratio(s, floor_s, s_bound, j), predicted_rate=float(nu),
+                    measured_rate=bounds.fitted_decay_rate(sigma, floor, True, nu + 2)))
+  return out
+
+
+def analytic_section(rng, x, p):
+  d, L = p["d"], p["L"]
+  n_cauchy = d // 2
+  a = rng.uniform(-1, 1, d)
+  z = rng.choice([-1, 1], n_cauchy) * rng.uniform(POLE_MIN, 3.0, n_cauchy)
+  b = rng.uniform(-3, 3, d - n_cauchy)
+
+  def phi(t):
+    return np.concatenate([a[:n_cauchy, None] / (z[:, None] - t[None, :]),
+                           a[n_cauchy:, None] * np.exp(b[:, None] * t[None, :])])
+
+  def sup_on_ellipse(rho):  # exact: nearest ellipse point to a real pole is the vertex
+    semi_major = (rho + 1 / rho) / 2
+    return max(np.max(np.abs(a[:n_cauchy]) / (np.abs(z) - semi_major)),
+               np.max(np.abs(a[n_cauchy:]) * np.exp(np.abs(b) * semi_major)))
+
+  rho_star = float(np.min(bounds.bernstein_parameter(z)))
+  rhos = 1 + (rho_star - 1) * np.linspace(0.02, 0.98, 49)
+  sigma, s, floor, floor_s = _measure(phi, x, d, L, p["n_nodes"])
+  j = np.arange(d)
+  sigma_bound = np.min([bounds.theorem1_sigma_bound_analytic(sup_on_ellipse(r), r, d, L, j)
+                        for r in rhos], axis=0)
+  s_bound = np.min([bounds.theorem1_s_bound_analytic(sup_on_ellipse(r), r, d, j) for r in rhos],
+                   axis=0)
+  # the sampled sup agrees with the closed form (a check on bernstein_ellipse_max)
+  m_check = bounds.bernstein_ellipse_max(phi, float(rhos[24])) / sup_on_ellipse(rhos[24])
+  return dict(rho_star=rho_star, rhos=rhos, j=j, sigma=sigma, s=s, floor=floor,
+              sigma_bound=sigma_bound, s_bound=s_bound,
+              sigma_ratio=_ratio(sigma, floor, sigma_bound, j),
+              s_ratio=_ratio(s, floor_s, s_bound, j), sampled_over_exact_M=m_check,
+              predicted_rate=math.log(rho_star),
+              measured_rate=bounds.fitted_decay_rate(sigma, floor, False, 1))
+
+
+def time_moe_section(rng, x, p):
+  d, L = p["d"], p["L"]
+  out = []
+  j = np.arange(d)
+  for beta in p["betas"]:
+    w, v = rng.uniform(-1, 1, d), rng.uniform(-1, 1, d)
+    with spectral.float64():
+      sigma = _sigma(embeddings.time_moe_embedding(x, w, v, beta))
+    floor = bounds.rounding_floor(sigma[0], d, L)
+    bound = bounds.corollary2_bound(beta, d, L, j)
+    paper = bounds.corollary2_paper_form(beta, d, L, j)
+    out.append(dict(beta=beta, sigma=sigma, floor=floor, bound=bound,
+                    ratio=_ratio(sigma, floor, bound, j),
+                    bound_over_paper_form=float(np.max(bound / paper)),
+                    predicted_rate=math.log(bounds.corollary2_rho(beta)),
+                    pole_rate=math.log(float(bounds.bernstein_parameter(1j * math.pi / beta))),
+                    measured_rate=bounds.fitted_decay_rate(sigma, floor, False, 1)))
+  return out
+
+
+def erratum_section(rng, p, beta=1.0):
+  """Corollary 2 with |w_i| up to W: points clustered at 0 (Theorem 1 allows any points) where
+  swish_beta(w x) turns over on the scale 1/(beta W)."""
+  d, L = p["d"], p["L"]
+  u = np.linspace(0, 8, L // 2)
+  x = np.concatenate([10.0 ** -u, -(10.0 ** -u)])
+  j = np.arange(d)
+  out = []
+  for w_max in p["w_maxes"]:
+    if w_max > 1:
+      w = np.exp(rng.uniform(0, np.log(w_max), d)) * rng.choice([-1, 1], d)
+      v = 1 / w  # |w v| = 1
+    else:
+      w, v = rng.uniform(-1, 1, d), rng.uniform(-1, 1, d)
+    with spectral.float64():
+      sigma = _sigma(embeddings.time_moe_embedding(x, w, v, beta))
+    floor = bounds.rounding_floor(sigma[0], d, len(x))
+    corrected = bounds.corollary2_bound(beta, d, len(x), j, w_max=max(1.0, w_max))
+    paper = bounds.corollary2_paper_form(beta, d, len(x), j)
+    above = sigma > 1e3 * floor  # well above rounding noise
+    out.append(dict(w_max=w_max, sigma=sigma, floor=floor,
+                    corrected_ratio=_ratio(sigma, floor, corrected, j),
+                    max_ratio_to_paper_form=float(np.max(sigma[above] / paper[above])),
+                    n_above_floor=int(above.sum()),
+                    pole_rho=float(bounds.bernstein_parameter(1j * math.pi / (beta * w_max))),
+                    paper_rho=bounds.corollary2_rho(beta)))
+  return out
+
+
+def main(argv=None) -> int:
+  args = common.parse_args(__doc__, argv)
+  start = time.time()
+  p = dict(SIZES[args.size], pole_min=POLE_MIN, points="uniform random in [-1, 1]",
+           dtype="float64")
+  rng = np.random.default_rng(args.seed)
+  x = rng.uniform(-1, 1, p["L"])
+  smooth = smooth_section(rng, x, p)
+  analytic = analytic_section(rng, x, p)
+  moe = time_moe_section(rng, x, p)
+  erratum = erratum_section(rng, p)
+
+  verdict = common.Verdict()
+  verdict.check("thm1_smooth_sigma_ratio_max", max(r["sigma_ratio"] for r in smooth), "<=", 1,
+                "max over nu, j of (sigma_{j+1} - floor) / Theorem 1.1 bound")
+  verdict.check("thm1_smooth_s_ratio_max", max(r["s_ratio"] for r in smooth), "<=", 1,
+                "max over nu, j of (s_{j+1} - floor) / Theorem 1.1 quasimatrix bound")
+  verdict.check("thm1_smooth_rate_margin", min(r["measured_rate"] - RATE_SLACK * r["nu"]
+                                               for r in smooth), ">=", 0,
+                "min over nu of measured algebraic decay rate - nu")
+  verdict.check("thm1_analytic_sigma_ratio", analytic["sigma_ratio"], "<=", 1,
+                "max over j of (sigma_{j+1} - floor) / Theorem 1.2 bound (best rho < rho*)")
+  verdict.check("thm1_analytic_s_ratio", analytic["s_ratio"], "<=", 1,
+                "max over j of (s_{j+1} - floor) / Theorem 1.2 quasimatrix bound")
+  verdict.check("thm1_analytic_rate_margin",
+                analytic["measured_rate"] - RATE_SLACK * analytic["predicted_rate"], ">=", 0,
+                "measured geometric decay rate - log rho*")
+  verdict.check("cor2_ratio_max", max(r["ratio"] for r in moe), "<=", 1,
+                "max over beta, j of (sigma_{j+1} - floor) / Corollary 2 bound (its constant)")
+  verdict.check("cor2_rate_margin", min(r["measured_rate"] - RATE_SLACK * r["predicted_rate"]
+                                        for r in moe), ">=", 0,
+                "min over beta of measured rate - log(1 + pi/(2 beta))")
+  verdict.check("cor2_corrected_ratio_max", max(r["corrected_ratio"] for r in erratum), "<=", 1,
+                "max over max|w_i|, j of sigma_{j+1} / Cor. 2 bound with beta max|w_i|")
+
+  fig = _figure(smooth, analytic, moe, erratum, p)
+  data = dict(smooth=smooth, analytic=analytic, time_moe=moe, erratum=erratum,
+              corollary2_constant=bounds.COROLLARY2_CONSTANT)
+  headline = ("rates measured/predicted: "
+              + ", ".join(f"nu={r['nu']}: {r['measured_rate']:.2f}/{r['nu']}" for r in smooth)
+              + f"; analytic {analytic['measured_rate']:.2f}/{analytic['predicted_rate']:.2f}; "
+              + ", ".join(f"beta={r['beta']}: {r['measured_rate']:.2f}/{r['predicted_rate']:.2f}"
+                          for r in moe)
+              + f"; max sigma/bound: Thm1.1 {max(r['sigma_ratio'] for r in smooth):.2g}, "
+              f"Thm1.2 {analytic['sigma_ratio']:.2g}, Cor2 {max(r['ratio'] for r in moe):.2g}")
+  return common.finish("thm1", args, fig, data, p, verdict, start, headline)
+
+
+def _figure(smooth, analytic, moe, erratum, p):
+  fig, axes = plt.subplots(2, 3, figsize=(17, 10))
+  fig.subplots_adjust(hspace=0.32, wspace=0.28)
+  d, L = p["d"], p["L"]
+
+  ax = axes[0, 0]
+  colors = plt.cm.viridis(np.linspace(0, 0.8, len(smooth)))
+  for r, color in zip(smooth, colors):
+    idx = np.arange(1, len(r["sigma"]))  # sigma_{j+1} at j
+    ax.loglog(idx, r["sigma"][1:], color=color, label=f"σ_(j+1)(Ψ), ν={r['nu']}")
+    ax.loglog(r["j"], r["sigma_bound"], "--", color=color, label=f"Thm 1.1 bound, ν={r['nu']}")
+    ax.loglog(idx, r["s"][1:], ":", color=color, lw=1)
+  ax.axhline(max(r["floor"] for r in smooth), color="gray", lw=0.8, ls="-.",
+             label="rounding floor")
+  ax.set_xlabel("j")
+  ax.set_ylabel("singular value")
+  ax.set_title(f"(a) ν-smooth φ_i = a_i(x−c_i)₊^ν/ν!, d={d}, L={L}\n"
+               "solid σ_(j+1)(Ψ), dashed bound, dotted s_(j+1)(Ξ)", fontsize=9.5)
+  ax.legend(fontsize=7, ncol=2)
+
+  ax = axes[0, 1]
+  idx = np.arange(1, d)
+  ax.semilogy(idx, analytic["sigma"][1:], "C0", label="σ_(j+1)(Ψ)")
+  ax.semilogy(analytic["j"], analytic["sigma_bound"], "C0--", label="Thm 1.2 bound, best ρ")
+  ax.semilogy(idx, analytic["s"][1:], "C1", lw=1, label="s_(j+1)(Ξ) (quadrature)")
+  ax.semilogy(analytic["j"], analytic["s_bound"], "C1--", lw=1, label="Thm 1.2 s-bound")
+  ax.semilogy(idx, analytic["sigma"][1] * analytic["rho_star"] ** -(idx - 1.0), "k:", lw=1,
+              label=f"slope ρ*^(-j), ρ*={analytic['rho_star']:.2f}")
+  ax.axhline(analytic["floor"], color="gray", lw=0.8, ls="-.", label="rounding floor")
+  ax.set_ylim(analytic["floor"] * 1e-3, analytic["sigma"][0] * 10)
+  ax.set_xlabel("j")
+  ax.set_ylabel("singular value")
+  ax.set_title("(b) analytic: Cauchy kernels a/(z−x), |z| ≥ 1.25,\nand exponentials a·e^(bx)",
+               fontsize=9.5)
+  ax.legend(fontsize=7)
+
+  ax = axes[0, 2]
+  colors = plt.cm.plasma(np.linspace(0, 0.85, len(moe)))
+  for r, color in zip(moe, colors):
+    ax.semilogy(idx, r["sigma"][1:], color=color, label=f"σ_(j+1), β={r['beta']}")
+    ax.semilogy(np.arange(d), r["bound"], "--", color=color, lw=1)
+  ax.axhline(max(r["floor"] for r in moe), color="gray", lw=0.8, ls="-.", label="rounding floor")
+  ax.set_ylim(max(r["floor"] for r in moe) * 1e-3, max(r["sigma"][0] for r in moe) * 1e3)
+  ax.set_xlim(0, 40)
+  ax.set_xlabel("j")
+  ax.set_ylabel("singular value")
+  ax.set_title("(c) Time-MoE φ_i = swish_β(w_i x)(v_i x), |w_i|, |v_i| ≤ 1\n"
+               "solid σ_(j+1)(Ψ), dashed Cor. 2 bound (proven constant)", fontsize=9.5)
+  ax.legend(fontsize=7)
+
+  ax = axes[1, 0]
+  names = ([f"ν={r['nu']}" for r in smooth] + ["analytic"] + [f"β={r['beta']}" for r in moe])
+  predicted = ([r["predicted_rate"] for r in smooth] + [analytic["predicted_rate"]]
+               + [r["predicted_rate"] for r in moe])
+  measured = ([r["measured_rate"] for r in smooth] + [analytic["measured_rate"]]
+              + [r["measured_rate"] for r in moe])
+  pos = np.arange(len(names))
+  ax.bar(pos - 0.2, predicted, 0.4, label="predicted (bound's rate)")
+  ax.bar(pos + 0.2, measured, 0.4, label="measured (least-squares fit)")
+  ax.set_xticks(pos, names, rotation=30, fontsize=8)
+  ax.set_yscale("log")
+  ax.set_ylabel("decay rate: p in j^(-p) (ν) / log ρ in ρ^(-j)")
+  ax.set_title("(d) decay rates: measured ≥ predicted", fontsize=9.5)
+  ax.legend(fontsize=8)
+
+  ax = axes[1, 1]
+  ws = [r["w_max"] for r in erratum]
+  ax.loglog(ws, [r["max_ratio_to_paper_form"] for r in erratum], "o-",
+            label="max_j σ_(j+1) / [√(dL)(β+1/β)(1+π/2β)^(−j+1)]")
+  ax.loglog(ws, [r["corrected_ratio"] for r in erratum], "s-",
+            label="max_j σ_(j+1) / corrected bound (β·max|w|)")
+  ax.axhline(bounds.COROLLARY2_CONSTANT, color="k", ls="--", lw=1, label="π + 2")
+  ax.set_xlabel("max |w_i|  (|w_i v_i| = 1, β = 1)")
+  ax.set_ylabel("ratio")
+  ax.set_title("(e) |w_i| > 1 (outside the proof): ratio to the paper's form grows\n"
+               "with max|w_i|; the corrected bound (β·max|w_i|) holds", fontsize=9.5)
+  ax.legend(fontsize=7)
+
+  ax = axes[1, 2]
+  for r, color in zip(moe, colors):
+    j = np.arange(d)
+    ax.semilogy(j, r["bound"] / bounds.corollary2_paper_form(r["beta"], d, L, j), color=color,
+                label=f"β={r['beta']}")
+  ax.axhline(bounds.COROLLARY2_CONSTANT, color="k", ls="--", lw=1, label="π + 2")
+  ax.set_xlabel("j")
+  ax.set_ylabel("Cor. 2 bound / paper's O() expression")
+  ax.set_title("(f) the O() constant: proven bound ≤ (π+2)·paper form", fontsize=9.5)
+  ax.legend(fontsize=7)
+  return fig
+
+
+if __name__ == "__main__":
+  sys.exit(main())
