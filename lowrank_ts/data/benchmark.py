@@ -1,0 +1,60 @@
+"""Evaluation tasks: one forecast per series, from its whole history to its last window.
+
+``real``: the offline real series of :mod:`real_series` (one dataset per series, horizon and
+seasonality from its frequency). ``synthetic``: held-out KernelSynth series (seed 10_000 +
+``seed``, disjoint from training seeds by convention), length ``context + horizon`` with the
+last 64 values as the target, one dataset, seasonality 1 (no calendar frequency).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from lowrank_ts import checks
+from lowrank_ts.data import kernel_synth, real_series
+
+SYNTHETIC_SEED_OFFSET = 10_000
+
+
+@dataclasses.dataclass(frozen=True)
+class Task:
+  """One series to forecast: ``context`` float64 [T] -> ``target`` float64 [horizon]."""
+  dataset: str
+  series: str
+  context: np.ndarray
+  target: np.ndarray
+  freq: str | None
+  seasonality: int
+
+  @property
+  def horizon(self) -> int:
+    return int(self.target.shape[0])
+
+
+def real_tasks(names: list[str] | None = None) -> list[Task]:
+  """One task per real series (default: all of :data:`real_series.NAMES`)."""
+  series = real_series.load(None if names is None else list(names))
+  return [Task(s.name, s.name, s.train, s.test, s.freq, s.seasonality) for s in series]
+
+
+def synthetic_tasks(num_series: int = 32, seed: int = 0, context_length: int = 512,
+                    horizon: int = 64) -> list[Task]:
+  """``num_series`` held-out KernelSynth series in one dataset ``kernel_synth``."""
+  num_series = checks.positive_int(num_series, "num_series")
+  seed = checks.positive_int(seed, "seed", allow_zero=True)
+  context_length = checks.positive_int(context_length, "context_length")
+  horizon = checks.positive_int(horizon, "horizon")
+  values = kernel_synth.kernel_synth(num_series, SYNTHETIC_SEED_OFFSET + seed,
+                                     length=context_length + horizon).astype(np.float64)
+  return [Task("kernel_synth", f"kernel_synth/{i}", v[:context_length], v[context_length:], None, 1)
+          for i, v in enumerate(values)]
+
+
+def tasks(benchmark: str, **kwargs) -> list[Task]:
+  """``benchmark`` in {"real", "synthetic"}; keyword arguments go to the builder."""
+  builders = {"real": real_tasks, "synthetic": synthetic_tasks}
+  if benchmark not in builders:
+    raise ValueError(f"benchmark must be one of {sorted(builders)}, got {benchmark!r}")
+  return builders[benchmark](**kwargs)

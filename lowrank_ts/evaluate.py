@@ -1,0 +1,237 @@
+"""Forecast evaluation as Chronos reports it: WQL and MASE per dataset, and the aggregate
+relative score (geometric mean over datasets of model / Seasonal Naive).
+
+- WQL (gluonts ``MeanWeightedSumQuantileLoss``): for each level q in 0.1..0.9,
+  ``sum 2 |(y - yhat_q)(1[yhat_q >= y] - q)| / sum |y|`` over all series and steps of a dataset,
+  then the mean over the 9 levels.
+- MASE (gluonts ``MASE``): mean over series and steps of ``|y - yhat_0.5| / s``, ``s`` the
+  series' seasonal error ``mean |z_t - z_{t-m}|`` over its history (m = 1 when the history is
+  not longer than m).
+- Seasonal Naive: repeat the last season; quantiles from a Gaussian with the in-sample
+  seasonal-naive residual scale growing as ``sqrt(1 + floor((h - 1) / m))`` (Hyndman &
+  Athanasopoulos, FPP3 5.5, as statsforecast's SeasonalNaive intervals).
+
+A forecaster is any callable ``forecaster(context [T] float64, horizon, seasonality) ->
+quantiles [9, horizon]`` (levels :data:`QUANTILE_LEVELS`, row 4 the median); a model plugs in by
+wrapping its predict function that way (see :func:`evaluate`).
+
+CLI: ``python -m lowrank_ts.evaluate --model seasonal-naive [--benchmark real|synthetic]
+[--out DIR]`` writes ``per_series`` and ``per_dataset`` tables as CSV and markdown.
+Model directories (``--model DIR``) are evaluated once ``lowrank_ts.train`` writes them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import math
+import pathlib
+import statistics
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from lowrank_ts import checks
+from lowrank_ts.data import benchmark, series_checks
+
+QUANTILE_LEVELS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+MEDIAN_ROW = 4
+Forecaster = Callable[[np.ndarray, int, int], np.ndarray]
+
+
+def seasonal_error(history, seasonality: int) -> float:
+  """``mean |z_t - z_{t-m}|`` over the history (NaN-aware); m = 1 if len(history) <= m."""
+  history = series_checks.float_vector(history, "history", dtype=np.float64)
+  m = checks.positive_int(seasonality, "seasonality")
+  if m >= history.shape[0]:
+    m = 1
+  if history.shape[0] < 2:
+    raise ValueError("history must have at least 2 values for a seasonal error")
+  return float(np.nanmean(np.abs(history[m:] - history[:-m])))
+
+
+def _check_forecast(target, quantiles, levels):
+  target = series_checks.float_array(target, "target", dtype=np.float64)
+  quantiles = series_checks.float_array(quantiles, "quantiles", allow_nan=False, dtype=np.float64)
+  if target.ndim not in (1, 2):
+    raise ValueError(f"target must be [H] or [N, H], got shape {target.shape}")
+  if target.ndim == 1:
+    target, quantiles = target[None], quantiles[None]
+  levels = tuple(float(q) for q in levels)
+  if not levels or not all(0 < q < 1 for q in levels):
+    raise ValueError(f"levels must be quantile levels in (0, 1), got {levels}")
+  if quantiles.shape != (target.shape[0], len(levels), target.shape[1]):
+    raise ValueError(f"quantiles must have shape {(target.shape[0], len(levels), target.shape[1])}"
+                     f" ([N, levels, H] for target [N, H]), got {quantiles.shape}")
+  return target, quantiles, levels
+
+
+def weighted_quantile_loss(target, quantiles, levels: Sequence[float] = QUANTILE_LEVELS) -> float:
+  """WQL of one dataset: target [N, H] (or [H]), quantiles [N, Q, H] (or [Q, H]); NaN targets
+  are ignored."""
+  target, quantiles, levels = _check_forecast(target, quantiles, levels)
+  observed = ~np.isnan(target)
+  y = np.where(observed, target, 0.0)
+  denominator = np.abs(y).sum()
+  if denominator == 0:
+    raise ValueError("target must have a non-zero observed value for WQL")
+  losses = []
+  for i, q in enumerate(levels):
+    pred = quantiles[:, i]
+    loss = 2 * np.abs((y - pred) * ((pred >= y) - q)) * observed
+    losses.append(loss.sum() / denominator)
+  return float(np.mean(losses))
+
+
+def mean_absolute_scaled_error(target, median, seasonal_errors) -> float:
+  """MASE of one dataset: target / median [N, H] (or [H]), seasonal_errors [N] (or scalar)."""
+  target = series_checks.float_array(target, "target", dtype=np.float64)
+  median = series_checks.float_array(median, "median", allow_nan=False, dtype=np.float64)
+  scale = series_checks.float_array(np.atleast_1d(seasonal_errors), "seasonal_errors",
+                                    allow_nan=False, dtype=np.float64)
+  target, median = np.atleast_2d(target), np.atleast_2d(median)
+  if target.ndim != 2 or median.shape != target.shape:
+    raise ValueError(f"median must have the shape of target {target.shape}, got {median.shape}")
+  if scale.shape != (target.shape[0],):
+    raise ValueError(f"seasonal_errors must have shape ({target.shape[0]},), got {scale.shape}")
+  if not (scale > 0).all():
+    raise ValueError("seasonal_errors must be > 0 (a constant history has no MASE scale)")
+  scaled = np.abs(target - median) / scale[:, None]
+  return float(np.nanmean(scaled))
+
+
+def seasonal_naive(context, horizon: int, seasonality: int,
+                   levels: Sequence[float] = QUANTILE_LEVELS) -> np.ndarray:
+  """Seasonal Naive quantiles [len(levels), horizon] (m = 1 when the context is not longer)."""
+  context = series_checks.float_vector(context, "context", allow_nan=False, dtype=np.float64)
+  horizon = checks.positive_int(horizon, "horizon")
+  m = checks.positive_int(seasonality, "seasonality")
+  if m >= context.shape[0]:
+    m = 1
+  steps = np.arange(horizon)
+  point = context[context.shape[0] - m + steps % m]
+  residuals = context[m:] - context[:-m]
+  sigma = math.sqrt(float(np.mean(residuals ** 2))) if residuals.size else 0.0
+  spread = sigma * np.sqrt(1 + steps // m)
+  z = np.array([statistics.NormalDist().inv_cdf(q) for q in levels])
+  return point[None, :] + z[:, None] * spread[None, :]
+
+
+def seasonal_naive_forecaster(context, horizon, seasonality):
+  """:func:`seasonal_naive` as a :data:`Forecaster`."""
+  return seasonal_naive(context, horizon, seasonality)
+
+
+def evaluate(forecaster: Forecaster, tasks: Sequence[benchmark.Task]) -> list[dict]:
+  """Per-series rows ``{dataset, series, horizon, seasonality, wql, mase, quantiles}``."""
+  if not callable(forecaster):
+    raise ValueError(f"forecaster must be callable, got {type(forecaster).__name__}")
+  if not tasks or not all(isinstance(t, benchmark.Task) for t in tasks):
+    raise ValueError("tasks must be a non-empty sequence of benchmark.Task")
+  rows = []
+  for task in tasks:
+    quantiles = np.asarray(forecaster(task.context, task.horizon, task.seasonality), np.float64)
+    if quantiles.shape != (len(QUANTILE_LEVELS), task.horizon):
+      raise ValueError(f"forecaster returned shape {quantiles.shape} for {task.series}, expected "
+                       f"{(len(QUANTILE_LEVELS), task.horizon)}")
+    scale = seasonal_error(task.context, task.seasonality)
+    rows.append({"dataset": task.dataset, "series": task.series, "horizon": task.horizon,
+                 "seasonality": task.seasonality, "seasonal_error": scale,
+                 "wql": weighted_quantile_loss(task.target, quantiles),
+                 "mase": mean_absolute_scaled_error(task.target, quantiles[MEDIAN_ROW], scale),
+                 "target": task.target, "quantiles": quantiles})
+  return rows
+
+
+def per_dataset(rows: Sequence[dict]) -> dict[str, dict[str, float]]:
+  """Dataset-level WQL (pooled over its series) and MASE (mean over its series and steps)."""
+  out = {}
+  for name in dict.fromkeys(r["dataset"] for r in rows):
+    mine = [r for r in rows if r["dataset"] == name]
+    target = np.stack([r["target"] for r in mine]) if len({r["horizon"] for r in mine}) == 1 \
+        else None
+    if target is None:
+      raise ValueError(f"dataset {name} mixes horizons; give its series one horizon")
+    quantiles = np.stack([r["quantiles"] for r in mine])
+    scales = np.array([r["seasonal_error"] for r in mine])
+    out[name] = {"num_series": len(mine),
+                 "wql": weighted_quantile_loss(target, quantiles),
+                 "mase": mean_absolute_scaled_error(target, quantiles[:, MEDIAN_ROW], scales)}
+  return out
+
+
+def relative_scores(model: dict[str, dict[str, float]],
+                    baseline: dict[str, dict[str, float]]) -> dict[str, float]:
+  """Geometric mean over datasets of model / baseline for ``wql`` and ``mase``."""
+  if set(model) != set(baseline) or not model:
+    raise ValueError("model and baseline must score the same non-empty set of datasets")
+  out = {}
+  for metric in ("wql", "mase"):
+    ratios = np.array([model[d][metric] / baseline[d][metric] for d in model])
+    if not (np.isfinite(ratios).all() and (ratios > 0).all()):
+      raise ValueError(f"{metric} ratios must be finite and > 0, got {ratios}")
+    out[metric] = float(np.exp(np.mean(np.log(ratios))))
+  return out
+
+
+# ----------------------------------------------------------------------------------------------
+# Tables and CLI
+# ----------------------------------------------------------------------------------------------
+
+def _write_table(rows: list[dict], columns: list[str], path: pathlib.Path) -> None:
+  """``path.csv`` and ``path.md`` with ``columns`` of ``rows`` (floats to 4 significant)."""
+  def fmt(v):
+    return f"{v:.4g}" if isinstance(v, float) else str(v)
+  with open(path.with_suffix(".csv"), "w", newline="") as f:
+    writer = csv.DictWriter(f, columns, extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows({c: r[c] for c in columns} for r in rows)
+  lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+  lines += ["| " + " | ".join(fmt(r[c]) for c in columns) + " |" for r in rows]
+  path.with_suffix(".md").write_text("\n".join(lines) + "\n")
+
+
+def run(model: str, benchmark_name: str, out: pathlib.Path) -> dict[str, float]:
+  """Evaluates ``model`` (now: ``seasonal-naive``) on a benchmark; writes the tables to ``out``.
+
+  Returns the aggregate relative WQL / MASE against Seasonal Naive.
+  """
+  forecasters = {"seasonal-naive": seasonal_naive_forecaster}
+  if model not in forecasters:
+    raise ValueError(f"model must be one of {sorted(forecasters)} (checkpoint directories are "
+                     f"evaluated once lowrank_ts.train exists), got {model!r}")
+  tasks = benchmark.tasks(benchmark_name)
+  rows = evaluate(forecasters[model], tasks)
+  base_rows = rows if model == "seasonal-naive" else evaluate(seasonal_naive_forecaster, tasks)
+  scores, base = per_dataset(rows), per_dataset(base_rows)
+  aggregate = relative_scores(scores, base)
+  out.mkdir(parents=True, exist_ok=True)
+  _write_table(rows, ["dataset", "series", "horizon", "seasonality", "wql", "mase"],
+               out / "per_series")
+  table = [{"dataset": d, "num_series": s["num_series"], "wql": s["wql"], "mase": s["mase"],
+            "relative_wql": s["wql"] / base[d]["wql"],
+            "relative_mase": s["mase"] / base[d]["mase"]} for d, s in scores.items()]
+  table.append({"dataset": "aggregate (geometric mean)", "num_series": len(rows),
+                "wql": float(np.exp(np.mean(np.log([s["wql"] for s in scores.values()])))),
+                "mase": float(np.exp(np.mean(np.log([s["mase"] for s in scores.values()])))),
+                "relative_wql": aggregate["wql"], "relative_mase": aggregate["mase"]})
+  _write_table(table, ["dataset", "num_series", "wql", "mase", "relative_wql", "relative_mase"],
+               out / "per_dataset")
+  return aggregate
+
+
+def main(argv=None):
+  parser = argparse.ArgumentParser(description="WQL / MASE against Seasonal Naive.")
+  parser.add_argument("--model", required=True, help="seasonal-naive (checkpoints: later)")
+  parser.add_argument("--benchmark", default="real", choices=["real", "synthetic"])
+  parser.add_argument("--out", default=None, help="default: eval/<model>-<benchmark>")
+  args = parser.parse_args(argv)
+  out = pathlib.Path(args.out or f"eval/{pathlib.Path(args.model).name}-{args.benchmark}")
+  aggregate = run(args.model, args.benchmark, out)
+  print((out / "per_dataset.md").read_text())
+  print(f"relative WQL {aggregate['wql']:.3f}, relative MASE {aggregate['mase']:.3f}; "
+        f"tables in {out}/")
+
+
+if __name__ == "__main__":
+  main()
