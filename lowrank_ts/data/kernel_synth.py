@@ -27,17 +27,21 @@ DotProduct is drawn). The float64 LAPACK Cholesky (``dpotrf``) is the floor: XLA
 was ~10x slower here, and float32 needed jitter up to 1e-3 where float64 succeeds at 1e-10.
 
 Determinism: series ``i`` uses only the numpy stream ``default_rng([seed, i])``, so it does
-not depend on ``num_series``, and the same seed gives bit-identical output (for a fixed BLAS
-thread count).
+not depend on ``num_series`` or ``workers``, and the same seed gives bit-identical output (BLAS
+is pinned to one thread; with OpenBLAS's default two threads results moved at the 1e-5 relative
+level: the Gram matrices are ill-conditioned).
 """
 
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import dataclasses
+import multiprocessing
 import time
 
 import numpy as np
+import threadpoolctl
 from numpy.lib.stride_tricks import sliding_window_view
 from scipy.linalg import blas, lapack
 
@@ -205,16 +209,29 @@ def _one_series(index: int, seed: int, length: int, max_kernels: int):
     redraws += 1  # the reference's retry: a fresh kernel from the same stream
 
 
+def _series_range(start: int, stop: int, seed: int, length: int, max_kernels: int):
+  """Series ``start..stop-1`` with one BLAS thread: OpenBLAS's threads spin against other
+  processes on a shared machine (a 1024 Cholesky was ~20x slower with 2 threads under load), and
+  a fixed thread count keeps the output bit-identical across machines' defaults and workers."""
+  out = np.empty((stop - start, length), np.float32)
+  jitter = np.empty(stop - start)
+  redraws = np.zeros(stop - start, np.int64)
+  comps = []
+  with threadpoolctl.threadpool_limits(1):
+    for row, i in enumerate(range(start, stop)):
+      out[row], jitter[row], redraws[row], comp = _one_series(i, seed, length, max_kernels)
+      comps.append(comp)
+  return out, jitter, redraws, comps
+
+
 def kernel_synth(num_series: int, seed: int, *, length: int = 1024, max_kernels: int = 5,
-                 return_info: bool = False):
+                 workers: int = 1, return_info: bool = False):
   """``num_series`` KernelSynth series, float32 [num_series, length].
 
+  ``workers`` > 1 splits the series over that many spawned processes (the output does not
+  change: series i depends only on ``(seed, i)``, and BLAS runs single-threaded everywhere).
   With ``return_info`` also returns a dict of per-series ``jitter`` (the relative jitter that
   succeeded), ``redraws`` (kernel redraws after the whole ladder failed) and ``compositions``.
-  Single-threaded BLAS is fastest on a shared 2-core machine: wrap the call in
-  ``threadpoolctl.threadpool_limits(1)`` (the CLI does). Output is bit-identical for the same
-  seed and BLAS thread count; a different thread count changes it at the 1e-5 relative level
-  (the Gram matrices are ill-conditioned).
   """
   num_series = checks.positive_int(num_series, "num_series")
   seed = checks.positive_int(seed, "seed", allow_zero=True)
@@ -222,38 +239,42 @@ def kernel_synth(num_series: int, seed: int, *, length: int = 1024, max_kernels:
   if length < 2:
     raise ValueError(f"length must be >= 2, got {length}")
   max_kernels = checks.positive_int(max_kernels, "max_kernels")
-  out = np.empty((num_series, length), np.float32)
-  jitter = np.empty(num_series)
-  redraws = np.zeros(num_series, np.int64)
-  comps = []
-  for i in range(num_series):
-    out[i], jitter[i], redraws[i], comp = _one_series(i, seed, length, max_kernels)
-    comps.append(comp)
+  workers = checks.positive_int(workers, "workers")
+  bounds = np.linspace(0, num_series, min(workers, num_series) + 1).astype(int)
+  tasks = [(int(a), int(b), seed, length, max_kernels) for a, b in zip(bounds[:-1], bounds[1:])]
+  if len(tasks) == 1:
+    parts = [_series_range(*tasks[0])]
+  else:
+    # spawn, not fork: the parent may hold JAX's threads, which fork would copy half-alive.
+    context = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(len(tasks), mp_context=context) as pool:
+      parts = list(pool.map(_series_range, *zip(*tasks)))
+  out = np.concatenate([p[0] for p in parts])
   if return_info:
-    return out, {"jitter": jitter, "redraws": redraws, "compositions": comps}
+    return out, {"jitter": np.concatenate([p[1] for p in parts]),
+                 "redraws": np.concatenate([p[2] for p in parts]),
+                 "compositions": [c for p in parts for c in p[3]]}
   return out
 
 
 def main(argv=None):
-  """Throughput: ``python -m lowrank_ts.data.kernel_synth --num-series 10000 [--out F.npy]``."""
-  from threadpoolctl import threadpool_limits  # CLI only: single-threaded BLAS
-
+  """Throughput: ``python -m lowrank_ts.data.kernel_synth --num-series 10000 [--workers 2]
+  [--out F.npy]``."""
   parser = argparse.ArgumentParser(description=main.__doc__)
   parser.add_argument("--num-series", type=int, default=1000)
   parser.add_argument("--seed", type=int, default=0)
   parser.add_argument("--length", type=int, default=1024)
-  parser.add_argument("--blas-threads", type=int, default=1)
+  parser.add_argument("--workers", type=int, default=1)
   parser.add_argument("--out", default=None, help="optional .npy path for the series")
   args = parser.parse_args(argv)
-  with threadpool_limits(args.blas_threads):
-    wall, cpu = time.perf_counter(), time.process_time()
-    series, info = kernel_synth(args.num_series, args.seed, length=args.length, return_info=True)
-    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+  wall = time.perf_counter()
+  series, info = kernel_synth(args.num_series, args.seed, length=args.length,
+                              workers=args.workers, return_info=True)
+  wall = time.perf_counter() - wall
   rungs, counts = np.unique(info["jitter"], return_counts=True)
-  print(f"{args.num_series} series of length {args.length}: {wall:.1f} s wall, {cpu:.1f} s CPU "
-        f"({args.num_series / wall:.1f} series/s wall, {args.num_series / cpu:.1f} per CPU-s); "
-        f"jitter used {dict(zip(rungs.tolist(), counts.tolist()))}; "
-        f"redraws {int(info['redraws'].sum())}")
+  print(f"{args.num_series} series of length {args.length}, {args.workers} worker(s): "
+        f"{wall:.1f} s ({args.num_series / wall:.1f} series/s); jitter used "
+        f"{dict(zip(rungs.tolist(), counts.tolist()))}; redraws {int(info['redraws'].sum())}")
   if args.out:
     np.save(args.out, series)
 

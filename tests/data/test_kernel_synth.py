@@ -106,6 +106,13 @@ def test_same_seed_same_series_and_prefix_independent():
   assert len(info["compositions"]) == 6 and (info["jitter"] > 0).all()
 
 
+def test_workers_do_not_change_the_output():
+  one = ks.kernel_synth(4, seed=11, length=64)
+  two, info = ks.kernel_synth(4, seed=11, length=64, workers=2, return_info=True)
+  np.testing.assert_array_equal(one, two)  # BLAS pinned to one thread in every process
+  assert len(info["compositions"]) == 4
+
+
 def test_failed_factorisations_climb_the_ladder_then_redraw(monkeypatch):
   calls = []
   real = ks._prior_sample
@@ -127,6 +134,7 @@ def test_failed_factorisations_climb_the_ladder_then_redraw(monkeypatch):
     ({"num_series": 2, "seed": 0, "length": 1}, "length"),
     ({"num_series": 2, "seed": 0, "max_kernels": 0}, "max_kernels"),
     ({"num_series": 2.5, "seed": 0}, "num_series"),
+    ({"num_series": 2, "seed": 0, "workers": 0}, "workers"),
 ])
 def test_bad_input_names_the_argument(kwargs, name):
   with pytest.raises(ValueError, match=name):
