@@ -1,0 +1,103 @@
+"""Forecasts vs chronos-forecasting's pipelines (greedy Chronos, Bolt), and the CLI."""
+
+import jax
+import numpy as np
+import pytest
+
+from lowrank_ts import forecast
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("chronos")
+
+from lowrank_ts import hf  # noqa: E402
+from lowrank_ts.hf_reference import bolt_checkpoint, chronos_checkpoint, max_abs_diff  # noqa: E402
+
+
+def _series():
+  rng = np.random.default_rng(0)
+  long = (5 + rng.normal(size=50).cumsum()).astype(np.float32)
+  short = (1 + rng.normal(size=30)).astype(np.float32)
+  short[7] = np.nan
+  return [long, short]
+
+
+@pytest.fixture(scope="module")
+def chronos_folder(tmp_path_factory):
+  folder = tmp_path_factory.mktemp("chronos")
+  chronos_checkpoint(folder, d_model=48, context_length=64, prediction_length=8)
+  return folder
+
+
+def test_greedy_chronos_matches_reference_pipeline_with_chunking(chronos_folder):
+  from chronos import BaseChronosPipeline
+  pipeline = BaseChronosPipeline.from_pretrained(chronos_folder, dtype=torch.float32)
+  # horizon 20 > prediction_length 8: two medians fed back, the context outgrows 64.
+  ref = pipeline.predict([torch.tensor(s) for s in _series()], prediction_length=20,
+                         num_samples=2, top_k=1).numpy()
+  ours = forecast.sample_paths(hf.load(chronos_folder), _series(), 20, jax.random.key(0),
+                               num_samples=2, top_k=1)
+  assert ours.shape == ref.shape == (2, 2, 20)
+  # Greedy decoding: identical tokens, so identical values (bin centre x scale, fp32).
+  np.testing.assert_allclose(ours, ref, rtol=1e-6)
+
+
+def test_chronos_forecast_summary(chronos_folder):
+  model = hf.load(chronos_folder)
+  result = forecast.forecast(model, _series(), 5, jax.random.key(1), num_samples=7)
+  assert result["mean"].shape == (2, 5) and result["quantiles"].shape == (2, 5, 9)
+  assert np.all(np.diff(result["quantiles"], axis=-1) >= 0)
+  again = forecast.forecast(model, _series(), 5, jax.random.key(1), num_samples=7)
+  np.testing.assert_array_equal(result["quantiles"], again["quantiles"])
+  with pytest.raises(ValueError, match="key"):
+    forecast.forecast(model, _series(), 5)
+  with pytest.raises(ValueError, match="horizon"):
+    forecast.sample_paths(model, _series(), 0, jax.random.key(0))
+  with pytest.raises(ValueError, match="model"):
+    forecast.sample_paths(object(), _series(), 3, jax.random.key(0))
+  with pytest.raises(ValueError, match="series"):
+    forecast.forecast(model, [np.zeros(3), np.zeros(0)], 3, jax.random.key(0))
+
+
+def test_bolt_long_horizon_matches_reference_pipeline(tmp_path):
+  from chronos import BaseChronosPipeline
+  bolt_checkpoint(tmp_path, d_model=48, initializer_factor=0.1, context_length=64,
+                  prediction_length=16)
+  pipeline = BaseChronosPipeline.from_pretrained(tmp_path, dtype=torch.float32)
+  # 40 > 16: two rounds of feeding the 9 quantile paths back.
+  ref = pipeline.predict([torch.tensor(s) for s in _series()], prediction_length=40).numpy()
+  model = hf.load(tmp_path)
+  ours = forecast.bolt_quantiles(model, _series(), 40)
+  diff = max_abs_diff(ours, ref)
+  print(f"bolt 40-step forecast vs pipeline: max-abs-diff {diff:.2e}")
+  assert diff <= 1e-4  # fp32, values of order 10
+  result = forecast.forecast(model, _series(), 40)
+  np.testing.assert_array_equal(result["mean"], ours[:, 4])
+  with pytest.raises(ValueError, match="sampling arguments"):
+    forecast.forecast(model, _series(), 4, num_samples=3)
+
+
+def test_cli_end_to_end(chronos_folder, tmp_path, capsys):
+  data = tmp_path / "series.csv"
+  data.write_text("a,b\n1.0,\n2.5,\n3.0,4.0\n,5.0\n4.5,6.5\n")
+  out = tmp_path / "forecast.csv"
+  assert forecast.main(["--model", str(chronos_folder), "--input", str(data), "--horizon", "3",
+                        "--num-samples", "4", "--seed", "1", "--out", str(out)]) == 0
+  lines = out.read_text().splitlines()
+  assert lines[0] == "series,step,mean,0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9"
+  assert len(lines) == 1 + 2 * 3 and lines[1].startswith("a,1,") and lines[4].startswith("b,1,")
+
+
+@pytest.mark.parametrize("content, extra, match", [
+    ("a,b\n1,\n2,\n", [], "series 'b' is empty"),
+    ("a,b\n1,x\n2,3\n", [], "column 'b' is not numeric"),
+    ("a\n1\n2\n", ["--horizon", "0"], "--horizon must be > 0"),
+])
+def test_cli_errors(chronos_folder, tmp_path, capsys, content, extra, match):
+  data = tmp_path / "series.csv"
+  data.write_text(content)
+  args = ["--model", str(chronos_folder), "--input", str(data), "--out",
+          str(tmp_path / "o.csv")]
+  args += extra or ["--horizon", "2"]
+  with pytest.raises(SystemExit):
+    forecast.main(args)
+  assert match in capsys.readouterr().err
