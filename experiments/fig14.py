@@ -22,8 +22,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from experiments import common
-from lowrank_ts import embeddings
-from lowrank_ts import spectral
+from lowrank_ts import embeddings, spectral
 from lowrank_ts.theory import embedding_bounds
 
 SIZES = {

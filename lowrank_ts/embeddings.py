@@ -15,14 +15,14 @@ PAD = 0, EOS = 1, values 2..4095 (finite values land in 3..4095; 2 only for x/sc
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from lowrank_ts import checks
-from lowrank_ts import spectral
+from lowrank_ts import checks, spectral
 
 CHRONOS_N_TOKENS = 4096
 CHRONOS_N_SPECIAL_TOKENS = 2
@@ -31,11 +31,24 @@ CHRONOS_EOS_ID = 1
 CHRONOS_LIMIT = 15.0  # the bin centres span [-15, 15] (Chronos' low_limit / high_limit)
 
 __all__ = [
-    "CHRONOS_N_TOKENS", "CHRONOS_N_SPECIAL_TOKENS", "CHRONOS_PAD_ID", "CHRONOS_EOS_ID",
-    "CHRONOS_LIMIT", "chronos_bin_centers", "chronos_bin_boundaries", "left_pad_and_stack",
-    "chronos_tokenize", "chronos_detokenize", "quantized_embedding", "patch_series",
-    "init_residual_mlp", "residual_mlp_embedding", "swish", "time_moe_embedding",
-    "chebyshev_features", "chebyshev_embedding",
+  "CHRONOS_EOS_ID",
+  "CHRONOS_LIMIT",
+  "CHRONOS_N_SPECIAL_TOKENS",
+  "CHRONOS_N_TOKENS",
+  "CHRONOS_PAD_ID",
+  "chebyshev_embedding",
+  "chebyshev_features",
+  "chronos_bin_boundaries",
+  "chronos_bin_centers",
+  "chronos_detokenize",
+  "chronos_tokenize",
+  "init_residual_mlp",
+  "left_pad_and_stack",
+  "patch_series",
+  "quantized_embedding",
+  "residual_mlp_embedding",
+  "swish",
+  "time_moe_embedding",
 ]
 
 
@@ -43,7 +56,7 @@ __all__ = [
 # Quantization: the Chronos tokenizer
 # ----------------------------------------------------------------------------------------------
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _bins() -> tuple[np.ndarray, np.ndarray]:
   n_centers = CHRONOS_N_TOKENS - CHRONOS_N_SPECIAL_TOKENS - 1
   low, high = np.float32(-CHRONOS_LIMIT), np.float32(CHRONOS_LIMIT)
@@ -148,10 +161,11 @@ def chronos_tokenize(context: Any, *, scale: Any = None, append_eos: bool = True
 
 
 def _integer_array(x: Any, name: str) -> jax.Array:
-  arr = jnp.asarray(x) if not isinstance(x, (str, bytes)) and x is not None else None
-  if arr is None or not jnp.issubdtype(arr.dtype, jnp.integer):
-    raise ValueError(f"{name} must be an integer array, got "
-                     f"{getattr(arr, 'dtype', type(x).__name__)}")
+  if isinstance(x, (str, bytes)) or x is None:
+    raise ValueError(f"{name} must be an integer array, got {type(x).__name__}")
+  arr = jnp.asarray(x)
+  if not jnp.issubdtype(arr.dtype, jnp.integer):
+    raise ValueError(f"{name} must be an integer array, got dtype {arr.dtype}")
   return arr
 
 

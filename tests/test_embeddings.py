@@ -122,7 +122,7 @@ def test_tokenize_edge_cases():
   assert scale[3] == np.float32((2e6 + 15) / 7)
   # +-1e6 in a series of ones: clamped to the outermost finite bins 3 and 4095
   y = np.array([[1, 1, 1, 1, 1, 1e6, -1e6, 1]], np.float32)
-  ids_y, _, scale_y = E.chronos_tokenize(y, append_eos=False, scale=np.float32([1.0]))
+  ids_y, _, _ = E.chronos_tokenize(y, append_eos=False, scale=np.float32([1.0]))
   np.testing.assert_array_equal(np.asarray(ids_y), [[2185, 2185, 2185, 2185, 2185, 4095, 3,
                                                       2185]])
   # beyond +-1e20 (inf): bucketize gives 4094 -> clamped to 4095, and 0 -> id 2

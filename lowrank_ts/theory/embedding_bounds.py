@@ -17,25 +17,37 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from lowrank_ts import checks
-from lowrank_ts import embeddings
-from lowrank_ts import spectral
+from lowrank_ts import checks, embeddings, spectral
 
 __all__ = [
-    "chebyshev_error_bound_smooth", "chebyshev_error_bound_analytic",
-    "theorem1_s_bound_smooth", "theorem1_sigma_bound_smooth",
-    "theorem1_s_bound_analytic", "theorem1_sigma_bound_analytic",
-    "bernstein_ellipse", "bernstein_ellipse_max", "bernstein_parameter",
-    "quasimatrix_singular_values", "fitted_decay_rate",
-    "COROLLARY2_CONSTANT", "corollary2_rho", "corollary2_ellipse_max", "corollary2_bound",
-    "corollary2_paper_form",
-    "theorem2_bound", "theorem2_threshold", "count_above", "theorem2_count", "rounding_floor",
+  "COROLLARY2_CONSTANT",
+  "bernstein_ellipse",
+  "bernstein_ellipse_max",
+  "bernstein_parameter",
+  "chebyshev_error_bound_analytic",
+  "chebyshev_error_bound_smooth",
+  "corollary2_bound",
+  "corollary2_ellipse_max",
+  "corollary2_paper_form",
+  "corollary2_rho",
+  "count_above",
+  "fitted_decay_rate",
+  "quasimatrix_singular_values",
+  "rounding_floor",
+  "theorem1_s_bound_analytic",
+  "theorem1_s_bound_smooth",
+  "theorem1_sigma_bound_analytic",
+  "theorem1_sigma_bound_smooth",
+  "theorem2_bound",
+  "theorem2_count",
+  "theorem2_threshold",
 ]
 
 
