@@ -2,6 +2,7 @@
 
 import math
 
+import jax
 import numpy as np
 import pytest
 
@@ -285,6 +286,34 @@ def test_erratum_h1_absorbing_direction_ties():
   assert corrected <= bound < paper / 2
 
 
+# ----------------------------------------------------------------------------- appendix J.2
+@pytest.mark.parametrize("d,h,d_tilde", [(64, 1, 4), (64, 4, 4), (96, 6, 2)])
+def test_random_sparse_sketch_pattern(d, h, d_tilde):
+  w = np.asarray(sk.random_sparse_sketch(jax.random.key(d + h), d, h, d_tilde))
+  assert w.shape == (h * d_tilde, d)
+  assert ((w != 0).sum(1) == d // h).all()  # exactly d_h per row (N(0,1) is a.s. non-zero)
+  assert (w != 0).sum() == d * d_tilde  # the same total for every h
+  # the values: standard normal (mean/std of d d~ >= 192 draws, 5 standard errors)
+  vals = w[w != 0]
+  assert abs(vals.mean()) < 5 / math.sqrt(vals.size) and abs(vals.std() - 1) < 0.3
+
+
+def test_effective_sketch_rank_and_eckart_young():
+  s = np.array([1.0, 0.5, 0.25, 0.1])
+  np.testing.assert_array_equal(sk.effective_sketch_rank([2, 1, 0.5, 0.3, 0.1, 0.0], s),
+                                [0, 0, 1, 1, 3, 3])
+  rng = np.random.default_rng(0)
+  x = rng.normal(size=(12, 30))
+  sx = np.linalg.svd(x, compute_uv=False)
+  left = np.linalg.svd(x)[0]
+  with spectral.float64():
+    for r in (1, 3, 6):  # the optimal sketch has effective rank r, a random one at most r
+      error = spectral.sketching_error(x, left[:, :r].T)  # = sigma_{r+1} up to round-off
+      assert sk.effective_sketch_rank(error, sx * (1 + 1e-12)) == r
+      assert sk.effective_sketch_rank(
+          spectral.sketching_error(x, rng.normal(size=(r, 12))), sx) <= r
+
+
 # ----------------------------------------------------------------------------- bad input
 @pytest.mark.parametrize("call,name", [
     (lambda: sk.theorem6_construction([0.5, 1.0, 0.2, 0.1], 2, 4), "s"),
@@ -310,6 +339,9 @@ def test_erratum_h1_absorbing_direction_ties():
     (lambda: sk.theorem6_limit_attention(5, 4), "length"),
     (lambda: sk.theorem6_alpha(0.0, 4, 4, 2, 0.5), "eps"),
     (lambda: sk.theorem6_alpha(0.1, 4, 4, 2, 1.0), "max_cos"),
+    (lambda: sk.random_sparse_sketch(np.zeros(3), 8, 2, 1), "key"),
+    (lambda: sk.random_sparse_sketch(jax.random.key(0), 8, 3, 1), "num_heads"),
+    (lambda: sk.effective_sketch_rank(0.1, [[1.0]]), "s"),
 ])
 def test_bad_input_names_the_argument(call, name):
   with pytest.raises(ValueError, match=name):

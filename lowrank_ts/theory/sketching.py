@@ -50,10 +50,17 @@ ERRATA (E.1), each checked in tests/test_theory_sketching.py:
   use v_{d~+1}^(1) (any direction not among the kept ones works).
 - Sparsity: the last row of W_{K,2}^(i) has d - d~ > d_h non-zeros for every head i (h >= 2),
   not only for i = h; all other rows of W_{Q/K/V,2}^(i) have exactly one non-zero.
+
+Appendix J.2 (Fig. 16): :func:`random_sparse_sketch` draws W_{2,h} = [W^(1); ...; W^(h)],
+W^(i) in R^{d~ x d}, every row with exactly d_h = d/h non-zeros at uniformly random distinct
+columns and N(0, 1) values, so nnz(W_{2,h}) = h d~ d_h = d d~ for every h;
+:func:`effective_sketch_rank` maps a sketching error (eq. 30) to the largest j with
+error <= sigma_{j+1}, the rank of an optimal sketch that is no better.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any, NamedTuple
 
@@ -75,6 +82,8 @@ __all__ = [
     "theorem6_best_value_approximation",
     "theorem6_head_sketches",
     "theorem6_head_sketch_upper_bound",
+    "random_sparse_sketch",
+    "effective_sketch_rank",
 ]
 
 
@@ -308,3 +317,43 @@ def theorem6_head_sketch_upper_bound(s: Any, num_heads: int, d_tilde: int) -> fl
   s = _spectrum(s)
   d_tilde = _d_tilde(d_tilde, _head_dim(s.shape[0], num_heads))
   return 4 * math.sqrt(num_heads) * float(s[num_heads * d_tilde])
+
+
+# ----------------------------------------------------------------------------- appendix J.2
+def random_sparse_sketch(key: Any, d: int, num_heads: int, d_tilde: int,
+                         dtype=None) -> jax.Array:
+  """W_{2,h} [h d~, d] of appendix J.2: h stacked blocks W_{2,h}^(i) in R^{d~ x d}, each row
+  with exactly d_h = d/h non-zeros at distinct uniformly random columns, values N(0, 1).
+
+  "exactly d_h non-zero entries" is read per row of each block, so the total d d~ is the
+  same for every h (as J.2 requires); h = 1 is a dense Gaussian sketch.
+  """
+  key = checks.prng_key(key)
+  d = checks.positive_int(d, "d")
+  head_dim = checks.divides(num_heads, d, "num_heads", "d")
+  d_tilde = checks.positive_int(d_tilde, "d_tilde", upper=d)
+  return _random_sparse_sketch(key, d, num_heads, d_tilde, head_dim,
+                               jnp.result_type(float) if dtype is None else dtype)
+
+
+@functools.partial(jax.jit, static_argnums=(1, 2, 3, 4, 5))
+def _random_sparse_sketch(key, d, num_heads, d_tilde, head_dim, dtype):
+  rows = num_heads * d_tilde
+  key_cols, key_vals = jax.random.split(key)
+  # The first d_h entries of a random permutation of the columns, one permutation per row.
+  cols_RxN = jnp.argsort(jax.random.uniform(key_cols, (rows, d)), axis=1)[:, :head_dim]
+  vals_RxN = jax.random.normal(key_vals, (rows, head_dim), dtype)
+  return jnp.zeros((rows, d), dtype).at[jnp.arange(rows)[:, None], cols_RxN].set(vals_RxN)
+
+
+def effective_sketch_rank(error: Any, s: Any) -> np.ndarray:
+  """The largest j >= 0 with error <= sigma_{j+1} (Fig. 16's vertical rules), i.e. the rank
+  of an optimal sketch (error sigma_{j+1}, Eckart–Young) that the sketch matches; 0 when
+  error > sigma_1. ``s`` [d] descending singular values; ``error`` any shape."""
+  s = checks.as_float_array(s, "s")
+  checks.check_ndim(s, "s", ndim=1)
+  checks.check_nonempty(s, "s")
+  s = np.asarray(s, dtype=np.float64)
+  error = np.asarray(error, dtype=np.float64)
+  count = np.sum(s[None, :] >= error.reshape(-1, 1), axis=1)  # |{k : sigma_k >= error}|
+  return np.maximum(count - 1, 0).reshape(error.shape)
