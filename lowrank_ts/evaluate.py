@@ -11,19 +11,23 @@ relative score (geometric mean over datasets of model / Seasonal Naive).
   seasonal-naive residual scale growing as ``sqrt(1 + floor((h - 1) / m))`` (Hyndman &
   Athanasopoulos, FPP3 5.5, as statsforecast's SeasonalNaive intervals).
 
-A forecaster is any callable ``forecaster(context [T] float64, horizon, seasonality) ->
-quantiles [9, horizon]`` (levels :data:`QUANTILE_LEVELS`, row 4 the median); a model plugs in by
-wrapping its predict function that way (see :func:`evaluate`).
+Plugging in a model: a forecaster is a callable ``forecaster(contexts, horizon, seasonalities)
+-> quantiles [N, 9, horizon]`` for a batch of N series (``contexts`` a list of float64 [T_i]
+histories, levels :data:`QUANTILE_LEVELS`, row 4 the median); :func:`evaluate` calls it once per
+group of tasks sharing a horizon. :func:`per_series` adapts a one-series callable
+``(context, horizon, seasonality) -> [9, horizon]``; :func:`model_forecaster` wraps a Chronos
+or Chronos-Bolt model (``lowrank_ts.forecast``).
 
-CLI: ``python -m lowrank_ts.evaluate --model seasonal-naive [--benchmark real|synthetic]
-[--out DIR]`` writes ``per_series`` and ``per_dataset`` tables as CSV and markdown.
-Model directories (``--model DIR``) are evaluated once ``lowrank_ts.train`` writes them.
+CLI: ``python -m lowrank_ts.evaluate --model seasonal-naive|DIR [--benchmark real|synthetic]
+[--out DIR] [--seed S] [--num-samples N]`` writes ``per_series`` and ``per_dataset`` tables as
+CSV and markdown; ``DIR`` is a Hugging Face format checkpoint folder (``lowrank_ts.hf.save``).
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import itertools
 import math
 import pathlib
 import statistics
@@ -36,7 +40,7 @@ from lowrank_ts.data import benchmark, series_checks
 
 QUANTILE_LEVELS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 MEDIAN_ROW = 4
-Forecaster = Callable[[np.ndarray, int, int], np.ndarray]
+Forecaster = Callable[[list, int, list], np.ndarray]
 
 
 def seasonal_error(history, seasonality: int) -> float:
@@ -117,29 +121,72 @@ def seasonal_naive(context, horizon: int, seasonality: int,
   return point[None, :] + z[:, None] * spread[None, :]
 
 
-def seasonal_naive_forecaster(context, horizon, seasonality):
-  """:func:`seasonal_naive` as a :data:`Forecaster`."""
-  return seasonal_naive(context, horizon, seasonality)
+def per_series(fn: Callable[[np.ndarray, int, int], np.ndarray]) -> Forecaster:
+  """A :data:`Forecaster` calling ``fn(context, horizon, seasonality) -> [9, horizon]`` per
+  series."""
+  if not callable(fn):
+    raise ValueError(f"fn must be callable, got {type(fn).__name__}")
+
+  def forecaster(contexts, horizon, seasonalities):
+    return np.stack([fn(c, horizon, m) for c, m in zip(contexts, seasonalities)])
+  return forecaster
+
+
+seasonal_naive_forecaster = per_series(seasonal_naive)
+
+
+def model_forecaster(model, seed: int = 0, num_samples: int | None = None) -> Forecaster:
+  """A :data:`Forecaster` from a Chronos (sampled, key ``fold_in(key(seed), call)``) or
+  Chronos-Bolt model, through :func:`lowrank_ts.forecast.forecast`."""
+  import jax
+
+  from lowrank_ts import embeddings, forecast
+  from lowrank_ts.models import Chronos, ChronosBolt
+
+  if not isinstance(model, (Chronos, ChronosBolt)):
+    raise ValueError(f"model must be a Chronos or ChronosBolt model, got {type(model).__name__}")
+  seed = checks.positive_int(seed, "seed", allow_zero=True)
+  kwargs = {} if num_samples is None else {
+      "num_samples": checks.positive_int(num_samples, "num_samples")}
+  calls = itertools.count()
+
+  def forecaster(contexts, horizon, seasonalities):
+    del seasonalities  # the model infers seasonality from the context
+    batch = embeddings.left_pad_and_stack([np.asarray(c, np.float32) for c in contexts])
+    if isinstance(model, ChronosBolt):
+      out = forecast.forecast(model, batch, horizon)
+    else:
+      key = jax.random.fold_in(jax.random.key(seed), next(calls))
+      out = forecast.forecast(model, batch, horizon, key, **kwargs)
+    return np.moveaxis(out["quantiles"], -1, 1)  # [N, H, 9] -> [N, 9, H]
+  return forecaster
 
 
 def evaluate(forecaster: Forecaster, tasks: Sequence[benchmark.Task]) -> list[dict]:
-  """Per-series rows ``{dataset, series, horizon, seasonality, wql, mase, quantiles}``."""
+  """Per-series rows ``{dataset, series, horizon, seasonality, seasonal_error, wql, mase,
+  target, quantiles}``, in the order of ``tasks``."""
   if not callable(forecaster):
     raise ValueError(f"forecaster must be callable, got {type(forecaster).__name__}")
   if not tasks or not all(isinstance(t, benchmark.Task) for t in tasks):
     raise ValueError("tasks must be a non-empty sequence of benchmark.Task")
+  quantiles = [None] * len(tasks)
+  for horizon in dict.fromkeys(t.horizon for t in tasks):
+    group = [i for i, t in enumerate(tasks) if t.horizon == horizon]
+    out = np.asarray(forecaster([tasks[i].context for i in group], horizon,
+                                [tasks[i].seasonality for i in group]), np.float64)
+    if out.shape != (len(group), len(QUANTILE_LEVELS), horizon):
+      raise ValueError(f"forecaster returned shape {out.shape} for {len(group)} series of "
+                       f"horizon {horizon}, expected {(len(group), len(QUANTILE_LEVELS), horizon)}")
+    for i, q in zip(group, out):
+      quantiles[i] = q
   rows = []
-  for task in tasks:
-    quantiles = np.asarray(forecaster(task.context, task.horizon, task.seasonality), np.float64)
-    if quantiles.shape != (len(QUANTILE_LEVELS), task.horizon):
-      raise ValueError(f"forecaster returned shape {quantiles.shape} for {task.series}, expected "
-                       f"{(len(QUANTILE_LEVELS), task.horizon)}")
+  for task, q in zip(tasks, quantiles):
     scale = seasonal_error(task.context, task.seasonality)
     rows.append({"dataset": task.dataset, "series": task.series, "horizon": task.horizon,
                  "seasonality": task.seasonality, "seasonal_error": scale,
-                 "wql": weighted_quantile_loss(task.target, quantiles),
-                 "mase": mean_absolute_scaled_error(task.target, quantiles[MEDIAN_ROW], scale),
-                 "target": task.target, "quantiles": quantiles})
+                 "wql": weighted_quantile_loss(task.target, q),
+                 "mase": mean_absolute_scaled_error(task.target, q[MEDIAN_ROW], scale),
+                 "target": task.target, "quantiles": q})
   return rows
 
 
@@ -191,17 +238,20 @@ def _write_table(rows: list[dict], columns: list[str], path: pathlib.Path) -> No
   path.with_suffix(".md").write_text("\n".join(lines) + "\n")
 
 
-def run(model: str, benchmark_name: str, out: pathlib.Path) -> dict[str, float]:
-  """Evaluates ``model`` (now: ``seasonal-naive``) on a benchmark; writes the tables to ``out``.
-
-  Returns the aggregate relative WQL / MASE against Seasonal Naive.
-  """
-  forecasters = {"seasonal-naive": seasonal_naive_forecaster}
-  if model not in forecasters:
-    raise ValueError(f"model must be one of {sorted(forecasters)} (checkpoint directories are "
-                     f"evaluated once lowrank_ts.train exists), got {model!r}")
+def run(model: str, benchmark_name: str, out: pathlib.Path, seed: int = 0,
+        num_samples: int | None = None) -> dict[str, float]:
+  """Evaluates ``model`` (``seasonal-naive`` or a checkpoint folder) on a benchmark; writes the
+  tables to ``out``. Returns the aggregate relative WQL / MASE against Seasonal Naive."""
+  if model == "seasonal-naive":
+    forecaster = seasonal_naive_forecaster
+  elif isinstance(model, str) and (pathlib.Path(model) / "config.json").exists():
+    from lowrank_ts import hf
+    forecaster = model_forecaster(hf.load(model), seed=seed, num_samples=num_samples)
+  else:
+    raise ValueError(f"model must be seasonal-naive or a checkpoint folder with a config.json, "
+                     f"got {model!r}")
   tasks = benchmark.tasks(benchmark_name)
-  rows = evaluate(forecasters[model], tasks)
+  rows = evaluate(forecaster, tasks)
   base_rows = rows if model == "seasonal-naive" else evaluate(seasonal_naive_forecaster, tasks)
   scores, base = per_dataset(rows), per_dataset(base_rows)
   aggregate = relative_scores(scores, base)
@@ -222,12 +272,18 @@ def run(model: str, benchmark_name: str, out: pathlib.Path) -> dict[str, float]:
 
 def main(argv=None):
   parser = argparse.ArgumentParser(description="WQL / MASE against Seasonal Naive.")
-  parser.add_argument("--model", required=True, help="seasonal-naive (checkpoints: later)")
+  parser.add_argument("--model", required=True,
+                      help="seasonal-naive, or a checkpoint folder (lowrank_ts.hf.save)")
   parser.add_argument("--benchmark", default="real", choices=["real", "synthetic"])
   parser.add_argument("--out", default=None, help="default: eval/<model>-<benchmark>")
+  parser.add_argument("--seed", type=int, default=0, help="sampling seed (Chronos)")
+  parser.add_argument("--num-samples", type=int, default=None, help="default: the model's")
   args = parser.parse_args(argv)
   out = pathlib.Path(args.out or f"eval/{pathlib.Path(args.model).name}-{args.benchmark}")
-  aggregate = run(args.model, args.benchmark, out)
+  try:
+    aggregate = run(args.model, args.benchmark, out, args.seed, args.num_samples)
+  except ValueError as err:
+    parser.error(str(err))
   print((out / "per_dataset.md").read_text())
   print(f"relative WQL {aggregate['wql']:.3f}, relative MASE {aggregate['mase']:.3f}; "
         f"tables in {out}/")

@@ -84,14 +84,89 @@ def test_seasonal_naive_repeats_the_last_season_with_growing_gaussian_spread():
 def test_evaluate_plugs_any_forecaster_and_relative_scores():
   tasks = benchmark.real_tasks(["AirPassengers", "Nile"])
   perfect = {t.series: np.tile(t.target, (9, 1)) for t in tasks}
-  rows = evaluate.evaluate(lambda context, horizon, m: perfect[_which(tasks, context)], tasks)
+  oracle = evaluate.per_series(lambda context, horizon, m: perfect[_which(tasks, context)])
+  rows = evaluate.evaluate(oracle, tasks)
   assert [r["wql"] for r in rows] == [0.0, 0.0] and [r["mase"] for r in rows] == [0.0, 0.0]
   base = evaluate.per_dataset(evaluate.evaluate(evaluate.seasonal_naive_forecaster, tasks))
   half = {d: {"wql": s["wql"] / 2, "mase": s["mase"] * 2} for d, s in base.items()}
   scores = evaluate.relative_scores(half, base)
   assert scores["wql"] == pytest.approx(0.5) and scores["mase"] == pytest.approx(2.0)
   with pytest.raises(ValueError, match="forecaster returned shape"):
-    evaluate.evaluate(lambda context, horizon, m: np.zeros((3, horizon)), tasks)
+    evaluate.evaluate(evaluate.per_series(lambda c, h, m: np.zeros((3, h))), tasks)
+
+
+def test_evaluate_batches_by_horizon():
+  tasks = benchmark.real_tasks(["AirPassengers", "Nile", "nottem", "lynx"])
+  calls = []
+
+  def recording(contexts, horizon, seasonalities):
+    calls.append((len(contexts), horizon, tuple(seasonalities)))
+    return evaluate.seasonal_naive_forecaster(contexts, horizon, seasonalities)
+
+  rows = evaluate.evaluate(recording, tasks)
+  assert calls == [(2, 12, (12, 12)), (2, 6, (1, 1))]  # one call per horizon, order kept
+  assert [r["series"] for r in rows] == ["AirPassengers", "Nile", "nottem", "lynx"]
+
+
+def test_model_forecaster_adapts_the_forecast_api(monkeypatch):
+  jax = pytest.importorskip("jax")
+  from lowrank_ts import forecast
+  from lowrank_ts.models import Chronos
+
+  model = object.__new__(Chronos)  # only its type matters: forecast() is stubbed below
+  seen = []
+
+  def fake_forecast(model_, batch, horizon, key=None, **kwargs):
+    seen.append((batch.shape, horizon, key, kwargs))
+    last = batch[:, -1]
+    q_BHQ = last[:, None, None] + np.arange(9)[None, None, :] + np.zeros((1, horizon, 1))
+    return {"mean": q_BHQ[..., 4], "quantiles": q_BHQ}
+
+  monkeypatch.setattr(forecast, "forecast", fake_forecast)
+  tasks = benchmark.real_tasks(["AirPassengers", "Nile", "lynx"])
+  rows = evaluate.evaluate(evaluate.model_forecaster(model, seed=3, num_samples=5), tasks)
+  for r, t in zip(rows, tasks):  # [N, H, 9] came back as [9, H] per series
+    np.testing.assert_array_equal(r["quantiles"], t.context[-1] + np.arange(9)[:, None]
+                                  + np.zeros((1, t.horizon)))
+  (shape1, h1, key1, kw1), (shape2, h2, key2, kw2) = seen
+  assert (shape1, h1, shape2, h2) == ((1, 132), 12, (2, 108), 6)  # left-padded to the longest
+  assert kw1 == kw2 == {"num_samples": 5}
+  assert not np.array_equal(jax.random.key_data(key1), jax.random.key_data(key2))
+
+
+def _tiny_chronos():
+  flax = pytest.importorskip("flax")
+  from lowrank_ts.models import Chronos, ChronosConfig, T5Config
+
+  t5 = T5Config(vocab_size=4096, d_model=16, d_ff=32, num_layers=1, num_heads=2, d_kv=8,
+                num_decoder_layers=1)
+  return Chronos(ChronosConfig(t5, context_length=32, prediction_length=8, num_samples=4),
+                 rngs=flax.nnx.Rngs(0))
+
+
+@pytest.mark.slow
+def test_model_forecaster_with_a_real_chronos_model():
+  # ~50 s on 2 shared cores (model init and sampler compilation).
+  model = _tiny_chronos()
+  tasks = benchmark.real_tasks(["Nile", "lynx"])  # horizon 6 <= prediction_length: one chunk
+  rows = evaluate.evaluate(evaluate.model_forecaster(model, seed=0), tasks)
+  again = evaluate.evaluate(evaluate.model_forecaster(model, seed=0), tasks)
+  for r, s in zip(rows, again):
+    assert r["quantiles"].shape == (9, 6) and np.isfinite(r["quantiles"]).all()
+    assert np.all(np.diff(r["quantiles"], axis=0) >= 0)  # sample quantiles are ordered
+    np.testing.assert_array_equal(r["quantiles"], s["quantiles"])  # same seed, same samples
+
+
+@pytest.mark.slow
+def test_cli_evaluates_a_checkpoint_folder(tmp_path):
+  # ~4 min on 2 shared cores: 16 series in 5 horizon groups, each compiling its sampler.
+  from lowrank_ts import hf
+
+  folder = hf.save(_tiny_chronos(), tmp_path / "ckpt")
+  evaluate.main(["--model", str(folder), "--out", str(tmp_path / "eval"), "--num-samples", "2"])
+  with open(tmp_path / "eval" / "per_dataset.csv") as f:
+    rows = list(csv.DictReader(f))
+  assert len(rows) == 17 and all(np.isfinite(float(r["relative_wql"])) for r in rows)
 
 
 def _which(tasks, context):
@@ -135,6 +210,8 @@ def test_synthetic_benchmark_runs(tmp_path):
     (lambda: evaluate.evaluate(evaluate.seasonal_naive_forecaster, []), "tasks"),
     (lambda: evaluate.relative_scores({"a": {"wql": 1, "mase": 1}}, {}), "baseline"),
     (lambda: evaluate.run("chronos", "real", None), "model"),
+    (lambda: evaluate.model_forecaster("chronos"), "model"),
+    (lambda: evaluate.per_series(3), "fn"),
     (lambda: benchmark.tasks("m4"), "benchmark"),
 ])
 def test_bad_input_names_the_argument(call, name):
