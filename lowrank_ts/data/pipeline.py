@@ -54,6 +54,15 @@ class PipelineConfig:
     checks.positive_int(self.max_redraws, "max_redraws")
 
 
+def dataset_uniform_weights(sizes: Sequence[int]) -> np.ndarray:
+  """Per-series TSMixup weights choosing each dataset with equal probability, then a series of
+  it uniformly (Chronos' Algorithm 1), for datasets of ``sizes`` series laid out in order."""
+  if isinstance(sizes, (str, bytes)) or not isinstance(sizes, Sequence) or not sizes:
+    raise ValueError(f"sizes must be a non-empty sequence of dataset sizes, got {sizes!r}")
+  sizes = [checks.positive_int(n, f"sizes[{i}]") for i, n in enumerate(sizes)]
+  return np.concatenate([np.full(n, 1.0 / (len(sizes) * n)) for n in sizes])
+
+
 def _state(seed: Any, step: Any) -> dict[str, np.ndarray]:
   # 0-d arrays rather than numpy scalars: Orbax's StandardSave takes arrays, not np.int64.
   return {"seed": np.asarray(seed, np.int64), "step": np.asarray(step, np.int64)}
@@ -69,10 +78,13 @@ class InputPipeline:
     tsmixup_sources: the series TSMixup draws from (KernelSynth series and the training parts
       of real series, in the issue's recipe); may be empty when ``kernel_synth_weight`` is 1.
     seed: non-negative int.
+    tsmixup_weights: optional probabilities over ``tsmixup_sources`` (default uniform); see
+      :func:`dataset_uniform_weights`.
   """
 
   def __init__(self, config: PipelineConfig, *, kernel_synth_series: Sequence[np.ndarray] | Any,
-               tsmixup_sources: Sequence[np.ndarray], seed: int):
+               tsmixup_sources: Sequence[np.ndarray], seed: int,
+               tsmixup_weights: Sequence[float] | None = None):
     if not isinstance(config, PipelineConfig):
       raise ValueError(f"config must be a PipelineConfig, got {type(config).__name__}")
     self.config = config
@@ -81,6 +93,7 @@ class InputPipeline:
                                     config.kernel_synth_weight > 0)
     self._sources = self._pool(tsmixup_sources, "tsmixup_sources",
                                config.kernel_synth_weight < 1)
+    self._weights = tsmixup.check_weights(tsmixup_weights, len(self._sources), "tsmixup_weights")
     self._state = _state(seed, 0)
 
   @staticmethod
@@ -130,7 +143,7 @@ class InputPipeline:
     if rng.uniform() < cfg.kernel_synth_weight:
       return self._kernel_synth[int(rng.integers(len(self._kernel_synth)))]
     return tsmixup.mix(self._sources, rng, cfg.tsmixup_max_series, cfg.tsmixup_alpha,
-                       cfg.tsmixup_min_length, cfg.tsmixup_max_length)
+                       cfg.tsmixup_min_length, cfg.tsmixup_max_length, self._weights)
 
   def _example(self, rng: np.random.Generator):
     cfg = self.config

@@ -92,6 +92,20 @@ def test_kernel_synth_weight_selects_the_source():
   np.testing.assert_allclose(observed[~np.isnan(observed)], 1.0, rtol=1e-6)  # mean-scaled 7s
 
 
+def test_tsmixup_weights_pick_the_sources():
+  cfg = pipeline.PipelineConfig(**{**CFG.__dict__, "kernel_synth_weight": 0.0,
+                                   "tsmixup_max_series": 1})
+  sources = [np.full(300, 1.0), np.arange(1.0, 301.0)]  # constant vs ramp, told apart by shape
+  weights = pipeline.dataset_uniform_weights([1, 1])
+  np.testing.assert_array_equal(weights, [0.5, 0.5])
+  only_ramp = pipeline.InputPipeline(cfg, kernel_synth_series=[], tsmixup_sources=sources,
+                                     tsmixup_weights=[0.0, 3.0], seed=0)
+  ctx = next(only_ramp)["context"]
+  assert all(np.nanmax(r) > np.nanmin(r) for r in ctx)  # never the constant series
+  np.testing.assert_allclose(pipeline.dataset_uniform_weights([2, 3, 1]),
+                             [1 / 6, 1 / 6, 1 / 9, 1 / 9, 1 / 9, 1 / 3])
+
+
 def test_chronos_token_batch():
   batch = next(_pipeline())
   batch["target"][0, :3] = np.nan
@@ -114,6 +128,10 @@ def test_chronos_token_batch():
     (lambda: pipeline.InputPipeline(CFG, kernel_synth_series=np.ones((2, 99)),
                                     tsmixup_sources=[np.ones(9)], seed=-1), "seed"),
     (lambda: _pipeline().set_state({"seed": 0}), "state"),
+    (lambda: pipeline.InputPipeline(CFG, kernel_synth_series=np.ones((2, 99)),
+                                    tsmixup_sources=[np.ones(9)], seed=0,
+                                    tsmixup_weights=[1.0, 1.0]), "tsmixup_weights"),
+    (lambda: pipeline.dataset_uniform_weights([3, 0]), "sizes"),
     (lambda: _pipeline().set_state({"seed": 0, "step": -2}), "step"),
     (lambda: _pipeline().batch_at(-1), "step"),
     (lambda: tokens.chronos_batch({"context": np.ones((2, 5))}), "batch"),
