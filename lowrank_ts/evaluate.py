@@ -275,11 +275,11 @@ def main(argv=None):
   parser.add_argument("--model", required=True,
                       help="seasonal-naive, or a checkpoint folder (lowrank_ts.hf.save)")
   parser.add_argument("--benchmark", default="real", choices=["real", "synthetic"])
-  parser.add_argument("--out", default=None, help="default: eval/<model>-<benchmark>")
+  parser.add_argument("--out", default=None, help="default: runs/eval/<model>-<benchmark>")
   parser.add_argument("--seed", type=int, default=0, help="sampling seed (Chronos)")
   parser.add_argument("--num-samples", type=int, default=None, help="default: the model's")
   args = parser.parse_args(argv)
-  out = pathlib.Path(args.out or f"eval/{pathlib.Path(args.model).name}-{args.benchmark}")
+  out = pathlib.Path(args.out or f"runs/eval/{pathlib.Path(args.model).name}-{args.benchmark}")
   try:
     aggregate = run(args.model, args.benchmark, out, args.seed, args.num_samples)
   except ValueError as err:

@@ -37,6 +37,7 @@ from __future__ import annotations
 import argparse
 import concurrent.futures
 import dataclasses
+import itertools
 import multiprocessing
 import time
 
@@ -241,7 +242,7 @@ def kernel_synth(num_series: int, seed: int, *, length: int = 1024, max_kernels:
   max_kernels = checks.positive_int(max_kernels, "max_kernels")
   workers = checks.positive_int(workers, "workers")
   bounds = np.linspace(0, num_series, min(workers, num_series) + 1).astype(int)
-  tasks = [(int(a), int(b), seed, length, max_kernels) for a, b in zip(bounds[:-1], bounds[1:])]
+  tasks = [(int(a), int(b), seed, length, max_kernels) for a, b in itertools.pairwise(bounds)]
   if len(tasks) == 1:
     parts = [_series_range(*tasks[0])]
   else:
