@@ -16,7 +16,7 @@ Construction (E.1), for d = h d_h, L >= d, 1 >= sigma_1 >= ... >= sigma_d > 0:
 
 alpha is explicit here: every non-constant column of the score matrices (of G and of every
 softmax(T~^(i)) of claim 2) has a unique maximum a = alpha^2 / sqrt(d_h) and every other entry
-<= a c, c = max(max_{k != l} |v_k^T v_l|, 0); the column then differs from its limit by at most
+<= a c, c = max(max_{k != l} v_k^T v_l, 0) < 1 (or a score 0 <= a c); the column then differs from its limit by at most
 sqrt(2) (L - 1) e^{-a (1 - c)} in the 2-norm, so
   alpha^2 = sqrt(d_h) log(sqrt(2 d) (L - 1) / eps) / (1 - c)
 gives ||G - G~||_F <= eps (eq. 21) and eq. (25).
@@ -26,8 +26,10 @@ does not hold, see ERRATA): all heads share G and W_V = I, so the error is
 ||(I - W~_V) U G||_2 >= s_{d~+1}(U G) >= s_{d~+1}(U G~) - ||U (G - G~)||_2
 >= sigma_{d~+1} - sigma_1 eps >= 3/4 sigma_{d~+1} (Eckart–Young, Weyl; U G~ (U G~)^T >= U_D^2).
 The best rank-d~ W~_V (:func:`theorem6_best_value_approximation`) errs by s_{d~+1}(U G) in
-[3/4, 1 + O(1/d)] sigma_{d~+1}: the bound is attained up to its factor 2. The norm bound C is
-not needed for the statement (it enters the construction only through eps).
+[sigma_{d~+1} - sigma_1 eps, sqrt(1 + d(L-d)/L^2) sigma_{d~+1} + sigma_1 eps], inside
+[0.75, 1.37] sigma_{d~+1} (s_k(U_D M) <= s_k(U_D) ||M||_2, M = [I | 11^T/L]): the bound is
+attained up to its factor 2. The norm bound C is not needed for the statement (every rank-d~
+W~_V obeys it); it enters the construction only through eps.
 
 Claim 2 (:func:`theorem6_head_sketches`): head i keeps its d~ leading tokens in W_V and in the
 first d~ rows of W_Q, W_K; a (d~+1)-st query/key direction sends the attention of every other
@@ -48,6 +50,8 @@ ERRATA (E.1), each checked in tests/test_theory_sketching.py:
 - h = 1: i' = mod(i, h) + 1 = i, so the absorbing direction v_1^(i') = v_1^(1) equals the
   first kept direction; the softmax ties and token 1 keeps weight 1/2 (error ~sigma_1/2). We
   use v_{d~+1}^(1) (any direction not among the kept ones works).
+- T~^(1): "the (j+1)st element for j > d~" means the (d~+1)-st (the absorbing token); the final
+  display of E.1 writes W_Q, W_K for W~_Q, W~_K.
 - Sparsity: the last row of W_{K,2}^(i) has d - d~ > d_h non-zeros for every head i (h >= 2),
   not only for i = h; all other rows of W_{Q/K/V,2}^(i) have exactly one non-zero.
 
@@ -60,7 +64,6 @@ error <= sigma_{j+1}, the rank of an optimal sketch that is no better.
 
 from __future__ import annotations
 
-import functools
 import math
 from typing import Any, NamedTuple
 
@@ -326,24 +329,22 @@ def random_sparse_sketch(key: Any, d: int, num_heads: int, d_tilde: int,
   with exactly d_h = d/h non-zeros at distinct uniformly random columns, values N(0, 1).
 
   "exactly d_h non-zero entries" is read per row of each block, so the total d d~ is the
-  same for every h (as J.2 requires); h = 1 is a dense Gaussian sketch.
+  same for every h (as J.2 requires); h = 1 is a dense Gaussian sketch. Drawn with numpy from
+  a generator seeded by ``key`` (no jit compilation per h, which dominated small runs).
   """
   key = checks.prng_key(key)
   d = checks.positive_int(d, "d")
   head_dim = checks.divides(num_heads, d, "num_heads", "d")
   d_tilde = checks.positive_int(d_tilde, "d_tilde", upper=d)
-  return _random_sparse_sketch(key, d, num_heads, d_tilde, head_dim,
-                               jnp.result_type(float) if dtype is None else dtype)
-
-
-@functools.partial(jax.jit, static_argnums=(1, 2, 3, 4, 5))
-def _random_sparse_sketch(key, d, num_heads, d_tilde, head_dim, dtype):
+  if jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
+    key = jax.random.key_data(key)
+  rng = np.random.default_rng(np.asarray(key, dtype=np.uint32).ravel().tolist())
   rows = num_heads * d_tilde
-  key_cols, key_vals = jax.random.split(key)
-  # The first d_h entries of a random permutation of the columns, one permutation per row.
-  cols_RxN = jnp.argsort(jax.random.uniform(key_cols, (rows, d)), axis=1)[:, :head_dim]
-  vals_RxN = jax.random.normal(key_vals, (rows, head_dim), dtype)
-  return jnp.zeros((rows, d), dtype).at[jnp.arange(rows)[:, None], cols_RxN].set(vals_RxN)
+  # The first d_h entries of an independent random permutation of the columns, per row.
+  cols_RxN = np.argsort(rng.random((rows, d)), axis=1)[:, :head_dim]
+  w_RxD = np.zeros((rows, d))
+  w_RxD[np.arange(rows)[:, None], cols_RxN] = rng.standard_normal((rows, head_dim))
+  return jnp.asarray(w_RxD, jnp.result_type(float) if dtype is None else dtype)
 
 
 def effective_sketch_rank(error: Any, s: Any) -> np.ndarray:
