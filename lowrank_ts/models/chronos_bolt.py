@@ -24,7 +24,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from lowrank_ts.models.config import BoltConfig
-from lowrank_ts.models.t5 import Stack, _normal
+from lowrank_ts.models.t5 import Stack, _normal, normal_init
 
 
 def instance_norm(context_BT: jax.Array, eps: float = 1e-5):
@@ -74,7 +74,7 @@ class ResidualBlock(nnx.Module):
   def __init__(self, in_dim: int, hidden_dim: int, out_dim: int, dropout_rate: float,
                stds: tuple[float, float, float], *, rngs: nnx.Rngs, dtype=jnp.float32):
     def linear(i, o, std):
-      return nnx.Linear(i, o, kernel_init=nnx.initializers.normal(std), param_dtype=dtype,
+      return nnx.Linear(i, o, kernel_init=normal_init(std), param_dtype=dtype,
                         dtype=dtype, rngs=rngs)
     self.hidden_layer = linear(in_dim, hidden_dim, stds[0])
     self.output_layer = linear(hidden_dim, out_dim, stds[1])
@@ -159,13 +159,13 @@ class ChronosBolt(nnx.Module):
 
   def loss(self, context_BT, target_BH, mask_BT=None, target_mask_BH=None) -> jax.Array:
     """Quantile loss of forecasts for ``target_BH`` (NaN = missing, shorter ones padded)."""
-    quantiles_BQH, loc, scale = self.normalised_quantiles(context_BT, mask_BT)
     target_BH = jnp.asarray(target_BH, jnp.float32)
-    horizon = self.bolt.prediction_length
-    if target_BH.ndim != 2 or target_BH.shape[0] != quantiles_BQH.shape[0] or not (
+    horizon, batch = self.bolt.prediction_length, jnp.shape(context_BT)[0]
+    if target_BH.ndim != 2 or target_BH.shape[0] != batch or not (
         1 <= target_BH.shape[1] <= horizon):
-      raise ValueError(f"target_BH must be [batch={quantiles_BQH.shape[0]}, 1..{horizon}], got"
+      raise ValueError(f"target_BH must be [batch={batch}, 1..{horizon}], got"
                        f" {tuple(target_BH.shape)}")
+    quantiles_BQH, loc, scale = self.normalised_quantiles(context_BT, mask_BT)
     if target_mask_BH is None:
       target_mask_BH = ~jnp.isnan(target_BH)
     target_mask_BH = jnp.asarray(target_mask_BH, bool)
