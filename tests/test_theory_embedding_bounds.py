@@ -198,7 +198,7 @@ def test_corollary2_erratum_pole_enters_ellipse_when_w_exceeds_one():
   # ellipse E_rho, rho = 1 + pi/(2 beta), used by the proof -- Theorem 1.2 does not apply.
   beta, w = 1.0, 3.0
   rho_pole = float(B.bernstein_parameter(1j * math.pi / (beta * w)))
-  assert rho_pole < B.corollary2_rho(beta)  # 2.05 < 2.57: the pole is inside E_rho
+  assert rho_pole < B.corollary2_rho(beta)  # 2.50 < 2.57: the pole is inside E_rho
   assert rho_pole > B.corollary2_rho(beta, w_max=w)  # the corrected rho keeps it outside
   # The closed form as printed makes every phi_i a multiple of one function: rank 1.
   rng = np.random.default_rng(3)
