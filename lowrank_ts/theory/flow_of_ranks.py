@@ -18,6 +18,9 @@ Where this module departs from the printed text (appendix F), the docstrings say
   (k-1)/(h+1)); the printed index is false (h = 1, k = 1 with W_V = 0 gives Z = U).
 - Corollary 1's lower bound needs ceil(k/h) < d_h, i.e. k <= d - h; the printed range
   k <= d - d_h is wider when d_h < h, and there the construction violates it.
+- The lower-bound construction needs ||W_Q^(i)T W_K^(i)||_2 ~ alpha sqrt(d_h) /
+  (sigma_{d_h} sigma_d), far outside Theorem 4 (1)'s ||W_Q^(i)T W_K^(i)||_2 <= sqrt(d_h): the
+  "tightness" of eq. (6) is shown with weights that the upper bound eq. (5) does not cover.
 """
 
 from __future__ import annotations
@@ -342,7 +345,7 @@ def corollary1_lower_bound(sigma: Any, num_heads: int) -> np.ndarray:
 
   and sigma_k(Z)/sigma_1(Z) >= (1/4) sigma_{ceil(k/h)} (eq. (6) with i = h). NaN for larger k:
   the printed range k <= d - d_h is the same when d_h >= h but wider when d_h < h, where the
-  construction's sigma_k(Z) is about sigma_{(i) d_h} << sigma_{d_h}. Returns [d].
+  construction's sigma_k(Z) can be sigma_{2 d_h} << sigma_{d_h}. Returns [d].
   """
   s = _spectrum(sigma)
   h = checks.positive_int(num_heads, "num_heads")
