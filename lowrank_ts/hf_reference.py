@@ -1,8 +1,8 @@
 """Small random Chronos / Chronos-Bolt checkpoints built locally with transformers (fp32).
 
 Nothing is downloaded (needs the reference extra: torch, transformers, chronos-forecasting).
-For tests, and for trying the library without a hub: weights are random with non-trivial norm weights and biases, so a
-mis-mapped tensor shows up in the outputs.
+For tests, and for trying the library without a hub: weights are random, with non-trivial
+norm weights and biases, so a mis-mapped tensor shows up in the outputs.
 """
 
 from __future__ import annotations

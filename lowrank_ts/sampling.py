@@ -54,7 +54,8 @@ def _decode_step(model: T5, token_BN, step, caches, cross_kv, cross_bias_B11S):
   length = caches[0][0].shape[2]
   position_HT = stack.position_bias(1, length, query_offset=step)[:, 0]
   new_caches = []
-  for layer, (k_cache, v_cache), (k_cross, v_cross) in zip(stack.layers, caches, cross_kv):
+  layers = zip(stack.layers, caches, cross_kv, strict=True)
+  for layer, (k_cache, v_cache), (k_cross, v_cross) in layers:
     attn = layer.self_attention
     normed = layer.self_norm(h_BND)
     q_BNHK = attn.q(normed)

@@ -12,8 +12,8 @@ transformers = pytest.importorskip("transformers")
 pytest.importorskip("safetensors")
 
 from lowrank_ts import hf  # noqa: E402
-from lowrank_ts.models import t5_ops  # noqa: E402
 from lowrank_ts.hf_reference import chronos_checkpoint, max_abs_diff  # noqa: E402
+from lowrank_ts.models import t5_ops  # noqa: E402
 
 # fp32 on both sides; sums over d_model <= 64 and a few layers stay far below this.
 TOL = 1e-4

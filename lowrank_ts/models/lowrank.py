@@ -29,8 +29,13 @@ import numpy as np
 from flax import nnx
 
 from lowrank_ts import checks
-from lowrank_ts.models.config import (AttentionSpec, BoltConfig, ChronosConfig, ProjectionSpec,
-                                      T5Config)
+from lowrank_ts.models.config import (
+  AttentionSpec,
+  BoltConfig,
+  ChronosConfig,
+  ProjectionSpec,
+  T5Config,
+)
 
 PARAMETERIZATIONS = ("shared_sketch", "head_sketch", "reduced_head_size")
 
@@ -73,8 +78,8 @@ class ConcaveSchedule:
     if num_indices == 1:
       return (self.r_min,)
     return tuple(math.ceil(self.r_min + (self.r_max - self.r_min)
-                           * (l / (num_indices - 1)) ** self.gamma - 1e-9)
-                 for l in range(num_indices))
+                           * (index / (num_indices - 1)) ** self.gamma - 1e-9)
+                 for index in range(num_indices))
 
 
 @dataclasses.dataclass(frozen=True)

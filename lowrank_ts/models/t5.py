@@ -6,10 +6,10 @@ Layout ``[batch, length, features]``; kernels are stored ``[in, out]`` (the tran
 train with ``nnx.view(model, deterministic=False)`` and an ``Rngs`` with a ``dropout`` stream.
 
 Initialisation follows transformers' ``T5PreTrainedModel._init_weights`` with factor ``f``:
-norms ``f``, embedding ``N(0, f)``, q ``N(0, f (d_model d_kv)^-1/2)``, k, v ``N(0, f d_model^-1/2)``,
-o ``N(0, f (H d_kv)^-1/2)``, wi ``N(0, f d_model^-1/2)``, wo ``N(0, f d_ff^-1/2)``, relative bias
-``N(0, f d_model^-1/2)``. A factorised projection gets factors whose product has the same
-entry variance.
+norms ``f``, embedding ``N(0, f)``, q ``N(0, f (d_model d_kv)^-1/2)``,
+k, v ``N(0, f d_model^-1/2)``, o ``N(0, f (H d_kv)^-1/2)``, wi ``N(0, f d_model^-1/2)``,
+wo ``N(0, f d_ff^-1/2)``, relative bias ``N(0, f d_model^-1/2)``. A factorised projection gets
+factors whose product has the same entry variance.
 """
 
 from __future__ import annotations
@@ -218,7 +218,7 @@ class Stack(nnx.Module):
         rngs, (config.relative_attention_num_buckets, self_specs[0].n_heads),
         f * config.d_model ** -0.5, dtype)
     self.layers = nnx.List([Block(config, s, c, rngs=rngs, dtype=dtype)
-                            for s, c in zip(self_specs, cross_specs)])
+                            for s, c in zip(self_specs, cross_specs, strict=True)])
     self.final_norm = RMSNorm(config.d_model, config.layer_norm_epsilon, f, dtype=dtype)
     self.dropout = nnx.Dropout(config.dropout_rate, deterministic=True, rngs=rngs)
 

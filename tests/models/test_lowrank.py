@@ -10,8 +10,7 @@ import pytest
 from flax import nnx
 
 from lowrank_ts import hf
-from lowrank_ts.models import CHRONOS_CONFIGS, Chronos, ChronosConfig, T5Config
-from lowrank_ts.models import lowrank
+from lowrank_ts.models import CHRONOS_CONFIGS, Chronos, ChronosConfig, T5Config, lowrank
 
 T5_SMALL = T5Config(vocab_size=4096, d_model=32, d_ff=48, num_layers=2, num_heads=4, d_kv=8,
                     num_decoder_layers=2, initializer_factor=1.0)
@@ -80,12 +79,12 @@ def test_head_sketch_at_rank_r_expresses_reduced_head_size_r():
         ske.o.lift[...] = red.o.kernel[...].reshape(h, r, -1)
         # Per head: W_Q^(i)T W_K^(i) and W_O^(i) W_V^(i) (kernels are [in, out]).
         for head in range(h):
-          def qk(attn):
+          def qk(attn, head=head):
             q = _per_head(attn.q.dense_kernel(), h)[head]
             k = _per_head(attn.k.dense_kernel(), h)[head]
             return q @ k.T
 
-          def ov(attn):
+          def ov(attn, head=head):
             v = _per_head(attn.v.dense_kernel(), h)[head]
             o = attn.o.dense_kernel().reshape(h, -1, T5_SMALL.d_model)[head]
             return v @ o

@@ -9,9 +9,17 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from lowrank_ts.models import (BOLT_CONFIGS, CHRONOS_CONFIGS, AttentionSpec, Chronos,
-                               ChronosConfig, ProjectionSpec, T5Config, named_config)
-from lowrank_ts.models import t5_ops
+from lowrank_ts.models import (
+  BOLT_CONFIGS,
+  CHRONOS_CONFIGS,
+  AttentionSpec,
+  Chronos,
+  ChronosConfig,
+  ProjectionSpec,
+  T5Config,
+  named_config,
+  t5_ops,
+)
 from lowrank_ts.models.t5 import T5  # noqa: F811
 
 # Published parameter counts (HF model cards: 8M, 20M, 46M, 200M, 710M).
