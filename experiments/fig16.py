@@ -1,9 +1,11 @@
 """Figure 16 / appendix J.2 (Theorem 6): sparse head-dependent sketching vs the number of heads.
 
 Command:  python -m experiments.fig16 [--seed 0] [--out figures/] [--full | --smoke]
-Runtime (2 shared CPU cores, measured): default ~1-2 min; --smoke ~10 s; --full (the paper's
-d = 2048, L = 4096, h up to 128) ~20-25 min, dominated by the 2-norm of eq. (30), an SVD of a
-4096 x 2048 matrix (~80 s each on this machine).
+Runtime on 2 CPU cores shared with other jobs (load average ~12), measured: default 182 s wall
+(79 s CPU); --smoke 45 s wall (15 s CPU, mostly jit compilation). --full (the paper's d = 2048,
+L = 4096, h up to 128) was not run to the end: one eq. (30) evaluation at that size (its
+2-norm is an SVD of a 4096 x 2048 matrix) took 75-95 s here and X itself 35 s, so the 16
+evaluations need ~25 min.
 
 Claim checked (J.2): with a random X in R^{d x L} with exponentially decaying singular values
 and d~ = 4, a sparse head-dependent sketch W_{2,h} (h blocks of d~ rows, every row with exactly
