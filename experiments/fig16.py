@@ -49,9 +49,9 @@ from lowrank_ts import spectral
 from lowrank_ts.theory import sketching
 
 SIZES = {  # d, L, number of heads (powers of two up to d/16), random sparse sketches per h
-    "smoke": dict(d=128, length=256, max_heads=8, reps=2),
-    "default": dict(d=512, length=1024, max_heads=32, reps=3),
-    "full": dict(d=2048, length=4096, max_heads=128, reps=1),
+    "smoke": {"d": 128, "length": 256, "max_heads": 8, "reps": 2},
+    "default": {"d": 512, "length": 1024, "max_heads": 32, "reps": 3},
+    "full": {"d": 2048, "length": 4096, "max_heads": 128, "reps": 1},
 }
 D_TILDE = 4
 
@@ -144,7 +144,7 @@ def main(argv=None) -> int:
               label=f"fit j = {slope:.2f} h {intercept:+.1f}")
   ax_j.set_xscale("log", base=2)
   ax_j.set_xlabel("number of heads h")
-  ax_j.set_ylabel("effective rank j (error <= $\sigma_{j+1}$)")
+  ax_j.set_ylabel(r"effective rank j (error <= $\sigma_{j+1}$)")
   ax_j.set_title(f"log-log slope over h >= {heads_arr[upper].min():.0f}: {loglog:.2f}")
   ax_j.legend(fontsize=8)
   fig.tight_layout()

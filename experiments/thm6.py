@@ -26,7 +26,6 @@ import math
 import sys
 import time
 
-import jax
 import matplotlib.pyplot as plt
 import numpy as np
 
@@ -45,18 +44,20 @@ def _spectra(d, kind, rng):
     return 0.9 ** np.arange(d)
   if kind == "log-uniform e^0..e^-5":
     return np.exp(-5 * np.arange(d) / (d - 1))
-  return np.sort(rng.uniform(1e-3, 1.0, d))[::-1] / 1.0  # "random uniform"
+  return np.sort(rng.uniform(1e-3, 1.0, d))[::-1]  # "random uniform"
 
 
 CONFIGS = {  # (d, h, L, spectrum) for the d~ sweeps; the h sweep at d~ = 1
-    "smoke": dict(sweeps=[(16, 4, 32, "geometric 0.8")], h_sweep=(16, 32, [2, 4, 8])),
-    "default": dict(sweeps=[(32, 4, 64, "geometric 0.8"), (32, 8, 32, "log-uniform e^0..e^-5"),
-                            (48, 4, 192, "random uniform"), (64, 8, 128, "geometric 0.9")],
-                    h_sweep=(64, 128, [2, 4, 8, 16, 32])),
-    "full": dict(sweeps=[(32, 4, 64, "geometric 0.8"), (32, 8, 32, "log-uniform e^0..e^-5"),
-                         (48, 4, 192, "random uniform"), (64, 8, 128, "geometric 0.9"),
-                         (128, 8, 512, "geometric 0.9")],
-                 h_sweep=(128, 256, [2, 4, 8, 16, 32, 64])),
+    "smoke": {"sweeps": [(16, 4, 32, "geometric 0.8")], "h_sweep": (16, 32, [2, 8])},
+    "default": {
+        "sweeps": [(32, 4, 64, "geometric 0.8"), (32, 8, 32, "log-uniform e^0..e^-5"),
+                   (48, 4, 192, "random uniform"), (64, 8, 128, "geometric 0.9")],
+        "h_sweep": (64, 128, [2, 4, 8, 16, 32])},
+    "full": {
+        "sweeps": [(32, 4, 64, "geometric 0.8"), (32, 8, 32, "log-uniform e^0..e^-5"),
+                   (48, 4, 192, "random uniform"), (64, 8, 128, "geometric 0.9"),
+                   (128, 8, 512, "geometric 0.9")],
+        "h_sweep": (128, 256, [2, 4, 8, 16, 32, 64])},
 }
 
 

@@ -74,19 +74,19 @@ import numpy as np
 from lowrank_ts import attention, checks
 
 __all__ = [
-    "Theorem6Construction",
-    "interleaved_spectrum",
-    "separated_unit_vectors",
-    "theorem6_epsilon",
-    "theorem6_alpha",
-    "theorem6_construction",
-    "theorem6_limit_attention",
-    "theorem6_value_lower_bound",
-    "theorem6_best_value_approximation",
-    "theorem6_head_sketches",
-    "theorem6_head_sketch_upper_bound",
-    "random_sparse_sketch",
-    "effective_sketch_rank",
+  "Theorem6Construction",
+  "effective_sketch_rank",
+  "interleaved_spectrum",
+  "random_sparse_sketch",
+  "separated_unit_vectors",
+  "theorem6_alpha",
+  "theorem6_best_value_approximation",
+  "theorem6_construction",
+  "theorem6_epsilon",
+  "theorem6_head_sketch_upper_bound",
+  "theorem6_head_sketches",
+  "theorem6_limit_attention",
+  "theorem6_value_lower_bound",
 ]
 
 
