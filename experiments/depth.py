@@ -1,0 +1,198 @@
+"""Flow-of-ranks through depth with random weights (section 4; Fig. 5c's mechanism).
+
+Command: ``python -m experiments.depth [--seed S] [--out DIR] [--full | --smoke]``
+Runtime (float64), measured on the 2 shared CPU cores of the dev machine under a load of ~10:
+default 7.5 min wall = 2.8 min CPU time (so ~2-3 min on 2 idle cores); ``--full`` about 16x
+the default (d = 512); ``--smoke`` 15-70 s, mostly compilation.
+
+Setting. A stack of D residual blocks in the layout of a T5 encoder layer
+(``lowrank_ts.blocks``: pre-norm RMS norm, multi-head attention of eq. (18) with W_O, ReLU MLP,
+no biases, T5's N(0, 1/fan_in) initialisation) applied to a rank-k input: the Chebyshev
+embedding of appendix I (``embeddings.chebyshev_embedding``) of L points evenly spaced in
+[-15, 15], rescaled to unit RMS per entry (the scale of T5's N(0, 1) embedding init; the
+raw embedding has entries ~ sqrt(k/(2d)), which the branches would swamp in one layer).
+Default d = 128, d_ff = 512, L = 256, D = 12, k = 4, h in {1, 2, 4, 8, 16}, three random
+draws (weights and u_j) per h (``--full``: d = 512, d_ff = 2048, L = 512; ``--smoke``:
+d = 16, L = 32, D = 4). The residual branches are scaled by 1/sqrt(D), as in Theorem 4
+(Z = U + Y/sqrt(D), the De & Smith scaling the paper cites). Measured: the eps-rank (eq. 1) of
+the input to every layer, eps in {1e-2, 1e-3, 1e-4}, averaged over the draws, r(l).
+
+Claims checked (the paper's section 4: nonlinear layers raise the rank of a low-rank input and
+ranks grow with depth; Theorem 4 / J.3: more heads raise it more):
+(a) every stack ends above its input rank: min over h and eps of r(D) - r(0) > 0.
+(b) the eps-rank does not decrease with depth: no drop r(l) - r(l+1) larger than
+    max(1 % of d, 1/draws) for any h, eps, l (one singular value crossing the threshold in one
+    draw moves the mean by 1/draws), both for the full blocks and for attention-only blocks.
+(c) larger h gives larger ranks, checked where Theorem 4 speaks, attention-only blocks
+    (W_out = 0: Z = X + W_O MH-Attention(RMSNorm(X))/sqrt(D) per layer): the final mean
+    eps-rank has no drop from h to 2h beyond the same tolerance for any eps, and at eps = 1e-4
+    r_D(h_max) - r_D(1) >= 2 % of d (over twice the tolerance).
+
+Observations (recorded, not claims): with the ReLU MLP the final ranks do not depend on h
+(the MLP's elementwise nonlinearity lifts far more rank than the attention does); with T5's
+unscaled residual (branch scale 1) the eps-rank jumps at layer 1 and then *decreases* with
+depth, because the ReLU outputs' positive mean adds the same vector to every token in every
+layer, so the mean-token direction grows like D while the others grow like sqrt(D) (the share
+of ||X||_F^2 in the mean token is recorded per layer).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import jax
+import jax.numpy as jnp
+import matplotlib.pyplot as plt
+import numpy as np
+
+from experiments import common
+from lowrank_ts import blocks, embeddings, spectral
+
+EPSILONS = (1e-2, 1e-3, 1e-4)
+GROWTH_EPS = 1e-4
+X_MAX = 15.0
+SIZES = {
+    "smoke": dict(d=16, d_ff=64, length=32, depth=4, rank=2, heads=(1, 2, 4), draws=2),
+    "default": dict(d=128, d_ff=512, length=256, depth=12, rank=4, heads=(1, 2, 4, 8, 16),
+                    draws=3),
+    "full": dict(d=512, d_ff=2048, length=512, depth=12, rank=4, heads=(1, 2, 4, 8, 16, 32),
+                 draws=3),
+}
+VARIANTS = ("full", "attention_only", "t5_unscaled")
+
+
+def _eps_ranks(states):
+  s = spectral.singular_values(states)  # [D + 1, min(d, L)]
+  return np.stack([np.asarray(spectral.eps_rank_from_singular_values(s, e)) for e in EPSILONS],
+                  axis=1), np.asarray(s)  # [D + 1, eps]
+
+
+def _mean_token_share(states):
+  states = np.asarray(states)
+  mean = states.mean(axis=2, keepdims=True)
+  return (np.sum(mean ** 2, axis=(1, 2)) * states.shape[2]) / np.sum(states ** 2, axis=(1, 2))
+
+
+def run(size: str, seed: int):
+  cfg = SIZES[size]
+  d, depth = cfg["d"], cfg["depth"]
+  points = jnp.linspace(-X_MAX, X_MAX, cfg["length"])
+  scale = depth ** -0.5
+  ranks = {v: np.zeros((len(cfg["heads"]), cfg["draws"], depth + 1, len(EPSILONS)))
+           for v in VARIANTS}
+  share = {v: np.zeros((len(cfg["heads"]), cfg["draws"], depth + 1)) for v in VARIANTS}
+  spectra = {}
+  key = jax.random.key(seed)
+  for r in range(cfg["draws"]):
+    key_x, key_w = jax.random.split(jax.random.fold_in(key, r))
+    x = embeddings.chebyshev_embedding(points, cfg["rank"], d, key_x, X_MAX)
+    x = x / jnp.sqrt(jnp.mean(x ** 2))  # unit RMS per entry, T5's embedding-init scale
+    params = blocks.init_encoder_stack(key_w, depth, d, cfg["d_ff"], x.dtype)
+    no_mlp = params._replace(w_out_DxF=jnp.zeros_like(params.w_out_DxF))
+    for a, h in enumerate(cfg["heads"]):
+      runs = {"full": (params, scale), "attention_only": (no_mlp, scale),
+              "t5_unscaled": (params, 1.0)}
+      for variant, (p, c) in runs.items():
+        states = blocks.encoder_stack(p, x, h, residual_scale=c)
+        ranks[variant][a, r], s = _eps_ranks(states)
+        share[variant][a, r] = _mean_token_share(states)
+        if r == 0:
+          spectra[(variant, h)] = s / s[:, :1]
+    print(f"  draw {r}: final eps-ranks (h={cfg['heads'][-1]}) "
+          + ", ".join(f"{v} {ranks[v][-1, r, -1].tolist()}" for v in VARIANTS), flush=True)
+  data = {"heads": list(cfg["heads"]), "epsilons": list(EPSILONS),
+          "eps_ranks": ranks, "mean_eps_ranks": {v: ranks[v].mean(axis=1) for v in VARIANTS},
+          "mean_token_share": {v: share[v].mean(axis=1) for v in VARIANTS},
+          "relative_spectra_first_draw": {f"{v}/h={h}": s for (v, h), s in spectra.items()}}
+  params = dict(cfg, heads=list(cfg["heads"]), x_max=X_MAX, residual_scale=scale,
+                input="Chebyshev embedding (appendix I), unit RMS per entry",
+                init="T5: N(0, 1/fan_in), unit norm gains")
+  return data, params
+
+
+def _plot(data, params):
+  heads = data["heads"]
+  layers = np.arange(params["depth"] + 1)
+  colors = plt.cm.viridis(np.linspace(0, 0.9, len(heads)))
+  styles = ("-", "--", ":")
+  fig, axes = plt.subplots(2, 3, figsize=(17, 9.5))
+  titles = {"full": "(a, b) attention + ReLU MLP, branches / sqrt(D)",
+            "attention_only": "(b, c) attention only (W_out = 0), branches / sqrt(D)",
+            "t5_unscaled": "observation: T5 residual (branch scale 1)"}
+  for ax, variant in zip(axes[0], VARIANTS):
+    mean = data["mean_eps_ranks"][variant]
+    for a, h in enumerate(heads):
+      for e, eps in enumerate(EPSILONS):
+        ax.plot(layers, mean[a, :, e], styles[e], color=colors[a],
+                label=f"h={h}" if e == 0 else None)
+    ax.set(title=titles[variant], xlabel="layer l (input to layer l+1)",
+           ylabel="eps-rank (mean over draws)")
+    ax.legend(fontsize=7, title="solid 1e-2, dashed 1e-3, dotted 1e-4", title_fontsize=7)
+  ax = axes[1, 0]
+  for variant, marker in zip(VARIANTS[:2], ("o", "s")):
+    final = data["mean_eps_ranks"][variant][:, -1, :]
+    for e, eps in enumerate(EPSILONS):
+      ax.plot(heads, final[:, e], styles[e], marker=marker, color=f"C{e}",
+              label=f"{variant}, eps={eps:g}")
+  ax.set_xscale("log", base=2)
+  ax.set_xticks(heads, [str(h) for h in heads])
+  ax.set(title="(c) final eps-rank vs heads", xlabel="heads h", ylabel="eps-rank at layer D")
+  ax.legend(fontsize=7)
+  ax = axes[1, 1]
+  key = f"full/h={heads[-1]}"
+  spec = data["relative_spectra_first_draw"][key]
+  shades = plt.cm.magma(np.linspace(0, 0.85, len(layers)))
+  for l, row in enumerate(spec):
+    ax.semilogy(np.arange(1, row.shape[0] + 1), np.maximum(row, 1e-18), color=shades[l],
+                label=f"layer {l}" if l % 3 == 0 or l == len(layers) - 1 else None)
+  for eps in EPSILONS:
+    ax.axhline(eps, color="grey", lw=0.5, ls=":")
+  ax.set(title=f"spectra of the input to each layer (full blocks, h={heads[-1]}, draw 0)",
+         xlabel="index j", ylabel="sigma_j / sigma_1", ylim=(1e-17, 2))
+  ax.legend(fontsize=7)
+  ax = axes[1, 2]
+  for variant, style in zip(VARIANTS, styles):
+    share = data["mean_token_share"][variant]
+    for a, h in enumerate(heads):
+      ax.plot(layers, share[a], style, color=colors[a], label=f"{variant}" if a == 0 else None)
+  ax.set(title="share of ||X||_F^2 in the mean token (colour = h)", xlabel="layer",
+         ylabel="||mean token||^2 L / ||X||_F^2")
+  ax.legend(fontsize=7)
+  fig.tight_layout()
+  return fig
+
+
+def main(argv=None) -> int:
+  args = common.parse_args(__doc__, argv)
+  start = time.time()
+  with spectral.float64():
+    data, params = run(args.size, args.seed)
+  d, draws = params["d"], params["draws"]
+  tol = max(0.01 * d, 1 / draws)
+  mean = data["mean_eps_ranks"]
+  verdict = common.Verdict()
+  gain = min(float(np.min(mean[v][:, -1, :] - mean[v][:, 0, :])) for v in VARIANTS[:2])
+  verdict.check("a_final_above_input", gain, ">", 0,
+                "min over stacks, h, eps of mean eps-rank at layer D minus at layer 0")
+  drop = max(float(np.max(mean[v][:, :-1, :] - mean[v][:, 1:, :])) for v in VARIANTS[:2])
+  verdict.check("b_no_decrease_with_depth", drop, "<=", tol,
+                "largest layer-to-layer drop of the mean eps-rank (full and attention-only)")
+  final = mean["attention_only"][:, -1, :]  # [heads, eps]
+  verdict.check("c_no_decrease_with_heads", float(np.max(final[:-1] - final[1:])), "<=", tol,
+                "largest drop of the final mean eps-rank from h to 2h (attention only)")
+  g = EPSILONS.index(GROWTH_EPS)
+  verdict.check("c_growth_with_heads", float(final[-1, g] - final[0, g]), ">=", 0.02 * d,
+                f"final mean eps-rank at eps={GROWTH_EPS:g}, h_max minus h=1 (attention only)")
+  full_final = mean["full"][:, -1, g]
+  t5 = mean["t5_unscaled"][:, :, g]
+  headline = (f"eps={GROWTH_EPS:g}-rank {params['rank']} -> {full_final.min():.1f}..."
+              f"{full_final.max():.1f} after {params['depth']} full blocks (all h); attention "
+              f"only: {final[0, g]:.1f} (h=1) -> {final[-1, g]:.1f} (h={data['heads'][-1]}); T5 "
+              f"unscaled peaks {t5.max(axis=1).mean():.1f} then ends {t5[:, -1].mean():.1f}")
+  fig = _plot(data, params)
+  return common.finish("depth", args, fig, data, params, verdict, start, headline)
+
+
+if __name__ == "__main__":
+  sys.exit(main())
