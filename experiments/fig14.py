@@ -26,7 +26,7 @@ from lowrank_ts import embeddings, spectral
 from lowrank_ts.theory import embedding_bounds
 
 SIZES = {
-    "smoke": dict(n_points=256, d=64, ks=(1, 2, 4, 8)),
+    "smoke": dict(n_points=256, d=64, ks=(1, 3, 8)),
     "default": dict(n_points=4096, d=768, ks=(1, 2, 4, 8, 16, 32)),
     "full": dict(n_points=4096, d=768, ks=(1, 2, 4, 8, 16, 32)),
 }

@@ -237,6 +237,11 @@ def init_residual_mlp(key: Any, k: int, d_f: int, d: int, dtype=jnp.float32):
   k = checks.positive_int(k, "k")
   d_f = checks.positive_int(d_f, "d_f")
   d = checks.positive_int(d, "d")
+  return _init_residual_mlp(key, k, d_f, d, jnp.dtype(dtype))
+
+
+@functools.partial(jax.jit, static_argnums=(1, 2, 3, 4))
+def _init_residual_mlp(key, k, d_f, d, dtype):
   k1, k2, k3 = jax.random.split(key, 3)
   w1 = jax.random.normal(k1, (d_f, k), dtype) / np.sqrt(k)
   w2 = jax.random.normal(k2, (d, d_f), dtype) / np.sqrt(d_f)
@@ -333,7 +338,15 @@ def chebyshev_embedding(x_L: Any, k: int, d: int, key: Any,
   d = checks.positive_int(d, "d")
   if k > d:
     raise ValueError(f"k={k} must be <= d={d}")
-  features_KxL = chebyshev_features(x_L, k, x_max)
+  x = checks.as_float_array(x_L, "x_L")
+  checks.check_ndim(x, "x_L", ndim=1)
+  checks.check_nonempty(x, "x_L")
+  x_max = checks.positive_float(x_max, "x_max")
+  return _chebyshev_embedding(x, x_max, checks.prng_key(key), k, d)
+
+
+@functools.partial(jax.jit, static_argnums=(3, 4))
+def _chebyshev_embedding(x, x_max, key, k, d):
   # U diag(1) V^T with Haar U [d, k], V [k, k] has Haar-distributed orthonormal columns.
-  u_DxK = spectral.matrix_with_spectrum(key, jnp.ones(k, features_KxL.dtype), d, k)
-  return u_DxK @ features_KxL
+  u_DxK = spectral.matrix_with_spectrum(key, jnp.ones(k, x.dtype), d, k)
+  return u_DxK @ _chebyshev_rows(x / x_max, k)
