@@ -201,6 +201,14 @@ def read_wide_csv(path: Any) -> tuple[list[str], np.ndarray]:
 
 
 def write_forecast_csv(path: Any, names: Sequence[str], result: dict[str, np.ndarray]) -> None:
+  """Writes ``series, step, mean, 0.1 ... 0.9`` rows for the output of :func:`forecast`."""
+  if not isinstance(result, dict) or set(result) != {"mean", "quantiles"}:
+    raise ValueError("result must be the dict returned by forecast()")
+  mean, quantiles = np.asarray(result["mean"]), np.asarray(result["quantiles"])
+  if mean.ndim != 2 or quantiles.shape != mean.shape + (len(QUANTILE_LEVELS),):
+    raise ValueError(f"result shapes disagree: mean {mean.shape}, quantiles {quantiles.shape}")
+  if len(names) != mean.shape[0]:
+    raise ValueError(f"names has {len(names)} entries for {mean.shape[0]} series")
   with pathlib.Path(path).open("w", newline="") as f:
     writer = csv.writer(f)
     writer.writerow(["series", "step", "mean", *[str(q) for q in QUANTILE_LEVELS]])

@@ -132,6 +132,8 @@ def _ff_entries(prefix: str, path: tuple, t5: T5Config) -> Iterator[Entry]:
 
 def t5_entries(t5: T5Config) -> list[Entry]:
   """Hugging Face tensor names of a dense T5 and where they live in :class:`~models.t5.T5`."""
+  if not isinstance(t5, T5Config):
+    raise ValueError(f"t5 must be a T5Config, got {type(t5).__name__}")
   entries: list[Entry] = [("shared.weight", ("shared",), False)]
   for stack, layers in (("encoder", t5.num_layers), ("decoder", t5.n_decoder_layers)):
     entries.append((f"{stack}.block.0.layer.0.SelfAttention.relative_attention_bias.weight",
@@ -326,6 +328,8 @@ def _model_config(model) -> ChronosConfig | BoltConfig:
 
 def dense_config(config: ChronosConfig | BoltConfig) -> ChronosConfig | BoltConfig:
   """``config`` with per-layer attention specs dropped (what an export describes)."""
+  if not isinstance(config, (ChronosConfig, BoltConfig)):
+    raise ValueError(f"config must be a ChronosConfig or BoltConfig, got {type(config).__name__}")
   t5 = dataclasses.replace(config.t5, encoder_attention=None, decoder_self_attention=None,
                            decoder_cross_attention=None)
   return dataclasses.replace(config, t5=t5)

@@ -33,7 +33,13 @@ def warp_logits(logits_NV: jax.Array, temperature, top_k: int | None, top_p):
   vocabulary (then sorted). top-p keeps the smallest prefix of the sorted candidates whose
   probability reaches ``top_p`` (at least one).
   """
-  logits_NV = jnp.asarray(logits_NV, jnp.float32) / temperature
+  logits_NV = jnp.asarray(logits_NV)
+  if logits_NV.ndim < 1 or logits_NV.shape[-1] == 0:
+    raise ValueError(f"logits_NV must have a non-empty vocabulary axis, got shape "
+                     f"{tuple(logits_NV.shape)}")
+  if top_k is not None and (not isinstance(top_k, int) or top_k < 1):
+    raise ValueError(f"top_k must be None or an integer >= 1, got {top_k!r}")
+  logits_NV = logits_NV.astype(jnp.float32) / temperature
   k = logits_NV.shape[-1] if top_k is None else min(top_k, logits_NV.shape[-1])
   values_NK, ids_NK = jax.lax.top_k(logits_NV, k)
   probs_NK = jax.nn.softmax(values_NK, axis=-1)

@@ -82,6 +82,10 @@ def test_warp_logits():
   assert np.isfinite(values[0, :2]).all() and np.isinf(values[0, 2:]).all()
   values, _ = sampling.warp_logits(logits, 2.0, None, 1.0)
   np.testing.assert_allclose(values, jnp.sort(logits / 2.0)[:, ::-1], rtol=1e-6)
+  with pytest.raises(ValueError, match="logits_NV"):
+    sampling.warp_logits(jnp.ones((2, 0)), 1.0, None, 1.0)
+  with pytest.raises(ValueError, match="top_k"):
+    sampling.warp_logits(logits, 1.0, 0, 1.0)
 
 
 def test_sample_rejects_bad_input(model):

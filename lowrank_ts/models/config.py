@@ -100,8 +100,9 @@ class T5Config:
     for name in ("vocab_size", "d_model", "d_ff", "num_layers", "num_heads", "d_kv",
                  "relative_attention_num_buckets", "relative_attention_max_distance"):
       checks.positive_int(getattr(self, name), name)
-    if self.num_decoder_layers is not None:
-      checks.positive_int(self.num_decoder_layers, "num_decoder_layers")
+    if self.num_decoder_layers is None:  # T5's default: as many as encoder layers
+      object.__setattr__(self, "num_decoder_layers", self.num_layers)
+    checks.positive_int(self.num_decoder_layers, "num_decoder_layers")
     if self.relative_attention_num_buckets < 4:
       raise ValueError("relative_attention_num_buckets must be >= 4, got "
                        f"{self.relative_attention_num_buckets}")

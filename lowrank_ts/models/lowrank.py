@@ -116,6 +116,8 @@ Schedule = PowerLawSchedule | ConcaveSchedule | UniformSchedule | ExplicitSchedu
 
 def layer_indices(t5: T5Config) -> dict[str, tuple[int, ...]]:
   """Schedule index of every attention layer: encoder i, decoder self i, cross E + i."""
+  if not isinstance(t5, T5Config):
+    raise ValueError(f"t5 must be a T5Config, got {type(t5).__name__}")
   decoder = tuple(range(t5.n_decoder_layers))
   return {"encoder": tuple(range(t5.num_layers)), "decoder_self": decoder,
           "decoder_cross": tuple(t5.num_layers + i for i in decoder)}
@@ -189,6 +191,10 @@ def authors_layout(t5: T5Config, base_tilde_d: float, beta: float,
 
 def projection_parameters(d_model: int, n_heads: int, d_kv: int, spec: ProjectionSpec) -> int:
   """Parameters of one q/k/v/o projection (the same count for the in and out directions)."""
+  for name, value in (("d_model", d_model), ("n_heads", n_heads), ("d_kv", d_kv)):
+    checks.positive_int(value, name)
+  if not isinstance(spec, ProjectionSpec):
+    raise ValueError(f"spec must be a ProjectionSpec, got {type(spec).__name__}")
   inner = n_heads * d_kv
   if spec.kind == "dense":
     return d_model * inner
@@ -209,6 +215,8 @@ def attention_parameters(t5: T5Config) -> int:
 def attention_size_ratio(t5: T5Config, reference: T5Config | None = None) -> float:
   """The paper's size ratio: attention parameters of ``t5`` over those of ``reference``
   (default: the same T5 with dense ``num_heads x d_kv`` attention everywhere)."""
+  if not isinstance(t5, T5Config):
+    raise ValueError(f"t5 must be a T5Config, got {type(t5).__name__}")
   if reference is None:
     reference = dataclasses.replace(t5, encoder_attention=None, decoder_self_attention=None,
                                     decoder_cross_attention=None)

@@ -202,3 +202,23 @@ def test_export_of_factorised_model_describes_a_dense_t5():
   config = hf.dense_config(model.chronos)
   assert config.t5.is_dense and dataclasses.replace(
       config.t5, encoder_attention=None) == config.t5
+
+
+def test_accounting_rejects_bad_input():
+  with pytest.raises(ValueError, match="x"):
+    lowrank.nearest_power_of_two(0, 4)
+  with pytest.raises(ValueError, match="spec"):
+    lowrank.projection_parameters(8, 2, 4, "dense")
+  with pytest.raises(ValueError, match="d_kv"):
+    lowrank.projection_parameters(8, 2, 0, lowrank.ProjectionSpec())
+  with pytest.raises(ValueError, match="t5"):
+    lowrank.attention_parameters(None)
+  with pytest.raises(ValueError, match="t5"):
+    lowrank.attention_size_ratio("base")
+  with pytest.raises(ValueError, match="t5"):
+    lowrank.layer_indices(3)
+  with pytest.raises(ValueError, match="t5"):
+    lowrank.authors_layout(None, 7, 0.4)
+  with pytest.raises(ValueError, match="beta"):
+    lowrank.authors_layout(T5_SMALL, 7, -0.4)
+  assert lowrank.nearest_power_of_two(7, 64) == 8 and lowrank.nearest_power_of_two(100, 64) == 64

@@ -213,3 +213,15 @@ def test_ops_reject_bad_inputs():
 def test_config_is_frozen():
   with pytest.raises(dataclasses.FrozenInstanceError):
     CHRONOS_CONFIGS["chronos-t5-cpu"].t5.d_model = 3
+
+
+def test_mask_helpers():
+  bias = t5_ops.causal_bias(2, 3, query_offset=1)
+  assert np.all(np.asarray(bias)[0, :2] == 0) and np.asarray(bias)[0, 2] < -1e30
+  assert np.all(np.asarray(bias)[1] == 0)
+  with pytest.raises(ValueError, match="key_length"):
+    t5_ops.causal_bias(2, 0)
+  with pytest.raises(ValueError, match="table_NH"):
+    t5_ops.relative_position_bias(jnp.ones(32), 2, 2, True)
+  with pytest.raises(ValueError, match="eps"):
+    t5_ops.rms_norm(jnp.ones((2, 3)), jnp.ones(3), eps=0.0)
