@@ -157,3 +157,18 @@ def test_bad_folder_and_config(tmp_path):
     hf.read_tensors(tmp_path)
   with pytest.raises(ValueError, match="model must be"):
     hf.to_tensors(object())
+
+
+def test_pytorch_bin_with_tied_copies_loads(tmp_path):
+  import shutil
+  reference = chronos_checkpoint(tmp_path / "ref", d_model=32, d_kv=8, d_ff=32, num_layers=1,
+                                 n_tokens=20)
+  (tmp_path / "bin").mkdir()
+  shutil.copy(tmp_path / "ref" / "config.json", tmp_path / "bin" / "config.json")
+  # Old checkpoints: a pickled state dict that repeats the shared embedding under tied names.
+  state = reference.state_dict()
+  assert "lm_head.weight" in state and "encoder.embed_tokens.weight" in state
+  torch.save(state, tmp_path / "bin" / "pytorch_model.bin")
+  from_bin = hf.to_tensors(hf.load(tmp_path / "bin"))
+  for name, value in hf.read_tensors(tmp_path / "ref").items():
+    np.testing.assert_array_equal(from_bin[name], value, err_msg=name)

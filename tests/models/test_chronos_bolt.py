@@ -1,5 +1,7 @@
 """Chronos-Bolt pieces: instance norm, patching, quantile loss, configs, bad input."""
 
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -92,3 +94,19 @@ def test_bolt_config_rejects_bad_values():
     BoltConfig(t5, use_reg_token=False)
   with pytest.raises(ValueError, match="config must be a BoltConfig"):
     ChronosBolt(t5, rngs=nnx.Rngs(0))
+
+
+def test_factorised_bolt_equals_its_dense_export():
+  from lowrank_ts import hf
+  from lowrank_ts.models import lowrank
+  t5 = dataclasses.replace(BOLT_CONFIGS["chronos-bolt-cpu"].t5, num_layers=1,
+                           num_decoder_layers=1)
+  t5 = lowrank.low_rank_t5(t5, lowrank.UniformSchedule(3), "head_sketch", ("q", "v", "o"))
+  factored = ChronosBolt(dataclasses.replace(BOLT_CONFIGS["chronos-bolt-cpu"], t5=t5),
+                         rngs=nnx.Rngs(1))
+  dense = hf.from_tensors(hf.dense_config(factored.bolt), hf.to_tensors(factored))
+  context = jax.random.normal(jax.random.key(0), (2, 40)).cumsum(-1)
+  forward = nnx.jit(lambda m, c: m(c))
+  # fp32, factor products vs dense matmuls: summation order only.
+  np.testing.assert_allclose(forward(factored, context), forward(dense, context), atol=1e-4,
+                             rtol=1e-5)
