@@ -130,6 +130,33 @@ def test_bernstein_parameter_and_ellipse():
   np.testing.assert_allclose(B.bernstein_parameter(pts), 3.0, rtol=1e-12)
 
 
+def test_fitted_decay_rate_recovers_exact_rates():
+  j = np.arange(40)
+  geometric = 3.0 * 1.7 ** -j
+  assert math.isclose(B.fitted_decay_rate(geometric, 1e-30, False), math.log(1.7), rel_tol=1e-9)
+  algebraic = np.concatenate([[1.0], 2.0 * j[1:] ** -2.5])
+  assert math.isclose(B.fitted_decay_rate(algebraic, 1e-30, True), 2.5, rel_tol=1e-9)
+  # values within margin * floor of the floor are ignored: only 2 remain -> NaN
+  assert math.isnan(B.fitted_decay_rate(geometric, geometric[2] / 1e3 * 0.999, False, j_min=1))
+
+
+def test_helpers_reject_bad_input():
+  with pytest.raises(ValueError, match="rho"):
+    B.bernstein_ellipse(1.0)
+  with pytest.raises(ValueError, match="n"):
+    B.bernstein_ellipse(2.0, 0)
+  with pytest.raises(ValueError, match="z"):
+    B.bernstein_parameter("a pole")
+  with pytest.raises(ValueError, match="s"):
+    B.fitted_decay_rate(np.ones((2, 2)), 0.0, True)
+  with pytest.raises(ValueError, match="j_min"):
+    B.fitted_decay_rate(np.ones(4), 0.0, True, j_min=0)
+  with pytest.raises(ValueError, match="wv_max"):
+    B.corollary2_ellipse_max(1.0, wv_max=0.0)
+  with pytest.raises(ValueError, match="m"):
+    B.rounding_floor(1.0, 0, 3)
+
+
 def test_theorem1_rejects_out_of_range_and_bad_input():
   with pytest.raises(ValueError, match="j must lie in"):
     B.theorem1_sigma_bound_smooth(1.0, 2, 10, 10, 3)  # needs j > nu + 1 = 3

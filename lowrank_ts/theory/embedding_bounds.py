@@ -158,7 +158,10 @@ def bernstein_parameter(z: Any) -> np.ndarray:
 
   A function analytic except at a pole p is analytic in E_rho for every rho < this value.
   """
-  z = np.asarray(z, dtype=np.complex128)
+  try:
+    z = np.asarray(z, dtype=np.complex128)
+  except (TypeError, ValueError):
+    raise ValueError(f"z must be a number or an array of numbers, got {z!r}") from None
   w = z + np.sqrt(z - 1) * np.sqrt(z + 1)
   return np.maximum(np.abs(w), 1 / np.abs(w))
 
@@ -208,8 +211,8 @@ def fitted_decay_rate(s: Any, floor: float, algebraic: bool, j_min: int = 1,
   Theorem 1.1's nu). Otherwise: log rho in sigma_{j+1} ~ rho^{-j} (slope of log s vs j;
   compare with Theorem 1.2's log rho). NaN when fewer than 3 indices qualify.
   """
-  s = np.asarray(checks.as_float_array(s, "s"), np.float64)
-  checks.check_ndim(s, "s", ndim=1)
+  checks.check_ndim(checks.as_float_array(s, "s"), "s", ndim=1)
+  s = np.asarray(s, np.float64)  # not via JAX: float32 unless x64 is on
   floor = float(floor)
   j_min = checks.positive_int(j_min, "j_min")
   j = np.arange(s.shape[0])
