@@ -3,7 +3,7 @@
 Command: ``python -m experiments.depth [--seed S] [--out DIR] [--full | --smoke]``
 Runtime (float64), measured on the 2 shared CPU cores of the dev machine under a load of ~10:
 default 7.5 min wall = 2.8 min CPU time (so ~2-3 min on 2 idle cores); ``--full`` about 16x
-the default (d = 512); ``--smoke`` 15-70 s, mostly compilation.
+the default (d = 512; not run here); ``--smoke`` 15-70 s, mostly compilation.
 
 Setting. A stack of D residual blocks in the layout of a T5 encoder layer
 (``lowrank_ts.blocks``: pre-norm RMS norm, multi-head attention of eq. (18) with W_O, ReLU MLP,

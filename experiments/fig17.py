@@ -4,7 +4,7 @@
 Command: ``python -m experiments.fig17 [--seed S] [--out DIR] [--full | --smoke]``
 Runtime (float64), measured on the 2 shared CPU cores of the dev machine under a load of ~12:
 default 8.9 min wall = 3.4 min CPU time (so ~2-4 min on 2 idle cores), 1.6 GB peak; ``--full``
-about 4x the default (L = 2048, h up to 64; ~5 GB); ``--smoke`` 15-30 s.
+about 4x the default (L = 2048, h up to 64; several GB; not run here); ``--smoke`` 15-30 s.
 
 Setting. J.3 gives no sizes; we take d = 512, L = 1024 (``--full``: d = 512, L = 2048 and
 h up to 64; ``--smoke``: d = 32, L = 64). X = U diag(sigma) V^T (random orthogonal factors,
