@@ -37,8 +37,11 @@ from lowrank_ts.models.chronos_bolt import ChronosBolt
 
 QUANTILE_LEVELS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 # Contexts are left-padded (masked, so results are unchanged) to a multiple of this length,
-# so a growing context reuses compiled programs.
+# and chunks are sampled to a multiple of _STEP_BUCKET steps and cut (step t draws with
+# fold_in(key, t) and only sees earlier steps, so the kept steps are unchanged): growing
+# contexts and mixed horizons reuse compiled programs.
 _LENGTH_BUCKET = 64
+_STEP_BUCKET = 16
 
 
 def prepare_context(context: Any) -> np.ndarray:
@@ -94,9 +97,11 @@ def sample_paths(model: Chronos, context: Any, horizon: int, key: Any, *,
     window = _bucketed(context[:, -config.context_length:], config.context_length)
     token_ids, mask, scale = embeddings.chronos_tokenize(window, append_eos=config.use_eos_token)
     steps = min(remaining, config.prediction_length)
+    compiled_steps = min(config.prediction_length, _STEP_BUCKET * math.ceil(steps / _STEP_BUCKET))
     tokens = sampling.sample(model, token_ids, mask, jax.random.fold_in(key, len(chunks)),
-                             num_samples=num_samples, horizon=steps, temperature=temperature,
-                             top_k=top_k, top_p=top_p, eos_token_id=config.eos_token_id)
+                             num_samples=num_samples, horizon=compiled_steps,
+                             temperature=temperature, top_k=top_k, top_p=top_p,
+                             eos_token_id=config.eos_token_id)[..., :steps]
     values = np.asarray(embeddings.chronos_detokenize(tokens, scale))
     chunks.append(values)
     remaining -= steps

@@ -108,3 +108,11 @@ def test_sample_rejects_bad_input(model):
     sampling.sample(object(), ids, mask, key, num_samples=2, horizon=2)
   with pytest.raises(ValueError, match="decoder_ids_BNT"):
     sampling.cached_decoder_logits(model, ids, mask, jnp.zeros((2, 3), jnp.int32))
+
+
+def test_longer_horizon_keeps_the_first_steps(model):
+  # forecast.sample_paths relies on this to sample a bucketed number of steps and cut.
+  ids, mask = _inputs()
+  short = sampling.sample(model, ids, mask, jax.random.key(4), num_samples=3, horizon=3)
+  longer = sampling.sample(model, ids, mask, jax.random.key(4), num_samples=3, horizon=5)
+  np.testing.assert_array_equal(longer[..., :3], short)
