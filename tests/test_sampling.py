@@ -81,6 +81,7 @@ def test_warp_logits():
   values, ids = sampling.warp_logits(logits, 1.0, None, 0.7)  # 0.5 + 0.3 reach 0.7
   assert np.isfinite(values[0, :2]).all() and np.isinf(values[0, 2:]).all()
   values, _ = sampling.warp_logits(logits, 2.0, None, 1.0)
+  # fp32 division by the temperature: round-off only.
   np.testing.assert_allclose(values, jnp.sort(logits / 2.0)[:, ::-1], rtol=1e-6)
   with pytest.raises(ValueError, match="logits_NV"):
     sampling.warp_logits(jnp.ones((2, 0)), 1.0, None, 1.0)

@@ -28,8 +28,9 @@ def test_every_bolt_config_builds(name):
 def test_instance_norm_statistics():
   x = jnp.array([[1.0, jnp.nan, 3.0, 5.0], [2.0, 2.0, 2.0, 2.0], [jnp.nan] * 4])
   normed, loc, scale = instance_norm(x)
+  # fp32 means of small integers: exact up to the default rtol 1e-7.
   np.testing.assert_allclose(loc[:, 0], [3.0, 2.0, 0.0])
-  # population std of (1, 3, 5); constant series get eps; all-missing get 1.
+  # population std of (1, 3, 5); constant series get eps; all-missing get 1. fp32 sqrt.
   np.testing.assert_allclose(scale[:, 0], [np.sqrt(8 / 3), 1e-5, 1.0], rtol=1e-6)
   assert np.isnan(normed[0, 1]) and np.all(np.isnan(normed[2]))
 
@@ -48,9 +49,10 @@ def test_quantile_loss_is_zero_at_target_and_pinball_otherwise():
   assert float(quantile_loss(exact, target, jnp.ones((1, 2)), levels)) == 0.0
   # prediction 1 above the target: level q costs 2 * 1 * (1 - q); mean over levels, sum over h.
   loss = quantile_loss(exact + 1.0, target, jnp.ones((1, 2)), levels)
+  # fp32 arithmetic on 0.1 / 0.9: round-off only.
   np.testing.assert_allclose(float(loss), 2 * (2 * 0.9 + 2 * 0.1) / 2, rtol=1e-6)
   masked = quantile_loss(exact + 1.0, target, jnp.array([[1.0, 0.0]]), levels)
-  np.testing.assert_allclose(float(masked), float(loss) / 2, rtol=1e-6)
+  np.testing.assert_allclose(float(masked), float(loss) / 2, rtol=1e-6)  # same round-off
 
 
 @pytest.fixture(scope="module")
