@@ -34,6 +34,7 @@ def _check_sigma_bound(s, bound, d, L, j):
 # ----------------------------------------------------------------------------------------------
 
 def test_theorem1_formulas():
+  # closed forms in float64 on both sides: 1e-14 relative is a few ulps
   # hand-evaluated: V=3, nu=2, d=10, L=7, j=5: 2*3*sqrt(70) / (pi*2*2^2)
   assert math.isclose(B.theorem1_sigma_bound_smooth(3.0, 2, 10, 7, 5),
                       6 * math.sqrt(70) / (8 * math.pi), rel_tol=1e-14)
@@ -122,6 +123,7 @@ def test_quasimatrix_singular_values_exact_for_polynomials():
 
 
 def test_bernstein_parameter_and_ellipse():
+  # float64 closed forms: 1e-14 relative is a few ulps
   assert math.isclose(float(B.bernstein_parameter(2.0)), 2 + math.sqrt(3), rel_tol=1e-14)
   assert math.isclose(float(B.bernstein_parameter(-2.0)), 2 + math.sqrt(3), rel_tol=1e-14)
   assert math.isclose(float(B.bernstein_parameter(0.5j)), 0.5 + math.sqrt(1.25), rel_tol=1e-14)
@@ -131,6 +133,7 @@ def test_bernstein_parameter_and_ellipse():
 
 
 def test_fitted_decay_rate_recovers_exact_rates():
+  # exact power/geometric sequences: the least-squares fit is exact up to float64 rounding
   j = np.arange(40)
   geometric = 3.0 * 1.7 ** -j
   assert math.isclose(B.fitted_decay_rate(geometric, 1e-30, False), math.log(1.7), rel_tol=1e-9)
@@ -237,7 +240,7 @@ def test_corollary2_erratum_pole_enters_ellipse_when_w_exceeds_one():
   # bound with w_max holds.
   w, v = rng.uniform(-3, 3, 8), rng.uniform(-1, 1, 8) / 3
   s = _sigma(_time_moe(x, w, v, beta))
-  assert s[1] > 1e-6 * s[0]
+  assert s[1] > 1e-6 * s[0]  # far above rounding (1e-16): a genuine second direction
   j = np.arange(8)
   _check_sigma_bound(s, B.corollary2_bound(beta, 8, 50, j, w_max=3.0), 8, 50, j)
 
