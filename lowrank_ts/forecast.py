@@ -13,8 +13,9 @@ Command line::
       --num-samples 20 --seed 0 [--temperature 1 --top-k 50 --top-p 1] --out forecast.csv
 
 ``series.csv`` is wide: a header of series names, one column per series, empty cells for
-missing values (and for the start of shorter series). ``forecast.csv`` has one row per series
-and step: ``series, step, mean, 0.1, ..., 0.9``.
+missing values (and for the start of shorter series); with ``--long``, it has columns
+``series`` and ``value`` (one row per observation, in time order). ``forecast.csv`` has one
+row per series and step: ``series, step, mean, 0.1, ..., 0.9``.
 """
 
 from __future__ import annotations
@@ -205,6 +206,35 @@ def read_wide_csv(path: Any) -> tuple[list[str], np.ndarray]:
   return names, values
 
 
+def read_long_csv(path: Any, series_column: str = "series",
+                  value_column: str = "value") -> tuple[list[str], np.ndarray]:
+  """Series names and a left-padded ``[B, T]`` array from a long CSV: one row per observation
+  in time order, a ``series_column`` naming the series and a ``value_column`` (empty =
+  missing); other columns (e.g. timestamps) are ignored."""
+  path = pathlib.Path(path)
+  with path.open(newline="") as f:
+    reader = csv.DictReader(f)
+    fields = reader.fieldnames or []
+    for column, arg in ((series_column, "series_column"), (value_column, "value_column")):
+      if column not in fields:
+        raise ValueError(f"{arg}: input {path} has no column {column!r} (columns: {fields})")
+    series: dict[str, list[float]] = {}
+    for line, row in enumerate(reader, start=2):
+      cell = (row[value_column] or "").strip()
+      try:
+        value = float(cell) if cell else np.nan
+      except ValueError:
+        raise ValueError(f"input column {value_column!r} is not numeric: row {line} holds "
+                         f"{cell!r}") from None
+      series.setdefault(row[series_column], []).append(value)
+  if not series:
+    raise ValueError(f"input {path} has no rows")
+  for name, values in series.items():
+    if not np.isfinite(values).any():
+      raise ValueError(f"input series {name!r} is empty (no numeric values)")
+  return list(series), embeddings.left_pad_and_stack(list(series.values()))
+
+
 def write_forecast_csv(path: Any, names: Sequence[str], result: dict[str, np.ndarray]) -> None:
   """Writes ``series, step, mean, 0.1 ... 0.9`` rows for the output of :func:`forecast`."""
   if not isinstance(result, dict) or set(result) != {"mean", "quantiles"}:
@@ -228,6 +258,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                                    description=__doc__.split("\n\n")[0])
   parser.add_argument("--model", required=True, help="Hugging Face format checkpoint folder")
   parser.add_argument("--input", required=True, help="wide CSV, one column per series")
+  parser.add_argument("--long", action="store_true",
+                      help="the input is long: columns 'series' and 'value', rows in time order")
   parser.add_argument("--horizon", required=True, type=int)
   parser.add_argument("--num-samples", type=int, default=None)
   parser.add_argument("--seed", type=int, default=0)
@@ -240,7 +272,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.error(f"--horizon must be > 0, got {args.horizon}")
   from lowrank_ts import hf
   try:
-    names, context = read_wide_csv(args.input)
+    names, context = (read_long_csv if args.long else read_wide_csv)(args.input)
     model = hf.load(args.model)
     kwargs = {k: v for k, v in (("num_samples", args.num_samples),
                                 ("temperature", args.temperature), ("top_k", args.top_k),

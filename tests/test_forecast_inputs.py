@@ -75,3 +75,20 @@ def test_config_json_helpers_reject_bad_input():
 def test_config_json_round_trip():
   for config in (CHRONOS_CONFIGS["chronos-t5-mini"], BOLT_CONFIGS["chronos-bolt-small"]):
     assert hf.config_from_json(hf.config_to_json(config)) == config
+
+
+def test_long_csv(tmp_path):
+  path = tmp_path / "long.csv"
+  path.write_text("series,timestamp,value\nb,1,4\na,1,1\na,2,\na,3,3\nb,2,5\n")
+  names, values = forecast.read_long_csv(path)
+  assert names == ["b", "a"]
+  np.testing.assert_array_equal(values, [[np.nan, 4, 5], [1, np.nan, 3]])
+  path.write_text("id,value\na,1\n")
+  with pytest.raises(ValueError, match="series_column"):
+    forecast.read_long_csv(path)
+  path.write_text("series,value\na,1\na,x\n")
+  with pytest.raises(ValueError, match="'value' is not numeric: row 3"):
+    forecast.read_long_csv(path)
+  path.write_text("series,value\na,1\nb,\n")
+  with pytest.raises(ValueError, match="series 'b' is empty"):
+    forecast.read_long_csv(path)
