@@ -37,6 +37,7 @@ def parse_args(description: str, argv: list[str] | None = None) -> argparse.Name
   size.add_argument("--full", action="store_true", help="the paper's exact sizes")
   size.add_argument("--smoke", action="store_true", help="tiny sizes (seconds), for tests")
   args = parser.parse_args(argv)
+  args.argv = list(sys.argv[1:] if argv is None else argv)  # for the json's "command"
   args.size = "full" if args.full else "smoke" if args.smoke else "default"
   return args
 
@@ -108,7 +109,7 @@ def finish(name: str, args: argparse.Namespace, fig, data: dict, params: dict, v
   wall = time.time() - start_time
   record = {
       "experiment": name,
-      "command": "python -m experiments." + name + " " + " ".join(sys.argv[1:]),
+      "command": " ".join(["python -m experiments." + name, *getattr(args, "argv", [])]),
       "size": args.size,
       "seed": args.seed,
       "params": params,
