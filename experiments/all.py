@@ -41,7 +41,7 @@ ROWS = [
     ("Theorem 4, Corollary 1 / Fig. 17", "eps-rank of MH-Attention(X) + X grows with h; upper "
      "bound eq. (5) for every k; lower-bound construction attains eq. (6)", "fig17"),
     ("Flow-of-ranks (random weights)", "eps-rank of the input to each layer grows with depth "
-     "and with h (Fig. 5c, Fig. 17)", "depth"),
+     "(Fig. 5c); with attention-only blocks it also grows with h (Fig. 17)", "depth"),
 ]
 EXPERIMENTS = list(dict.fromkeys(name for _, _, name in ROWS))
 REPRO = os.path.join(os.path.dirname(common.DEFAULT_OUT), "paper_repro.md")
