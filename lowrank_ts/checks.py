@@ -111,3 +111,20 @@ def prng_key(key: Any, name: str = "key") -> jax.Array:
   raise ValueError(
       f"{name} must be a JAX PRNG key (jax.random.key(seed)), got dtype {arr.dtype} "
       f"shape {tuple(arr.shape)}")
+
+
+def spectrum(s: Any, name: str = "sigma") -> np.ndarray:
+  """Singular values 1 >= s_1 >= ... >= s_d > 0, as the theorems assume; float64 numpy.
+
+  Read from the input itself (not through ``jnp.asarray``, which rounds float64 to float32
+  outside ``jax.enable_x64``).
+  """
+  arr = as_float_array(s, name)  # type / dtype checks
+  check_ndim(arr, name, ndim=1)
+  check_nonempty(arr, name)
+  values = np.asarray(s, dtype=np.float64)
+  if not np.all(np.isfinite(values)) or values.min() <= 0 or values.max() > 1:
+    raise ValueError(f"{name} must lie in (0, 1], got range [{values.min()}, {values.max()}]")
+  if np.any(np.diff(values) > 0):
+    raise ValueError(f"{name} must be non-increasing (sigma_1 >= ... >= sigma_d)")
+  return values

@@ -106,15 +106,7 @@ def _sigma_next(value: Any, name: str = "sigma_next") -> float:
 
 def _spectrum(sigma: Any, name: str = "sigma") -> np.ndarray:
   """1 >= sigma_1 >= ... >= sigma_d > 0 as Theorem 3.2 requires; returned as numpy."""
-  arr = checks.as_float_array(sigma, name)
-  checks.check_ndim(arr, name, ndim=1)
-  checks.check_nonempty(arr, name)
-  values = np.asarray(arr, dtype=np.float64)
-  if not np.all(np.isfinite(values)) or values.min() <= 0 or values.max() > 1:
-    raise ValueError(f"{name} must lie in (0, 1], got range [{values.min()}, {values.max()}]")
-  if np.any(np.diff(values) > 0):
-    raise ValueError(f"{name} must be non-increasing (sigma_1 >= ... >= sigma_d)")
-  return values
+  return checks.spectrum(sigma, name)
 
 
 # ----------------------------------------------------------------------------- upper bound

@@ -64,13 +64,7 @@ def _matrix64(x: Any, name: str) -> np.ndarray:
 
 def _spectrum(sigma: Any, name: str = "sigma") -> np.ndarray:
   """Theorem 4's singular values: 1-D, 1 = sigma_1 >= ... >= sigma_d > 0."""
-  s = _float64(sigma, name)
-  checks.check_ndim(s, name, ndim=1)
-  checks.check_nonempty(s, name)
-  if not np.all(np.isfinite(s)) or np.any(s <= 0) or np.any(s > 1):
-    raise ValueError(f"{name} must lie in (0, 1], got range [{s.min()}, {s.max()}]")
-  if np.any(np.diff(s) > 0):
-    raise ValueError(f"{name} must be non-increasing (sigma_1 >= ... >= sigma_d)")
+  s = checks.spectrum(sigma, name)
   if abs(s[0] - 1.0) > 1e-12:  # relative_spectrum gives exactly 1; allow last-bit rounding
     raise ValueError(f"{name}[0] must be 1 (Theorem 4 normalises sigma_1 = 1), got {s[0]}")
   return s

@@ -111,16 +111,7 @@ class Theorem6Construction(NamedTuple):
 # ----------------------------------------------------------------------------- validation
 def _spectrum(s: Any, name: str = "s") -> np.ndarray:
   """1 >= s_1 >= ... >= s_d > 0 as Theorem 6 requires; returned as float64 numpy."""
-  arr = checks.as_float_array(s, name)
-  checks.check_ndim(arr, name, ndim=1)
-  checks.check_nonempty(arr, name)
-  # From the input, not from arr: jnp.asarray would round to float32 outside float64().
-  values = np.asarray(s, dtype=np.float64)
-  if not np.all(np.isfinite(values)) or values.min() <= 0 or values.max() > 1:
-    raise ValueError(f"{name} must lie in (0, 1], got range [{values.min()}, {values.max()}]")
-  if np.any(np.diff(values) > 0):
-    raise ValueError(f"{name} must be non-increasing (sigma_1 >= ... >= sigma_d)")
-  return values
+  return checks.spectrum(s, name)
 
 
 def _head_dim(d: int, num_heads: int) -> int:
