@@ -50,13 +50,6 @@ _E2 = math.e ** 2
 
 
 # ----------------------------------------------------------------------------- validation
-def _float64(x: Any, name: str) -> np.ndarray:
-  """Validates with lowrank_ts.checks, then keeps full float64 precision in numpy (a detour
-  through jnp would round to float32 when x64 is off)."""
-  checks.as_float_array(x, name)
-  return np.asarray(x, dtype=np.float64)
-
-
 def _matrix64(x: Any, name: str) -> np.ndarray:
   checks.matrix(x, name)
   return np.asarray(x, dtype=np.float64)
