@@ -1,6 +1,8 @@
 """Flow-of-ranks through depth with random weights (section 4; Fig. 5c's mechanism).
 
 Command: ``python -m experiments.depth [--seed S] [--out DIR] [--full | --smoke]``
+Default run on 2 idle cores: 10 s (measured by `python -m experiments.all`, 2026-11-22; the
+numbers below were taken on an overloaded shared machine and overstate it).
 Runtime (float64), measured on the 2 shared CPU cores of the dev machine under a load of ~10:
 default 7.5 min wall = 2.8 min CPU time (so ~2-3 min on 2 idle cores); ``--full`` about 16x
 the default (d = 512; not run here); ``--smoke`` 15-70 s, mostly compilation.

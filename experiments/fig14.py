@@ -2,6 +2,8 @@
 rank exactly k.
 
 Command: ``python -m experiments.fig14 [--seed S] [--out DIR] [--full | --smoke]``
+Default run on 2 idle cores: 11 s (measured by `python -m experiments.all`, 2026-11-22; the
+numbers below were taken on an overloaded shared machine and overstate it).
 Runtime on 2 CPU cores: ~40 s of CPU, 1-4 min wall on a shared machine (default = full = the paper's sizes: 4096 points in [-15, 15],
 d = 768, k in {1, 2, 4, 8, 16, 32}); ``--smoke`` ~3 s.
 

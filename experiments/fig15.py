@@ -1,6 +1,8 @@
 """Figure 15 / appendix J.1: compressing attention on a low-rank vocabulary (Theorem 3).
 
 Command: ``python -m experiments.fig15 [--seed S] [--out DIR] [--full | --smoke]``
+Default run on 2 idle cores: 90 s (measured by `python -m experiments.all`, 2026-11-22; the
+numbers below were taken on an overloaded shared machine and overstate it).
 Runtime on the 2 shared CPU cores (float64, measured): default 2.5 min wall (~2 min CPU; the
 left panel's 17 attention layers with N = 4096 tokens and the right panel's 4 x 4 pairs take
 ~65 s each), ~7 min when the machine is heavily shared (load ~12); ``--smoke`` ~20 s CPU;

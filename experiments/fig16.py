@@ -1,6 +1,8 @@
 """Figure 16 / appendix J.2 (Theorem 6): sparse head-dependent sketching vs the number of heads.
 
 Command:  python -m experiments.fig16 [--seed 0] [--out figures/] [--full | --smoke]
+Default run on 2 idle cores: 9 s (measured by `python -m experiments.all`, 2026-11-22; the
+numbers below were taken on an overloaded shared machine and overstate it).
 Runtime on 2 CPU cores shared with other jobs (load average ~12), measured: default 182 s wall
 (79 s CPU); --smoke 45 s wall (15 s CPU, mostly jit compilation). --full (the paper's d = 2048,
 L = 4096, h up to 128): 1265 s wall (502 s CPU), 16 evaluations of eq. (30) whose 2-norm is

@@ -2,6 +2,8 @@
 (Theorem 4, Corollary 1).
 
 Command: ``python -m experiments.fig17 [--seed S] [--out DIR] [--full | --smoke]``
+Default run on 2 idle cores: 42 s (measured by `python -m experiments.all`, 2026-11-22; the
+numbers below were taken on an overloaded shared machine and overstate it).
 Runtime (float64), measured on the 2 shared CPU cores of the dev machine under a load of ~12:
 default 8.9 min wall = 3.4 min CPU time (so ~2-4 min on 2 idle cores), 1.6 GB peak; ``--full``
 about 4x the default (L = 2048, h up to 64; several GB; not run here); ``--smoke`` 15-30 s.

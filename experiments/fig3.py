@@ -2,6 +2,8 @@
 k-patches to a subspace whose numerical rank is governed by k, not d.
 
 Command: ``python -m experiments.fig3 [--seed S] [--out DIR] [--full | --smoke]``
+Default run on 2 idle cores: 13 s (measured by `python -m experiments.all`, 2026-11-22; the
+numbers below were taken on an overloaded shared machine and overstate it).
 Runtime on 2 CPU cores: ~1 min of CPU, ~3 min wall on a shared machine (default = full:
 d = 768, d_f = 3072, k in {1, 2, ..., 64}, 2048 patches per k; angle maps on 128 patches);
 ``--smoke`` ~5 s of CPU. One synthetic corpus and one network serve every k: the k-patches

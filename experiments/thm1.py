@@ -2,6 +2,8 @@
 analytic and Time-MoE embeddings of [-1, 1], against the bounds; measured vs predicted decay.
 
 Command: ``python -m experiments.thm1 [--seed S] [--out DIR] [--full | --smoke]``
+Default run on 2 idle cores: 5 s (measured by `python -m experiments.all`, 2026-11-22; the
+numbers below were taken on an overloaded shared machine and overstate it).
 Runtime on 2 CPU cores: ~20 s of CPU, ~1 min wall on a shared machine (default: d = 128,
 L = 2048 random points, 2048 quadrature nodes for the quasimatrix; ``--full``: d = 256,
 L = 4096, 4096 nodes; ``--smoke`` ~5 s). The paper has no figure for Theorem 1; sizes are ours.

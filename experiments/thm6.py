@@ -1,6 +1,8 @@
 """Theorem 6 (appendix E, proof E.1): the two claims on the theorem's own construction.
 
 Command:  python -m experiments.thm6 [--seed 0] [--out figures/] [--full | --smoke]
+Default run on 2 idle cores: 68 s (measured by `python -m experiments.all`, 2026-11-22; the
+numbers below were taken on an overloaded shared machine and overstate it).
 Runtime on 2 CPU cores shared with other jobs (load average ~12), measured: default 172 s wall
 (68 s CPU), --smoke 46 s wall (13 s CPU); jit compilations (one per shape and d~) dominate.
 --full (one more configuration, d = 128, and h up to 64) was not timed.
