@@ -49,7 +49,9 @@ BEGIN, END = "<!-- BEGIN theory -->", "<!-- END theory -->"
 
 
 def run_all(args) -> dict[str, dict]:
-  flags = ["--seed", str(args.seed), "--out", args.out]
+  flags = ["--seed", str(args.seed)]
+  if os.path.abspath(args.out) != os.path.abspath(common.DEFAULT_OUT):
+    flags += ["--out", args.out]  # otherwise the scripts' own default, kept out of the json
   flags += {"full": ["--full"], "smoke": ["--smoke"], "default": []}[args.size]
   results = {}
   for name in EXPERIMENTS:
