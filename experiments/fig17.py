@@ -158,7 +158,7 @@ def _plot(data, params):
     ax.axhline(data["eps_rank_x"][e], color=line[0].get_color(), lw=0.6, ls=":")
   ax.set_xscale("log", base=2)
   ax.set_xticks(heads, [str(h) for h in heads])
-  ax.set(title="(a) eps-rank of Y vs h (mean ± sd over draws; x: scaled, draw 0; dotted: X)",
+  ax.set(title="(a) eps-rank of Y vs h\n(o: N(0,1), mean ± sd; x: scaled, draw 0; dotted: X)",
          xlabel="heads h",
          ylabel="eps-rank")
   ax.legend(fontsize=7)
@@ -167,7 +167,7 @@ def _plot(data, params):
     s = rec["sigma_y_scaled"]
     ax.semilogy(k, s / s[0], color=col, label=f"h={rec['h']}")
   ax.semilogy(k, data["sigma_x"] / data["sigma_x"][0], "k--", lw=1, label="X")
-  ax.set(title="hypothesis-scaled weights, Y = X + MH-Attn(X): ~ no change with h",
+  ax.set(title="hypothesis-scaled weights, Y = X + MH-Attn(X):\n~ no change with h",
          xlabel="index k", ylabel="sigma_k / sigma_1")
   ax.legend(fontsize=7)
   ax = axes[1, 0]
