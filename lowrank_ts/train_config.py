@@ -1,0 +1,139 @@
+"""The training configuration (a frozen dataclass), its named recipes and CLI overrides.
+
+Defaults follow the Chronos recipe (AdamW, lr 1e-3 linearly to 0, no warmup, TSMixup :
+KernelSynth = 0.9 : 0.1, min_past 60); ``context_length`` / ``prediction_length`` left ``None``
+take the model config's values.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from typing import Optional
+
+from lowrank_ts import checks
+from lowrank_ts.models import config as model_config
+
+COMPUTE_DTYPES = ("float32", "bfloat16")
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+  model: str = "chronos-t5-cpu"
+  steps: int = 1000
+  batch_size: int = 32
+  learning_rate: float = 1e-3
+  weight_decay: float = 0.0
+  max_grad_norm: float = 1.0  # 0 disables clipping
+  compute_dtype: str = "float32"
+  checkpoint_every: int = 100
+  keep_checkpoints: int = 3
+  mesh_shape: tuple[int, int] = (1, 1)  # (data, fsdp)
+  seed: int = 0
+  log_every: int = 10
+  # Data.
+  context_length: Optional[int] = None
+  prediction_length: Optional[int] = None
+  min_past: int = 60
+  kernel_synth_weight: float = 0.1
+  kernel_synth_series: int = 1000  # generated on the fly (seeded) unless kernel_synth_path
+  kernel_synth_length: int = 1024
+  kernel_synth_path: str = ""  # a .npy of KernelSynth series [N, T]
+  real_series: bool = False  # add the real series' training parts to the TSMixup sources
+
+  def __post_init__(self):
+    model_config.named_config(self.model)  # ValueError naming `name` if unknown
+    for name in ("steps", "batch_size", "checkpoint_every", "keep_checkpoints", "log_every",
+                 "min_past", "kernel_synth_series", "kernel_synth_length"):
+      checks.positive_int(getattr(self, name), name)
+    checks.positive_int(self.seed, "seed", allow_zero=True)
+    checks.positive_float(self.learning_rate, "learning_rate")
+    for name in ("weight_decay", "max_grad_norm"):
+      value = getattr(self, name)
+      if not isinstance(value, (int, float)) or isinstance(value, bool) or not value >= 0:
+        raise ValueError(f"{name} must be a non-negative float, got {value!r}")
+    if self.compute_dtype not in COMPUTE_DTYPES:
+      raise ValueError(f"compute_dtype must be one of {COMPUTE_DTYPES}, got "
+                       f"{self.compute_dtype!r}")
+    if (not isinstance(self.mesh_shape, tuple) or len(self.mesh_shape) != 2
+        or any(not isinstance(n, int) or isinstance(n, bool) or n < 1 for n in self.mesh_shape)):
+      raise ValueError(f"mesh_shape must be a (data, fsdp) tuple of positive ints, got "
+                       f"{self.mesh_shape!r}")
+    devices = self.mesh_shape[0] * self.mesh_shape[1]
+    if self.batch_size % devices:
+      raise ValueError(f"batch_size={self.batch_size} must be divisible by data x fsdp = "
+                       f"{devices} (mesh_shape={self.mesh_shape})")
+    for name in ("context_length", "prediction_length"):
+      if getattr(self, name) is not None:
+        checks.positive_int(getattr(self, name), name)
+    if not 0.0 <= self.kernel_synth_weight <= 1.0:
+      raise ValueError(f"kernel_synth_weight must be in [0, 1], got {self.kernel_synth_weight!r}")
+    if self.kernel_synth_path and not self.kernel_synth_path.endswith(".npy"):
+      raise ValueError(f"kernel_synth_path must be a .npy file, got {self.kernel_synth_path!r}")
+    bolt = self.model_config()
+    if isinstance(bolt, model_config.BoltConfig) and self.horizon > bolt.prediction_length:
+      raise ValueError(f"prediction_length={self.horizon} exceeds the Bolt model's "
+                       f"prediction_length={bolt.prediction_length}")
+
+  def model_config(self):
+    return model_config.named_config(self.model)
+
+  @property
+  def context(self) -> int:
+    return self.context_length or self.model_config().context_length
+
+  @property
+  def horizon(self) -> int:
+    return self.prediction_length or self.model_config().prediction_length
+
+
+# Named recipes; any model config name also works (TrainConfig(model=name)).
+TRAIN_CONFIGS: dict[str, TrainConfig] = {
+    # The reference recipe (200k steps, effective batch 256) for accelerators.
+    **{f"{name}-paper": TrainConfig(model=name, steps=200_000, batch_size=256,
+                                    checkpoint_every=10_000)
+       for name in list(model_config.CHRONOS_CONFIGS) + list(model_config.BOLT_CONFIGS)},
+    # Seconds on 2 CPU cores: for tests and smoke runs.
+    "cpu-test": TrainConfig(model="chronos-t5-cpu-mini", steps=20, batch_size=8,
+                            checkpoint_every=10, context_length=64, prediction_length=16,
+                            min_past=16, kernel_synth_series=32, kernel_synth_length=256,
+                            log_every=5),
+}
+
+
+def named_train_config(name: str) -> TrainConfig:
+  """A named recipe of :data:`TRAIN_CONFIGS`, or the defaults for a named model config."""
+  if name in TRAIN_CONFIGS:
+    return TRAIN_CONFIGS[name]
+  try:
+    return TrainConfig(model=name)
+  except ValueError:
+    raise ValueError(f"config must be one of {sorted(TRAIN_CONFIGS)} or a model config name, "
+                     f"got {name!r}") from None
+
+
+def _parse(name: str, text: str, hint):
+  origin = typing.get_origin(hint)
+  if hint is bool:
+    if text.lower() not in ("true", "false", "1", "0"):
+      raise ValueError(f"{name} must be true or false, got {text!r}")
+    return text.lower() in ("true", "1")
+  if origin is tuple:
+    return tuple(int(v) for v in text.split(","))
+  if origin is typing.Union:  # Optional[int]
+    return None if text.lower() == "none" else int(text)
+  return hint(text)
+
+
+def with_overrides(config: TrainConfig, overrides: dict[str, str]) -> TrainConfig:
+  """``config`` with fields replaced by parsed ``{field: text}`` (e.g. ``mesh_shape='2,4'``)."""
+  hints = typing.get_type_hints(TrainConfig)
+  values = {}
+  for name, text in overrides.items():
+    if name not in hints:
+      raise ValueError(f"unknown config field {name!r}; fields: {sorted(hints)}")
+    try:
+      values[name] = _parse(name, text, hints[name])
+    except (TypeError, ValueError) as err:
+      raise ValueError(f"{name}: cannot parse {text!r} ({err})") from None
+  return dataclasses.replace(config, **values)

@@ -1,0 +1,164 @@
+"""Training: loss decreases, exact resume, 8-device mesh vs 1 device, NaN stop, bad configs."""
+
+import csv
+import dataclasses
+import os
+import subprocess
+import sys
+import textwrap
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from lowrank_ts import sharding, train
+from lowrank_ts.train_config import TRAIN_CONFIGS, TrainConfig, named_train_config, with_overrides
+
+TINY = TRAIN_CONFIGS["cpu-test"]
+# One config for most tests: runs differing only in checkpointing reuse one compiled step.
+FAST = dataclasses.replace(TINY, learning_rate=3e-2, log_every=1)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def compilation_cache(tmp_path_factory):
+  """Every train() call builds a fresh jitted step; identical ones reuse the compiled program."""
+  names = ("jax_compilation_cache_dir", "jax_persistent_cache_min_compile_time_secs",
+           "jax_persistent_cache_min_entry_size_bytes")
+  saved = {name: getattr(jax.config, name) for name in names}
+  jax.config.update(names[0], str(tmp_path_factory.mktemp("jax_cache")))
+  jax.config.update(names[1], 0.0)
+  jax.config.update(names[2], -1)
+  yield
+  for name, value in saved.items():
+    jax.config.update(name, value)
+
+
+def _losses(workdir):
+  with open(os.path.join(workdir, "metrics.csv")) as f:
+    return [float(row["loss"]) for row in csv.DictReader(f)]
+
+
+def _params(state):
+  return jax.tree.leaves(jax.tree.map(np.asarray, state["params"]))
+
+
+def test_tiny_chronos_loss_decreases(tmp_path):
+  state = train.train(FAST, str(tmp_path), progress=False)
+  losses = _losses(tmp_path)
+  assert len(losses) == 20 and int(state["step"]) == 20
+  # 0.02 nats: several times the batch-to-batch spread of the untrained loss (~0.005).
+  assert np.mean(losses[-5:]) < np.mean(losses[:5]) - 0.02, losses
+
+
+def test_tiny_bolt_quantile_loss_decreases(tmp_path):
+  config = dataclasses.replace(FAST, model="chronos-bolt-cpu", learning_rate=1e-2, steps=12)
+  train.train(config, str(tmp_path), progress=False)
+  losses = _losses(tmp_path)
+  # 10 %: the untrained quantile loss falls by far more once the head learns the scale.
+  assert np.mean(losses[-3:]) < 0.9 * np.mean(losses[:3]), losses
+
+
+def test_interrupted_run_resumes_to_identical_parameters(tmp_path):
+  config = dataclasses.replace(FAST, checkpoint_every=2, keep_checkpoints=2)
+  full = train.train(config, str(tmp_path / "full"), progress=False, stop_after=7)
+  # "Killed" after step 5: the last checkpoint is step 4, so step 5 is redone on resume.
+  partial = train.train(config, str(tmp_path / "resumed"), progress=False, stop_after=5)
+  assert int(partial["step"]) == 5
+  mngr = train.checkpoint_manager(str(tmp_path / "resumed"), config)
+  assert mngr.latest_step() == 4 and mngr.all_steps() == [2, 4]  # keep-2 policy
+  mngr.close()
+  resumed = train.train(config, str(tmp_path / "resumed"), progress=False, stop_after=7)
+  assert int(resumed["step"]) == 7
+  for a, b in zip(_params(full), _params(resumed), strict=True):
+    assert np.array_equal(a, b)
+  for a, b in zip(jax.tree.leaves(full["opt_state"]), jax.tree.leaves(resumed["opt_state"]),
+                  strict=True):
+    assert np.array_equal(np.asarray(a), np.asarray(b))
+
+
+def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypatch):
+  config = dataclasses.replace(FAST, checkpoint_every=2)
+  good = train.train(config, str(tmp_path), progress=False, stop_after=4)
+  good_params = _params(good)
+  real_loss = train.batch_loss
+  monkeypatch.setattr(train, "batch_loss", lambda model, batch: real_loss(model, batch) * jnp.nan)
+  with pytest.raises(FloatingPointError, match=r"loss is nan at step 5.*last good checkpoint "
+                                               r"is step 4"):
+    train.train(config, str(tmp_path), progress=False)
+  trainer = train.Trainer(config)
+  mngr = train.checkpoint_manager(str(tmp_path), config)
+  assert mngr.latest_step() == 4
+  restored, data_state = train.restore_latest(mngr, trainer, {"seed": np.asarray(0, np.int64),
+                                                              "step": np.asarray(0, np.int64)})
+  mngr.close()
+  assert int(data_state["step"]) == 4
+  for a, b in zip(good_params, _params(restored), strict=True):
+    assert np.array_equal(a, b)
+
+
+def test_bfloat16_compute_keeps_float32_params(tmp_path):
+  config = dataclasses.replace(FAST, compute_dtype="bfloat16", steps=2)
+  state = train.train(config, str(tmp_path), progress=False)
+  assert all(p.dtype == np.float32 for p in _params(state))
+  # bf16 logits: the untrained loss still sits near log(4096) = 8.32 (1 % for bf16 rounding).
+  assert np.allclose(_losses(tmp_path), np.log(4096), rtol=1e-2)
+
+
+_MESH_SCRIPT = textwrap.dedent("""
+  import dataclasses, sys, tempfile
+  import jax, numpy as np
+  from lowrank_ts import train
+  from lowrank_ts.train_config import TRAIN_CONFIGS
+  assert jax.device_count() == 8, jax.device_count()
+  base = dataclasses.replace(TRAIN_CONFIGS["cpu-test"], steps=2)
+  with tempfile.TemporaryDirectory() as d:
+    one = train.train(base, d + "/one", devices=jax.devices()[:1], progress=False)
+    eight = train.train(dataclasses.replace(base, mesh_shape=(2, 4)), d + "/eight",
+                        progress=False)
+    specs = [str(p.sharding.spec) for p in jax.tree.leaves(eight["params"])]
+    assert any("fsdp" in s for s in specs), specs
+    for a, b in zip(jax.tree.leaves(one["params"]), jax.tree.leaves(eight["params"]),
+                    strict=True):
+      # 1e-6: fp32 sums reduced in a different order over shards (measured max 4e-8).
+      np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=0, atol=1e-6)
+  print("MESH-OK")
+""")
+
+
+def test_eight_device_mesh_equals_one_device():
+  env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=8",
+             JAX_PLATFORMS="cpu")
+  out = subprocess.run([sys.executable, "-c", _MESH_SCRIPT], env=env, capture_output=True,
+                       text=True, timeout=300)
+  assert out.returncode == 0 and "MESH-OK" in out.stdout, out.stderr[-3000:]
+
+
+@pytest.mark.parametrize("field, value", [
+    ("batch_size", 0), ("steps", -1), ("learning_rate", 0.0), ("weight_decay", -1.0),
+    ("compute_dtype", "float16"), ("mesh_shape", (2,)), ("mesh_shape", (3, 1)),
+    ("kernel_synth_path", "series.csv"), ("prediction_length", 0), ("model", "gpt-2")])
+def test_bad_config_raises_naming_the_field(field, value):
+  name = "name" if field == "model" else field
+  with pytest.raises(ValueError, match=name):
+    dataclasses.replace(TINY, **{field: value})
+
+
+def test_bad_mesh_override_and_config_name():
+  with pytest.raises(ValueError, match="mesh_shape .* device count"):
+    sharding.make_mesh((2, 4), jax.devices()[:1])
+  with pytest.raises(ValueError, match="unknown config field 'stepz'"):
+    with_overrides(TINY, {"stepz": "3"})
+  with pytest.raises(ValueError, match="config must be one of"):
+    named_train_config("no-such-config")
+  with pytest.raises(ValueError, match="prediction_length"):
+    TrainConfig(model="chronos-bolt-cpu", prediction_length=65)
+
+
+def test_cli_overrides_and_resume(tmp_path, capsys):
+  args = ["--config", "cpu-test", "--workdir", str(tmp_path), "--steps", "20",
+          "--learning_rate=0.03", "--log_every=1", "--mesh_shape=1,1"]  # = FAST
+  train.main(args)
+  train.main(args)  # the same command again: resumes from step 20 and has nothing left to do
+  assert capsys.readouterr().out.count("trained to step 20") == 2
+  assert len(_losses(tmp_path)) == 20  # the second run trained (and logged) nothing
