@@ -11,7 +11,8 @@ command restores the latest into the abstract sharded target and continues with 
 batches an uninterrupted run would have seen. A non-finite loss stops training
 (``FloatingPointError``) before anything is saved, so the last good checkpoint survives.
 Dropout is off (the models' dropout layers are deterministic), so a step is a deterministic
-function of (state, batch). Metrics go to ``DIR/metrics.csv``.
+function of (state, batch). Metrics go to ``DIR/metrics.csv`` (step, loss, grad norm, lr,
+steps/s); the CLI also draws ``DIR/loss_curve.png``.
 """
 
 from __future__ import annotations
@@ -192,6 +193,22 @@ class _MetricsCSV:
     self._file.close()
 
 
+def plot_loss_curve(csv_path: str, png_path: str) -> None:
+  """The logged loss against step (``metrics.csv`` -> PNG)."""
+  import matplotlib  # lazily: plotting is optional and slow to import
+  matplotlib.use("Agg")
+  from matplotlib import pyplot as plt
+  with open(csv_path) as f:
+    rows = list(csv.DictReader(f))
+  fig, ax = plt.subplots(figsize=(5, 3.5))
+  ax.plot([int(r["step"]) for r in rows], [float(r["loss"]) for r in rows])
+  ax.set_xlabel("step")
+  ax.set_ylabel("training loss")
+  fig.tight_layout()
+  fig.savefig(png_path, dpi=100)
+  plt.close(fig)
+
+
 def train(config: TrainConfig, workdir: str, *, devices=None, progress: bool = True,
           stop_after: int | None = None):
   """Trains to ``config.steps`` (resuming from ``workdir``'s latest checkpoint); returns the final
@@ -268,6 +285,8 @@ def main(argv=None):
   if jax.process_count() > 1:  # pragma: no cover (multi-host)
     jax.distributed.initialize()
   state = train(config, args.workdir)
+  plot_loss_curve(os.path.join(args.workdir, "metrics.csv"),
+                  os.path.join(args.workdir, "loss_curve.png"))
   print(f"trained to step {int(state['step'])}; checkpoints in {args.workdir}/checkpoints")
 
 

@@ -162,3 +162,4 @@ def test_cli_overrides_and_resume(tmp_path, capsys):
   train.main(args)  # the same command again: resumes from step 20 and has nothing left to do
   assert capsys.readouterr().out.count("trained to step 20") == 2
   assert len(_losses(tmp_path)) == 20  # the second run trained (and logged) nothing
+  assert (tmp_path / "loss_curve.png").read_bytes()[:4] == b"\x89PNG"
