@@ -180,7 +180,7 @@ class _MetricsCSV:
 
   def __init__(self, path: str):
     new = not os.path.exists(path)
-    self._file = open(path, "a", newline="")
+    self._file = open(path, "a", newline="")  # noqa: SIM115 (open for the whole run)
     self._writer = csv.DictWriter(self._file, self.FIELDS)
     if new:
       self._writer.writeheader()
@@ -218,7 +218,7 @@ def train(config: TrainConfig, workdir: str, *, devices=None, progress: bool = T
   resumption); ``devices`` defaults to all.
   """
   if not isinstance(config, TrainConfig):
-    raise ValueError(f"config must be a TrainConfig, got {type(config).__name__}")
+    raise ValueError(f"config must be a TrainConfig, got {type(config).__name__}")  # noqa: TRY004
   os.makedirs(workdir, exist_ok=True)
   trainer = Trainer(config, devices)
   pipe = make_pipeline(config)
@@ -272,6 +272,8 @@ def main(argv=None):
   parser.add_argument("--config", required=True, help="a TRAIN_CONFIGS or model config name")
   parser.add_argument("--workdir", required=True)
   parser.add_argument("--steps", type=int, default=None)
+  parser.add_argument("--distributed", action="store_true",
+                      help="call jax.distributed.initialize() first (multi-host TPU/GPU)")
   args, extra = parser.parse_known_args(argv)
   overrides = {}
   for item in extra:
@@ -282,7 +284,7 @@ def main(argv=None):
   if args.steps is not None:
     overrides["steps"] = str(args.steps)
   config = with_overrides(named_train_config(args.config), overrides)
-  if jax.process_count() > 1:  # pragma: no cover (multi-host)
+  if args.distributed:  # pragma: no cover (multi-host)
     jax.distributed.initialize()
   state = train(config, args.workdir)
   plot_loss_curve(os.path.join(args.workdir, "metrics.csv"),

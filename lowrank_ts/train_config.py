@@ -8,8 +8,8 @@ take the model config's values.
 from __future__ import annotations
 
 import dataclasses
+import types
 import typing
-from typing import Optional
 
 from lowrank_ts import checks
 from lowrank_ts.models import config as model_config
@@ -32,8 +32,8 @@ class TrainConfig:
   seed: int = 0
   log_every: int = 10
   # Data.
-  context_length: Optional[int] = None
-  prediction_length: Optional[int] = None
+  context_length: int | None = None
+  prediction_length: int | None = None
   min_past: int = 60
   kernel_synth_weight: float = 0.1
   kernel_synth_series: int = 1000  # generated on the fly (seeded) unless kernel_synth_path
@@ -120,7 +120,7 @@ def _parse(name: str, text: str, hint):
     return text.lower() in ("true", "1")
   if origin is tuple:
     return tuple(int(v) for v in text.split(","))
-  if origin is typing.Union:  # Optional[int]
+  if origin in (typing.Union, types.UnionType):  # int | None
     return None if text.lower() == "none" else int(text)
   return hint(text)
 
