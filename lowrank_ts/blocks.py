@@ -98,14 +98,7 @@ def encoder_block(params: BlockParams, x_DxL: Any, num_heads: int, eps: float = 
 
   ``residual_scale`` multiplies both branches (1 in T5, 1/sqrt(D) in Theorem 4).
   """
-  x = checks.matrix(x_DxL, "x_DxL")
-  p = _check_params(params, x.shape[0], stacked=False)
-  checks.divides(num_heads, x.shape[0], "num_heads", "d (rows of x_DxL)")
-  eps = checks.positive_float(eps, "eps")
-  residual_scale = checks.positive_float(residual_scale, "residual_scale")
-  dtype = jnp.result_type(x.dtype, *p)
-  return _jit_block(jax.tree_util.tree_map(lambda a: a.astype(dtype), p), x.astype(dtype),
-                    num_heads, eps, jnp.asarray(residual_scale, dtype))
+  return _jit_block(*_validated(params, x_DxL, num_heads, eps, residual_scale, stacked=False))
 
 
 # residual_scale stays traced: changing it does not recompile.
@@ -125,14 +118,19 @@ def encoder_stack(params: BlockParams, x_DxL: Any, num_heads: int, eps: float = 
   """Runs D stacked blocks (``params`` fields carry a leading axis D); returns [D + 1, d, L]:
   entry l is the input to layer l + 1 (entry 0 is x itself), entry D the last output.
   ``residual_scale`` as in :func:`encoder_block`."""
+  return _stack(*_validated(params, x_DxL, num_heads, eps, residual_scale, stacked=True))
+
+
+def _validated(params, x_DxL, num_heads, eps, residual_scale, stacked):
+  """Checks the arguments of encoder_block / encoder_stack; casts all to one dtype."""
   x = checks.matrix(x_DxL, "x_DxL")
-  p = _check_params(params, x.shape[0], stacked=True)
+  p = _check_params(params, x.shape[0], stacked=stacked)
   checks.divides(num_heads, x.shape[0], "num_heads", "d (rows of x_DxL)")
   eps = checks.positive_float(eps, "eps")
   residual_scale = checks.positive_float(residual_scale, "residual_scale")
   dtype = jnp.result_type(x.dtype, *p)
-  return _stack(jax.tree_util.tree_map(lambda a: a.astype(dtype), p), x.astype(dtype),
-                num_heads, eps, jnp.asarray(residual_scale, dtype))
+  return (jax.tree_util.tree_map(lambda a: a.astype(dtype), p), x.astype(dtype), num_heads,
+          eps, jnp.asarray(residual_scale, dtype))
 
 
 def init_encoder_stack(key: Any, depth: int, d: int, d_ff: int, dtype=jnp.float32) -> BlockParams:
