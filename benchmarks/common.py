@@ -51,3 +51,16 @@ def write(name: str, record: dict) -> str:
     json.dump(record, f, indent=1)
   os.replace(path + ".tmp", path)
   return path
+
+
+def matmul_gflops(n: int = 2048, repeats: int = 5, dtype=jax.numpy.float32) -> dict:
+  """This machine's jitted ``n x n @ n x n`` matmul rate (GFLOP/s, 2 n^3 FLOPs per call): the
+  ceiling any implementation of a compute-bound workload can reach here."""
+  key = jax.random.PRNGKey(0)
+  a = jax.random.normal(key, (n, n), dtype)
+  b = jax.random.normal(jax.random.fold_in(key, 1), (n, n), dtype)
+  mm = jax.jit(lambda x, y: x @ y)
+  t = timed(lambda: mm(a, b).block_until_ready(), repeats=repeats, warmup=2)
+  flops = 2.0 * n ** 3
+  return {"n": n, "dtype": jax.numpy.dtype(dtype).name, "gflops_best": flops / t["min_s"] / 1e9,
+          "gflops_median": flops / t["median_s"] / 1e9, **t}
