@@ -12,7 +12,9 @@ from lowrank_ts.models.config import (
   T5Config,
   named_config,
 )
+from lowrank_ts.models.posthoc import compress
 from lowrank_ts.models.t5 import T5
 
 __all__ = ["BOLT_CONFIGS", "CHRONOS_CONFIGS", "AttentionSpec", "BoltConfig", "Chronos",
-           "ChronosBolt", "ChronosConfig", "ProjectionSpec", "T5", "T5Config", "named_config"]
+           "ChronosBolt", "ChronosConfig", "ProjectionSpec", "T5", "T5Config", "compress",
+           "named_config"]
