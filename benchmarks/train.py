@@ -1,0 +1,498 @@
+"""Training throughput: our jitted train step vs the PyTorch reference stack, side by side.
+
+Command: ``python -m benchmarks.train [--repeats N] [--quick] [--no-mesh] [--out FILE]``
+writes ``benchmarks/results/train.json`` (``--quick`` writes nothing unless ``--out`` is given).
+Runtime on 2 idle cores: several minutes (``--quick``: tiny shapes, about a minute of CPU time).
+
+Ours is exactly the step :class:`lowrank_ts.train.Trainer` runs (AdamW, clipping at
+``max_grad_norm``, donated sharded state), fed pre-built batches from ``make_pipeline`` +
+``model_batch`` + ``shard_batch``, so data generation is excluded; the input pipeline's rate is
+reported on its own. The reference is transformers' ``T5ForConditionalGeneration`` with the
+same T5 config (dropout 0: ours trains without dropout), ``torch.optim.AdamW`` with the same
+learning rate, clipping and linear decay, the same batches (labels = our ``labels``, -100
+ignored, decoder input = labels shifted right), ``torch.set_num_threads(2)``.
+
+Workloads (issue 6):
+1. ``reference-point``: d_model 128, d_ff 512 (4 x d_model, as every Chronos size), 2+2 layers,
+   4 heads x d_kv 32, vocabulary 4096, context 256 + horizon 32, batch 64. The issue measured
+   the reference here at ~5.3-6.5k tokens/s; target: ours >= 1.25x its tokens/s.
+2. ``chronos-t5-tiny``: the named config, context 512 + horizon 64, batch 32.
+3. dense vs compressed: each of the above with every attention layer at a reduced head size
+   ``d_kv / 4`` (``low_rank_t5(..., UniformSchedule(d_kv // 4), 'reduced_head_size')``, the
+   per-layer reduced-head-size models of the paper's Fig. 7), attention size ratio 0.25;
+   ours only (transformers' T5 cannot express it).
+4. ``reference-point`` on 8 forced CPU devices (a subprocess with
+   ``XLA_FLAGS=--xla_force_host_platform_device_count=8``), meshes (1, 1), (8, 1) and (2, 4).
+
+Tokens per step = batch x (encoder tokens + decoder tokens), EOS included. Training FLOPs per
+step = 3 x the analytic forward matmul FLOPs (:func:`forward_flops`; the backward pass costs
+two matmuls per forward matmul), reported as achieved GFLOP/s next to this machine's jitted
+fp32 matmul rate. When the target is missed the results file says by how much and where the
+time goes (forward / backward / optimizer of both stacks).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+import time
+
+import jax
+import numpy as np
+
+from benchmarks import common
+from lowrank_ts import train
+from lowrank_ts.models import lowrank
+from lowrank_ts.models.config import ChronosConfig, T5Config
+from lowrank_ts.train_config import TrainConfig
+
+TARGET_RATIO = 1.25  # issue 6: ours >= 1.25x the reference's tokens/s
+MESH_WORKER_FLAG = "--mesh-worker"
+_RESULT_MARKER = "MESH_RESULTS_JSON "
+
+
+# -- configurations -----------------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class Workload:
+  """One model at one batch shape, timed for ours (and the reference when ``reference``)."""
+  name: str
+  model: ChronosConfig
+  context: int
+  horizon: int
+  batch: int
+  mesh_shape: tuple[int, int] = (1, 1)
+  reference: bool = True
+
+
+@dataclasses.dataclass(frozen=True)
+class BenchTrainConfig(TrainConfig):
+  """A :class:`TrainConfig` whose model is the unregistered ``chronos`` config (``model`` only
+  labels it: TrainConfig accepts registered names only)."""
+  chronos: ChronosConfig | None = None
+
+  def model_config(self):
+    return self.chronos
+
+
+def _chronos(vocab_size, d_model, d_ff, layers, heads, d_kv) -> ChronosConfig:
+  return ChronosConfig(T5Config(vocab_size=vocab_size, d_model=d_model, d_ff=d_ff,
+                                num_layers=layers, num_heads=heads, d_kv=d_kv))
+
+
+def compressed(model: ChronosConfig) -> ChronosConfig:
+  """``model`` with every attention layer at head size ``d_kv / 4`` (size ratio 0.25)."""
+  t5 = lowrank.low_rank_t5(model.t5, lowrank.UniformSchedule(max(model.t5.d_kv // 4, 1)),
+                           "reduced_head_size")
+  return dataclasses.replace(model, t5=t5)
+
+
+def workloads(quick: bool) -> list[Workload]:
+  """The main process's workloads (dense with reference, then compressed)."""
+  from lowrank_ts.models.config import CHRONOS_CONFIGS
+  if quick:  # a one-layer stand-in of the reference point only: compilation dominates
+    dense = [Workload("reference-point (quick)", _chronos(4096, 32, 64, 1, 2, 16), 32, 8, 8)]
+  else:
+    dense = [Workload("reference-point", _chronos(4096, 128, 512, 2, 4, 32), 256, 32, 64),
+             Workload("chronos-t5-tiny", CHRONOS_CONFIGS["chronos-t5-tiny"], 512, 64, 32)]
+  return dense + [dataclasses.replace(w, name=w.name + " compressed 0.25",
+                                      model=compressed(w.model), reference=False)
+                  for w in dense]
+
+
+def mesh_workloads(quick: bool) -> list[Workload]:
+  """The reference point on 8 devices (and, in a full run, on one of the same 8-device
+  process, whose runtime may differ from a 1-device process's)."""
+  ref_point = workloads(quick)[0]
+  shapes = ((8, 1), (2, 4)) if quick else ((1, 1), (8, 1), (2, 4))
+  return [dataclasses.replace(ref_point, name=f"{ref_point.name} mesh {shape}",
+                              mesh_shape=shape, reference=False)
+          for shape in shapes]
+
+
+def train_config(w: Workload) -> BenchTrainConfig:
+  """The training recipe's defaults at ``w``'s shapes; a small KernelSynth pool (the pipeline's
+  cost is measured, not its variety)."""
+  return BenchTrainConfig(model="chronos-t5-tiny", chronos=w.model, batch_size=w.batch,
+                          context_length=w.context, prediction_length=w.horizon,
+                          mesh_shape=w.mesh_shape, min_past=min(60, w.context),
+                          kernel_synth_series=16, kernel_synth_length=1024, steps=10_000)
+
+
+# -- analytic FLOPs -----------------------------------------------------------------------------
+def forward_flops(t5: T5Config, batch: int, encoder_length: int, decoder_length: int) -> dict:
+  """Matmul FLOPs (2 per multiply-add) of one forward pass, by part, and their ``total``.
+
+  Projections cost 2 x their parameters per token (dense, shared- or per-head-sketched, from
+  :func:`lowrank.projection_parameters`); attention 2 L S H K for ``q k^T`` and again for the
+  weighted values (the full L x S matrix, as computed; no causal saving); cross-attention keys
+  and values are projected from the ``encoder_length`` encoder states; the feed-forward is
+  2 or 3 (gated) ``d_model x d_ff`` matmuls; the LM head ``2 d_model V`` per decoder token.
+  Norms, softmax, activations and the embedding lookup are not counted.
+  """
+  if not isinstance(t5, T5Config):
+    raise ValueError(f"t5 must be a T5Config, got {type(t5).__name__}")  # noqa: TRY004
+  for name, value in (("batch", batch), ("encoder_length", encoder_length),
+                      ("decoder_length", decoder_length)):
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+      raise ValueError(f"{name} must be a positive int, got {value!r}")
+  d, le, ld = t5.d_model, encoder_length, decoder_length
+
+  def proj(spec, name):
+    return 2 * lowrank.projection_parameters(d, spec.n_heads, spec.d_kv, getattr(spec, name))
+
+  def scores(spec, queries, keys):
+    return 4 * queries * keys * spec.n_heads * spec.d_kv
+
+  ff = 2 * d * t5.d_ff * (3 if t5.is_gated else 2)
+  parts = {"encoder_attention_projections": 0, "encoder_attention_scores": 0,
+           "decoder_self_projections": 0, "decoder_self_scores": 0,
+           "cross_query_output_projections": 0, "cross_key_value_projections": 0,
+           "cross_scores": 0,
+           "feed_forward": ff * (le * t5.num_layers + ld * t5.n_decoder_layers),
+           "lm_head": 2 * d * t5.vocab_size * ld}
+  for spec in t5.attention_specs("encoder"):
+    parts["encoder_attention_projections"] += le * sum(proj(spec, p) for p in "qkvo")
+    parts["encoder_attention_scores"] += scores(spec, le, le)
+  for spec in t5.attention_specs("decoder_self"):
+    parts["decoder_self_projections"] += ld * sum(proj(spec, p) for p in "qkvo")
+    parts["decoder_self_scores"] += scores(spec, ld, ld)
+  for spec in t5.attention_specs("decoder_cross"):
+    parts["cross_query_output_projections"] += ld * (proj(spec, "q") + proj(spec, "o"))
+    parts["cross_key_value_projections"] += le * (proj(spec, "k") + proj(spec, "v"))
+    parts["cross_scores"] += scores(spec, ld, le)
+  parts = {k: batch * v for k, v in parts.items()}
+  parts["total"] = sum(parts.values())
+  return parts
+
+
+def train_flops(t5: T5Config, batch: int, encoder_length: int, decoder_length: int) -> int:
+  """Analytic training FLOPs of one step: 3 x forward (backward = 2 matmuls per matmul)."""
+  return 3 * forward_flops(t5, batch, encoder_length, decoder_length)["total"]
+
+
+# -- ours -------------------------------------------------------------------------------------
+def _xla_flops(compiled) -> float | None:
+  try:
+    cost = compiled.cost_analysis()
+  except Exception:  # noqa: BLE001 (not every backend reports costs)
+    return None
+  if isinstance(cost, (list, tuple)):
+    cost = cost[0] if cost else None
+  return float(cost["flops"]) if cost and "flops" in cost else None
+
+
+def host_batches(w: Workload, count: int) -> tuple[list[dict], dict]:
+  """``count`` model batches from the training pipeline, and the pipeline's timing."""
+  config = train_config(w)
+  start = time.perf_counter()
+  pipe = train.make_pipeline(config)
+  setup_s = time.perf_counter() - start
+  batches = [train.model_batch(config, next(pipe)) for _ in range(count)]
+  timing = common.timed(lambda: train.model_batch(config, next(pipe)), repeats=max(count, 3),
+                        warmup=0)
+  timing.update(setup_s=setup_s, batches_per_s=1.0 / timing["median_s"],
+                tokens_per_s=_tokens(batches[0]) / timing["median_s"])
+  return batches, timing
+
+
+def _tokens(batch: dict) -> int:
+  rows, enc = batch["input_ids"].shape
+  return int(rows * (enc + batch["labels"].shape[1]))
+
+
+def time_ours(w: Workload, batches: list[dict], repeats: int, devices=None,
+              profile: bool = False) -> dict:
+  """Steps of :class:`train.Trainer` on pre-built ``batches`` (cycled)."""
+  config = train_config(w)
+  devices = jax.devices()[:1] if w.mesh_shape == (1, 1) and devices is None else devices
+  trainer = train.Trainer(config, devices)
+  n_params = sum(int(np.prod(x.shape)) for x in jax.tree.leaves(trainer.abstract_state["params"]))
+  if n_params != lowrank.parameter_count(w.model):  # the Trainer must build *this* model
+    raise RuntimeError(f"Trainer built {n_params} parameters, {w.name} has "
+                       f"{lowrank.parameter_count(w.model)}")
+  device_batches = [trainer.shard_batch(b) for b in batches]
+  state, rest = trainer.init()
+  xla_flops = _xla_flops(trainer.step_fn.lower(state, rest, device_batches[0]).compile())
+  count = 0
+
+  def step():
+    nonlocal state, count
+    state, out = trainer.step_fn(state, rest, device_batches[count % len(device_batches)])
+    count += 1
+    jax.block_until_ready((state, out))
+
+  result = {"timing": common.timed(step, repeats), "parameters": n_params,
+            "xla_flops_per_step": xla_flops}
+  if profile:
+    result["profile"] = _profile_ours(trainer, state, rest, device_batches[0], repeats)
+  return result
+
+
+def _profile_ours(trainer, state, rest, batch, repeats) -> dict:
+  """Median seconds of the loss alone and of loss + gradients, jitted separately."""
+  from flax import nnx
+
+  def loss_fn(params, rest, batch):
+    return train.batch_loss(nnx.merge(trainer.graphdef, params, rest), batch)
+
+  forward = jax.jit(loss_fn)
+  forward_backward = jax.jit(jax.value_and_grad(loss_fn))
+  params = state["params"]
+  fwd = common.timed(lambda: forward(params, rest, batch).block_until_ready(), repeats)
+  fwd_bwd = common.timed(
+      lambda: jax.block_until_ready(forward_backward(params, rest, batch)), repeats)
+  return {"forward_s": fwd["median_s"], "forward_backward_s": fwd_bwd["median_s"]}
+
+
+# -- the PyTorch reference ----------------------------------------------------------------------
+def reference_model(t5: T5Config):
+  """transformers' T5ForConditionalGeneration with ``t5``'s dimensions, dropout off."""
+  import transformers
+  if not t5.is_dense:
+    raise ValueError("the reference T5 has dense num_heads x d_kv attention only")
+  config = transformers.T5Config(
+      vocab_size=t5.vocab_size, d_model=t5.d_model, d_kv=t5.d_kv, d_ff=t5.d_ff,
+      num_layers=t5.num_layers, num_decoder_layers=t5.n_decoder_layers, num_heads=t5.num_heads,
+      relative_attention_num_buckets=t5.relative_attention_num_buckets,
+      relative_attention_max_distance=t5.relative_attention_max_distance, dropout_rate=0.0,
+      layer_norm_epsilon=t5.layer_norm_epsilon, initializer_factor=t5.initializer_factor,
+      feed_forward_proj=t5.feed_forward_proj, tie_word_embeddings=t5.tie_word_embeddings,
+      decoder_start_token_id=t5.decoder_start_token_id, pad_token_id=0, eos_token_id=1)
+  return transformers.T5ForConditionalGeneration(config)
+
+
+def time_reference(w: Workload, batches: list[dict], repeats: int, profile: bool = False) -> dict:
+  """Steps of the PyTorch stack (2 threads) on the same batches (cycled)."""
+  import torch
+  torch.set_num_threads(2)
+  torch.manual_seed(0)
+  config = train_config(w)
+  model = reference_model(w.model.t5)
+  model.train()
+  optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate,
+                                weight_decay=config.weight_decay)
+  schedule = torch.optim.lr_scheduler.LambdaLR(
+      optimizer, lambda s: max(0.0, 1.0 - s / config.steps))
+  torch_batches = [{"input_ids": torch.from_numpy(np.asarray(b["input_ids"], np.int64)),
+                    "attention_mask": torch.from_numpy(np.asarray(b["attention_mask"], np.int64)),
+                    "labels": torch.from_numpy(np.asarray(b["labels"], np.int64))}
+                   for b in batches]
+  count = 0
+
+  def forward():
+    nonlocal count
+    batch = torch_batches[count % len(torch_batches)]
+    count += 1
+    return model(**batch).loss
+
+  def backward():
+    forward().backward()
+    if config.max_grad_norm > 0:
+      torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
+
+  def step():
+    backward()
+    optimizer.step()
+    schedule.step()
+    optimizer.zero_grad(set_to_none=True)
+
+  result = {"timing": common.timed(step, repeats),
+            "parameters": sum(p.numel() for p in model.parameters()),
+            "torch": torch.__version__, "threads": torch.get_num_threads()}
+  if profile:
+    fwd = common.timed(forward, repeats)
+
+    def forward_backward():
+      backward()
+      optimizer.zero_grad(set_to_none=True)
+
+    fwd_bwd = common.timed(forward_backward, repeats)
+    result["profile"] = {"forward_s": fwd["median_s"], "forward_backward_s": fwd_bwd["median_s"]}
+  return result
+
+
+# -- records ----------------------------------------------------------------------------------
+def _rates(timing: dict, tokens: int, flops: int, matmul_gflops: float) -> dict:
+  steps_per_s = 1.0 / timing["median_s"]
+  gflops = flops * steps_per_s / 1e9
+  return {"steps_per_s": steps_per_s, "tokens_per_s": tokens * steps_per_s,
+          "gflops": gflops, "fraction_of_matmul_rate": gflops / matmul_gflops,
+          "compile_or_first_s": timing["first_s"]}
+
+
+def _split(profile: dict, step_s: float) -> dict:
+  fwd, fwd_bwd = profile["forward_s"], profile["forward_backward_s"]
+  return {"forward_s": fwd, "backward_s": fwd_bwd - fwd, "optimizer_and_rest_s": step_s - fwd_bwd,
+          "step_s": step_s}
+
+
+def measure(w: Workload, repeats: int, matmul_gflops: float, devices=None,
+            profile: bool = False) -> dict:
+  """One workload's record: shapes, FLOPs, pipeline rate, ours (and the reference)."""
+  batches, pipe_timing = host_batches(w, count=2)
+  enc_len, dec_len = batches[0]["input_ids"].shape[1], batches[0]["labels"].shape[1]
+  tokens = _tokens(batches[0])
+  flops = forward_flops(w.model.t5, w.batch, enc_len, dec_len)
+  step_flops = 3 * flops["total"]
+  record = {"name": w.name, "t5": _t5_summary(w.model.t5), "context": w.context,
+            "horizon": w.horizon, "batch": w.batch, "encoder_tokens": enc_len,
+            "decoder_tokens": dec_len, "mesh_shape": list(w.mesh_shape),
+            "tokens_per_step": tokens, "forward_flops": flops, "train_flops_per_step": step_flops,
+            "attention_size_ratio": lowrank.attention_size_ratio(w.model.t5),
+            "pipeline": pipe_timing}
+  ours = time_ours(w, batches, repeats, devices, profile)
+  ours.update(_rates(ours["timing"], tokens, step_flops, matmul_gflops))
+  if "profile" in ours:
+    ours["profile"] = _split(ours["profile"], ours["timing"]["median_s"])
+  record["ours"] = ours
+  if w.reference:
+    ref = time_reference(w, batches, repeats, profile)
+    ref.update(_rates(ref["timing"], tokens, step_flops, matmul_gflops))
+    if "profile" in ref:
+      ref["profile"] = _split(ref["profile"], ref["timing"]["median_s"])
+    record["reference"] = ref
+    record["ratio_tokens_per_s"] = ours["tokens_per_s"] / ref["tokens_per_s"]
+  return record
+
+
+def _t5_summary(t5: T5Config) -> dict:
+  return {"d_model": t5.d_model, "d_ff": t5.d_ff, "layers": [t5.num_layers, t5.n_decoder_layers],
+          "heads": t5.num_heads, "d_kv": t5.d_kv, "vocab_size": t5.vocab_size,
+          "feed_forward_proj": t5.feed_forward_proj,
+          "attention_d_kv": {w: [s.d_kv for s in t5.attention_specs(w)]
+                             for w in ("encoder", "decoder_self", "decoder_cross")}}
+
+
+def mesh_records(quick: bool, repeats: int, matmul_gflops: float) -> list[dict]:
+  """The mesh workloads, measured in a subprocess with 8 forced CPU devices."""
+  env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=8",
+             JAX_PLATFORMS="cpu")
+  cmd = [sys.executable, "-m", "benchmarks.train", MESH_WORKER_FLAG, "--repeats", str(repeats),
+         "--matmul-gflops", str(matmul_gflops)] + (["--quick"] if quick else [])
+  out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False,
+                       cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+  lines = [line for line in out.stdout.splitlines() if line.startswith(_RESULT_MARKER)]
+  if out.returncode != 0 or not lines:
+    raise RuntimeError(f"8-device worker failed ({out.returncode}):\n{out.stderr[-3000:]}")
+  return json.loads(lines[-1][len(_RESULT_MARKER):])
+
+
+def _mesh_worker(quick: bool, repeats: int, matmul_gflops: float) -> None:
+  devices = jax.devices()
+  if len(devices) != 8:
+    raise RuntimeError(f"the mesh worker needs 8 devices, got {len(devices)}")
+  records = []
+  for w in mesh_workloads(quick):
+    chosen = devices[:1] if w.mesh_shape == (1, 1) else devices
+    records.append(measure(w, repeats, matmul_gflops, chosen))
+  print(_RESULT_MARKER + json.dumps(records), flush=True)
+
+
+def diagnosis(record: dict) -> str:
+  """Where a step's time goes in both stacks (from the forward / backward split)."""
+  parts = []
+  for stack in ("ours", "reference"):
+    prof = record.get(stack, {}).get("profile")
+    if prof:
+      step = prof["step_s"]
+      parts.append(f"{stack}: step {step:.3f} s = forward {prof['forward_s']:.3f} s "
+                   f"({prof['forward_s'] / step:.0%}) + backward {prof['backward_s']:.3f} s "
+                   f"({prof['backward_s'] / step:.0%}) + optimizer and rest "
+                   f"{prof['optimizer_and_rest_s']:.3f} s "
+                   f"({prof['optimizer_and_rest_s'] / step:.0%}); "
+                   f"{record[stack]['gflops']:.1f} GFLOP/s "
+                   f"({record[stack]['fraction_of_matmul_rate']:.0%} of the matmul rate)")
+  flops = record["forward_flops"]
+  shares = sorted(((v / flops["total"], k) for k, v in flops.items() if k != "total"),
+                  reverse=True)[:3]
+  parts.append("largest forward FLOP shares: " + ", ".join(f"{k} {s:.0%}" for s, k in shares))
+  return "; ".join(parts)
+
+
+def table(records: list[dict], matmul_gflops: float) -> str:
+  lines = [f"Jitted fp32 matmul rate here: {matmul_gflops:.1f} GFLOP/s.", "",
+           ("| workload | stack | mesh | steps/s | tokens/s | train GFLOP/step | GFLOP/s | "
+            "of matmul rate | first call s | ours / reference tokens/s |"),
+           "|---|---|---|---|---|---|---|---|---|---|"]
+  for r in records:
+    for stack in ("ours", "reference"):
+      if stack not in r:
+        continue
+      s = r[stack]
+      ratio = f"{r['ratio_tokens_per_s']:.2f}" if stack == "ours" and "reference" in r else ""
+      lines.append(f"| {r['name']} | {stack} | {tuple(r['mesh_shape'])} | "
+                   f"{s['steps_per_s']:.3f} | {s['tokens_per_s']:.0f} | "
+                   f"{r['train_flops_per_step'] / 1e9:.2f} | {s['gflops']:.1f} | "
+                   f"{s['fraction_of_matmul_rate']:.0%} | {s['compile_or_first_s']:.1f} | "
+                   f"{ratio} |")
+  return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+  parser = argparse.ArgumentParser(description=__doc__,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+  parser.add_argument("--repeats", type=int, default=5)
+  parser.add_argument("--quick", action="store_true", help="tiny shapes, for a smoke run")
+  parser.add_argument("--no-mesh", action="store_true", help="skip the 8-device subprocess")
+  parser.add_argument("--out", default=None,
+                      help="results file (default: benchmarks/results/train.json; --quick: none)")
+  parser.add_argument(MESH_WORKER_FLAG, action="store_true", help=argparse.SUPPRESS)
+  parser.add_argument("--matmul-gflops", type=float, default=None, help=argparse.SUPPRESS)
+  args = parser.parse_args(argv)
+  if args.repeats < 1:
+    parser.error(f"--repeats must be >= 1, got {args.repeats}")
+  if args.mesh_worker:
+    _mesh_worker(args.quick, args.repeats, args.matmul_gflops)
+    return 0
+  start = time.perf_counter()
+  matmul = common.matmul_gflops(n=1024 if args.quick else 2048, repeats=max(args.repeats, 2))
+  rate = matmul["gflops_best"]
+  records = []
+  for i, w in enumerate(workloads(args.quick)):
+    records.append(measure(w, args.repeats, rate, profile=i == 0))  # profile the target's row
+  by_name = {r["name"]: r for r in records}
+  comparisons = []
+  for r in records:
+    dense_name = r["name"].removesuffix(" compressed 0.25")
+    if dense_name != r["name"]:
+      dense = by_name[dense_name]
+      comparisons.append({
+          "dense": dense_name, "compressed": r["name"],
+          "attention_size_ratio": r["attention_size_ratio"],
+          "time_ratio": r["ours"]["timing"]["median_s"] / dense["ours"]["timing"]["median_s"],
+          "train_flop_ratio": r["train_flops_per_step"] / dense["train_flops_per_step"]})
+  if not args.no_mesh:
+    records += mesh_records(args.quick, args.repeats, rate)
+  target_row = records[0]
+  ratio = target_row["ratio_tokens_per_s"]
+  target = {"workload": target_row["name"], "ours_over_reference_tokens_per_s": ratio,
+            "target": TARGET_RATIO, "met": ratio >= TARGET_RATIO,
+            "where_the_time_goes": diagnosis(target_row)}
+  if not target["met"]:
+    target["missed_by"] = f"{ratio:.2f}x against {TARGET_RATIO}x ({ratio / TARGET_RATIO - 1:+.0%})"
+  record = {"machine": common.machine(), "repeats": args.repeats, "quick": args.quick,
+            "matmul": matmul, "workloads": records, "compressed_vs_dense": comparisons,
+            "target": target, "wall_s": time.perf_counter() - start}
+  print(table(records, rate))
+  print()
+  for c in comparisons:
+    print(f"{c['compressed']}: time ratio {c['time_ratio']:.2f} vs train-FLOP ratio "
+          f"{c['train_flop_ratio']:.2f} (attention size ratio {c['attention_size_ratio']:.2f})")
+  print(f"target: ours / reference = {ratio:.2f}x (>= {TARGET_RATIO}x: "
+        f"{'met' if target['met'] else 'missed'}); {target['where_the_time_goes']}")
+  if args.out:
+    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+    with open(args.out, "w") as f:
+      json.dump(record, f, indent=1)
+    print("wrote", args.out)
+  elif not args.quick:  # a smoke run must not overwrite the full run's results
+    print("wrote", common.write("train", record))
+  return 0
+
+
+if __name__ == "__main__":
+  sys.exit(main())
