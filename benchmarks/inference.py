@@ -1,0 +1,483 @@
+"""Forecasting speed and memory: chronos-forecasting vs our jitted forecaster, dense vs compressed.
+
+Command: ``python -m benchmarks.inference [--quick] [--repeats N] [--sizes tiny,small,base]``
+Runtime on 2 idle cores: roughly 15 minutes for tiny + small, 30-40 more for base
+(``--quick``: thin 2-layer configs, batch 2, context 64, horizon 8, 2 samples, 1 repeat;
+about 45 s idle, 1.5 min beside a training run; nothing written unless ``--out`` is given).
+
+Per size (random weights; speed does not depend on them), batch 8, context 512, horizon 64,
+20 samples, from checkpoints created locally with :mod:`lowrank_ts.hf_reference`:
+
+- Chronos-T5: chronos-forecasting's ``ChronosPipeline.predict`` (PyTorch, 2 threads) vs our
+  :func:`lowrank_ts.forecast.sample_paths` (dense), vs our compressed models: post-hoc
+  (:func:`lowrank_ts.models.posthoc.compress`, eps = 1e-2) and the authors' pretrained-schedule
+  layouts at attention size ratios 0.25 / 0.15 / 0.075 (:func:`lowrank.authors_layout` with
+  (d0, beta) = (7, 0.40), (5, 0.35), (3, 0.27); random weights).
+  Random Gaussian weights have flat spectra (nothing to truncate at eps = 1e-2), so for the
+  post-hoc row every attention matrix W = U S V^T of the dense model is first replaced by
+  U diag(sigma_1 j^-1.1) V^T (same singular vectors, a power-law spectrum): its eps-rank at
+  1e-2 is 65 (65^-1.1 = 0.0101 > 0.01 > 66^-1.1), whatever the size, as the paper finds the
+  eps-rank of pretrained Chronos' W_Q nearly independent of d (Fig. 4a). ``--quick``'s 64-wide
+  matrices get j^-1.5 instead (eps-rank 21), so that something is truncated there too.
+- Chronos-Bolt (same sizes): ``ChronosBoltPipeline.predict`` vs :func:`forecast.bolt_quantiles`.
+
+Every implementation runs in its own subprocess, so its RSS is its own. Per row: wall time per
+call (median over ``--repeats`` after one warm-up call; the warm-up, which compiles ours, is
+reported as ``first_s``), peak RSS while forecasting (the high-water mark, VmHWM, restarted
+once the model is loaded / compressed and idle; ``process_peak_rss_bytes`` is the whole
+process's, loading included), RSS of the loaded idle model, parameter bytes, working memory (ours: XLA's compiled memory analysis of the whole forecast, argument +
+temporary bytes; the reference: peak RSS minus the loaded idle RSS) and the analytic FLOP count
+of the forecast (:func:`chronos_forecast_flops`, :func:`bolt_forecast_flops`) with the achieved
+GFLOP/s against this machine's jitted matmul rate (:func:`common.matmul_gflops`).
+Targets (issue 6) are evaluated in the results file, with the margin by which each is met or
+missed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import functools
+import gc
+import json
+import math
+import pathlib
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+from benchmarks import common
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+# (d_model, d_ff, layers per stack, heads, d_kv): lowrank_ts.models.config's sizes; "cpu" is
+# the thin config of --quick (hf_reference's default checkpoint).
+SIZES = {"tiny": (256, 1024, 4, 4, 64), "small": (512, 2048, 6, 8, 64),
+         "base": (768, 3072, 12, 12, 64), "cpu": (64, 128, 2, 4, 16)}
+# The authors' configs: attention size ratio label -> (base_tilde_d, beta) of authors_layout.
+LAYOUTS = {"0.25": (7, 0.40), "0.15": (5, 0.35), "0.075": (3, 0.27)}
+POSTHOC_EPS = 1e-2
+SPECTRUM_EXPONENT = 1.1
+QUICK_SPECTRUM_EXPONENT = 1.5
+CHRONOS_VARIANTS = ("dense", "posthoc", *(f"ratio-{r}" for r in LAYOUTS))
+
+
+# ------------------------------------------------------------------------------------------
+# FLOP counts (multiply-adds x 2; softmax, norms and sampling are not counted)
+# ------------------------------------------------------------------------------------------
+
+def _projection_macs(t5, spec, name: str) -> int:
+  from lowrank_ts.models import lowrank
+  # A projection's multiply-adds per token equal its parameter count, for every kind.
+  return lowrank.projection_parameters(t5.d_model, spec.n_heads, spec.d_kv, getattr(spec, name))
+
+
+def _ff_macs(t5) -> int:
+  return (3 if t5.is_gated else 2) * t5.d_model * t5.d_ff
+
+
+def _encoder_macs(t5, length: int) -> int:
+  """One series of ``length`` tokens through the encoder stack."""
+  total = 0
+  for spec in t5.attention_specs("encoder"):
+    projections = sum(_projection_macs(t5, spec, p) for p in "qkvo")
+    total += length * (projections + _ff_macs(t5)) + 2 * spec.n_heads * spec.d_kv * length ** 2
+  return total
+
+
+def _cross_kv_macs(t5, length: int) -> int:
+  return sum(length * (_projection_macs(t5, s, "k") + _projection_macs(t5, s, "v"))
+             for s in t5.attention_specs("decoder_cross"))
+
+
+def _decoder_token_macs(t5, self_keys: int, cross_keys: int) -> int:
+  """One decoder token attending ``self_keys`` cached and ``cross_keys`` encoder positions."""
+  total = 0
+  for s, c in zip(t5.attention_specs("decoder_self"), t5.attention_specs("decoder_cross"),
+                  strict=True):
+    total += sum(_projection_macs(t5, s, p) for p in "qkvo") + 2 * s.n_heads * s.d_kv * self_keys
+    total += _projection_macs(t5, c, "q") + _projection_macs(t5, c, "o")
+    total += 2 * c.n_heads * c.d_kv * cross_keys + _ff_macs(t5)
+  return total
+
+
+def chronos_forecast_flops(t5, batch: int, context_tokens: int, horizon: int,
+                           num_samples: int) -> dict[str, float]:
+  """FLOPs of sampling ``num_samples`` paths of ``horizon`` tokens for ``batch`` series of
+  ``context_tokens`` encoder tokens (context + EOS): the encoder and the cross-attention keys /
+  values once per series, then ``num_samples x horizon`` decoder tokens per series, step ``t``
+  (0-based) attending ``t + 1`` cached positions (a KV cache), and the LM head per token."""
+  decoder_tokens = batch * num_samples
+  decoder = sum(_decoder_token_macs(t5, t + 1, context_tokens) for t in range(horizon))
+  macs = {"encoder": batch * _encoder_macs(t5, context_tokens),
+          "cross_kv": batch * _cross_kv_macs(t5, context_tokens),
+          "decoder": decoder_tokens * decoder,
+          "lm_head": decoder_tokens * horizon * t5.d_model * t5.vocab_size}
+  flops = {k: 2.0 * v for k, v in macs.items()}
+  flops["total"] = sum(flops.values())
+  return flops
+
+
+def bolt_forecast_flops(bolt, batch: int, context: int) -> dict[str, float]:
+  """FLOPs of one Chronos-Bolt call (horizon <= prediction_length): the patch embedding, the
+  encoder over the patches + REG, cross-attention K/V, one decoder token, the quantile head."""
+  t5 = bolt.t5
+  patches = math.ceil(min(context, bolt.context_length) / bolt.input_patch_size)
+  length = patches + int(bolt.use_reg_token)
+  features, out = 2 * bolt.input_patch_size, len(bolt.quantiles) * bolt.prediction_length
+  macs = {"patch_embedding": batch * patches * (features * t5.d_ff + t5.d_ff * t5.d_model
+                                                + features * t5.d_model),
+          "encoder": batch * _encoder_macs(t5, length),
+          "cross_kv": batch * _cross_kv_macs(t5, length),
+          "decoder": batch * _decoder_token_macs(t5, 1, length),
+          "quantile_head": batch * (t5.d_model * t5.d_ff + t5.d_ff * out + t5.d_model * out)}
+  flops = {k: 2.0 * v for k, v in macs.items()}
+  flops["total"] = sum(flops.values())
+  return flops
+
+
+# ------------------------------------------------------------------------------------------
+# Workers: one implementation per process
+# ------------------------------------------------------------------------------------------
+
+def _status_bytes(field: str) -> int:
+  with open("/proc/self/status") as f:
+    for line in f:
+      if line.startswith(field + ":"):
+        return int(line.split()[1]) * 1024  # reported in kB
+  raise RuntimeError(f"/proc/self/status has no {field}")
+
+
+def _current_rss() -> int:
+  return _status_bytes("VmRSS")
+
+
+def _reset_peak_rss() -> bool:
+  """Restarts this process's RSS high-water mark (Linux >= 4.0); False where not possible."""
+  try:
+    with open("/proc/self/clear_refs", "w") as f:
+      f.write("5")
+    return True
+  except OSError:
+    return False
+
+
+def _settle() -> dict:
+  """After loading: the process's peak so far, then a fresh peak from the idle loaded state."""
+  gc.collect()
+  setup_peak = _peak_rss()
+  reset = _reset_peak_rss()
+  return {"setup_peak_rss_bytes": setup_peak, "peak_rss_reset_after_setup": reset}
+
+
+def _peak_rss() -> int:
+  """This process's peak RSS. Linux carries ``ru_maxrss`` over from the forking parent across
+  exec (a worker would report at least the driver's RSS), so read the high-water mark of this
+  process's own address space (VmHWM) and use ``ru_maxrss`` only where that is missing."""
+  try:
+    return _status_bytes("VmHWM")
+  except (OSError, RuntimeError):
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
+
+
+def _series(batch: int, length: int) -> np.ndarray:
+  """Positive random-walk-plus-season series, float32 ``[batch, length]``."""
+  rng = np.random.default_rng(0)
+  t = np.arange(length)
+  walk = rng.normal(size=(batch, length)).cumsum(-1)
+  return (50 + walk + 10 * np.sin(2 * np.pi * t / 24)).astype(np.float32)
+
+
+def power_law_spectra(model, exponent: float) -> None:
+  """Replaces every (dense) attention matrix U S V^T by U diag(sigma_1 j^-exponent) V^T."""
+  import jax.numpy as jnp
+
+  from lowrank_ts.models import posthoc
+  for _, _, _, _, module in posthoc.attention_projections(model):
+    u, s, vt = jnp.linalg.svd(module.kernel[...], full_matrices=False)
+    decay = jnp.arange(1, s.shape[0] + 1, dtype=s.dtype) ** -exponent
+    module.kernel[...] = (u * (s[0] * decay)) @ vt
+
+
+def _ours(spec: dict) -> dict:
+  import jax
+  import jax.numpy as jnp
+  from flax import nnx
+
+  from lowrank_ts import embeddings, forecast, hf, sampling
+  from lowrank_ts.models import Chronos, lowrank, posthoc
+  context = _series(spec["batch"], spec["context"])
+  info = {}
+  if spec["variant"].startswith("ratio-"):  # random weights: only the config is read
+    dense = hf.config_from_json(json.loads(
+        (pathlib.Path(spec["folder"]) / "config.json").read_text()))
+    d0, beta = LAYOUTS[spec["variant"].removeprefix("ratio-")]
+    config = dataclasses.replace(dense, t5=lowrank.authors_layout(dense.t5, d0, beta))
+    model = Chronos(config, rngs=nnx.Rngs(0))
+    info = {"base_tilde_d": d0, "beta": beta,
+            "d_kv": [s.d_kv for s in config.t5.attention_specs("encoder")]
+            + [s.d_kv for s in config.t5.attention_specs("decoder_cross")]}
+  else:
+    model = hf.load(spec["folder"])
+  if spec["variant"] == "posthoc":
+    power_law_spectra(model, spec["spectrum_exponent"])
+    model, report = posthoc.compress(model, POSTHOC_EPS)
+    ranks = [p.rank or min(p.shape) for p in report.projections]
+    info = {"eps": POSTHOC_EPS, "spectrum": f"sigma_j = sigma_1 j^-{spec['spectrum_exponent']}",
+            "eps_ranks": sorted({p.eps_rank for p in report.projections}),
+            "factorised": sum(p.rank is not None for p in report.projections),
+            "projections": len(report.projections), "median_rank": statistics.median(ranks)}
+  graphdef, state = nnx.split(model)
+  params = nnx.state(model, nnx.Param)
+  param_bytes = sum(x.nbytes for x in jax.tree.leaves(params))
+  info.update(_settle())
+  idle = _current_rss()
+  if spec["family"] == "bolt":
+    t5 = model.bolt.t5
+    flops = bolt_forecast_flops(model.bolt, spec["batch"], spec["context"])
+    timing = common.timed(lambda: forecast.bolt_quantiles(model, context, spec["horizon"]),
+                          spec["repeats"])
+    peak = _peak_rss()
+    program = jax.jit(lambda state, x: nnx.merge(graphdef, state)(x)).lower
+    args = (state, jnp.asarray(context))
+  else:
+    t5 = model.chronos.t5
+    key = jax.random.key(0)
+    flops = chronos_forecast_flops(t5, spec["batch"], spec["context"] + 1, spec["horizon"],
+                                   spec["samples"])
+    timing = common.timed(lambda: forecast.sample_paths(
+        model, context, spec["horizon"], key, num_samples=spec["samples"]), spec["repeats"])
+    peak = _peak_rss()
+    # The very program sample_paths ran (same static and traced arguments as
+    # sampling.sample passes): JAX returns its cached executable instead of compiling again.
+    # (context is a multiple of 64 long and the horizon <= prediction_length: one chunk, no
+    # bucketing in sample_paths.)
+    ids, mask, _ = embeddings.chronos_tokenize(context, append_eos=model.chronos.use_eos_token)
+    c = model.chronos
+    program = functools.partial(
+        sampling._sample.lower, num_samples=spec["samples"], horizon=spec["horizon"],
+        top_k=c.top_k, eos_token_id=c.eos_token_id)
+    args = (graphdef, state, ids.astype(jnp.int32), mask.astype(bool), key,
+            jnp.float32(c.temperature), jnp.float32(c.top_p))
+  analysis = program(*args).compile().memory_analysis()
+  memory = {"argument_bytes": int(analysis.argument_size_in_bytes),
+            "output_bytes": int(analysis.output_size_in_bytes),
+            "temp_bytes": int(analysis.temp_size_in_bytes)}
+  return {**timing, "peak_rss_bytes": peak, "idle_rss_bytes": idle, "param_bytes": param_bytes,
+          "process_peak_rss_bytes": max(peak, info["setup_peak_rss_bytes"]),
+          "working_bytes": memory["argument_bytes"] + memory["temp_bytes"],
+          "xla_memory": memory, "flops": flops,
+          "attention_size_ratio": lowrank.attention_size_ratio(t5), **info}
+
+
+def _reference(spec: dict) -> dict:
+  import torch
+  from chronos import BaseChronosPipeline
+  torch.set_num_threads(2)
+  torch.manual_seed(0)
+  pipeline = BaseChronosPipeline.from_pretrained(spec["folder"], device_map="cpu",
+                                                 dtype=torch.float32)
+  context = torch.tensor(_series(spec["batch"], spec["context"]))
+  param_bytes = sum(p.numel() * p.element_size() for p in pipeline.model.parameters())
+  if spec["family"] == "bolt":
+    def call():
+      return pipeline.predict(context, prediction_length=spec["horizon"])
+  else:
+    def call():
+      return pipeline.predict(context, prediction_length=spec["horizon"],
+                              num_samples=spec["samples"])
+  settled = _settle()
+  idle = _current_rss()
+  with torch.inference_mode():
+    timing = common.timed(call, spec["repeats"])
+  peak = _peak_rss()
+  return {**timing, "peak_rss_bytes": peak, "idle_rss_bytes": idle, "param_bytes": param_bytes,
+          "process_peak_rss_bytes": max(peak, settled["setup_peak_rss_bytes"]),
+          "working_bytes": peak - idle, **settled}
+
+
+def run_worker(spec: dict) -> dict:
+  """Measures one implementation in this process (call it in a fresh one: RSS is per process)."""
+  return (_reference if spec["impl"] == "reference" else _ours)(spec)
+
+
+def _spawn(spec: dict) -> dict:
+  proc = subprocess.run([sys.executable, "-m", "benchmarks.inference", "--worker",
+                         json.dumps(spec)], cwd=ROOT, capture_output=True, text=True,
+                        check=False)
+  lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
+  if proc.returncode != 0 or not lines:
+    raise RuntimeError(f"worker {spec['impl']} {spec['family']} {spec['variant']} failed "
+                       f"(exit {proc.returncode}):\n{proc.stderr[-4000:]}")
+  return json.loads(lines[-1].removeprefix("RESULT "))
+
+
+# ------------------------------------------------------------------------------------------
+# Driver
+# ------------------------------------------------------------------------------------------
+
+def _checkpoints(size: str, folder: pathlib.Path, context: int, horizon: int) -> dict:
+  from lowrank_ts.hf_reference import bolt_checkpoint, chronos_checkpoint
+  d_model, d_ff, layers, heads, d_kv = SIZES[size]
+  dims = dict(d_model=d_model, d_ff=d_ff, num_layers=layers, num_heads=heads, d_kv=d_kv,
+              initializer_factor=0.05)
+  chronos_checkpoint(folder / "chronos", context_length=context, prediction_length=horizon,
+                     **dims)
+  bolt_checkpoint(folder / "bolt", context_length=max(context, 2048),
+                  prediction_length=horizon, **dims)
+  return {"chronos": str(folder / "chronos"), "bolt": str(folder / "bolt")}
+
+
+def run(sizes, batch: int, context: int, horizon: int, samples: int, repeats: int,
+        matmul_n: int = 2048, variants=CHRONOS_VARIANTS,
+        spectrum_exponent: float = SPECTRUM_EXPONENT, log=print) -> dict:
+  """Measures every row and returns the results record (see the module docstring)."""
+  record = {"machine": common.machine(),
+            "settings": dict(sizes=list(sizes), batch=batch, context=context, horizon=horizon,
+                             samples=samples, repeats=repeats, posthoc_eps=POSTHOC_EPS,
+                             posthoc_spectrum=f"sigma_j = sigma_1 j^-{spectrum_exponent} "
+                             "(same singular vectors as the random dense weights)",
+                             layouts={k: list(v) for k, v in LAYOUTS.items()}),
+            "matmul": common.matmul_gflops(n=matmul_n), "rows": []}
+  for size in sizes:
+    with tempfile.TemporaryDirectory() as tmp:
+      folders = _checkpoints(size, pathlib.Path(tmp), context, horizon)
+      plan = [("chronos", "reference", "dense")]
+      plan += [("chronos", "ours", v) for v in variants]
+      plan += [("bolt", "reference", "dense"), ("bolt", "ours", "dense")]
+      for family, impl, variant in plan:
+        spec = dict(family=family, impl=impl, variant=variant, folder=folders[family],
+                    batch=batch, context=context, horizon=horizon, samples=samples,
+                    repeats=repeats, spectrum_exponent=spectrum_exponent)
+        start = time.perf_counter()
+        result = _spawn(spec)
+        row = {"size": size, "family": family, "impl": impl, "variant": variant, **result,
+               "process_wall_s": time.perf_counter() - start}
+        record["rows"].append(row)
+        log(f"  {size} {family} {impl} {variant}: {row['median_s']:.3f} s median, "
+            f"{row['peak_rss_bytes'] / 2**20:.0f} MB peak RSS ({row['process_wall_s']:.0f} s "
+            "in all)")
+  _derive(record)
+  return record
+
+
+def _derive(record: dict) -> None:
+  """Adds FLOPs / GFLOP/s and the ratios to each row, the targets, and the markdown table."""
+  peak = record["matmul"]["gflops_best"]
+  rows = record["rows"]
+  ours = {(r["size"], r["family"], r["variant"]): r for r in rows if r["impl"] == "ours"}
+  for r in rows:
+    dense = ours[(r["size"], r["family"], "dense")]
+    r["flops_total"] = (r.get("flops") or dense["flops"])["total"]  # the same useful work
+    r["gflops_per_s"] = r["flops_total"] / r["median_s"] / 1e9
+    r["fraction_of_matmul_rate"] = r["gflops_per_s"] / peak
+    if r["impl"] == "ours":
+      ref = next(x for x in rows if (x["size"], x["family"], x["impl"]) == (
+          r["size"], r["family"], "reference"))
+      r["time_vs_reference"] = r["median_s"] / ref["median_s"]
+      r["peak_rss_vs_reference"] = r["peak_rss_bytes"] / ref["peak_rss_bytes"]
+      r["time_vs_dense"] = r["median_s"] / dense["median_s"]
+      r["flops_vs_dense"] = r["flops_total"] / dense["flops_total"]
+      r["working_vs_dense"] = r["working_bytes"] / dense["working_bytes"]
+      r["temp_vs_dense"] = r["xla_memory"]["temp_bytes"] / max(dense["xla_memory"]["temp_bytes"],
+                                                               1)
+  record["targets"] = _targets(ours)
+  record["table"] = _table(rows, peak)
+
+
+def _targets(ours: dict) -> list[dict]:
+  out = []
+
+  def target(name, value, limit, lower_is_better=True):
+    met = value <= limit if lower_is_better else value >= limit
+    out.append({"target": name, "value": value, "limit": limit, "met": bool(met),
+                "margin": (limit / value if lower_is_better else value / limit)})
+
+  if ("small", "chronos", "dense") in ours:
+    r = ours[("small", "chronos", "dense")]
+    target("small: reference time / ours (>= 2.5)", 1 / r["time_vs_reference"], 2.5, False)
+    target("small: ours peak RSS / reference (<= 0.25)", r["peak_rss_vs_reference"], 0.25)
+  if ("base", "chronos", "ratio-0.075") in ours:
+    r = ours[("base", "chronos", "ratio-0.075")]
+    target("base 0.075: time ratio / FLOP ratio (<= 1.15)",
+           r["time_vs_dense"] / r["flops_vs_dense"], 1.15)
+    target("base 0.075: working-memory ratio (<= 0.25)", r["working_vs_dense"], 0.25)
+  for (size, family, variant), r in ours.items():
+    if variant == "posthoc":
+      target(f"{size}: post-hoc eps=1e-2 time / dense (< 1)", r["time_vs_dense"], 1.0)
+  return out
+
+
+def _table(rows, peak) -> str:
+  mb = 2 ** 20
+  lines = [("| size | model | implementation | median s | first call s | GFLOP | GFLOP/s "
+            "(% matmul) | peak RSS MB | working MB | params MB | ours / ref time | "
+            "ours / ref peak RSS | / dense time | / dense FLOP | / dense working |"),
+           "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+  for r in rows:
+    name = "chronos-forecasting" if r["impl"] == "reference" else f"ours {r['variant']}"
+    if r["variant"] == "posthoc":
+      name += f" (eps {POSTHOC_EPS:g})"
+    if "attention_size_ratio" in r and r["variant"] != "dense":
+      name += f", attn size {r['attention_size_ratio']:.3f}"
+
+    def ratio(key, r=r):
+      return f"{r[key]:.2f}" if key in r else ""
+    lines.append(
+        f"| {r['size']} | {r['family']} | {name} | {r['median_s']:.3f} | {r['first_s']:.2f} | "
+        f"{r['flops_total'] / 1e9:.3g} | {r['gflops_per_s']:.3g} "
+        f"({100 * r['gflops_per_s'] / peak:.0f} %) | {r['peak_rss_bytes'] / mb:.0f} | "
+        f"{r['working_bytes'] / mb:.0f} | {r['param_bytes'] / mb:.1f} | "
+        f"{ratio('time_vs_reference')} | {ratio('peak_rss_vs_reference')} | "
+        f"{ratio('time_vs_dense')} | {ratio('flops_vs_dense')} | {ratio('working_vs_dense')} |")
+  return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+  parser = argparse.ArgumentParser(description=__doc__,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+  parser.add_argument("--quick", action="store_true", help="thin configs, tiny shapes")
+  parser.add_argument("--repeats", type=int, default=None, help="timed calls (default 5; 1 quick)")
+  parser.add_argument("--sizes", default="tiny,small,base")
+  parser.add_argument("--out", default=None, help="results file (default: results/inference.json"
+                      "; --quick writes nothing unless given)")
+  parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
+  args = parser.parse_args(argv)
+  if args.worker is not None:
+    print("RESULT " + json.dumps(run_worker(json.loads(args.worker))))
+    return 0
+  variants, exponent = CHRONOS_VARIANTS, SPECTRUM_EXPONENT
+  if args.quick:  # one compressed layout of each kind: every worker costs a JAX start-up
+    sizes, shapes, repeats, matmul_n = ["cpu"], (2, 64, 8, 2), 1, 512
+    variants, exponent = ("dense", "posthoc", "ratio-0.075"), QUICK_SPECTRUM_EXPONENT
+  else:
+    sizes = [s.strip() for s in args.sizes.split(",") if s.strip()]
+    shapes, repeats, matmul_n = (8, 512, 64, 20), 5, 2048
+    unknown = [s for s in sizes if s not in SIZES]
+    if unknown or not sizes:
+      parser.error(f"--sizes must be a comma-separated subset of {sorted(SIZES)}, got "
+                   f"{args.sizes!r}")
+  repeats = repeats if args.repeats is None else args.repeats
+  if repeats < 1:
+    parser.error(f"--repeats must be >= 1, got {repeats}")
+  record = run(sizes, *shapes, repeats=repeats, matmul_n=matmul_n, variants=variants,
+               spectrum_exponent=exponent)
+  record["quick"] = args.quick
+  print(record["table"])
+  for t in record["targets"]:
+    print(f"target {t['target']}: {t['value']:.3f} ({'met' if t['met'] else 'MISSED'}, "
+          f"margin {t['margin']:.2f})")
+  if args.out:
+    pathlib.Path(args.out).write_text(json.dumps(record, indent=1))
+    print("wrote", args.out)
+  elif not args.quick:
+    print("wrote", common.write("inference", record))
+  return 0
+
+
+if __name__ == "__main__":
+  sys.exit(main())
