@@ -104,9 +104,9 @@ def compress(model: Chronos | ChronosBolt, eps: float) -> tuple[Chronos | Chrono
   """``(compressed_model, report)``: every attention matrix truncated at its eps-rank (module
   docstring). All other parameters are copied; the input model is left unchanged."""
   _check_model(model)
-  if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not 0.0 < eps < 1.0:
-    raise ValueError(f"eps must be a number in (0, 1), got {eps!r}")
-  eps = float(eps)
+  eps = checks.positive_float(eps, "eps")
+  if eps >= 1.0:  # sigma_j > eps sigma_1 would keep nothing
+    raise ValueError(f"eps must be < 1, got {eps!r}")
   config = _model_config(model)
   t5 = config.t5
   factors, reports = {}, []

@@ -132,6 +132,25 @@ def test_bolt_quantiles_survive_exactly_low_rank_weights():
                              atol=5e-5, rtol=1e-5)
 
 
+@pytest.mark.parametrize("layout", ["head_sketch", "authors"])
+def test_already_compressed_layouts_are_refactorised_exactly(layout):
+  if layout == "head_sketch":  # rank 2 per head, 4 heads: every matrix has rank <= 8 < 27
+    t5 = lowrank.low_rank_t5(T5_SMALL, lowrank.UniformSchedule(2), "head_sketch")
+  else:  # per-layer head sizes 4 and 8 (48 x 16 / 48 x 32 matrices, full rank: kept dense)
+    t5 = lowrank.authors_layout(T5_SMALL, 3, 1.0)
+  model = Chronos(ChronosConfig(t5), rngs=nnx.Rngs(0))
+  compressed, report = compress(model, 1e-4)
+  if layout == "head_sketch":
+    assert {p.rank for p in report.projections} == {8}
+  else:
+    assert [s.d_kv for s in compressed.chronos.t5.attention_specs("encoder")] == [4, 8]
+    assert all(p.rank is None for p in report.projections)
+  _, logits_d = _encoder_and_logits(model, *_inputs())
+  _, logits_c = _encoder_and_logits(compressed, *_inputs())
+  # fp32 round-off of re-factorising exactly low-rank products.
+  np.testing.assert_allclose(logits_c, logits_d, atol=2e-5, rtol=1e-5)
+
+
 def test_report_accounting_and_input_unchanged():
   model = _chronos()
   _set_spectra(model, GEOMETRIC)
@@ -167,6 +186,11 @@ def test_factorised_rank_threshold():
 def test_bad_eps(eps):
   with pytest.raises(ValueError, match="eps"):
     compress(_chronos(), eps)
+
+
+def test_numpy_eps_is_accepted():
+  _, report = compress(_chronos(), np.float32(1e-7))
+  assert report.eps == pytest.approx(1e-7)  # float32 -> float64: 1e-7 is not exact in fp32
 
 
 def test_bad_model():
