@@ -152,7 +152,8 @@ def forward_flops(t5: T5Config, batch: int, encoder_length: int, decoder_length:
            "decoder_self_projections": 0, "decoder_self_scores": 0,
            "cross_query_output_projections": 0, "cross_key_value_projections": 0,
            "cross_scores": 0,
-           "feed_forward": ff * (le * t5.num_layers + ld * t5.n_decoder_layers),
+           "encoder_feed_forward": ff * le * t5.num_layers,
+           "decoder_feed_forward": ff * ld * t5.n_decoder_layers,
            "lm_head": 2 * d * t5.vocab_size * ld}
   for spec in t5.attention_specs("encoder"):
     parts["encoder_attention_projections"] += le * sum(proj(spec, p) for p in "qkvo")
@@ -239,13 +240,20 @@ def _profile_ours(trainer, state, rest, batch, repeats) -> dict:
   def loss_fn(params, rest, batch):
     return train.batch_loss(nnx.merge(trainer.graphdef, params, rest), batch)
 
+  def encoder_fn(params, rest, batch):
+    model = nnx.merge(trainer.graphdef, params, rest)
+    return model.encode(batch["input_ids"], batch["attention_mask"])
+
   forward = jax.jit(loss_fn)
   forward_backward = jax.jit(jax.value_and_grad(loss_fn))
+  encoder = jax.jit(encoder_fn)
   params = state["params"]
   fwd = common.timed(lambda: forward(params, rest, batch).block_until_ready(), repeats)
   fwd_bwd = common.timed(
       lambda: jax.block_until_ready(forward_backward(params, rest, batch)), repeats)
-  return {"forward_s": fwd["median_s"], "forward_backward_s": fwd_bwd["median_s"]}
+  enc = common.timed(lambda: encoder(params, rest, batch).block_until_ready(), repeats)
+  return {"forward_s": fwd["median_s"], "forward_backward_s": fwd_bwd["median_s"],
+          "encoder_forward_s": enc["median_s"]}
 
 
 # -- the PyTorch reference ----------------------------------------------------------------------
@@ -311,7 +319,12 @@ def time_reference(w: Workload, batches: list[dict], repeats: int, profile: bool
       optimizer.zero_grad(set_to_none=True)
 
     fwd_bwd = common.timed(forward_backward, repeats)
-    result["profile"] = {"forward_s": fwd["median_s"], "forward_backward_s": fwd_bwd["median_s"]}
+    batch = torch_batches[0]
+    with torch.no_grad():  # the encoder's share of a forward pass (no graph kept)
+      enc = common.timed(lambda: model.encoder(input_ids=batch["input_ids"],
+                                               attention_mask=batch["attention_mask"]), repeats)
+    result["profile"] = {"forward_s": fwd["median_s"], "forward_backward_s": fwd_bwd["median_s"],
+                         "encoder_forward_s": enc["median_s"]}
   return result
 
 
@@ -324,10 +337,23 @@ def _rates(timing: dict, tokens: int, flops: int, matmul_gflops: float) -> dict:
           "compile_or_first_s": timing["first_s"]}
 
 
-def _split(profile: dict, step_s: float) -> dict:
-  fwd, fwd_bwd = profile["forward_s"], profile["forward_backward_s"]
+ENCODER_PARTS = ("encoder_attention_projections", "encoder_attention_scores",
+                 "encoder_feed_forward")
+
+
+def _split(profile: dict, step_s: float, flops: dict) -> dict:
+  """Forward / backward / optimizer seconds of a step and the GFLOP/s of each matmul part
+  (backward = 2 x forward FLOPs); the encoder's forward separately."""
+  fwd, fwd_bwd, enc = profile["forward_s"], profile["forward_backward_s"], profile[
+      "encoder_forward_s"]
+  encoder_flops = sum(flops[k] for k in ENCODER_PARTS)
   return {"forward_s": fwd, "backward_s": fwd_bwd - fwd, "optimizer_and_rest_s": step_s - fwd_bwd,
-          "step_s": step_s}
+          "step_s": step_s, "encoder_forward_s": enc,
+          "forward_gflops": flops["total"] / fwd / 1e9,
+          "backward_gflops": 2 * flops["total"] / max(fwd_bwd - fwd, 1e-9) / 1e9,
+          "encoder_forward_gflops": encoder_flops / enc / 1e9,
+          "encoder_attention_scores_share_of_encoder_flops":
+              flops["encoder_attention_scores"] / encoder_flops}
 
 
 def measure(w: Workload, repeats: int, matmul_gflops: float, devices=None,
@@ -347,13 +373,13 @@ def measure(w: Workload, repeats: int, matmul_gflops: float, devices=None,
   ours = time_ours(w, batches, repeats, devices, profile)
   ours.update(_rates(ours["timing"], tokens, step_flops, matmul_gflops))
   if "profile" in ours:
-    ours["profile"] = _split(ours["profile"], ours["timing"]["median_s"])
+    ours["profile"] = _split(ours["profile"], ours["timing"]["median_s"], flops)
   record["ours"] = ours
   if w.reference:
     ref = time_reference(w, batches, repeats, profile)
     ref.update(_rates(ref["timing"], tokens, step_flops, matmul_gflops))
     if "profile" in ref:
-      ref["profile"] = _split(ref["profile"], ref["timing"]["median_s"])
+      ref["profile"] = _split(ref["profile"], ref["timing"]["median_s"], flops)
     record["reference"] = ref
     record["ratio_tokens_per_s"] = ours["tokens_per_s"] / ref["tokens_per_s"]
   return record
@@ -403,13 +429,19 @@ def diagnosis(record: dict) -> str:
                    f"({prof['forward_s'] / step:.0%}) + backward {prof['backward_s']:.3f} s "
                    f"({prof['backward_s'] / step:.0%}) + optimizer and rest "
                    f"{prof['optimizer_and_rest_s']:.3f} s "
-                   f"({prof['optimizer_and_rest_s'] / step:.0%}); "
-                   f"{record[stack]['gflops']:.1f} GFLOP/s "
+                   f"({prof['optimizer_and_rest_s'] / step:.0%}); forward "
+                   f"{prof['forward_gflops']:.1f} GFLOP/s, backward "
+                   f"{prof['backward_gflops']:.1f} GFLOP/s, encoder forward "
+                   f"{prof['encoder_forward_s']:.3f} s at {prof['encoder_forward_gflops']:.1f} "
+                   f"GFLOP/s; step {record[stack]['gflops']:.1f} GFLOP/s "
                    f"({record[stack]['fraction_of_matmul_rate']:.0%} of the matmul rate)")
   flops = record["forward_flops"]
   shares = sorted(((v / flops["total"], k) for k, v in flops.items() if k != "total"),
                   reverse=True)[:3]
-  parts.append("largest forward FLOP shares: " + ", ".join(f"{k} {s:.0%}" for s, k in shares))
+  parts.append("largest forward FLOP shares: " + ", ".join(f"{k} {s:.0%}" for s, k in shares)
+               + "; attention scores are "
+               f"{flops['encoder_attention_scores'] / sum(flops[k] for k in ENCODER_PARTS):.0%}"
+               " of the encoder's FLOPs")
   return "; ".join(parts)
 
 

@@ -94,7 +94,9 @@ def test_quick_run_writes_consistent_results(tmp_path):
   for stack in ("ours", "reference"):  # the target's row is profiled in both stacks
     prof = dense[stack]["profile"]
     assert prof["step_s"] == dense[stack]["timing"]["median_s"]
-    assert prof["forward_s"] > 0
+    assert prof["forward_s"] > 0 and prof["encoder_forward_s"] > 0
+    assert prof["forward_gflops"] == pytest.approx(
+        dense["forward_flops"]["total"] / prof["forward_s"] / 1e9, rel=1e-9)  # same floats
   target = record["target"]
   assert target["workload"] == dense["name"] and target["target"] == 1.25
   assert target["met"] == (target["ours_over_reference_tokens_per_s"] >= 1.25)
