@@ -12,7 +12,9 @@ eq. (19)'s ``shared_sketch`` (``W_r = sketch @ lift``, ``sketch = U_r S_r^1/2`` 
 matrix (all heads together). A projection stays dense when the factors would not save work:
 per token they cost ``r (d_in + d_out)`` multiply-adds against ``d_in d_out``, so it is
 factorised only when ``r < d_in d_out / (d_in + d_out)`` (then parameters shrink too).
-A zero matrix (eps-rank 0) becomes a rank-1 factorisation of zeros (exact).
+A zero matrix (eps-rank 0) becomes a rank-1 factorisation of zeros (exact). Meant for dense
+models; an already factorised projection (eqs. 19-20) is multiplied out first and judged the
+same way (so one that stays dense is stored dense). Heads and head sizes are never changed.
 
 Unlike the authors' code, which writes ``W_r`` back as a dense matrix (no speed or memory
 gain), the compressed model really holds the factors. SVDs are computed in the weights' dtype
