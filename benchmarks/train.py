@@ -74,6 +74,12 @@ class BenchTrainConfig(TrainConfig):
   labels it: TrainConfig accepts registered names only)."""
   chronos: ChronosConfig | None = None
 
+  def __post_init__(self):
+    if not isinstance(self.chronos, ChronosConfig):
+      raise ValueError(  # noqa: TRY004 (the repository raises ValueError for bad arguments)
+          f"chronos must be a ChronosConfig, got {type(self.chronos).__name__}")
+    super().__post_init__()
+
   def model_config(self):
     return self.chronos
 
@@ -448,19 +454,21 @@ def diagnosis(record: dict) -> str:
 def table(records: list[dict], matmul_gflops: float) -> str:
   lines = [f"Jitted fp32 matmul rate here: {matmul_gflops:.1f} GFLOP/s.", "",
            ("| workload | stack | mesh | steps/s | tokens/s | train GFLOP/step | GFLOP/s | "
-            "of matmul rate | first call s | ours / reference tokens/s |"),
-           "|---|---|---|---|---|---|---|---|---|---|"]
+            "of matmul rate | first call s | ours / reference tokens/s | "
+            "input pipeline batches/s |"),
+           "|---|---|---|---|---|---|---|---|---|---|---|"]
   for r in records:
     for stack in ("ours", "reference"):
       if stack not in r:
         continue
       s = r[stack]
       ratio = f"{r['ratio_tokens_per_s']:.2f}" if stack == "ours" and "reference" in r else ""
+      pipe = f"{r['pipeline']['batches_per_s']:.1f}" if stack == "ours" else ""
       lines.append(f"| {r['name']} | {stack} | {tuple(r['mesh_shape'])} | "
                    f"{s['steps_per_s']:.3f} | {s['tokens_per_s']:.0f} | "
                    f"{r['train_flops_per_step'] / 1e9:.2f} | {s['gflops']:.1f} | "
                    f"{s['fraction_of_matmul_rate']:.0%} | {s['compile_or_first_s']:.1f} | "
-                   f"{ratio} |")
+                   f"{ratio} | {pipe} |")
   return "\n".join(lines)
 
 

@@ -57,6 +57,11 @@ def test_compressed_model_has_a_quarter_of_the_attention_parameters():
     assert ratio == pytest.approx(0.25, abs=1e-12)  # exact: d_kv / 4 in every layer
 
 
+def test_bench_train_config_needs_a_chronos_config():
+  with pytest.raises(ValueError, match="chronos"):
+    bench.BenchTrainConfig(model="chronos-t5-tiny")
+
+
 def test_reference_model_has_our_parameter_count():
   model = bench.workloads(quick=True)[0].model
   torch_model = bench.reference_model(model.t5)
