@@ -65,6 +65,14 @@ SIZES = {
 REL = 1e-9  # float64 round-off allowance on the bound checks
 
 
+# XLA:CPU's YNNPACK fusions made one h = 64 layer (L = 2048, float64) take 86-108 s and
+# 8.8 GB; compiled without them (common.cpu_jit) it takes ~4 s and 4.7 GB (same values).
+_multi_head_attention = common.cpu_jit(attention.multi_head_attention,
+                                       static_argnames="num_heads")
+_residual_attention_layer = common.cpu_jit(attention.residual_attention_layer,
+                                           static_argnames=("num_heads", "depth"))
+
+
 def _spectrum(d):
   return 10.0 ** (-12.0 * np.arange(d) / (d - 1))
 
@@ -91,7 +99,7 @@ def run(size: str, seed: int) -> tuple[dict, dict]:
     rec = {"h": h, "raw_ranks": [], "min_depth": theory.theorem4_min_depth(h)}
     for r in range(draws):
       w_q, w_k, w_v = np.asarray(jax.random.normal(jax.random.fold_in(key_w, r), (3, d, d)))
-      y = attention.multi_head_attention(x, w_q, w_k, w_v, h) + x  # Fig. 17's Y, raw weights
+      y = _multi_head_attention(x, w_q, w_k, w_v, h) + x  # Fig. 17's Y, raw weights
       sy = _sv(y)
       rec["raw_ranks"].append(_ranks(sy))
       if r == 0:
@@ -99,9 +107,9 @@ def run(size: str, seed: int) -> tuple[dict, dict]:
     # (b) on the first draw, rescaled onto the hypotheses' boundary.
     q, k, v = theory.theorem4_scale_weights(*first, h)
     rec["hypotheses"] = theory.theorem4_hypotheses(x, q, k, v, h, rec["min_depth"])
-    s1 = _sv(attention.residual_attention_layer(x, q, k, v, h, 1))  # Y = X + MHA(X), D = 1
+    s1 = _sv(_residual_attention_layer(x, q, k, v, h, 1))  # Y = X + MHA(X), D = 1
     b26 = theory.theorem4_singular_value_bound(sigma, h, 1)
-    sd = _sv(attention.residual_attention_layer(x, q, k, v, h, rec["min_depth"]))
+    sd = _sv(_residual_attention_layer(x, q, k, v, h, rec["min_depth"]))
     b5 = theory.theorem4_upper_bound(sigma, h, rec["min_depth"])
     rec.update(sigma_y_scaled=s1, scaled_ranks=_ranks(s1), bound26=b26,
                ratio_z_depth=sd / sd[0], bound5=b5)
@@ -109,7 +117,7 @@ def run(size: str, seed: int) -> tuple[dict, dict]:
     worst5 = float(np.max(sd / sd[0] / b5))
     rec["worst_eq5"], rec["worst_eq26"] = worst5, worst26
     c = theory.theorem4_lower_bound_construction(sigma, h, length, 1)
-    sc = _sv(attention.residual_attention_layer(c.u, c.w_q, c.w_k, c.w_v, h, 1))
+    sc = _sv(_residual_attention_layer(c.u, c.w_q, c.w_k, c.w_v, h, 1))
     table = theory.theorem4_lower_bound(sigma, h, 1)
     ok = ~np.isnan(table)
     ratio_c = sc / sc[0]
