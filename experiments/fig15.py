@@ -134,6 +134,7 @@ def dense_reduced_error(u, w_q, w_k, w_v, y, basis, rank):
 
 
 dense_attention = common.cpu_jit(attention.attention)
+attention_weights = common.cpu_jit(attention.attention_weights)
 
 
 def rank_bucket(rank, limit, width=RANK_BUCKET):
@@ -218,8 +219,8 @@ def lower_bound_panel(key, p, seed):
                 math.log(4 * d)))
   for name, seq_len, log_weight in cases:
     con = compression.incompressible_attention(s, seq_len, log_weight)
-    y = attention.attention(con.u, con.w_q, con.w_k, w_v)
-    g = attention.attention_weights(con.u, con.w_q, con.w_k)[0]
+    y = dense_attention(con.u, con.w_q, con.w_k, w_v)
+    g = attention_weights(con.u, con.w_q, con.w_k)[0]
     # Attention(U; W_Q, W_K, W) = W (U G) is linear in W: one G serves every W~_V.
     ug = con.u @ g
     linear_gap = float(jnp.max(jnp.abs(y - w_v @ ug)))
