@@ -4,8 +4,9 @@ Command: ``python -m experiments.depth [--seed S] [--out DIR] [--full | --smoke]
 Default run on 2 idle cores: 10 s (measured by `python -m experiments.all`, 2026-11-22; the
 numbers below were taken on an overloaded shared machine and overstate it).
 Runtime (float64), measured on the 2 shared CPU cores of the dev machine under a load of ~10:
-default 7.5 min wall = 2.8 min CPU time (so ~2-3 min on 2 idle cores); ``--full`` about 16x
-the default (d = 512; not run here); ``--smoke`` 15-70 s, mostly compilation.
+default 7.5 min wall = 2.8 min CPU time (so ~2-3 min on 2 idle cores); ``--smoke`` 15-70 s,
+mostly compilation. ``--full`` (d = 512) estimated ~1.5-2 min from a timed unit: 54 stacks
+(6 h x 3 draws x 3 variants) at ~1.0 s each plus ~0.5 s of SVDs, 12 compilations.
 
 Setting. A stack of D residual blocks in the layout of a T5 encoder layer
 (``lowrank_ts.blocks``: pre-norm RMS norm, multi-head attention of eq. (18) with W_O, ReLU MLP,

@@ -3,10 +3,13 @@
 Command: ``python -m experiments.fig15 [--seed S] [--out DIR] [--full | --smoke]``
 Default run on 2 idle cores: 90 s (measured by `python -m experiments.all`, 2026-11-22; the
 numbers below were taken on an overloaded shared machine and overstate it).
-Runtime on the 2 shared CPU cores (float64, measured): default 2.5 min wall (~2 min CPU; the
-left panel's 17 attention layers with N = 4096 tokens and the right panel's 4 x 4 pairs take
-~65 s each), ~7 min when the machine is heavily shared (load ~12); ``--smoke`` ~20 s CPU;
-``--full`` (every d~, d up to 2048) not run here, estimated ~45 min from the per-layer cost.
+Since the reduced layer is evaluated in the basis' coordinates (cost ~ d~ L^2 per d~, see
+:func:`reduced_error`) and compiled without YNNPACK fusions (``common.cpu_jit``): default 38 s
+on the lightly loaded 2 cores (2026-11-22); ``--smoke`` ~10 s; ``--full`` estimated ~5.5 min
+from timed units (left panel: the 511 d~ take 0.23 s (d~ <= 64) to 0.68 s (d~ ~ 511) each,
+~225 s in all, ~11 TFLOP of float64 matmul; right panel ~75 s, one repetition at d = 1024 and
+2048 timed at 17 s; lower-bound panel 13 s; repeated token 3 s). Before these changes the
+left panel cost ~2.3 s per d~ (~20 min at --full).
 
 Paper's claims checked (appendix J.1, Fig. 15, Theorem 3):
 (a) d = 512, N = 4096, spectrum of X log-uniform from e^0 to e^-5, random W_Q, W_K, W_V; the
@@ -175,8 +178,9 @@ def left_panel(key, p):
   bulk = ranks <= 7 * d // 8
   return dict(ranks=ranks, sigma_next=sigma, tail_frobenius=tail, error_f=errs,
               error_token_max=token_errs, bound_f=bound, bound_token=token_bound,
-              hypothesis_c=c, bulk=bulk, fast_vs_dense_ranks=checked, fast_vs_dense_gap=fast_gap, slope_bulk=slope(sigma[bulk], errs[bulk]),
-              slope_all=slope(sigma, errs), slope_vs_tail=slope(tail, errs))
+              hypothesis_c=c, bulk=bulk, slope_bulk=slope(sigma[bulk], errs[bulk]),
+              slope_all=slope(sigma, errs), slope_vs_tail=slope(tail, errs),
+              fast_vs_dense_ranks=checked, fast_vs_dense_gap=fast_gap)
 
 
 def right_panel(key, p):

@@ -6,7 +6,8 @@ numbers below were taken on an overloaded shared machine and overstate it).
 Runtime on 2 CPU cores shared with other jobs (load average ~12), measured: default 182 s wall
 (79 s CPU); --smoke 45 s wall (15 s CPU, mostly jit compilation). --full (the paper's d = 2048,
 L = 4096, h up to 128): 1265 s wall (502 s CPU), 16 evaluations of eq. (30) whose 2-norm is
-an SVD of a 4096 x 2048 matrix. Full-size result (seed 0): j = 0, 2, 3, 14, 34, 88, 203, 448
+an SVD of a 4096 x 2048 matrix. Timed units on the lightly loaded machine (2026-11-22): X 3.6 s,
+sigma(X) 2.1 s, one eq. (30) 2-3 s, so ~1-1.5 min for --full on 2 idle cores. Full-size result (seed 0): j = 0, 2, 3, 14, 34, 88, 203, 448
 for h = 1, ..., 128 (dense: 1, 2, 5, 11, 35, 86, 209, 454), fit 0.89 d~ per head, intercept
 -13.9 (3% of j(128)), log-log slope over h >= 16: 1.24.
 

@@ -5,8 +5,10 @@ Command: ``python -m experiments.fig17 [--seed S] [--out DIR] [--full | --smoke]
 Default run on 2 idle cores: 42 s (measured by `python -m experiments.all`, 2026-11-22; the
 numbers below were taken on an overloaded shared machine and overstate it).
 Runtime (float64), measured on the 2 shared CPU cores of the dev machine under a load of ~12:
-default 8.9 min wall = 3.4 min CPU time (so ~2-4 min on 2 idle cores), 1.6 GB peak; ``--full``
-about 4x the default (L = 2048, h up to 64; several GB; not run here); ``--smoke`` 15-30 s.
+default 8.9 min wall = 3.4 min CPU time (so ~2-4 min on 2 idle cores), 1.6 GB peak; ``--smoke``
+15-30 s. ``--full`` (L = 2048, h up to 64), timed per h after the layers were compiled without
+YNNPACK fusions (``common.cpu_jit``): 4.5 s for h = 1, 16 s for h = 64, ~1-1.5 min in all,
+4.8 GB peak (before: one h = 64 layer alone took 86-108 s and 8.8 GB).
 
 Setting. J.3 gives no sizes; we take d = 512, L = 1024 (``--full``: d = 512, L = 2048 and
 h up to 64; ``--smoke``: d = 32, L = 64). X = U diag(sigma) V^T (random orthogonal factors,

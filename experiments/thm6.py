@@ -5,7 +5,8 @@ Default run on 2 idle cores: 68 s (measured by `python -m experiments.all`, 2026
 numbers below were taken on an overloaded shared machine and overstate it).
 Runtime on 2 CPU cores shared with other jobs (load average ~12), measured: default 172 s wall
 (68 s CPU), --smoke 46 s wall (13 s CPU); jit compilations (one per shape and d~) dominate.
---full (one more configuration, d = 128, and h up to 64) was not timed.
+--full (one more configuration, d = 128, and h up to 64) estimated ~2 min: the default plus
+~21 more cases at ~2 s each (timed units, 2026-11-22).
 
 Claims checked, for several (d, h, L, spectrum) and every 1 <= d~ < d_h (and, at d~ = 1, for
 h from 2 to d/2):
