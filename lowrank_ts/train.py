@@ -154,9 +154,21 @@ class Trainer:
                  "opt_state": opt_state, "step": state["step"] + 1}
     return new_state, {"loss": loss, "grad_norm": optax.tree.norm(grads)}
 
+  def local_rows(self) -> list[int]:
+    """The rows of each global batch that live on this process's devices (all of them in a
+    single-process run): the rows this process's input pipeline produces."""
+    spans = sharding.batch_sharding(self.mesh, 1).addressable_devices_indices_map(
+        (self.config.batch_size,)).values()
+    return sorted({r for span in spans for r in range(self.config.batch_size)[span[0]]})
+
   def shard_batch(self, batch: dict[str, np.ndarray]) -> dict[str, jax.Array]:
-    return {k: jax.device_put(v, sharding.batch_sharding(self.mesh, v.ndim))
-            for k, v in batch.items()}
+    """Global arrays from this process's rows (:meth:`local_rows`) of a batch."""
+    out = {}
+    for k, v in batch.items():
+      shape = (self.config.batch_size, *v.shape[1:])
+      out[k] = jax.make_array_from_process_local_data(
+          sharding.batch_sharding(self.mesh, v.ndim), v, shape)
+    return out
 
 
 # -- checkpoints --------------------------------------------------------------------------------
@@ -202,7 +214,7 @@ def read_config(workdir: str) -> TrainConfig:
   return TrainConfig(**{**raw, "mesh_shape": tuple(raw.get("mesh_shape", (1, 1)))})
 
 
-def _record_config(workdir: str, config: TrainConfig) -> None:
+def _record_config(workdir: str, config: TrainConfig, write: bool = True) -> None:
   """Writes ``config`` to ``workdir``; refuses to resume a run whose steps it would change."""
   path = os.path.join(workdir, CONFIG_FILE)
   if os.path.exists(path):
@@ -215,6 +227,8 @@ def _record_config(workdir: str, config: TrainConfig) -> None:
       raise ValueError(f"workdir {workdir!r} holds a run with a different config ("
                        + "; ".join(diffs) + "): resume with the same settings or use a new "
                        "--workdir")
+  if not write:
+    return
   with open(path + ".tmp", "w") as f:
     json.dump(dataclasses.asdict(config), f, indent=1)
   os.replace(path + ".tmp", path)
@@ -277,6 +291,20 @@ class _MetricsCSV:
     self._file.close()
 
 
+class _NoLog:
+  """Metrics sink of the non-primary processes of a multi-host run."""
+  elapsed = 0.0
+
+  def write(self, row):
+    del row
+
+  def scalars(self, step, values):
+    del step, values
+
+  def close(self):
+    pass
+
+
 def plot_loss_curve(csv_path: str, png_path: str) -> None:
   """The logged loss against step (``metrics.csv`` -> PNG)."""
   import matplotlib  # lazily: plotting is optional and slow to import
@@ -304,9 +332,12 @@ def train(config: TrainConfig, workdir: str, *, devices=None, progress: bool = T
   if not isinstance(config, TrainConfig):
     raise ValueError(f"config must be a TrainConfig, got {type(config).__name__}")  # noqa: TRY004
   os.makedirs(workdir, exist_ok=True)
-  _record_config(workdir, config)
+  primary = jax.process_index() == 0  # one process writes the config, metrics and events
+  _record_config(workdir, config, write=primary)
   trainer = Trainer(config, devices)
   pipe = make_pipeline(config)
+  if jax.process_count() > 1:  # each host makes only the rows its devices hold
+    pipe.set_rows(trainer.local_rows())
   mngr = checkpoint_manager(workdir, config)
   state, rest = trainer.init()
   restored = restore_latest(mngr, trainer, pipe.get_state())
@@ -317,8 +348,9 @@ def train(config: TrainConfig, workdir: str, *, devices=None, progress: bool = T
   if start != int(pipe.get_state()["step"]):
     raise ValueError(f"checkpoint in {workdir} is inconsistent: train step {start} vs data step "
                      f"{int(pipe.get_state()['step'])}")
-  metrics = _MetricsCSV(os.path.join(workdir, "metrics.csv"), start)
-  board = tensorboard.SummaryWriter(os.path.join(workdir, "tensorboard"))
+  metrics = _MetricsCSV(os.path.join(workdir, "metrics.csv"), start) if primary else _NoLog()
+  board = tensorboard.SummaryWriter(os.path.join(workdir, "tensorboard")) if primary \
+      else _NoLog()
   bar = (tqdm.tqdm(total=config.steps, initial=start, desc="train")
          if progress and tqdm is not None else None)
   tick, tick_step = time.perf_counter(), start
@@ -378,8 +410,9 @@ def main(argv=None):
   if args.distributed:  # pragma: no cover (multi-host)
     jax.distributed.initialize()
   state = train(config, args.workdir)
-  plot_loss_curve(os.path.join(args.workdir, "metrics.csv"),
-                  os.path.join(args.workdir, "loss_curve.png"))
+  if jax.process_index() == 0:
+    plot_loss_curve(os.path.join(args.workdir, "metrics.csv"),
+                    os.path.join(args.workdir, "loss_curve.png"))
   print(f"trained to step {int(state['step'])}; checkpoints in {args.workdir}/checkpoints")
 
 

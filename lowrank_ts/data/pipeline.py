@@ -95,6 +95,17 @@ class InputPipeline:
                                config.kernel_synth_weight < 1)
     self._weights = tsmixup.check_weights(tsmixup_weights, len(self._sources), "tsmixup_weights")
     self._state = _state(seed, 0)
+    self._rows = None
+
+  def set_rows(self, rows: Sequence[int] | None) -> None:
+    """Makes iteration yield only these rows of each global batch (None: all), e.g. the rows a
+    process feeds in multi-host training; a row's example does not depend on the others."""
+    if rows is not None:
+      rows = [checks.positive_int(int(r), "rows[i]", allow_zero=True) for r in rows]
+      if not rows or max(rows) >= self.config.batch_size or len(set(rows)) != len(rows):
+        raise ValueError(f"rows must be distinct indices below batch_size="
+                         f"{self.config.batch_size}, got {rows}")
+    self._rows = rows
 
   @staticmethod
   def _pool(series, name, needed):
@@ -126,16 +137,17 @@ class InputPipeline:
     return self
 
   def __next__(self) -> dict[str, np.ndarray]:
-    batch = self.batch_at(int(self._state["step"]))
+    batch = self.batch_at(int(self._state["step"]), self._rows)
     self._state = _state(self._state["seed"], int(self._state["step"]) + 1)
     return batch
 
-  def batch_at(self, step: int) -> dict[str, np.ndarray]:
-    """The batch number ``step`` (random access; does not move the iterator)."""
+  def batch_at(self, step: int, rows: Sequence[int] | None = None) -> dict[str, np.ndarray]:
+    """The batch number ``step`` (random access; does not move the iterator), or only its
+    ``rows``."""
     step = checks.positive_int(step, "step", allow_zero=True)
     seed = int(self._state["seed"])
     rows = [self._example(np.random.default_rng([seed, step, row]))
-            for row in range(self.config.batch_size)]
+            for row in (range(self.config.batch_size) if rows is None else rows)]
     return {"context": np.stack([r[0] for r in rows]), "target": np.stack([r[1] for r in rows])}
 
   def _series(self, rng: np.random.Generator) -> np.ndarray:
