@@ -38,8 +38,9 @@ def cpu_jit(fun=None, **jit_kwargs):
   """``jax.jit`` with :data:`CPU_COMPILER_OPTIONS` on the CPU backend (plain jit elsewhere).
 
   Library functions called inside ``fun`` are compiled into it, so the options reach them.
-  The backend is looked up at the first call, not at import. Usable as a decorator, with or
-  without keyword arguments for ``jax.jit``.
+  The backend is looked up at the first call, not at import; a jaxlib that does not know the
+  options gets a plain jit. Usable as a decorator, with or without keyword arguments for
+  ``jax.jit``.
   """
   if fun is None:
     return functools.partial(cpu_jit, **jit_kwargs)
@@ -47,9 +48,19 @@ def cpu_jit(fun=None, **jit_kwargs):
 
   @functools.wraps(fun)
   def call(*args, **kwargs):
-    if not compiled:
-      options = CPU_COMPILER_OPTIONS if jax.default_backend() == "cpu" else None
-      compiled.append(jax.jit(fun, compiler_options=options, **jit_kwargs))
+    if compiled:
+      return compiled[0](*args, **kwargs)
+    if jax.default_backend() == "cpu":
+      tuned = jax.jit(fun, compiler_options=CPU_COMPILER_OPTIONS, **jit_kwargs)
+      try:
+        out = tuned(*args, **kwargs)
+      except Exception as error:  # noqa: BLE001 -- only an unknown option falls through
+        if not any(name in str(error) for name in CPU_COMPILER_OPTIONS):
+          raise
+      else:
+        compiled.append(tuned)
+        return out
+    compiled.append(jax.jit(fun, **jit_kwargs))
     return compiled[0](*args, **kwargs)
   return call
 
