@@ -19,7 +19,7 @@ group of tasks sharing a horizon. :func:`per_series` adapts a one-series callabl
 or Chronos-Bolt model (``lowrank_ts.forecast``).
 
 CLI: ``python -m lowrank_ts.evaluate --model seasonal-naive|DIR [--benchmark real|synthetic]
-[--out DIR] [--seed S] [--num-samples N]`` writes ``per_series`` and ``per_dataset`` tables as
+[--out DIR] [--seed S] [--num-samples N] [--posthoc-eps EPS]`` writes ``per_series`` and ``per_dataset`` tables as
 CSV and markdown; ``DIR`` is a Hugging Face format checkpoint folder (``lowrank_ts.hf.save``).
 """
 
@@ -239,14 +239,24 @@ def _write_table(rows: list[dict], columns: list[str], path: pathlib.Path) -> No
 
 
 def run(model: str, benchmark_name: str, out: pathlib.Path, seed: int = 0,
-        num_samples: int | None = None) -> dict[str, float]:
+        num_samples: int | None = None, posthoc_eps: float | None = None) -> dict[str, float]:
   """Evaluates ``model`` (``seasonal-naive`` or a checkpoint folder) on a benchmark; writes the
-  tables to ``out``. Returns the aggregate relative WQL / MASE against Seasonal Naive."""
+  tables to ``out``. Returns the aggregate relative WQL / MASE against Seasonal Naive, plus
+  ``attention_size_ratio`` when ``posthoc_eps`` compresses the model first (truncated SVD at
+  that eps-rank, :func:`lowrank_ts.models.posthoc.compress`)."""
+  extra = {}
   if model == "seasonal-naive":
+    if posthoc_eps is not None:
+      raise ValueError("posthoc_eps needs a model checkpoint, not seasonal-naive")
     forecaster = seasonal_naive_forecaster
   elif isinstance(model, str) and (pathlib.Path(model) / "config.json").exists():
     from lowrank_ts import hf
-    forecaster = model_forecaster(hf.load(model), seed=seed, num_samples=num_samples)
+    loaded = hf.load(model)
+    if posthoc_eps is not None:
+      from lowrank_ts.models import posthoc
+      loaded, report = posthoc.compress(loaded, posthoc_eps)
+      extra["attention_size_ratio"] = report.attention_size_ratio
+    forecaster = model_forecaster(loaded, seed=seed, num_samples=num_samples)
   else:
     raise ValueError(f"model must be seasonal-naive or a checkpoint folder with a config.json, "
                      f"got {model!r}")
@@ -267,7 +277,7 @@ def run(model: str, benchmark_name: str, out: pathlib.Path, seed: int = 0,
                 "relative_wql": aggregate["wql"], "relative_mase": aggregate["mase"]})
   _write_table(table, ["dataset", "num_series", "wql", "mase", "relative_wql", "relative_mase"],
                out / "per_dataset")
-  return aggregate
+  return {**aggregate, **extra}
 
 
 def main(argv=None):
@@ -278,14 +288,19 @@ def main(argv=None):
   parser.add_argument("--out", default=None, help="default: runs/eval/<model>-<benchmark>")
   parser.add_argument("--seed", type=int, default=0, help="sampling seed (Chronos)")
   parser.add_argument("--num-samples", type=int, default=None, help="default: the model's")
+  parser.add_argument("--posthoc-eps", type=float, default=None,
+                      help="compress attention first: truncated SVD at this eps-rank")
   args = parser.parse_args(argv)
   out = pathlib.Path(args.out or f"runs/eval/{pathlib.Path(args.model).name}-{args.benchmark}")
   try:
-    aggregate = run(args.model, args.benchmark, out, args.seed, args.num_samples)
+    aggregate = run(args.model, args.benchmark, out, args.seed, args.num_samples,
+                    args.posthoc_eps)
   except ValueError as err:
     parser.error(str(err))
   print((out / "per_dataset.md").read_text())
-  print(f"relative WQL {aggregate['wql']:.3f}, relative MASE {aggregate['mase']:.3f}; "
+  size = (f" (attention size ratio {aggregate['attention_size_ratio']:.3f})"
+          if "attention_size_ratio" in aggregate else "")
+  print(f"relative WQL {aggregate['wql']:.3f}, relative MASE {aggregate['mase']:.3f}{size}; "
         f"tables in {out}/")
 
 

@@ -169,6 +169,23 @@ def test_cli_evaluates_a_checkpoint_folder(tmp_path):
   assert len(rows) == 17 and all(np.isfinite(float(r["relative_wql"])) for r in rows)
 
 
+def test_posthoc_eps_compresses_before_scoring(tmp_path):
+  import flax
+
+  from lowrank_ts import hf
+  from lowrank_ts.models import BOLT_CONFIGS, ChronosBolt
+
+  folder = hf.save(ChronosBolt(BOLT_CONFIGS["chronos-bolt-cpu-h16"], rngs=flax.nnx.Rngs(0)),
+                   tmp_path / "bolt")
+  dense = evaluate.run(str(folder), "real", tmp_path / "dense")
+  # Random weights have no singular value below 1e-6 sigma_1: nothing is truncated, and the
+  # scores are those of the dense model exactly.
+  same = evaluate.run(str(folder), "real", tmp_path / "same", posthoc_eps=1e-6)
+  assert same == {**dense, "attention_size_ratio": 1.0}
+  cut = evaluate.run(str(folder), "real", tmp_path / "cut", posthoc_eps=0.5)
+  assert cut["attention_size_ratio"] < 1.0 and cut["wql"] != dense["wql"]
+
+
 def _which(tasks, context):
   return next(t.series for t in tasks if t.context is context)
 
@@ -210,6 +227,7 @@ def test_synthetic_benchmark_runs(tmp_path):
     (lambda: evaluate.evaluate(evaluate.seasonal_naive_forecaster, []), "tasks"),
     (lambda: evaluate.relative_scores({"a": {"wql": 1, "mase": 1}}, {}), "baseline"),
     (lambda: evaluate.run("chronos", "real", None), "model"),
+    (lambda: evaluate.run("seasonal-naive", "real", None, posthoc_eps=0.1), "posthoc_eps"),
     (lambda: evaluate.model_forecaster("chronos"), "model"),
     (lambda: evaluate.per_series(3), "fn"),
     (lambda: benchmark.tasks("m4"), "benchmark"),
