@@ -21,6 +21,11 @@ TSMIXUP_WEIGHTINGS = ("uniform", "dataset")
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
   model: str = "chronos-t5-cpu"
+  # Low-rank attention for the named model (see attention_layout): "dense", the authors'
+  # layout "authors:D0,BETA[,ALPHA]", or "PARAMETERIZATION:SCHEDULE:ARGS" with a
+  # parameterization of lowrank.PARAMETERIZATIONS and a schedule "power:D0,ALPHA",
+  # "uniform:RANK" or "concave:R_MIN,R_MAX[,GAMMA]" (e.g. "reduced_head_size:power:4,0.3").
+  attention: str = "dense"
   steps: int = 1000
   batch_size: int = 32
   learning_rate: float = 1e-3
@@ -48,6 +53,9 @@ class TrainConfig:
 
   def __post_init__(self):
     model_config.named_config(self.model)  # ValueError naming `name` if unknown
+    if not isinstance(self.attention, str):
+      raise ValueError(f"attention must be a string, got {self.attention!r}")
+    self.model_config()  # ValueError naming `attention` if it does not parse
     for name in ("steps", "batch_size", "checkpoint_every", "keep_checkpoints", "log_every",
                  "min_past", "kernel_synth_series", "kernel_synth_length"):
       checks.positive_int(getattr(self, name), name)
@@ -84,7 +92,10 @@ class TrainConfig:
                        f"prediction_length={bolt.prediction_length}")
 
   def model_config(self):
-    return model_config.named_config(self.model)
+    base = model_config.named_config(self.model)
+    if self.attention == "dense":
+      return base
+    return dataclasses.replace(base, t5=attention_layout(base.t5, self.attention))
 
   @property
   def context(self) -> int:
@@ -93,6 +104,38 @@ class TrainConfig:
   @property
   def horizon(self) -> int:
     return self.prediction_length or self.model_config().prediction_length
+
+
+def attention_layout(t5: model_config.T5Config, spec: str) -> model_config.T5Config:
+  """``t5`` with the low-rank attention described by ``spec`` (:attr:`TrainConfig.attention`)."""
+  from lowrank_ts.models import lowrank
+
+  parts = spec.split(":") if isinstance(spec, str) else []
+  try:
+    if len(parts) == 2 and parts[0] == "authors":
+      args = [float(v) for v in parts[1].split(",")]
+      if len(args) not in (2, 3):
+        raise ValueError("authors takes D0,BETA[,ALPHA]")
+      return lowrank.authors_layout(t5, *args)
+    if len(parts) == 3 and parts[0] in lowrank.PARAMETERIZATIONS:
+      values = parts[2].split(",")
+      schedules = {
+          "power": lambda: lowrank.PowerLawSchedule(float(values[0]), float(values[1])),
+          "uniform": lambda: lowrank.UniformSchedule(int(values[0])),
+          "concave": lambda: lowrank.ConcaveSchedule(int(values[0]), int(values[1]),
+                                                     *[float(v) for v in values[2:3]]),
+      }
+      if parts[1] not in schedules:
+        raise ValueError(f"schedule must be one of {sorted(schedules)}")
+      expected = {"power": (2,), "uniform": (1,), "concave": (2, 3)}[parts[1]]
+      if len(values) not in expected:
+        raise ValueError(f"{parts[1]} takes {' or '.join(map(str, expected))} numbers")
+      return lowrank.low_rank_t5(t5, schedules[parts[1]](), parts[0])
+  except (TypeError, ValueError) as err:
+    raise ValueError(f"attention {spec!r}: {err}") from None
+  raise ValueError(f"attention must be 'dense', 'authors:D0,BETA[,ALPHA]' or "
+                   f"'PARAMETERIZATION:power|uniform|concave:ARGS' with a parameterization in "
+                   f"{lowrank.PARAMETERIZATIONS}, got {spec!r}")
 
 
 # Named recipes; any model config name also works (TrainConfig(model=name)).

@@ -154,3 +154,29 @@ def test_dataset_weighting_gives_each_real_series_a_dataset_share():
   np.testing.assert_allclose(weights[pool:], 1 / (num_real + 1), rtol=1e-12)
   with pytest.raises(ValueError, match="tsmixup_weighting"):
     TrainConfig(tsmixup_weighting="by-length")
+
+
+def test_low_rank_attention_trains_and_reloads(tmp_path):
+  from lowrank_ts.models import lowrank
+
+  config = dataclasses.replace(FAST, steps=3, checkpoint_every=3,
+                               attention="reduced_head_size:power:2,0.5")
+  t5 = config.model_config().t5
+  # Flow-of-ranks: d_i = ceil(2 (1 + i)^0.5) per attention index (encoder 0, 1; cross 2, 3).
+  assert [s.d_kv for s in t5.encoder_attention] == [2, 3]
+  assert [s.d_kv for s in t5.decoder_cross_attention] == [4, 4]
+  assert lowrank.attention_size_ratio(t5) < 0.5
+  train.train(config, str(tmp_path), progress=False)
+  model = train.load_model(str(tmp_path))
+  assert model.config == t5  # the checkpoint is rebuilt with the low-rank layout
+  losses = [float(r["loss"]) for r in _rows(tmp_path / "metrics.csv")]
+  assert len(losses) == 3 and np.isfinite(losses).all()
+
+
+@pytest.mark.parametrize("spec, message", [
+    ("authors:3", "D0,BETA"), ("shared_sketch:power:1", "power takes 2"),
+    ("head_sketch:cubic:2", "schedule must be one of"), ("lowrank", "attention must be"),
+    ("reduced_head_size:uniform:x", "attention 'reduced_head_size:uniform:x'")])
+def test_bad_attention_spec_names_the_field(spec, message):
+  with pytest.raises(ValueError, match=message):
+    TrainConfig(attention=spec)
