@@ -49,15 +49,22 @@ def warp_logits(logits_NV: jax.Array, temperature, top_k: int | None, top_p):
 
 
 def _cross_kv(model: T5, encoder_BSD):
-  return [(layer.cross_attention.k(encoder_BSD), layer.cross_attention.v(encoder_BSD))
-          for layer in model.decoder.layers]
+  """Cross-attention keys ``[B, H, K, S]`` and values ``[B, H, S, K]`` of every decoder layer,
+  computed once per series and laid out so that each decode step's products are plain
+  batched matmuls (no per-step transposes of the encoder-length tensors)."""
+  out = []
+  for layer in model.decoder.layers:
+    k_BSHK = layer.cross_attention.k(encoder_BSD)
+    v_BSHK = layer.cross_attention.v(encoder_BSD)
+    out.append((jnp.transpose(k_BSHK, (0, 2, 3, 1)), jnp.transpose(v_BSHK, (0, 2, 1, 3))))
+  return out
 
 
 def _decode_step(model: T5, token_BN, step, caches, cross_kv, cross_bias_B11S):
   """One decoder step for ``[B, N]`` tokens at position ``step``; returns logits, caches."""
   stack = model.decoder
   h_BND = model.shared[...][token_BN]
-  length = caches[0][0].shape[2]
+  length = caches[0][0].shape[3]
   position_HT = stack.position_bias(1, length, query_offset=step)[:, 0]
   new_caches = []
   layers = zip(stack.layers, caches, cross_kv, strict=True)
@@ -65,16 +72,22 @@ def _decode_step(model: T5, token_BN, step, caches, cross_kv, cross_bias_B11S):
     attn = layer.self_attention
     normed = layer.self_norm(h_BND)
     q_BNHK = attn.q(normed)
-    k_cache = jax.lax.dynamic_update_index_in_dim(k_cache, attn.k(normed), step, axis=2)
-    v_cache = jax.lax.dynamic_update_index_in_dim(v_cache, attn.v(normed), step, axis=2)
+    # Caches are [B, N, H, T, K]: the step's scores and weighted values are batched
+    # matrix-vector products over contiguous [T, K] blocks.
+    k_cache = jax.lax.dynamic_update_index_in_dim(k_cache, attn.k(normed), step, axis=3)
+    v_cache = jax.lax.dynamic_update_index_in_dim(v_cache, attn.v(normed), step, axis=3)
     new_caches.append((k_cache, v_cache))
-    scores_BNHT = jnp.einsum("bnhk,bnthk->bnht", q_BNHK, k_cache) + position_HT
+    scores_BNHT = jnp.einsum("bnhk,bnhtk->bnht", q_BNHK, k_cache) + position_HT
     weights_BNHT = jax.nn.softmax(scores_BNHT.astype(jnp.float32), axis=-1)
-    h_BND = h_BND + attn.o(jnp.einsum("bnht,bnthk->bnhk", weights_BNHT, v_cache))
+    h_BND = h_BND + attn.o(jnp.einsum("bnht,bnhtk->bnhk", weights_BNHT.astype(v_cache.dtype),
+                                      v_cache))
     cross = layer.cross_attention
     q_BNHK = cross.q(layer.cross_norm(h_BND))
-    weights_BHNS = t5_ops.attention_weights(q_BNHK, k_cross, cross_bias_B11S)
-    h_BND = h_BND + cross.o(t5_ops.attend(weights_BHNS, v_cross))
+    # T5 attention is unscaled; fp32 softmax, as t5_ops.attention_weights.
+    scores_BNHS = jnp.einsum("bnhk,bhks->bnhs", q_BNHK, k_cross) + cross_bias_B11S
+    weights_BNHS = jax.nn.softmax(scores_BNHS.astype(jnp.float32), axis=-1)
+    h_BND = h_BND + cross.o(jnp.einsum("bnhs,bhsk->bnhk", weights_BNHS.astype(v_cross.dtype),
+                                       v_cross))
     h_BND = h_BND + layer.ff(layer.ff_norm(h_BND))
   return model.lm_logits(stack.final_norm(h_BND)), new_caches
 
@@ -90,7 +103,7 @@ def _run(model: T5, token_ids_BL, mask_BL, start_BN, horizon, choose, keep_logit
   caches = []
   for layer in model.decoder.layers:
     spec = layer.self_attention.q
-    shape = (batch, num_samples, horizon, spec.n_heads, spec.d_kv)
+    shape = (batch, num_samples, spec.n_heads, horizon, spec.d_kv)
     caches.append((jnp.zeros(shape, encoder_BSD.dtype), jnp.zeros(shape, encoder_BSD.dtype)))
   def body(carry, step):
     token_BN, caches = carry
