@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import functools
 import json
 import math
 import os
@@ -23,46 +22,16 @@ import jax
 import matplotlib
 import numpy as np
 
+from lowrank_ts import xla
+
 matplotlib.use("Agg")  # headless: scripts only write files
 
 DEFAULT_OUT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "figures")
 
-# XLA:CPU (jax 0.10) hands matmuls to YNNPACK fusions, which ran the float64 attention of
-# fig15 (d = 512, L = 4096) 2.5-6x slower than XLA's own dot emitter on the 2-core machine
-# (measured 2026-11-22, same results to 2e-15 relative). Passed per compilation, not through
-# XLA_FLAGS, so nothing global changes for a process that imports the experiments.
-CPU_COMPILER_OPTIONS = {"xla_cpu_experimental_ynn_fusion_type": ""}
-
-
-def cpu_jit(fun=None, **jit_kwargs):
-  """``jax.jit`` with :data:`CPU_COMPILER_OPTIONS` on the CPU backend (plain jit elsewhere).
-
-  Library functions called inside ``fun`` are compiled into it, so the options reach them.
-  The backend is looked up at the first call, not at import; a jaxlib that does not know the
-  options gets a plain jit. Usable as a decorator, with or without keyword arguments for
-  ``jax.jit``.
-  """
-  if fun is None:
-    return functools.partial(cpu_jit, **jit_kwargs)
-  compiled = []
-
-  @functools.wraps(fun)
-  def call(*args, **kwargs):
-    if compiled:
-      return compiled[0](*args, **kwargs)
-    if jax.default_backend() == "cpu":
-      tuned = jax.jit(fun, compiler_options=CPU_COMPILER_OPTIONS, **jit_kwargs)
-      try:
-        out = tuned(*args, **kwargs)
-      except Exception as error:  # noqa: BLE001 -- only an unknown option falls through
-        if not any(name in str(error) for name in CPU_COMPILER_OPTIONS):
-          raise
-      else:
-        compiled.append(tuned)
-        return out
-    compiled.append(jax.jit(fun, **jit_kwargs))
-    return compiled[0](*args, **kwargs)
-  return call
+# Heavy float64 calls compile without XLA:CPU's YNNPACK fusions (2.5-6x faster attention
+# here); see lowrank_ts.xla.
+cpu_jit = xla.jit
+CPU_COMPILER_OPTIONS = xla.CPU_COMPILER_OPTIONS
 
 
 def parse_args(description: str, argv: list[str] | None = None) -> argparse.Namespace:

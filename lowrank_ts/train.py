@@ -35,7 +35,7 @@ import optax
 import orbax.checkpoint as ocp
 from flax import nnx
 
-from lowrank_ts import sharding, tensorboard
+from lowrank_ts import sharding, tensorboard, xla
 from lowrank_ts.data import instances, kernel_synth, pipeline, real_series, tokens
 from lowrank_ts.models import BoltConfig, Chronos, ChronosBolt
 from lowrank_ts.train_config import TrainConfig, named_train_config, with_overrides
@@ -136,8 +136,10 @@ class Trainer:
         lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s), abstract_state,
         self.state_sharding)
     self._init = jax.jit(init, out_shardings=(self.state_sharding, self.rest_sharding))
+    # On CPU without XLA's YNNPACK fusions: ~30 % faster steps here (lowrank_ts.xla).
+    options = xla.compiler_options(self.mesh.devices.flat[0].platform)
     self.step_fn = jax.jit(self._step, donate_argnums=0,
-                           out_shardings=(self.state_sharding, None))
+                           out_shardings=(self.state_sharding, None), compiler_options=options)
 
   def init(self):
     """``(state, rest)``: sharded params / AdamW state / step, and non-parameter model state."""
