@@ -207,6 +207,16 @@ def per_dataset(rows: Sequence[dict]) -> dict[str, dict[str, float]]:
   return out
 
 
+def geometric_mean(values: Sequence[float]) -> float:
+  """``exp(mean(log(values)))`` of positive numbers (how Chronos aggregates over datasets)."""
+  array = np.asarray(values, np.float64) if not isinstance(values, (str, bytes)) else None
+  if array is None or array.ndim != 1 or not array.size or not (
+      np.isfinite(array).all() and (array > 0).all()):
+    raise ValueError(f"values must be a non-empty 1-D sequence of finite numbers > 0, got "
+                     f"{values!r}")
+  return float(np.exp(np.mean(np.log(array))))
+
+
 def relative_scores(model: dict[str, dict[str, float]],
                     baseline: dict[str, dict[str, float]]) -> dict[str, float]:
   """Geometric mean over datasets of model / baseline for ``wql`` and ``mase``."""
@@ -217,7 +227,7 @@ def relative_scores(model: dict[str, dict[str, float]],
     ratios = np.array([model[d][metric] / baseline[d][metric] for d in model])
     if not (np.isfinite(ratios).all() and (ratios > 0).all()):
       raise ValueError(f"{metric} ratios must be finite and > 0, got {ratios}")
-    out[metric] = float(np.exp(np.mean(np.log(ratios))))
+    out[metric] = geometric_mean(ratios)
   return out
 
 
@@ -272,8 +282,8 @@ def run(model: str, benchmark_name: str, out: pathlib.Path, seed: int = 0,
             "relative_wql": s["wql"] / base[d]["wql"],
             "relative_mase": s["mase"] / base[d]["mase"]} for d, s in scores.items()]
   table.append({"dataset": "aggregate (geometric mean)", "num_series": len(rows),
-                "wql": float(np.exp(np.mean(np.log([s["wql"] for s in scores.values()])))),
-                "mase": float(np.exp(np.mean(np.log([s["mase"] for s in scores.values()])))),
+                "wql": geometric_mean([s["wql"] for s in scores.values()]),
+                "mase": geometric_mean([s["mase"] for s in scores.values()]),
                 "relative_wql": aggregate["wql"], "relative_mase": aggregate["mase"]})
   _write_table(table, ["dataset", "num_series", "wql", "mase", "relative_wql", "relative_mase"],
                out / "per_dataset")

@@ -34,19 +34,14 @@ def _metrics_at(workdir: str) -> dict[int, dict]:
     return {int(r["step"]): r for r in csv.DictReader(f)}
 
 
-def _geo_mean(values) -> float:
-  import numpy as np
-  return float(np.exp(np.mean(np.log(list(values)))))
-
-
 def score(model, tasks, baseline: dict, seed: int = 0) -> dict[str, float]:
   """Aggregate relative and absolute (geometric-mean) WQL / MASE of ``model`` on ``tasks``."""
   scores = evaluate.per_dataset(evaluate.evaluate(evaluate.model_forecaster(model, seed=seed),
                                                   tasks))
   relative = evaluate.relative_scores(scores, baseline)
   return {"relative_wql": relative["wql"], "relative_mase": relative["mase"],
-          "wql": _geo_mean(s["wql"] for s in scores.values()),
-          "mase": _geo_mean(s["mase"] for s in scores.values())}
+          "wql": evaluate.geometric_mean([s["wql"] for s in scores.values()]),
+          "mase": evaluate.geometric_mean([s["mase"] for s in scores.values()])}
 
 
 def learning_curve(workdir: str, benchmark: str = "real", seed: int = 0,
@@ -63,6 +58,7 @@ def learning_curve(workdir: str, benchmark: str = "real", seed: int = 0,
   tasks = benchmark_lib.tasks(benchmark)
   baseline = evaluate.per_dataset(evaluate.evaluate(evaluate.seasonal_naive_forecaster, tasks))
   logged = _metrics_at(workdir)
+  load = train.checkpoint_loader(workdir)
   new = not os.path.exists(path)
   with open(path, "a", newline="") as f:
     writer = csv.DictWriter(f, FIELDS)
@@ -73,7 +69,7 @@ def learning_curve(workdir: str, benchmark: str = "real", seed: int = 0,
         continue
       log = logged.get(step, {})
       row = {"step": step, "elapsed_s": log.get("elapsed_s", ""), "loss": log.get("loss", ""),
-             **score(train.load_model(workdir, step), tasks, baseline, seed)}
+             **score(load(step), tasks, baseline, seed)}
       writer.writerow(row)
       f.flush()
       done[step] = row

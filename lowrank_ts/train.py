@@ -244,25 +244,35 @@ def checkpoint_steps(workdir: str) -> list[int]:
   return sorted(int(name) for name in os.listdir(folder) if name.isdigit())
 
 
+def checkpoint_loader(workdir: str):
+  """``load(step=None)`` -> the model of ``workdir``'s checkpoint at ``step`` (default: the
+  latest). The model structure and non-parameter state are built once, so loading many
+  checkpoints (a learning curve) restores only parameters."""
+  config = dataclasses.replace(read_config(workdir), mesh_shape=(1, 1))
+  if not checkpoint_steps(workdir):
+    raise ValueError(f"workdir {workdir!r} has no checkpoints")
+  trainer = Trainer(config, jax.devices()[:1])
+  _, rest = trainer.init()
+
+  def load(step: int | None = None):
+    steps = checkpoint_steps(workdir)
+    step = steps[-1] if step is None else step
+    if step not in steps:
+      raise ValueError(f"step must be one of the kept checkpoints {steps}, got {step!r}")
+    mngr = checkpoint_manager(workdir, config)
+    try:
+      restored = mngr.restore(step, args=ocp.args.Composite(
+          state=ocp.args.StandardRestore(trainer.abstract_state)))
+    finally:
+      mngr.close()
+    return nnx.merge(trainer.graphdef, restored["state"]["params"], rest)
+  return load
+
+
 def load_model(workdir: str, step: int | None = None):
   """The model (``Chronos`` / ``ChronosBolt``, float32, on one device) of ``workdir``'s
   checkpoint at ``step`` (default: the latest); export it with ``lowrank_ts.hf.save``."""
-  config = dataclasses.replace(read_config(workdir), mesh_shape=(1, 1))
-  steps = checkpoint_steps(workdir)
-  if not steps:
-    raise ValueError(f"workdir {workdir!r} has no checkpoints")
-  step = steps[-1] if step is None else step
-  if step not in steps:
-    raise ValueError(f"step must be one of the kept checkpoints {steps}, got {step!r}")
-  trainer = Trainer(config, jax.devices()[:1])
-  mngr = checkpoint_manager(workdir, config)
-  try:
-    restored = mngr.restore(step, args=ocp.args.Composite(
-        state=ocp.args.StandardRestore(trainer.abstract_state)))
-  finally:
-    mngr.close()
-  _, rest = trainer.init()
-  return nnx.merge(trainer.graphdef, restored["state"]["params"], rest)
+  return checkpoint_loader(workdir)(step)
 
 
 # -- the loop -----------------------------------------------------------------------------------

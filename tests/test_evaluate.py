@@ -57,6 +57,10 @@ def test_wql_and_mase_match_gluonts(seasonality, seed):
   assert mase == pytest.approx(ref_mase, rel=1e-12)
 
 
+def test_geometric_mean_by_hand():
+  assert evaluate.geometric_mean([2.0, 8.0]) == pytest.approx(4.0, rel=1e-15)  # sqrt(16)
+
+
 def test_metrics_by_hand():
   target = np.array([[1.0, -2.0]])
   quantiles = np.tile(np.array([[0.0, 0.0]]), (9, 1))[None]  # every quantile predicts 0
@@ -230,6 +234,9 @@ def test_synthetic_benchmark_runs(tmp_path):
     (lambda: evaluate.run("seasonal-naive", "real", None, posthoc_eps=0.1), "posthoc_eps"),
     (lambda: evaluate.model_forecaster("chronos"), "model"),
     (lambda: evaluate.per_series(3), "fn"),
+    (lambda: evaluate.geometric_mean([1.0, 0.0]), "values"),
+    (lambda: evaluate.geometric_mean([]), "values"),
+    (lambda: evaluate.geometric_mean("12"), "values"),
     (lambda: benchmark.tasks("m4"), "benchmark"),
 ])
 def test_bad_input_names_the_argument(call, name):

@@ -143,6 +143,22 @@ def test_load_model_errors_name_the_problem(tmp_path):
     train.load_model(str(tmp_path), step=3)
 
 
+def test_learning_curve_without_checkpoints_names_the_workdir(tmp_path):
+  with pytest.raises(ValueError, match="has no checkpoints"):
+    learning_curve.learning_curve(str(tmp_path))
+
+
+@pytest.mark.parametrize("rows", [[], [0, 0], [8], [-1]])
+def test_pipeline_rows_must_be_distinct_indices_of_the_batch(rows):
+  pipe = train.make_pipeline(FAST)  # batch_size 8
+  with pytest.raises(ValueError, match="rows"):
+    pipe.set_rows(rows)
+  pipe.set_rows([1, 3])  # a valid subset gives exactly those rows of the full batch
+  part, full = pipe.batch_at(0, [1, 3]), pipe.batch_at(0)
+  for key in full:
+    np.testing.assert_array_equal(part[key], full[key][[1, 3]])
+
+
 def test_dataset_weighting_gives_each_real_series_a_dataset_share():
   config = dataclasses.replace(FAST, real_series=True, tsmixup_weighting="dataset")
   pipe = train.make_pipeline(config)
