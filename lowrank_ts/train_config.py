@@ -54,7 +54,7 @@ class TrainConfig:
   def __post_init__(self):
     model_config.named_config(self.model)  # ValueError naming `name` if unknown
     if not isinstance(self.attention, str):
-      raise ValueError(f"attention must be a string, got {self.attention!r}")
+      raise ValueError(f"attention must be a string, got {self.attention!r}")  # noqa: TRY004
     self.model_config()  # ValueError naming `attention` if it does not parse
     for name in ("steps", "batch_size", "checkpoint_every", "keep_checkpoints", "log_every",
                  "min_past", "kernel_synth_series", "kernel_synth_length"):

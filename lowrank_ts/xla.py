@@ -22,7 +22,7 @@ def _known_to_this_jaxlib() -> bool:
   try:
     jax.jit(lambda x: x + 1, compiler_options=CPU_COMPILER_OPTIONS).lower(
         jax.ShapeDtypeStruct((), jnp.float32)).compile()
-  except Exception as error:  # noqa: BLE001 -- only an unknown option is tolerated
+  except Exception as error:  # only an unknown option is tolerated (re-raised otherwise)
     if not any(name in str(error) for name in CPU_COMPILER_OPTIONS):
       raise
     return False

@@ -3,6 +3,7 @@ checkpoint loading and the learning curve."""
 
 import csv
 import dataclasses
+import itertools
 import os
 import signal
 import subprocess
@@ -87,7 +88,7 @@ def test_sigkill_mid_training_then_rerun_gives_identical_parameters(tmp_path):
   assert [int(r["step"]) for r in rows] == list(range(1, 61))
   assert [r["loss"] for r in rows] == [r["loss"] for r in ref_rows]
   elapsed = [float(r["elapsed_s"]) for r in rows]
-  assert all(b >= a for a, b in zip(elapsed, elapsed[1:]))
+  assert all(b >= a for a, b in itertools.pairwise(elapsed))
 
 
 def test_resume_with_a_different_config_is_refused(tmp_path):
@@ -163,7 +164,7 @@ def test_dataset_weighting_gives_each_real_series_a_dataset_share():
   config = dataclasses.replace(FAST, real_series=True, tsmixup_weighting="dataset")
   pipe = train.make_pipeline(config)
   pool = config.kernel_synth_series
-  weights = pipe._weights  # noqa: SLF001 (the draw probabilities are the point of the test)
+  weights = pipe._weights  # the draw probabilities are the point of the test
   num_real = len(weights) - pool
   # The KernelSynth pool is one dataset, each real series another: equal shares.
   np.testing.assert_allclose(weights[:pool].sum(), 1 / (num_real + 1), rtol=1e-12)
