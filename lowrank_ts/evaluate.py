@@ -19,8 +19,9 @@ group of tasks sharing a horizon. :func:`per_series` adapts a one-series callabl
 or Chronos-Bolt model (``lowrank_ts.forecast``).
 
 CLI: ``python -m lowrank_ts.evaluate --model seasonal-naive|DIR [--benchmark real|synthetic]
-[--out DIR] [--seed S] [--num-samples N] [--posthoc-eps EPS]`` writes ``per_series`` and ``per_dataset`` tables as
-CSV and markdown; ``DIR`` is a Hugging Face format checkpoint folder (``lowrank_ts.hf.save``).
+[--out DIR] [--seed S] [--num-samples N] [--posthoc-eps EPS]`` writes ``per_series`` and
+``per_dataset`` tables as CSV and markdown; ``DIR`` is a Hugging Face format checkpoint folder
+(``lowrank_ts.hf.save``); ``--posthoc-eps`` compresses its attention first (truncated SVD).
 """
 
 from __future__ import annotations
