@@ -1,9 +1,15 @@
-"""Argument validation shared by the public functions of lowrank_ts.
+"""Argument validation for every public function of lowrank_ts (the one validation module).
 
 Every public function checks its inputs *before* tracing, so malformed input raises a
 ``ValueError`` naming the argument instead of a silent wrong answer or an XLA traceback.
-Only static properties (shapes, dtypes, Python scalars) are checked; values inside traced
-arrays are not.
+
+- Scalars (:func:`positive_int`, :func:`positive_float`, :func:`probability`, ...): plain
+  Python, no JAX.
+- Host arrays (:func:`float_array`, :func:`float_vector`, :func:`generator`): numpy, for the
+  data pipeline and evaluation; values are checked (no inf, NaN only if allowed).
+- JAX arrays (:func:`as_float_array`, :func:`matrix`, :func:`prng_key`): only static
+  properties (shapes, dtypes) are checked, as values inside traced arrays are unknown. JAX is
+  imported by these functions only, so the module imports without it.
 """
 
 from __future__ import annotations
@@ -11,29 +17,67 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 
 
-def as_float_array(x: Any, name: str) -> jax.Array:
-  """Converts ``x`` to a floating JAX array (keeps float64 when x64 is enabled)."""
+def _check_numeric_dtype(dtype, name: str, issubdtype=np.issubdtype) -> bool:
+  """Raises unless ``dtype`` is real and numeric; returns True when it is floating.
+  (``jnp.issubdtype`` for JAX arrays: it knows bfloat16.)"""
+  if issubdtype(dtype, np.complexfloating):
+    raise ValueError(f"{name} must be real, got dtype {dtype}")
+  if issubdtype(dtype, np.floating):
+    return True
+  if not (issubdtype(dtype, np.integer) or dtype == np.bool_):
+    raise ValueError(f"{name} must be numeric, got dtype {dtype}")
+  return False
+
+
+def _reject_non_arrays(x: Any, name: str) -> None:
   if isinstance(x, (str, bytes)) or x is None:
     raise ValueError(f"{name} must be an array of numbers, got {type(x).__name__}")
+
+
+def as_float_array(x: Any, name: str):
+  """Converts ``x`` to a floating JAX array (keeps float64 when x64 is enabled; traced
+  arrays pass through)."""
+  import jax.numpy as jnp
+  _reject_non_arrays(x, name)
   try:
     arr = jnp.asarray(x)
   except (TypeError, ValueError) as err:
     raise ValueError(f"{name} must be an array of numbers: {err}") from None
-  if jnp.issubdtype(arr.dtype, jnp.complexfloating):
-    raise ValueError(f"{name} must be real, got dtype {arr.dtype}")
-  if not jnp.issubdtype(arr.dtype, jnp.floating):
-    if not (jnp.issubdtype(arr.dtype, jnp.integer) or arr.dtype == jnp.bool_):
-      raise ValueError(f"{name} must be numeric, got dtype {arr.dtype}")
+  if not _check_numeric_dtype(arr.dtype, name, jnp.issubdtype):
     arr = arr.astype(jnp.result_type(float))
   return arr
 
 
-def check_ndim(x: jax.Array, name: str, ndim: int | None = None, min_ndim: int | None = None):
+def float_array(x: Any, name: str, *, ndim: int | None = None, allow_nan: bool = True,
+                dtype=np.float32) -> np.ndarray:
+  """A non-empty real numpy array cast to ``dtype``; ``ndim`` enforced; no +-inf; NaN only
+  if ``allow_nan``. For host data (series, batches, forecasts), never traced."""
+  _reject_non_arrays(x, name)
+  try:
+    arr = np.asarray(x)
+  except (TypeError, ValueError) as err:
+    raise ValueError(f"{name} must be an array of numbers: {err}") from None
+  _check_numeric_dtype(arr.dtype, name)
+  arr = arr.astype(dtype)
+  if ndim is not None:
+    check_ndim(arr, name, ndim=ndim)
+  check_nonempty(arr, name)
+  if np.isinf(arr).any():
+    raise ValueError(f"{name} must not contain infinite values")
+  if not allow_nan and np.isnan(arr).any():
+    raise ValueError(f"{name} must not contain NaN")
+  return arr
+
+
+def float_vector(x: Any, name: str, *, allow_nan: bool = True, dtype=np.float32) -> np.ndarray:
+  """A non-empty 1-D real numpy array (see :func:`float_array`)."""
+  return float_array(x, name, ndim=1, allow_nan=allow_nan, dtype=dtype)
+
+
+def check_ndim(x, name: str, ndim: int | None = None, min_ndim: int | None = None):
   """Raises unless ``x`` has exactly ``ndim`` (or at least ``min_ndim``) dimensions."""
   if ndim is not None and x.ndim != ndim:
     raise ValueError(f"{name} must have {ndim} dimensions, got shape {tuple(x.shape)}")
@@ -42,12 +86,12 @@ def check_ndim(x: jax.Array, name: str, ndim: int | None = None, min_ndim: int |
         f"{name} must have at least {min_ndim} dimensions, got shape {tuple(x.shape)}")
 
 
-def check_nonempty(x: jax.Array, name: str):
+def check_nonempty(x, name: str):
   if any(s == 0 for s in x.shape):
     raise ValueError(f"{name} must not be empty, got shape {tuple(x.shape)}")
 
 
-def matrix(x: Any, name: str, batched: bool = False) -> jax.Array:
+def matrix(x: Any, name: str, batched: bool = False):
   """A non-empty floating matrix (or a batch of matrices when ``batched``)."""
   arr = as_float_array(x, name)
   if batched:
@@ -91,15 +135,17 @@ def divides(num_heads: int, dim: int, heads_name: str, dim_name: str) -> int:
   return dim // num_heads
 
 
-def same_shape(a: jax.Array, b: jax.Array, a_name: str, b_name: str):
+def same_shape(a, b, a_name: str, b_name: str):
   if a.shape != b.shape:
     raise ValueError(
         f"{a_name} and {b_name} must have the same shape, got {tuple(a.shape)} and "
         f"{tuple(b.shape)}")
 
 
-def prng_key(key: Any, name: str = "key") -> jax.Array:
+def prng_key(key: Any, name: str = "key"):
   """A JAX PRNG key (typed or raw uint32[2])."""
+  import jax
+  import jax.numpy as jnp
   try:
     arr = jnp.asarray(key)
   except (TypeError, ValueError):
@@ -111,6 +157,23 @@ def prng_key(key: Any, name: str = "key") -> jax.Array:
   raise ValueError(
       f"{name} must be a JAX PRNG key (jax.random.key(seed)), got dtype {arr.dtype} "
       f"shape {tuple(arr.shape)}")
+
+
+def probability(value: Any, name: str) -> float:
+  """A Python float in [0, 1]."""
+  if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+    raise ValueError(f"{name} must be a number in [0, 1], got {value!r}")
+  value = float(value)
+  if not 0.0 <= value <= 1.0:
+    raise ValueError(f"{name} must be in [0, 1], got {value!r}")
+  return value
+
+
+def generator(rng: Any, name: str = "rng") -> np.random.Generator:
+  """A ``numpy.random.Generator``."""
+  if not isinstance(rng, np.random.Generator):
+    raise ValueError(f"{name} must be a numpy.random.Generator, got {type(rng).__name__}")
+  return rng
 
 
 def spectrum(s: Any, name: str = "sigma") -> np.ndarray:

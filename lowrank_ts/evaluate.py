@@ -37,7 +37,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from lowrank_ts import checks
-from lowrank_ts.data import benchmark, series_checks
+from lowrank_ts.data import benchmark
 
 QUANTILE_LEVELS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 MEDIAN_ROW = 4
@@ -46,7 +46,7 @@ Forecaster = Callable[[list, int, list], np.ndarray]
 
 def seasonal_error(history, seasonality: int) -> float:
   """``mean |z_t - z_{t-m}|`` over the history (NaN-aware); m = 1 if len(history) <= m."""
-  history = series_checks.float_vector(history, "history", dtype=np.float64)
+  history = checks.float_vector(history, "history", dtype=np.float64)
   m = checks.positive_int(seasonality, "seasonality")
   if m >= history.shape[0]:
     m = 1
@@ -56,8 +56,8 @@ def seasonal_error(history, seasonality: int) -> float:
 
 
 def _check_forecast(target, quantiles, levels):
-  target = series_checks.float_array(target, "target", dtype=np.float64)
-  quantiles = series_checks.float_array(quantiles, "quantiles", allow_nan=False, dtype=np.float64)
+  target = checks.float_array(target, "target", dtype=np.float64)
+  quantiles = checks.float_array(quantiles, "quantiles", allow_nan=False, dtype=np.float64)
   if target.ndim not in (1, 2):
     raise ValueError(f"target must be [H] or [N, H], got shape {target.shape}")
   if target.ndim == 1:
@@ -90,9 +90,9 @@ def weighted_quantile_loss(target, quantiles, levels: Sequence[float] = QUANTILE
 
 def mean_absolute_scaled_error(target, median, seasonal_errors) -> float:
   """MASE of one dataset: target / median [N, H] (or [H]), seasonal_errors [N] (or scalar)."""
-  target = series_checks.float_array(target, "target", dtype=np.float64)
-  median = series_checks.float_array(median, "median", allow_nan=False, dtype=np.float64)
-  scale = series_checks.float_array(np.atleast_1d(seasonal_errors), "seasonal_errors",
+  target = checks.float_array(target, "target", dtype=np.float64)
+  median = checks.float_array(median, "median", allow_nan=False, dtype=np.float64)
+  scale = checks.float_array(np.atleast_1d(seasonal_errors), "seasonal_errors",
                                     allow_nan=False, dtype=np.float64)
   target, median = np.atleast_2d(target), np.atleast_2d(median)
   if target.ndim != 2 or median.shape != target.shape:
@@ -108,7 +108,7 @@ def mean_absolute_scaled_error(target, median, seasonal_errors) -> float:
 def seasonal_naive(context, horizon: int, seasonality: int,
                    levels: Sequence[float] = QUANTILE_LEVELS) -> np.ndarray:
   """Seasonal Naive quantiles [len(levels), horizon] (m = 1 when the context is not longer)."""
-  context = series_checks.float_vector(context, "context", allow_nan=False, dtype=np.float64)
+  context = checks.float_vector(context, "context", allow_nan=False, dtype=np.float64)
   horizon = checks.positive_int(horizon, "horizon")
   m = checks.positive_int(seasonality, "seasonality")
   if m >= context.shape[0]:

@@ -5,16 +5,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from lowrank_ts.data import series_checks
+from lowrank_ts import checks
 
 
 def drop_values(series: np.ndarray, rng: np.random.Generator,
                 max_probability: float = 0.2) -> np.ndarray:
   """A float32 copy of the 1-D ``series`` with points set to NaN independently with one
   probability ``p ~ U(0, max_probability)``; NaN already present stays NaN."""
-  series = series_checks.float_vector(series, "series", allow_nan=True)
-  rng = series_checks.generator(rng)
-  max_probability = series_checks.probability(max_probability, "max_probability")
+  series = checks.float_vector(series, "series", allow_nan=True)
+  rng = checks.generator(rng)
+  max_probability = checks.probability(max_probability, "max_probability")
   p = rng.uniform(0.0, max_probability)
   out = series.copy()
   out[rng.uniform(size=out.shape[0]) < p] = np.nan
@@ -23,5 +23,5 @@ def drop_values(series: np.ndarray, rng: np.random.Generator,
 
 def missing_fraction(series: np.ndarray) -> float:
   """Fraction of NaN values of a 1-D series."""
-  series = series_checks.float_vector(series, "series", allow_nan=True)
+  series = checks.float_vector(series, "series", allow_nan=True)
   return float(np.isnan(series).mean())

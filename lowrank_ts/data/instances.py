@@ -15,7 +15,6 @@ import dataclasses
 import numpy as np
 
 from lowrank_ts import checks
-from lowrank_ts.data import series_checks
 
 
 @dataclasses.dataclass(frozen=True)
@@ -30,7 +29,7 @@ class InstanceConfig:
     checks.positive_int(self.context_length, "context_length")
     checks.positive_int(self.prediction_length, "prediction_length")
     checks.positive_int(self.min_past, "min_past")
-    series_checks.probability(self.max_missing_fraction, "max_missing_fraction")
+    checks.probability(self.max_missing_fraction, "max_missing_fraction")
 
   @property
   def min_length(self) -> int:
@@ -39,14 +38,14 @@ class InstanceConfig:
 
 def is_usable(series: np.ndarray, config: InstanceConfig) -> bool:
   """Long enough for one instance and not more than ``max_missing_fraction`` missing."""
-  series = series_checks.float_vector(series, "series", allow_nan=True)
+  series = checks.float_vector(series, "series", allow_nan=True)
   return (series.shape[0] >= config.min_length
           and float(np.isnan(series).mean()) <= config.max_missing_fraction)
 
 
 def split_at(series: np.ndarray, t: int, config: InstanceConfig):
   """``(context [context_length], target [prediction_length])`` float32 for split point ``t``."""
-  series = series_checks.float_vector(series, "series", allow_nan=True)
+  series = checks.float_vector(series, "series", allow_nan=True)
   t = checks.positive_int(t, "t", allow_zero=True)
   if t + config.prediction_length > series.shape[0]:
     raise ValueError(f"t={t} leaves fewer than prediction_length={config.prediction_length} "
@@ -65,8 +64,8 @@ def sample_instance(series: np.ndarray, rng: np.random.Generator, config: Instan
   Raises ValueError when ``series`` is not usable (see :func:`is_usable`); returns None when
   ``max_tries`` split points all gave all-missing contexts (the reference filters those).
   """
-  series = series_checks.float_vector(series, "series", allow_nan=True)
-  rng = series_checks.generator(rng)
+  series = checks.float_vector(series, "series", allow_nan=True)
+  rng = checks.generator(rng)
   max_tries = checks.positive_int(max_tries, "max_tries")
   if not is_usable(series, config):
     raise ValueError(f"series of length {series.shape[0]} ({np.isnan(series).mean():.0%} "

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from lowrank_ts import checks
-from lowrank_ts.data import augment, instances, series_checks, tsmixup
+from lowrank_ts.data import augment, instances, tsmixup
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,8 +43,8 @@ class PipelineConfig:
     checks.positive_int(self.batch_size, "batch_size")
     if not isinstance(self.instance, instances.InstanceConfig):
       raise ValueError(f"instance must be an InstanceConfig, got {type(self.instance).__name__}")
-    series_checks.probability(self.kernel_synth_weight, "kernel_synth_weight")
-    series_checks.probability(self.max_missing_probability, "max_missing_probability")
+    checks.probability(self.kernel_synth_weight, "kernel_synth_weight")
+    checks.probability(self.max_missing_probability, "max_missing_probability")
     checks.positive_int(self.tsmixup_max_series, "tsmixup_max_series")
     checks.positive_float(self.tsmixup_alpha, "tsmixup_alpha")
     checks.positive_int(self.tsmixup_min_length, "tsmixup_min_length")

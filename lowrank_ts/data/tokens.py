@@ -11,8 +11,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from lowrank_ts import embeddings
-from lowrank_ts.data import series_checks
+from lowrank_ts import checks, embeddings
 
 IGNORE_ID = -100
 
@@ -22,8 +21,8 @@ def chronos_batch(batch: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
   "target"}`` float [B, C] / [B, H]."""
   if not isinstance(batch, Mapping) or "context" not in batch or "target" not in batch:
     raise ValueError("batch must be a mapping with keys context and target")
-  context = series_checks.float_array(batch["context"], "batch['context']", ndim=2)
-  target = series_checks.float_array(batch["target"], "batch['target']", ndim=2)
+  context = checks.float_array(batch["context"], "batch['context']", ndim=2)
+  target = checks.float_array(batch["target"], "batch['target']", ndim=2)
   if context.shape[0] != target.shape[0]:
     raise ValueError(f"batch['context'] and batch['target'] must have the same batch size, got "
                      f"{context.shape[0]} and {target.shape[0]}")

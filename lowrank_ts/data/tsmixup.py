@@ -13,12 +13,11 @@ from collections.abc import Sequence
 import numpy as np
 
 from lowrank_ts import checks
-from lowrank_ts.data import series_checks
 
 
 def mean_scale(x: np.ndarray) -> np.ndarray:
   """``x / mean(|x|)`` over the observed (non-NaN) values; a scale that is not > 0 becomes 1."""
-  x = series_checks.float_vector(x, "x", allow_nan=True)
+  x = checks.float_vector(x, "x", allow_nan=True)
   observed = ~np.isnan(x)
   scale = np.abs(x[observed]).mean() if observed.any() else 0.0
   return x / scale if scale > 0 else x.copy()
@@ -30,7 +29,7 @@ def check_sources(sources: Sequence[np.ndarray], name: str = "sources") -> list[
     sources = list(sources)
   if isinstance(sources, (str, bytes)) or not isinstance(sources, Sequence) or not sources:
     raise ValueError(f"{name} must be a non-empty sequence of 1-D series")
-  return [series_checks.float_vector(s, f"{name}[{i}]", allow_nan=True)
+  return [checks.float_vector(s, f"{name}[{i}]", allow_nan=True)
           for i, s in enumerate(sources)]
 
 
@@ -38,7 +37,7 @@ def check_weights(weights, num_sources: int, name: str = "weights") -> np.ndarra
   """None (uniform) or non-negative probabilities over the sources, normalised to sum 1."""
   if weights is None:
     return None
-  weights = series_checks.float_vector(weights, name, allow_nan=False, dtype=np.float64)
+  weights = checks.float_vector(weights, name, allow_nan=False, dtype=np.float64)
   if weights.shape != (num_sources,) or (weights < 0).any() or weights.sum() <= 0:
     raise ValueError(f"{name} must be {num_sources} non-negative numbers with a positive sum")
   return weights / weights.sum()
@@ -56,7 +55,7 @@ def tsmixup(sources: Sequence[np.ndarray], rng: np.random.Generator, *, max_seri
   """
   sources = check_sources(sources)
   weights = check_weights(weights, len(sources))
-  rng = series_checks.generator(rng)
+  rng = checks.generator(rng)
   max_series = checks.positive_int(max_series, "max_series")
   alpha = checks.positive_float(alpha, "alpha")
   min_length = checks.positive_int(min_length, "min_length")

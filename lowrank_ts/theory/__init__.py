@@ -11,7 +11,7 @@ function of the quantities the theorem names. One module per group of results:
 Everything is re-exported here, so ``from lowrank_ts import theory; theory.<name>`` works.
 """
 
-from lowrank_ts.theory.embedding_bounds import *  # noqa: F401,F403
 from lowrank_ts.theory.compression import *  # noqa: F401,F403
+from lowrank_ts.theory.embedding_bounds import *  # noqa: F401,F403
 from lowrank_ts.theory.flow_of_ranks import *  # noqa: F401,F403
 from lowrank_ts.theory.sketching import *  # noqa: F401,F403
