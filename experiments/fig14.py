@@ -38,9 +38,10 @@ CONDITIONING = 1e-2  # claim (2): sigma_k / sigma_1 must be at least this
 def main(argv=None) -> int:
   args = common.parse_args(__doc__, argv)
   start = time.time()
-  params = dict(SIZES[args.size], x_max=embeddings.CHRONOS_LIMIT, dtype="float64")
+  x_max = embeddings.MeanScaleUniformBins().high_limit  # Chronos' bin range [-15, 15]
+  params = dict(SIZES[args.size], x_max=x_max, dtype="float64")
   n_points, d, ks = params["n_points"], params["d"], params["ks"]
-  x = np.linspace(-embeddings.CHRONOS_LIMIT, embeddings.CHRONOS_LIMIT, n_points)
+  x = np.linspace(-x_max, x_max, n_points)
   key = jax.random.key(args.seed)
 
   results = []

@@ -6,14 +6,15 @@ Convention: the paper's -- tokens are columns, so an embedded series is ``[d, L]
 patched series is ``[k, L]`` (leading batch dims allowed where stated). Model code that wants
 ``[batch, length, features]`` transposes at its own boundary.
 
-Chronos tokenizer (MeanScaleUniformBins of chronos-forecasting): ``chronos_tokenize`` maps
+Chronos tokenizer (:class:`MeanScaleUniformBins`, chronos-forecasting's): ``tokenize`` maps
 series ``[B, T]`` (left-padded with NaN) to ``(token_ids [B, T(+1)], mask, scale [B])`` and
-``chronos_detokenize(token_ids, scale)`` maps ids back to bin centres times the scale. Ids:
-PAD = 0, EOS = 1, values 2..4095 (finite values land in 3..4095; 2 only for x/scale < -1e20).
+``detokenize(token_ids, scale)`` maps ids back to bin centres times the scale. With the
+published settings: PAD = 0, EOS = 1, values 2..4095 (finite values land in 3..4095).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -24,24 +25,10 @@ import numpy as np
 
 from lowrank_ts import checks, spectral
 
-CHRONOS_N_TOKENS = 4096
-CHRONOS_N_SPECIAL_TOKENS = 2
-CHRONOS_PAD_ID = 0
-CHRONOS_EOS_ID = 1
-CHRONOS_LIMIT = 15.0  # the bin centres span [-15, 15] (Chronos' low_limit / high_limit)
-
 __all__ = [
-  "CHRONOS_EOS_ID",
-  "CHRONOS_LIMIT",
-  "CHRONOS_N_SPECIAL_TOKENS",
-  "CHRONOS_N_TOKENS",
-  "CHRONOS_PAD_ID",
+  "MeanScaleUniformBins",
   "chebyshev_embedding",
   "chebyshev_features",
-  "chronos_bin_boundaries",
-  "chronos_bin_centers",
-  "chronos_detokenize",
-  "chronos_tokenize",
   "init_residual_mlp",
   "left_pad_and_stack",
   "patch_series",
@@ -57,15 +44,14 @@ __all__ = [
 # ----------------------------------------------------------------------------------------------
 
 @functools.cache
-def _bins() -> tuple[np.ndarray, np.ndarray]:
-  n_centers = CHRONOS_N_TOKENS - CHRONOS_N_SPECIAL_TOKENS - 1
-  low, high = np.float32(-CHRONOS_LIMIT), np.float32(CHRONOS_LIMIT)
+def _bins(low_limit: float, high_limit: float, n_centers: int) -> tuple[np.ndarray, np.ndarray]:
+  low, high = np.float32(low_limit), np.float32(high_limit)
   step = (high - low) / np.float32(n_centers - 1)  # float32, as torch.linspace's step
   idx = np.arange(n_centers)
   # torch.linspace (float32, CPU) evaluates start + step*i (first half) and end - step*(n-1-i)
   # (second half) with a fused multiply-add: one rounding. In float64 the product and sum are
-  # exact here (24-bit step times a 12-bit index, magnitudes < 16), so one cast to float32
-  # reproduces torch's centres bit for bit.
+  # exact for Chronos' bins (24-bit step times a 12-bit index, magnitudes < 16), so one cast to
+  # float32 reproduces torch's centres bit for bit.
   step64 = np.float64(step)
   centers = np.where(idx < n_centers // 2, np.float64(low) + step64 * idx,
                      np.float64(high) - step64 * (n_centers - 1 - idx)).astype(np.float32)
@@ -76,14 +62,106 @@ def _bins() -> tuple[np.ndarray, np.ndarray]:
   return centers, boundaries
 
 
-def chronos_bin_centers() -> np.ndarray:
-  """The 4093 float32 bin centres linspace(-15, 15) of Chronos (read-only), bitwise torch's."""
-  return _bins()[0]
+@dataclasses.dataclass(frozen=True)
+class MeanScaleUniformBins:
+  """Chronos' tokenizer (chronos-forecasting's ``MeanScaleUniformBins``). The defaults are the
+  published Chronos settings, and this is the only place they are written down.
 
+  A series is divided by its mean absolute observed value, then binned into
+  ``n_tokens - n_special_tokens - 1`` uniform bins whose centres span
+  ``[low_limit, high_limit]``. Ids: ``pad_token_id`` for missing values, ``eos_token_id``
+  appended when ``use_eos_token``; values land in ``n_special_tokens ... n_tokens - 1``
+  (finite values from ``n_special_tokens + 1``; ``n_special_tokens`` only below the lowest
+  edge, x/scale < -1e20).
+  """
+  low_limit: float = -15.0
+  high_limit: float = 15.0
+  n_tokens: int = 4096
+  n_special_tokens: int = 2
+  pad_token_id: int = 0
+  eos_token_id: int = 1
+  use_eos_token: bool = True
 
-def chronos_bin_boundaries() -> np.ndarray:
-  """The 4094 float32 bin edges [-1e20, midpoints of the centres, 1e20] (read-only)."""
-  return _bins()[1]
+  def __post_init__(self):
+    checks.positive_int(self.n_special_tokens, "n_special_tokens")
+    checks.positive_int(self.n_tokens, "n_tokens")
+    if self.n_tokens - self.n_special_tokens < 3:
+      raise ValueError(f"n_tokens must be at least n_special_tokens + 3 (two bins), got "
+                       f"n_tokens={self.n_tokens}, n_special_tokens={self.n_special_tokens}")
+    for name in ("pad_token_id", "eos_token_id"):
+      value = checks.positive_int(getattr(self, name), name, allow_zero=True)
+      if value >= self.n_special_tokens:
+        raise ValueError(f"{name} must be < n_special_tokens={self.n_special_tokens}, got "
+                         f"{value}")
+    for name in ("low_limit", "high_limit"):
+      value = getattr(self, name)
+      if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    if not self.low_limit < self.high_limit:
+      raise ValueError(f"low_limit must be < high_limit, got {self.low_limit}, {self.high_limit}")
+    if not isinstance(self.use_eos_token, (bool, np.bool_)):
+      raise ValueError(f"use_eos_token must be a bool, got {self.use_eos_token!r}")
+
+  @property
+  def n_bins(self) -> int:
+    return self.n_tokens - self.n_special_tokens - 1
+
+  def bin_centers(self) -> np.ndarray:
+    """The float32 bin centres ``linspace(low_limit, high_limit, n_bins)`` (read-only),
+    bitwise torch's for Chronos' settings."""
+    return _bins(float(self.low_limit), float(self.high_limit), self.n_bins)[0]
+
+  def bin_boundaries(self) -> np.ndarray:
+    """The float32 bin edges ``[-1e20, midpoints of the centres, 1e20]`` (read-only)."""
+    return _bins(float(self.low_limit), float(self.high_limit), self.n_bins)[1]
+
+  def tokenize(self, context: Any, *, scale: Any = None, append_eos: bool | None = None,
+               context_length: int | None = None):
+    """``(token_ids, mask, scale)`` of float series ``[..., T]`` (usually ``[B, T]``).
+
+    Args:
+      context: missing values NaN (left padding included); cast to float32, as Chronos does.
+      scale: ``None`` to compute the context scale mean_{observed} |x| (not > 0 or NaN -> 1);
+        or a given scale ``[...]`` -- the label path: Chronos tokenises the target with the
+        context's scale (missing labels come out as PAD with mask False).
+      append_eos: append EOS (mask True); ``None`` follows ``use_eos_token``.
+      context_length: keep only the last ``context_length`` values; None keeps all.
+
+    Returns:
+      token_ids int32 ``[..., T']`` (T' = T, +1 with EOS): bucketize(x/scale, boundaries,
+      right=True) + n_special_tokens clamped to the vocabulary, PAD where missing; mask bool
+      ``[..., T']`` (False where missing); scale float32 ``[...]``.
+    """
+    x = checks.as_float_array(context, "context").astype(jnp.float32)
+    checks.check_ndim(x, "context", min_ndim=1)
+    checks.check_nonempty(x, "context")
+    append_eos = self.use_eos_token if append_eos is None else append_eos
+    if not isinstance(append_eos, (bool, np.bool_)):
+      raise ValueError(f"append_eos must be a bool, got {append_eos!r}")
+    if context_length is not None:
+      context_length = checks.positive_int(context_length, "context_length")
+      x = x[..., -context_length:]
+    if scale is not None:
+      scale = checks.as_float_array(scale, "scale").astype(jnp.float32)
+      if scale.shape != x.shape[:-1]:
+        raise ValueError(f"scale must have shape {tuple(x.shape[:-1])} (the context's leading "
+                         f"dims), got {tuple(scale.shape)}")
+    return _tokenize(x, scale, jnp.asarray(self.bin_boundaries()), self, bool(append_eos))
+
+  def detokenize(self, token_ids: Any, scale: Any) -> jax.Array:
+    """Ids back to values: ``centers[clip(id - n_special_tokens - 1)] * scale``.
+
+    ``token_ids`` int ``[B, ...]`` (e.g. samples ``[B, S, H]``) and ``scale`` ``[B]`` (the
+    leading dims of ``token_ids``; a scalar for a single series) broadcast over the rest.
+    Special ids decode to the lowest centre times the scale, as in Chronos.
+    """
+    ids = _integer_array(token_ids, "token_ids")
+    checks.check_ndim(ids, "token_ids", min_ndim=1)
+    scale = checks.as_float_array(scale, "scale").astype(jnp.float32)
+    if scale.ndim >= ids.ndim or ids.shape[:scale.ndim] != scale.shape:
+      raise ValueError(f"scale must have the leading dims of token_ids {tuple(ids.shape)}, got "
+                       f"shape {tuple(scale.shape)}")
+    return _detokenize(ids, scale, jnp.asarray(self.bin_centers()), self.n_special_tokens)
 
 
 def left_pad_and_stack(series: Sequence[Any]) -> np.ndarray:
@@ -106,8 +184,8 @@ def left_pad_and_stack(series: Sequence[Any]) -> np.ndarray:
   return out
 
 
-@functools.partial(jax.jit, static_argnames="append_eos")
-def _tokenize(x, scale, boundaries, append_eos):
+@functools.partial(jax.jit, static_argnames=("tokenizer", "append_eos"))
+def _tokenize(x, scale, boundaries, tokenizer, append_eos):
   mask = ~jnp.isnan(x)
   if scale is None:
     # Mean |x| over observed values; NaN (all missing), zero (all zero) or negative -> 1.
@@ -116,48 +194,13 @@ def _tokenize(x, scale, boundaries, append_eos):
     scale = jnp.where(scale > 0, scale, jnp.ones_like(scale))
   # torch.bucketize(right=True) = number of boundaries <= value = searchsorted(side="right").
   ids = jnp.searchsorted(boundaries, x / scale[..., None], side="right").astype(jnp.int32)
-  ids = jnp.clip(ids + CHRONOS_N_SPECIAL_TOKENS, 0, CHRONOS_N_TOKENS - 1)
-  ids = jnp.where(mask, ids, CHRONOS_PAD_ID)
+  ids = jnp.clip(ids + tokenizer.n_special_tokens, 0, tokenizer.n_tokens - 1)
+  ids = jnp.where(mask, ids, tokenizer.pad_token_id)
   if append_eos:
-    eos = jnp.full(ids.shape[:-1] + (1,), CHRONOS_EOS_ID, ids.dtype)
+    eos = jnp.full(ids.shape[:-1] + (1,), tokenizer.eos_token_id, ids.dtype)
     ids = jnp.concatenate([ids, eos], axis=-1)
     mask = jnp.concatenate([mask, jnp.ones(mask.shape[:-1] + (1,), bool)], axis=-1)
   return ids, mask, scale
-
-
-def chronos_tokenize(context: Any, *, scale: Any = None, append_eos: bool = True,
-                     context_length: int | None = None):
-  """Chronos' MeanScaleUniformBins tokenizer: ``(token_ids, mask, scale)``.
-
-  Args:
-    context: float series ``[..., T]`` (usually ``[B, T]``), missing values NaN (left padding
-      included). Cast to float32, as Chronos does.
-    scale: ``None`` to compute the context scale mean_{observed} |x| (not > 0 or NaN -> 1);
-      or a given scale ``[...]`` -- the label path: Chronos tokenises the ``prediction_length``
-      target values with the context's scale (missing labels come out as PAD with mask False;
-      the training loss ignores them, Chronos' training script sets them to -100).
-    append_eos: append EOS (mask True), as Chronos-T5 (seq2seq) does for contexts and labels.
-    context_length: keep only the last ``context_length`` values (Chronos: 512); None keeps all.
-
-  Returns:
-    token_ids int32 ``[..., T']`` with T' = T (+1 with EOS): bucketize(x/scale, boundaries,
-    right=True) + 2 clamped to [0, 4095], PAD where missing; mask bool ``[..., T']`` (False
-    where missing); scale float32 ``[...]``.
-  """
-  x = checks.as_float_array(context, "context").astype(jnp.float32)
-  checks.check_ndim(x, "context", min_ndim=1)
-  checks.check_nonempty(x, "context")
-  if not isinstance(append_eos, (bool, np.bool_)):
-    raise ValueError(f"append_eos must be a bool, got {append_eos!r}")
-  if context_length is not None:
-    context_length = checks.positive_int(context_length, "context_length")
-    x = x[..., -context_length:]
-  if scale is not None:
-    scale = checks.as_float_array(scale, "scale").astype(jnp.float32)
-    if scale.shape != x.shape[:-1]:
-      raise ValueError(f"scale must have shape {tuple(x.shape[:-1])} (the context's leading "
-                       f"dims), got {tuple(scale.shape)}")
-  return _tokenize(x, scale, jnp.asarray(chronos_bin_boundaries()), bool(append_eos))
 
 
 def _integer_array(x: Any, name: str) -> jax.Array:
@@ -169,26 +212,10 @@ def _integer_array(x: Any, name: str) -> jax.Array:
   return arr
 
 
-@jax.jit
-def _detokenize(ids, scale, centers):
-  index = jnp.clip(ids - CHRONOS_N_SPECIAL_TOKENS - 1, 0, centers.shape[0] - 1)
+@functools.partial(jax.jit, static_argnames="n_special_tokens")
+def _detokenize(ids, scale, centers, n_special_tokens):
+  index = jnp.clip(ids - n_special_tokens - 1, 0, centers.shape[0] - 1)
   return centers[index] * scale.reshape(scale.shape + (1,) * (ids.ndim - scale.ndim))
-
-
-def chronos_detokenize(token_ids: Any, scale: Any) -> jax.Array:
-  """Token ids back to values: ``centers[clip(id - 3, 0, 4092)] * scale`` (Chronos' output).
-
-  ``token_ids`` int ``[B, ...]`` (e.g. samples ``[B, S, H]``) and ``scale`` ``[B]`` (the
-  leading dims of ``token_ids``; a scalar for a single series) broadcast over the rest.
-  Special ids (PAD, EOS, 2) decode to the lowest centre -15 * scale, as in Chronos.
-  """
-  ids = _integer_array(token_ids, "token_ids")
-  checks.check_ndim(ids, "token_ids", min_ndim=1)
-  scale = checks.as_float_array(scale, "scale").astype(jnp.float32)
-  if scale.ndim >= ids.ndim or ids.shape[:scale.ndim] != scale.shape:
-    raise ValueError(f"scale must have the leading dims of token_ids {tuple(ids.shape)}, got "
-                     f"shape {tuple(scale.shape)}")
-  return _detokenize(ids, scale, jnp.asarray(chronos_bin_centers()))
 
 
 def quantized_embedding(token_ids: Any, table_VxD: Any) -> jax.Array:
@@ -313,7 +340,7 @@ def _chebyshev_rows(t, k):
   return jnp.stack(rows)
 
 
-def chebyshev_features(x_L: Any, k: int, x_max: float = CHRONOS_LIMIT) -> jax.Array:
+def chebyshev_features(x_L: Any, k: int, x_max: float = 15.0) -> jax.Array:  # Chronos' bin range
   """Rows f_j(x) = T_j(x / x_max) for j = 1..k (appendix I): ``[k, L]``.
 
   The paper's f_j starts at j = 1 (T_1(x) = x, so the rank-1 case is Phi_1(x) = (x/x_max) u,
@@ -329,7 +356,7 @@ def chebyshev_features(x_L: Any, k: int, x_max: float = CHRONOS_LIMIT) -> jax.Ar
 
 
 def chebyshev_embedding(x_L: Any, k: int, d: int, key: Any,
-                        x_max: float = CHRONOS_LIMIT) -> jax.Array:
+                        x_max: float = 15.0) -> jax.Array:  # Chronos' bin range
   """Rank-k fixed embedding of appendix I: X = sum_j u_j f_j, ``[d, L]``, rank exactly k.
 
   u_1..u_k are orthonormal random columns (Haar), f_j = T_j(x / x_max) (``chebyshev_features``).
