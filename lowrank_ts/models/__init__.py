@@ -1,10 +1,13 @@
-"""Flax NNX models: Chronos (T5 over tokens) and Chronos-Bolt (patches, quantile head)."""
+"""Flax NNX models: Chronos (T5 over tokens) and Chronos-Bolt (patches, quantile head), one
+interface and one registry (:mod:`.registry`)."""
 
 from lowrank_ts.models.chronos import Chronos
 from lowrank_ts.models.chronos_bolt import ChronosBolt
 from lowrank_ts.models.config import (
+  ATTENTION_KINDS,
   BOLT_CONFIGS,
   CHRONOS_CONFIGS,
+  QUANTILE_LEVELS,
   AttentionSpec,
   BoltConfig,
   ChronosConfig,
@@ -12,9 +15,24 @@ from lowrank_ts.models.config import (
   T5Config,
   named_config,
 )
-from lowrank_ts.models.posthoc import compress
+from lowrank_ts.models.registry import ForecastModel, ModelConfig, build
 from lowrank_ts.models.t5 import T5
 
-__all__ = ["BOLT_CONFIGS", "CHRONOS_CONFIGS", "AttentionSpec", "BoltConfig", "Chronos",
-           "ChronosBolt", "ChronosConfig", "ProjectionSpec", "T5", "T5Config", "compress",
-           "named_config"]
+__all__ = [
+  "ATTENTION_KINDS",
+  "BOLT_CONFIGS",
+  "CHRONOS_CONFIGS",
+  "QUANTILE_LEVELS",
+  "T5",
+  "AttentionSpec",
+  "BoltConfig",
+  "Chronos",
+  "ChronosBolt",
+  "ChronosConfig",
+  "ForecastModel",
+  "ModelConfig",
+  "ProjectionSpec",
+  "T5Config",
+  "build",
+  "named_config",
+]

@@ -1,24 +1,140 @@
 """Chronos: the T5 encoder-decoder over MeanScaleUniformBins tokens (Ansari et al., 2024).
 
-The model sees token ids (``n_tokens`` = vocabulary size, PAD 0, EOS 1); the tokenizer
-(scaling, binning, EOS) lives in :mod:`lowrank_ts.embeddings`, sampling in
-:mod:`lowrank_ts.sampling`.
+The model interface (:mod:`lowrank_ts.models.registry`): ``config``, ``training_batch``
+(the reference ``to_hf_format``: float windows to tokens), ``loss`` (token cross-entropy),
+``forecast`` (sampled token paths, quantiles over samples). Sampling itself is
+:mod:`lowrank_ts.inference.sampling`, which drives :meth:`T5.decode_step`.
+
+Forecasts mirror chronos-forecasting's ``ChronosPipeline``: the last ``context_length`` values
+are tokenised with their mean scale; horizons beyond ``prediction_length`` are forecast in
+chunks, feeding back the (lower) median over samples as ``torch.median`` does.
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import jax
 import jax.numpy as jnp
+import numpy as np
+import optax
 from flax import nnx
 
-from lowrank_ts.models.config import ChronosConfig
+from lowrank_ts import checks
+from lowrank_ts.inference import sampling
+from lowrank_ts.models.config import QUANTILE_LEVELS, ChronosConfig
 from lowrank_ts.models.t5 import T5
+
+IGNORE_ID = -100  # label id the loss ignores (missing target values), as Chronos' training
+# Contexts are left-padded (masked, so results are unchanged) to a multiple of this length,
+# and chunks are sampled to a multiple of STEP_BUCKET steps and cut (step t draws with
+# fold_in(key, t) and only sees earlier steps, so the kept steps are unchanged): growing
+# contexts and mixed horizons reuse compiled programs.
+LENGTH_BUCKET = 64
+STEP_BUCKET = 16
 
 
 class Chronos(T5):
-  """A T5 with Chronos' tokenizer and sampling defaults attached (``self.chronos``)."""
+  """A T5 with Chronos' tokenizer and sampling defaults (``self.config``, a ChronosConfig)."""
 
   def __init__(self, config: ChronosConfig, *, rngs: nnx.Rngs, dtype=jnp.float32):
     if not isinstance(config, ChronosConfig):
       raise ValueError(f"config must be a ChronosConfig, got {type(config).__name__}")
     super().__init__(config.t5, rngs=rngs, dtype=dtype)
-    self.chronos = config
+    self.config = config
+
+  # -- training ---------------------------------------------------------------------------------
+  def training_batch(self, batch: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """``{input_ids, attention_mask [B, C(+1)], labels [B, H(+1)]}`` (numpy) from float windows
+    ``{context [B, C], target [B, H]}``: the context tokenised with its own mean scale, the
+    target with the context's scale, ``IGNORE_ID`` where the target is missing."""
+    context, target = _windows(batch)
+    tokenizer = self.config.tokenizer
+    input_ids, attention_mask, scale = tokenizer.tokenize(context)
+    labels, labels_mask, _ = tokenizer.tokenize(target, scale=scale)
+    labels = np.where(np.asarray(labels_mask), np.asarray(labels), IGNORE_ID).astype(np.int32)
+    return {"input_ids": np.asarray(input_ids), "attention_mask": np.asarray(attention_mask),
+            "labels": labels}
+
+  def loss(self, batch: Mapping[str, jax.Array]) -> jax.Array:
+    """Mean token cross-entropy (fp32) over labels != IGNORE_ID; the decoder reads the labels
+    shifted right after the start token."""
+    labels_BT = batch["labels"]
+    decoder_ids_BT = jnp.concatenate(
+        [jnp.full_like(labels_BT[:, :1], self.decoder_start_token_id), labels_BT[:, :-1]], axis=1)
+    decoder_ids_BT = jnp.where(decoder_ids_BT == IGNORE_ID, self.config.tokenizer.pad_token_id,
+                               decoder_ids_BT)
+    logits_BTV = self(batch["input_ids"], batch["attention_mask"], decoder_ids_BT)
+    valid_BT = labels_BT != IGNORE_ID
+    ce_BT = optax.softmax_cross_entropy_with_integer_labels(
+        logits_BTV.astype(jnp.float32), jnp.where(valid_BT, labels_BT, 0))
+    return jnp.sum(ce_BT * valid_BT) / jnp.maximum(jnp.sum(valid_BT), 1)
+
+  # -- forecasting ------------------------------------------------------------------------------
+  def sample_paths(self, context: np.ndarray, horizon: int, key: Any, *,
+                   num_samples: int | None = None, temperature: float | None = None,
+                   top_k: int | None = None, top_p: float | None = None) -> np.ndarray:
+    """Sample paths ``[B, num_samples, horizon]`` in the data's scale for float32 contexts
+    ``[B, T]`` (NaN = missing). Unset sampling arguments take the config's values."""
+    config, tokenizer = self.config, self.config.tokenizer
+    context = _context(context)
+    horizon = checks.positive_int(horizon, "horizon")
+    key = checks.prng_key(key)
+    options = dict(num_samples=config.num_samples if num_samples is None else num_samples,
+                   temperature=config.temperature if temperature is None else temperature,
+                   top_k=config.top_k if top_k is None else top_k,
+                   top_p=config.top_p if top_p is None else top_p)
+    chunks, remaining = [], horizon
+    while remaining > 0:
+      window = _bucketed(context[:, -config.context_length:], config.context_length)
+      token_ids, mask, scale = tokenizer.tokenize(window)
+      steps = min(remaining, config.prediction_length)
+      compiled_steps = min(config.prediction_length, STEP_BUCKET * math.ceil(steps / STEP_BUCKET))
+      tokens = sampling.sample(self, token_ids, mask, jax.random.fold_in(key, len(chunks)),
+                               horizon=compiled_steps, eos_token_id=tokenizer.eos_token_id,
+                               **options)[..., :steps]
+      values = np.asarray(tokenizer.detokenize(tokens, scale))
+      chunks.append(values)
+      remaining -= steps
+      if remaining > 0:  # torch.median: the lower of the two middle samples
+        median = np.sort(values, axis=1)[:, (values.shape[1] - 1) // 2]
+        context = np.concatenate([context, median], axis=1)
+    return np.concatenate(chunks, axis=-1)
+
+  def forecast(self, context: np.ndarray, horizon: int, key: Any = None,
+               **sampling_options) -> dict[str, np.ndarray]:
+    """``{"mean": [B, H], "quantiles": [B, H, 9]}`` at :data:`QUANTILE_LEVELS` over sample
+    paths (linear interpolation); needs a PRNG ``key``; ``sampling_options``: num_samples,
+    temperature, top_k, top_p."""
+    if key is None:
+      raise ValueError("key is required to sample Chronos forecasts (jax.random.key(seed))")
+    unknown = set(sampling_options) - {"num_samples", "temperature", "top_k", "top_p"}
+    if unknown:
+      raise ValueError(f"unknown sampling options {sorted(unknown)}; Chronos takes "
+                       "num_samples, temperature, top_k, top_p")
+    samples = self.sample_paths(context, horizon, key, **sampling_options)
+    return {"mean": samples.mean(axis=1),
+            "quantiles": np.moveaxis(np.quantile(samples, QUANTILE_LEVELS, axis=1), 0, -1)}
+
+
+def _windows(batch) -> tuple[np.ndarray, np.ndarray]:
+  if not isinstance(batch, Mapping) or "context" not in batch or "target" not in batch:
+    raise ValueError("batch must be a mapping with keys context and target")
+  context = checks.float_array(batch["context"], "batch['context']", ndim=2)
+  target = checks.float_array(batch["target"], "batch['target']", ndim=2)
+  if context.shape[0] != target.shape[0]:
+    raise ValueError(f"batch['context'] and batch['target'] must have the same batch size, got "
+                     f"{context.shape[0]} and {target.shape[0]}")
+  return context, target
+
+
+def _context(context) -> np.ndarray:
+  return checks.float_array(context, "context", ndim=2)
+
+
+def _bucketed(window: np.ndarray, context_length: int) -> np.ndarray:
+  length = min(context_length, LENGTH_BUCKET * math.ceil(window.shape[1] / LENGTH_BUCKET))
+  pad = max(length - window.shape[1], 0)
+  return np.pad(window, ((0, 0), (pad, 0)), constant_values=np.nan)

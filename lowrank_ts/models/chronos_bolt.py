@@ -15,16 +15,28 @@ Facts reproduced from chronos-forecasting's ``chronos_bolt.py``:
 - Quantile loss (normalised space): ``2 |(y - q_hat)(1[y <= q_hat] - q)|`` on observed
   targets, averaged over quantile levels, summed over the horizon, averaged over the batch
   (the reference's reductions, whose comments name the axes the other way round).
+
+
+The model interface (:mod:`lowrank_ts.models.registry`): ``config``, ``training_batch``
+(float windows as they are), ``loss`` (the quantile loss), ``forecast`` (direct quantiles;
+horizons beyond ``prediction_length`` in chunks, feeding back each quantile path and
+re-reducing the ``Q x Q`` paths to ``Q`` quantiles, as ``ChronosBoltPipeline`` does).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import nnx
 
-from lowrank_ts.models.config import BoltConfig
-from lowrank_ts.models.t5 import Stack, _normal, normal_init
+from lowrank_ts import checks
+from lowrank_ts.models.config import QUANTILE_LEVELS, BoltConfig
+from lowrank_ts.models.layers import normal_init, normal_param
+from lowrank_ts.models.t5 import Stack
 
 
 def instance_norm(context_BT: jax.Array, eps: float = 1e-5):
@@ -87,17 +99,17 @@ class ResidualBlock(nnx.Module):
 
 
 class ChronosBolt(nnx.Module):
-  """Chronos-Bolt forecasting model (``self.bolt`` is its :class:`BoltConfig`)."""
+  """Chronos-Bolt forecasting model (``self.config`` is its :class:`BoltConfig`)."""
 
   def __init__(self, config: BoltConfig, *, rngs: nnx.Rngs, dtype=jnp.float32):
     if not isinstance(config, BoltConfig):
       raise ValueError(f"config must be a BoltConfig, got {type(config).__name__}")
-    self.bolt = config
+    self.config = config
     t5 = config.t5
     f, patch_features = t5.initializer_factor, 2 * config.input_patch_size
     # The reference initialises both residual blocks with the patch-feature fan-in.
     stds = (f * patch_features ** -0.5, f * t5.d_ff ** -0.5, f * patch_features ** -0.5)
-    self.shared = _normal(rngs, (t5.vocab_size, t5.d_model), f, dtype)
+    self.shared = normal_param(rngs, (t5.vocab_size, t5.d_model), f, dtype)
     self.input_patch_embedding = ResidualBlock(patch_features, t5.d_ff, t5.d_model,
                                                t5.dropout_rate, stds, rngs=rngs, dtype=dtype)
     self.encoder = Stack(t5, is_decoder=False, rngs=rngs, dtype=dtype)
@@ -117,7 +129,7 @@ class ChronosBolt(nnx.Module):
     if mask_BT.shape != context_BT.shape:
       raise ValueError(f"mask_BT must have shape {tuple(context_BT.shape)}, got "
                        f"{tuple(mask_BT.shape)}")
-    length = self.bolt.context_length
+    length = self.config.context_length
     return context_BT[:, -length:], mask_BT[:, -length:].astype(jnp.float32)
 
   def encode(self, context_BT, mask_BT=None):
@@ -127,12 +139,12 @@ class ChronosBolt(nnx.Module):
     """
     context_BT, mask_BT = self._context(context_BT, mask_BT)
     normed_BT, loc, scale = instance_norm(context_BT)
-    patches_BNP = patchify(normed_BT, self.bolt.input_patch_size)
-    patch_mask_BNP = jnp.nan_to_num(patchify(mask_BT, self.bolt.input_patch_size), nan=0.0)
+    patches_BNP = patchify(normed_BT, self.config.input_patch_size)
+    patch_mask_BNP = jnp.nan_to_num(patchify(mask_BT, self.config.input_patch_size), nan=0.0)
     patches_BNP = jnp.where(patch_mask_BNP > 0, patches_BNP, 0.0)
     attention_mask_BN = patch_mask_BNP.sum(-1) > 0
     embeds_BND = self.input_patch_embedding(jnp.concatenate([patches_BNP, patch_mask_BNP], -1))
-    if self.bolt.use_reg_token:
+    if self.config.use_reg_token:
       reg_B1D = jnp.broadcast_to(self.shared[...][1], (embeds_BND.shape[0], 1,
                                                        embeds_BND.shape[2]))
       embeds_BND = jnp.concatenate([embeds_BND, reg_B1D], axis=1)
@@ -142,7 +154,7 @@ class ChronosBolt(nnx.Module):
 
   def decode(self, hidden_BND, attention_mask_BN) -> jax.Array:
     """The decoder's output ``[B, d_model]`` for its single start token."""
-    start = self.shared[...][self.bolt.t5.decoder_start_token_id]
+    start = self.shared[...][self.config.t5.decoder_start_token_id]
     start_B1D = jnp.broadcast_to(start, (hidden_BND.shape[0], 1, start.shape[0]))
     return self.decoder(start_B1D, None, hidden_BND, attention_mask_BN)[:, 0]
 
@@ -150,17 +162,18 @@ class ChronosBolt(nnx.Module):
     """``(quantiles_BQH, loc_B1, scale_B1)`` with quantiles in normalised space."""
     hidden_BND, attention_mask_BN, loc, scale = self.encode(context_BT, mask_BT)
     out = self.output_patch_embedding(self.decode(hidden_BND, attention_mask_BN))
-    return out.reshape(out.shape[0], len(self.bolt.quantiles), -1), loc, scale
+    return out.reshape(out.shape[0], len(self.config.quantiles), -1), loc, scale
 
   def __call__(self, context_BT, mask_BT=None) -> jax.Array:
     """Quantile forecasts ``[B, Q, prediction_length]`` in the data's scale."""
     quantiles_BQH, loc, scale = self.normalised_quantiles(context_BT, mask_BT)
     return quantiles_BQH * scale[:, :, None] + loc[:, :, None]
 
-  def loss(self, context_BT, target_BH, mask_BT=None, target_mask_BH=None) -> jax.Array:
+  def quantile_loss(self, context_BT, target_BH, mask_BT=None, target_mask_BH=None
+                    ) -> jax.Array:
     """Quantile loss of forecasts for ``target_BH`` (NaN = missing, shorter ones padded)."""
     target_BH = jnp.asarray(target_BH, jnp.float32)
-    horizon, batch = self.bolt.prediction_length, jnp.shape(context_BT)[0]
+    horizon, batch = self.config.prediction_length, jnp.shape(context_BT)[0]
     if target_BH.ndim != 2 or target_BH.shape[0] != batch or not (
         1 <= target_BH.shape[1] <= horizon):
       raise ValueError(f"target_BH must be [batch={batch}, 1..{horizon}], got"
@@ -172,4 +185,66 @@ class ChronosBolt(nnx.Module):
     target_BH = jnp.where(target_mask_BH, (target_BH - loc) / scale, 0.0)
     pad = ((0, 0), (0, horizon - target_BH.shape[1]))
     return quantile_loss(quantiles_BQH, jnp.pad(target_BH, pad), jnp.pad(target_mask_BH, pad),
-                         jnp.asarray(self.bolt.quantiles, jnp.float32))
+                         jnp.asarray(self.config.quantiles, jnp.float32))
+
+  # -- the model interface ----------------------------------------------------------------------
+  def training_batch(self, batch: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """``{context [B, C], target [B, H]}`` float32 (NaN = missing): Bolt reads raw values."""
+    if not isinstance(batch, Mapping) or "context" not in batch or "target" not in batch:
+      raise ValueError("batch must be a mapping with keys context and target")
+    return {"context": checks.float_array(batch["context"], "batch['context']", ndim=2),
+            "target": checks.float_array(batch["target"], "batch['target']", ndim=2)}
+
+  def loss(self, batch: Mapping[str, jax.Array]) -> jax.Array:
+    """The quantile loss (fp32) of a :meth:`training_batch`."""
+    return self.quantile_loss(batch["context"], batch["target"]).astype(jnp.float32)
+
+  def predict_quantiles(self, context: np.ndarray, horizon: int) -> np.ndarray:
+    """Quantile forecasts ``[B, Q, horizon]`` at the model's own levels for float32 contexts
+    ``[B, T]`` (NaN = missing)."""
+    horizon = checks.positive_int(horizon, "horizon")
+    length, levels = self.config.context_length, self.config.quantiles
+    context = checks.float_array(context, "context", ndim=2)[:, -length:]
+    prediction = np.asarray(_bolt_call(self, jnp.asarray(context)))
+    chunks, remaining = [prediction], horizon - prediction.shape[-1]
+    batch, n_q = prediction.shape[:2]
+    if remaining > 0:
+      context = np.repeat(context[:, None], n_q, axis=1)
+    while remaining > 0:
+      context = np.concatenate([context, prediction], axis=-1)[..., -length:]
+      paths = np.asarray(_bolt_call(self, jnp.asarray(context.reshape(batch * n_q, -1))))
+      prediction = np.quantile(paths.reshape(batch, n_q * n_q, -1), levels, axis=1)
+      prediction = np.moveaxis(prediction.astype(np.float32), 0, 1)
+      chunks.append(prediction)
+      remaining -= prediction.shape[-1]
+    return np.concatenate(chunks, axis=-1)[..., :horizon]
+
+  def forecast(self, context: np.ndarray, horizon: int, key: Any = None,
+               **sampling_options) -> dict[str, np.ndarray]:
+    """``{"mean": [B, H], "quantiles": [B, H, 9]}`` at :data:`QUANTILE_LEVELS`: the model's
+    levels, linearly interpolated (clamped at its extreme levels); the mean is the median.
+    Deterministic: ``key`` is ignored and sampling options are refused."""
+    del key  # deterministic
+    if sampling_options:
+      raise ValueError(f"sampling arguments {sorted(sampling_options)} do not apply to "
+                       "Chronos-Bolt")
+    levels = self.config.quantiles
+    if 0.5 not in levels:
+      raise ValueError("model must predict the 0.5 quantile")
+    q = self.predict_quantiles(context, horizon)
+    out = np.stack([_interpolate_levels(q, levels, level) for level in QUANTILE_LEVELS], -1)
+    return {"mean": q[:, levels.index(0.5)], "quantiles": out}
+
+
+@nnx.jit
+def _bolt_call(model, context_BT):
+  return model(context_BT)
+
+
+def _interpolate_levels(q_BQH, levels, level):
+  if level in levels:
+    return q_BQH[:, levels.index(level)]
+  idx = int(np.clip(np.searchsorted(levels, level), 1, len(levels) - 1))
+  lo, hi = levels[idx - 1], levels[idx]
+  w = np.clip((level - lo) / (hi - lo), 0.0, 1.0)
+  return (1 - w) * q_BQH[:, idx - 1] + w * q_BQH[:, idx]

@@ -13,11 +13,16 @@ small enough for tests on two CPU cores.
 from __future__ import annotations
 
 import dataclasses
-from typing import Optional
+from collections.abc import Mapping
 
 from lowrank_ts import checks
+from lowrank_ts.embeddings import MeanScaleUniformBins
 
 PROJECTION_KINDS = ("dense", "shared_sketch", "head_sketch")
+# The three kinds of attention layer of a T5, in the order the authors index them.
+ATTENTION_KINDS = ("encoder", "decoder_self", "decoder_cross")
+# The quantile levels every forecast is reported at (Chronos' evaluation; Bolt's head).
+QUANTILE_LEVELS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -29,7 +34,7 @@ class ProjectionSpec:
   one rank-``rank`` factorisation per head.
   """
   kind: str = "dense"
-  rank: Optional[int] = None
+  rank: int | None = None
 
   def __post_init__(self):
     if self.kind not in PROJECTION_KINDS:
@@ -82,7 +87,7 @@ class T5Config:
   num_layers: int
   num_heads: int
   d_kv: int
-  num_decoder_layers: Optional[int] = None
+  num_decoder_layers: int | None = None
   relative_attention_num_buckets: int = 32
   relative_attention_max_distance: int = 128
   dropout_rate: float = 0.1
@@ -92,9 +97,9 @@ class T5Config:
   tie_word_embeddings: bool = True
   decoder_start_token_id: int = 0
   # Per-layer attention layouts; None = dense num_heads x d_kv in every layer.
-  encoder_attention: Optional[tuple[AttentionSpec, ...]] = None
-  decoder_self_attention: Optional[tuple[AttentionSpec, ...]] = None
-  decoder_cross_attention: Optional[tuple[AttentionSpec, ...]] = None
+  encoder_attention: tuple[AttentionSpec, ...] | None = None
+  decoder_self_attention: tuple[AttentionSpec, ...] | None = None
+  decoder_cross_attention: tuple[AttentionSpec, ...] | None = None
 
   def __post_init__(self):
     for name in ("vocab_size", "d_model", "d_ff", "num_layers", "num_heads", "d_kv",
@@ -102,6 +107,7 @@ class T5Config:
       checks.positive_int(getattr(self, name), name)
     if self.num_decoder_layers is None:  # T5's default: as many as encoder layers
       object.__setattr__(self, "num_decoder_layers", self.num_layers)
+    # From here on num_decoder_layers is an int.
     checks.positive_int(self.num_decoder_layers, "num_decoder_layers")
     if self.relative_attention_num_buckets < 4:
       raise ValueError("relative_attention_num_buckets must be >= 4, got "
@@ -114,9 +120,8 @@ class T5Config:
       raise ValueError(
           f"feed_forward_proj must be one of {FEED_FORWARD_PROJ}, got {self.feed_forward_proj!r}")
     checks.positive_int(self.decoder_start_token_id, "decoder_start_token_id", allow_zero=True)
-    for name, layers in (("encoder_attention", self.num_layers),
-                         ("decoder_self_attention", self.n_decoder_layers),
-                         ("decoder_cross_attention", self.n_decoder_layers)):
+    for kind in ATTENTION_KINDS:
+      name, layers = self._attention_field(kind)
       specs = getattr(self, name)
       if specs is None:
         continue
@@ -129,9 +134,12 @@ class T5Config:
         # The relative position bias of layer 0 (one column per head) is shared by all layers.
         raise ValueError(f"{name}: every self-attention layer must have the same n_heads")
 
-  @property
-  def n_decoder_layers(self) -> int:
-    return self.num_layers if self.num_decoder_layers is None else self.num_decoder_layers
+  def _attention_field(self, kind: str) -> tuple[str, int]:
+    """The field holding ``kind``'s per-layer specs, and its number of layers."""
+    if kind not in ATTENTION_KINDS:
+      raise ValueError(f"kind must be one of {ATTENTION_KINDS}, got {kind!r}")
+    layers = self.num_layers if kind == "encoder" else self.num_decoder_layers
+    return f"{kind}_attention", layers
 
   @property
   def is_gated(self) -> bool:
@@ -142,40 +150,43 @@ class T5Config:
     act = self.feed_forward_proj.split("-")[-1]
     return "gelu_new" if act == "gelu" else act
 
-  def attention_specs(self, which: str) -> tuple[AttentionSpec, ...]:
-    """Per-layer specs of ``'encoder'``, ``'decoder_self'`` or ``'decoder_cross'``."""
-    fields = {"encoder": ("encoder_attention", self.num_layers),
-              "decoder_self": ("decoder_self_attention", self.n_decoder_layers),
-              "decoder_cross": ("decoder_cross_attention", self.n_decoder_layers)}
-    if which not in fields:
-      raise ValueError(f"which must be one of {tuple(fields)}, got {which!r}")
-    name, layers = fields[which]
+  def attention_specs(self, kind: str) -> tuple[AttentionSpec, ...]:
+    """Per-layer specs of one of :data:`ATTENTION_KINDS`."""
+    name, layers = self._attention_field(kind)
     specs = getattr(self, name)
     if specs is None:
       specs = (AttentionSpec(self.num_heads, self.d_kv),) * layers
     return specs
 
+  def with_attention(self, specs: Mapping[str, tuple[AttentionSpec, ...] | None]
+                     ) -> T5Config:
+    """This config with the per-layer specs of the kinds in ``specs`` replaced (``None`` =
+    dense ``num_heads x d_kv``); kinds not named keep theirs."""
+    if not isinstance(specs, Mapping) or set(specs) - set(ATTENTION_KINDS):
+      raise ValueError(f"specs must map kinds of {ATTENTION_KINDS} to per-layer specs, got "
+                       f"{specs!r}")
+    return dataclasses.replace(self, **{self._attention_field(kind)[0]: (
+        None if value is None else tuple(value)) for kind, value in specs.items()})
+
+  def dense(self) -> T5Config:
+    """This config with dense ``num_heads x d_kv`` attention everywhere (the published form)."""
+    return self.with_attention(dict.fromkeys(ATTENTION_KINDS))
+
   @property
   def is_dense(self) -> bool:
     """True when the model is a plain T5 (exportable to Hugging Face as is)."""
     return all(s.is_dense and s.n_heads == self.num_heads and s.d_kv == self.d_kv
-               for which in ("encoder", "decoder_self", "decoder_cross")
-               for s in self.attention_specs(which))
+               for kind in ATTENTION_KINDS for s in self.attention_specs(kind))
 
 
 @dataclasses.dataclass(frozen=True)
 class ChronosConfig:
-  """Chronos: a T5 over MeanScaleUniformBins tokens, plus the pipeline's defaults."""
+  """Chronos: a T5 over :class:`MeanScaleUniformBins` tokens, plus the pipeline's sampling
+  defaults."""
   t5: T5Config
+  tokenizer: MeanScaleUniformBins = dataclasses.field(default_factory=MeanScaleUniformBins)
   context_length: int = 512
   prediction_length: int = 64
-  n_tokens: int = 4096
-  n_special_tokens: int = 2
-  pad_token_id: int = 0
-  eos_token_id: int = 1
-  use_eos_token: bool = True
-  low_limit: float = -15.0
-  high_limit: float = 15.0
   num_samples: int = 20
   temperature: float = 1.0
   top_k: int = 50
@@ -184,21 +195,49 @@ class ChronosConfig:
   def __post_init__(self):
     if not isinstance(self.t5, T5Config):
       raise ValueError(f"t5 must be a T5Config, got {type(self.t5).__name__}")
-    for name in ("context_length", "prediction_length", "n_tokens", "num_samples", "top_k"):
+    if not isinstance(self.tokenizer, MeanScaleUniformBins):
+      raise ValueError(f"tokenizer must be a MeanScaleUniformBins, got "
+                       f"{type(self.tokenizer).__name__}")
+    for name in ("context_length", "prediction_length", "num_samples", "top_k"):
       checks.positive_int(getattr(self, name), name)
-    checks.positive_int(self.n_special_tokens, "n_special_tokens")
-    for name in ("pad_token_id", "eos_token_id"):
-      value = checks.positive_int(getattr(self, name), name, allow_zero=True)
-      if value >= self.n_special_tokens:
-        raise ValueError(f"{name} must be < n_special_tokens={self.n_special_tokens}, got {value}")
-    if self.n_tokens != self.t5.vocab_size:
-      raise ValueError(f"n_tokens={self.n_tokens} must equal t5.vocab_size={self.t5.vocab_size}")
-    if self.n_tokens - self.n_special_tokens < 2:
-      raise ValueError(f"n_tokens must exceed n_special_tokens + 1, got {self.n_tokens}")
-    if not self.low_limit < self.high_limit:
-      raise ValueError(f"low_limit must be < high_limit, got {self.low_limit}, {self.high_limit}")
+    if self.tokenizer.n_tokens != self.t5.vocab_size:
+      raise ValueError(f"tokenizer.n_tokens={self.tokenizer.n_tokens} must equal "
+                       f"t5.vocab_size={self.t5.vocab_size}")
     checks.positive_float(self.temperature, "temperature")
     checks.positive_float(self.top_p, "top_p", upper=1.0)
+
+  # The ``chronos_config`` block of a Hugging Face config.json (chronos-forecasting's).
+  hf_architecture = "T5ForConditionalGeneration"
+  hf_pipeline_class = "ChronosPipeline"
+
+  def to_hf(self) -> dict:
+    tok = self.tokenizer
+    return {"tokenizer_class": "MeanScaleUniformBins",
+            "tokenizer_kwargs": {"low_limit": tok.low_limit, "high_limit": tok.high_limit},
+            "context_length": self.context_length, "prediction_length": self.prediction_length,
+            "n_tokens": tok.n_tokens, "n_special_tokens": tok.n_special_tokens,
+            "pad_token_id": tok.pad_token_id, "eos_token_id": tok.eos_token_id,
+            "use_eos_token": tok.use_eos_token, "model_type": "seq2seq",
+            "num_samples": self.num_samples, "temperature": self.temperature,
+            "top_k": self.top_k, "top_p": self.top_p}
+
+  @classmethod
+  def from_hf(cls, t5: T5Config, raw: Mapping) -> ChronosConfig:
+    if raw.get("model_type", "seq2seq") != "seq2seq":
+      raise ValueError(f"chronos_config.model_type {raw.get('model_type')!r} is not supported; "
+                       "only seq2seq (T5) Chronos models are")
+    if raw.get("tokenizer_class", "MeanScaleUniformBins") != "MeanScaleUniformBins":
+      raise ValueError(f"chronos_config.tokenizer_class {raw['tokenizer_class']!r} is not "
+                       "supported; only MeanScaleUniformBins is")
+    tokenizer_fields = ("n_tokens", "n_special_tokens", "pad_token_id", "eos_token_id",
+                        "use_eos_token")
+    limits = raw.get("tokenizer_kwargs", {})
+    tokenizer = MeanScaleUniformBins(**{k: raw[k] for k in tokenizer_fields if k in raw},
+                                     **{k: float(limits[k]) for k in ("low_limit", "high_limit")
+                                        if k in limits})
+    fields = ("context_length", "prediction_length", "num_samples", "temperature", "top_k",
+              "top_p")
+    return cls(t5=t5, tokenizer=tokenizer, **{k: raw[k] for k in fields if k in raw})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -209,7 +248,7 @@ class BoltConfig:
   prediction_length: int = 64
   input_patch_size: int = 16
   input_patch_stride: int = 16
-  quantiles: tuple[float, ...] = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+  quantiles: tuple[float, ...] = QUANTILE_LEVELS
   use_reg_token: bool = True
 
   def __post_init__(self):
@@ -230,6 +269,27 @@ class BoltConfig:
       raise ValueError(f"t5.vocab_size must be {expected_vocab} for Chronos-Bolt "
                        f"(use_reg_token={self.use_reg_token}), got {self.t5.vocab_size}")
 
+  hf_architecture = "ChronosBoltModelForForecasting"
+  hf_pipeline_class = "ChronosBoltPipeline"
+
+  def to_hf(self) -> dict:
+    return {"context_length": self.context_length, "prediction_length": self.prediction_length,
+            "input_patch_size": self.input_patch_size,
+            "input_patch_stride": self.input_patch_stride,
+            "quantiles": list(self.quantiles), "use_reg_token": self.use_reg_token}
+
+  @classmethod
+  def from_hf(cls, t5: T5Config, raw: Mapping) -> BoltConfig:
+    try:
+      return cls(t5=t5, context_length=raw["context_length"],
+                 prediction_length=raw["prediction_length"],
+                 input_patch_size=raw["input_patch_size"],
+                 input_patch_stride=raw["input_patch_stride"],
+                 quantiles=tuple(float(q) for q in raw["quantiles"]),
+                 use_reg_token=bool(raw.get("use_reg_token", False)))
+    except KeyError as err:
+      raise ValueError(f"chronos_config has no {err.args[0]!r}") from None
+
 
 def _t5(vocab_size, d_model, d_ff, layers, heads, d_kv=64, **kw) -> T5Config:
   return T5Config(vocab_size=vocab_size, d_model=d_model, d_ff=d_ff, num_layers=layers,
@@ -245,12 +305,13 @@ _SIZES = {
     "large": (1024, 4096, 24, 16, 64),
 }
 
+_VOCAB = MeanScaleUniformBins().n_tokens
 CHRONOS_CONFIGS: dict[str, ChronosConfig] = {
-    f"chronos-t5-{size}": ChronosConfig(_t5(4096, *dims)) for size, dims in _SIZES.items()
+    f"chronos-t5-{size}": ChronosConfig(_t5(_VOCAB, *dims)) for size, dims in _SIZES.items()
 }
 # CPU-sized: same vocabulary and tokenizer, a thin transformer.
-CHRONOS_CONFIGS["chronos-t5-cpu"] = ChronosConfig(_t5(4096, 64, 256, 2, 4, 16))
-CHRONOS_CONFIGS["chronos-t5-cpu-mini"] = ChronosConfig(_t5(4096, 48, 96, 2, 4, 16))
+CHRONOS_CONFIGS["chronos-t5-cpu"] = ChronosConfig(_t5(_VOCAB, 64, 256, 2, 4, 16))
+CHRONOS_CONFIGS["chronos-t5-cpu-mini"] = ChronosConfig(_t5(_VOCAB, 48, 96, 2, 4, 16))
 
 BOLT_CONFIGS: dict[str, BoltConfig] = {
     f"chronos-bolt-{size}": BoltConfig(_t5(2, *_SIZES[size]))
@@ -261,6 +322,14 @@ BOLT_CONFIGS["chronos-bolt-cpu"] = BoltConfig(_t5(2, 64, 256, 2, 4, 16), context
 # context, a 16-step quantile head (the offline benchmark's horizons are <= 13).
 BOLT_CONFIGS["chronos-bolt-cpu-h16"] = BoltConfig(_t5(2, 64, 256, 2, 4, 16), context_length=256,
                                                   prediction_length=16)
+
+
+def config_from_hf(t5: T5Config, chronos_config: Mapping) -> ChronosConfig | BoltConfig:
+  """The config a Hugging Face ``chronos_config`` block describes (Bolt's has patches)."""
+  if not isinstance(chronos_config, Mapping):
+    raise ValueError("config.json has no chronos_config: not a Chronos checkpoint")
+  cls = BoltConfig if "input_patch_size" in chronos_config else ChronosConfig
+  return cls.from_hf(t5, chronos_config)
 
 
 def named_config(name: str) -> ChronosConfig | BoltConfig:

@@ -22,20 +22,13 @@ dense model.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
-
-import jax
-import numpy as np
-from flax import nnx
+from typing import ClassVar
 
 from lowrank_ts import checks
-from lowrank_ts.models.config import (
-  AttentionSpec,
-  BoltConfig,
-  ChronosConfig,
-  ProjectionSpec,
-  T5Config,
-)
+from lowrank_ts.models.config import ATTENTION_KINDS, AttentionSpec, ProjectionSpec, T5Config
+from lowrank_ts.models.layers import PROJECTIONS
 
 PARAMETERIZATIONS = ("shared_sketch", "head_sketch", "reduced_head_size")
 
@@ -45,6 +38,13 @@ class PowerLawSchedule:
   """``d_i = ceil(d0 (1 + i)^alpha)``; ``alpha = 0`` is a uniform rank ``ceil(d0)``."""
   d0: float
   alpha: float
+  NAME: ClassVar[str] = "power"
+  ARGS: ClassVar[str] = "D0,ALPHA"
+
+  @classmethod
+  def from_args(cls, values: list[str]) -> PowerLawSchedule:
+    _arity(cls, values, 2)
+    return cls(float(values[0]), float(values[1]))
 
   def __post_init__(self):
     checks.positive_float(self.d0, "d0")
@@ -65,6 +65,13 @@ class ConcaveSchedule:
   r_min: int
   r_max: int
   gamma: float = 0.5
+  NAME: ClassVar[str] = "concave"
+  ARGS: ClassVar[str] = "R_MIN,R_MAX[,GAMMA]"
+
+  @classmethod
+  def from_args(cls, values: list[str]) -> ConcaveSchedule:
+    _arity(cls, values, 2, 3)
+    return cls(int(values[0]), int(values[1]), *[float(v) for v in values[2:]])
 
   def __post_init__(self):
     checks.positive_int(self.r_min, "r_min")
@@ -84,7 +91,15 @@ class ConcaveSchedule:
 
 @dataclasses.dataclass(frozen=True)
 class UniformSchedule:
+  """The same rank for every attention layer."""
   rank: int
+  NAME: ClassVar[str] = "uniform"
+  ARGS: ClassVar[str] = "RANK"
+
+  @classmethod
+  def from_args(cls, values: list[str]) -> UniformSchedule:
+    _arity(cls, values, 1)
+    return cls(int(values[0]))
 
   def __post_init__(self):
     checks.positive_int(self.rank, "rank")
@@ -112,13 +127,21 @@ class ExplicitSchedule:
 
 
 Schedule = PowerLawSchedule | ConcaveSchedule | UniformSchedule | ExplicitSchedule
+# Schedules a layout string can name (ExplicitSchedule is for code).
+SCHEDULES = {cls.NAME: cls for cls in (PowerLawSchedule, UniformSchedule, ConcaveSchedule)}
+
+
+def _arity(cls, values: list[str], *counts: int) -> None:
+  if len(values) not in counts:
+    raise ValueError(f"{cls.NAME} takes {cls.ARGS} ({' or '.join(map(str, counts))} numbers), "
+                     f"got {len(values)}")
 
 
 def layer_indices(t5: T5Config) -> dict[str, tuple[int, ...]]:
   """Schedule index of every attention layer: encoder i, decoder self i, cross E + i."""
   if not isinstance(t5, T5Config):
     raise ValueError(f"t5 must be a T5Config, got {type(t5).__name__}")
-  decoder = tuple(range(t5.n_decoder_layers))
+  decoder = tuple(range(t5.num_decoder_layers))
   return {"encoder": tuple(range(t5.num_layers)), "decoder_self": decoder,
           "decoder_cross": tuple(t5.num_layers + i for i in decoder)}
 
@@ -147,12 +170,10 @@ def low_rank_t5(t5: T5Config, schedule: Schedule, parameterization: str,
   if not projections or any(p not in "qkvo" or len(p) != 1 for p in projections):
     raise ValueError(f"projections must be a non-empty subset of q, k, v, o; got {projections!r}")
   indices = layer_indices(t5)
-  ranks = schedule.ranks(t5.num_layers + t5.n_decoder_layers)
+  ranks = schedule.ranks(t5.num_layers + t5.num_decoder_layers)
   specs = {which: tuple(_spec(t5, ranks[i], parameterization, projections) for i in idx)
            for which, idx in indices.items()}
-  return dataclasses.replace(t5, encoder_attention=specs["encoder"],
-                             decoder_self_attention=specs["decoder_self"],
-                             decoder_cross_attention=specs["decoder_cross"])
+  return t5.with_attention(specs)
 
 
 def nearest_power_of_two(x: float, upper: int) -> int:
@@ -183,10 +204,67 @@ def authors_layout(t5: T5Config, base_tilde_d: float, beta: float,
                                                      t5.d_model // heads))
 
   indices = layer_indices(t5)
-  specs = {which: tuple(spec(i) for i in idx) for which, idx in indices.items()}
-  return dataclasses.replace(t5, encoder_attention=specs["encoder"],
-                             decoder_self_attention=specs["decoder_self"],
-                             decoder_cross_attention=specs["decoder_cross"])
+  return t5.with_attention({which: tuple(spec(i) for i in idx) for which, idx in indices.items()})
+
+
+# -- layouts: what a `--attention=...` string describes, parsed once ---------------------------
+@dataclasses.dataclass(frozen=True)
+class DenseLayout:
+  """The published dense attention."""
+  def apply(self, t5: T5Config) -> T5Config:
+    return t5
+
+
+@dataclasses.dataclass(frozen=True)
+class AuthorsLayout:
+  """:func:`authors_layout` with ``(base_tilde_d, beta, alpha)``."""
+  base_tilde_d: float
+  beta: float
+  alpha: float = 0.0
+
+  def apply(self, t5: T5Config) -> T5Config:
+    return authors_layout(t5, self.base_tilde_d, self.beta, self.alpha)
+
+
+@dataclasses.dataclass(frozen=True)
+class ScheduledLayout:
+  """:func:`low_rank_t5` with a schedule and a parameterisation."""
+  parameterization: str
+  schedule: Schedule
+
+  def apply(self, t5: T5Config) -> T5Config:
+    return low_rank_t5(t5, self.schedule, self.parameterization)
+
+
+Layout = DenseLayout | AuthorsLayout | ScheduledLayout
+LAYOUT_SYNTAX = ("'dense', 'authors:D0,BETA[,ALPHA]' or 'PARAMETERIZATION:SCHEDULE:ARGS' with a "
+                 f"parameterization in {PARAMETERIZATIONS} and a schedule "
+                 + ", ".join(f"{name}:{cls.ARGS}" for name, cls in SCHEDULES.items()))
+
+
+@functools.lru_cache(maxsize=256)
+def parse_layout(text: str) -> Layout:
+  """The layout a string describes (cached: each string is parsed once), e.g. ``'dense'``,
+  ``'authors:3,0.27'`` (Fig. 7's "0.075" on chronos-t5-base) or
+  ``'reduced_head_size:power:4,0.3'``; a ValueError naming ``attention`` otherwise."""
+  if not isinstance(text, str):
+    raise ValueError(f"attention must be a string, got {text!r}")
+  parts = text.split(":")
+  try:
+    if parts == ["dense"]:
+      return DenseLayout()
+    if len(parts) == 2 and parts[0] == "authors":
+      values = [float(v) for v in parts[1].split(",")]
+      if len(values) not in (2, 3):
+        raise ValueError("authors takes D0,BETA[,ALPHA]")
+      return AuthorsLayout(*values)
+    if len(parts) == 3 and parts[0] in PARAMETERIZATIONS:
+      if parts[1] not in SCHEDULES:
+        raise ValueError(f"schedule must be one of {sorted(SCHEDULES)}, got {parts[1]!r}")
+      return ScheduledLayout(parts[0], SCHEDULES[parts[1]].from_args(parts[2].split(",")))
+  except (TypeError, ValueError) as err:
+    raise ValueError(f"attention {text!r}: {err}") from None
+  raise ValueError(f"attention must be {LAYOUT_SYNTAX}; got {text!r}")
 
 
 def projection_parameters(d_model: int, n_heads: int, d_kv: int, spec: ProjectionSpec) -> int:
@@ -195,12 +273,7 @@ def projection_parameters(d_model: int, n_heads: int, d_kv: int, spec: Projectio
     checks.positive_int(value, name)
   if not isinstance(spec, ProjectionSpec):
     raise ValueError(f"spec must be a ProjectionSpec, got {type(spec).__name__}")
-  inner = n_heads * d_kv
-  if spec.kind == "dense":
-    return d_model * inner
-  if spec.kind == "shared_sketch":
-    return spec.rank * (d_model + inner)
-  return n_heads * spec.rank * (d_model + d_kv)
+  return PROJECTIONS[spec.kind].parameters(d_model, n_heads, d_kv, spec.rank)
 
 
 def attention_parameters(t5: T5Config) -> int:
@@ -208,8 +281,7 @@ def attention_parameters(t5: T5Config) -> int:
   if not isinstance(t5, T5Config):
     raise ValueError(f"t5 must be a T5Config, got {type(t5).__name__}")
   return sum(projection_parameters(t5.d_model, s.n_heads, s.d_kv, getattr(s, p))
-             for which in ("encoder", "decoder_self", "decoder_cross")
-             for s in t5.attention_specs(which) for p in "qkvo")
+             for kind in ATTENTION_KINDS for s in t5.attention_specs(kind) for p in "qkvo")
 
 
 def attention_size_ratio(t5: T5Config, reference: T5Config | None = None) -> float:
@@ -217,20 +289,5 @@ def attention_size_ratio(t5: T5Config, reference: T5Config | None = None) -> flo
   (default: the same T5 with dense ``num_heads x d_kv`` attention everywhere)."""
   if not isinstance(t5, T5Config):
     raise ValueError(f"t5 must be a T5Config, got {type(t5).__name__}")
-  if reference is None:
-    reference = dataclasses.replace(t5, encoder_attention=None, decoder_self_attention=None,
-                                    decoder_cross_attention=None)
-  return attention_parameters(t5) / attention_parameters(reference)
-
-
-def parameter_count(config: T5Config | ChronosConfig | BoltConfig) -> int:
-  """Total parameters of the model ``config`` describes (counted without allocating)."""
-  from lowrank_ts.models.chronos import Chronos
-  from lowrank_ts.models.chronos_bolt import ChronosBolt
-  from lowrank_ts.models.t5 import T5
-  classes = {T5Config: T5, ChronosConfig: Chronos, BoltConfig: ChronosBolt}
-  if type(config) not in classes:
-    raise ValueError(f"config must be a T5Config, ChronosConfig or BoltConfig, got "
-                     f"{type(config).__name__}")
-  abstract = nnx.eval_shape(lambda: classes[type(config)](config, rngs=nnx.Rngs(0)))
-  return sum(int(np.prod(x.shape)) for x in jax.tree.leaves(nnx.state(abstract, nnx.Param)))
+  return attention_parameters(t5) / attention_parameters(t5.dense() if reference is None
+                                                         else reference)

@@ -27,20 +27,17 @@ import dataclasses
 from collections.abc import Iterator
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
 from lowrank_ts import checks, spectral
-from lowrank_ts.models import lowrank
-from lowrank_ts.models.chronos import Chronos
-from lowrank_ts.models.chronos_bolt import ChronosBolt
-from lowrank_ts.models.config import ProjectionSpec
+from lowrank_ts.models import lowrank, registry
+from lowrank_ts.models.config import ATTENTION_KINDS, ProjectionSpec
 
-# (config field, stack attribute, attention attribute) of the three kinds of attention layer.
-_KINDS = (("encoder", "encoder", "self_attention"),
-          ("decoder_self", "decoder", "self_attention"),
-          ("decoder_cross", "decoder", "cross_attention"))
+# (stack attribute, attention attribute) of each kind of attention layer.
+_MODULES = {"encoder": ("encoder", "self_attention"),
+            "decoder_self": ("decoder", "self_attention"),
+            "decoder_cross": ("decoder", "cross_attention")}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -76,43 +73,35 @@ def factorised_rank(eps_rank: int, d_in: int, d_out: int) -> int | None:
   return None if rank * (d_in + d_out) >= d_in * d_out else rank
 
 
-def attention_projections(model: Chronos | ChronosBolt
+def attention_projections(model: registry.ForecastModel
                           ) -> Iterator[tuple[str, str, int, str, nnx.Module]]:
   """``(name, kind, layer, projection, module)`` for every q/k/v/o of ``model``, in config
-  order: ``kind`` is 'encoder', 'decoder_self' or 'decoder_cross'."""
-  _check_model(model)
-  for kind, stack, attention in _KINDS:
+  order: ``kind`` is one of :data:`ATTENTION_KINDS`."""
+  registry.check_model(model)
+  for kind in ATTENTION_KINDS:
+    stack, attention = _MODULES[kind]
     for layer, block in enumerate(getattr(model, stack).layers):
       attn = getattr(block, attention)
       for proj in "qkvo":
         yield f"{kind}.{layer}.{proj}", kind, layer, proj, getattr(attn, proj)
 
 
-def _check_model(model) -> None:
-  if not isinstance(model, (Chronos, ChronosBolt)):
-    raise ValueError(f"model must be a Chronos or ChronosBolt model, got {type(model).__name__}")
-
-
-def _model_config(model):
-  return model.bolt if isinstance(model, ChronosBolt) else model.chronos
-
-
 def _param_count(model) -> int:
   return sum(int(np.prod(x.shape)) for x in jax.tree.leaves(nnx.state(model, nnx.Param)))
 
 
-def compress(model: Chronos | ChronosBolt, eps: float) -> tuple[Chronos | ChronosBolt,
-                                                                  CompressionReport]:
+def compress(model: registry.ForecastModel, eps: float
+             ) -> tuple[registry.ForecastModel, CompressionReport]:
   """``(compressed_model, report)``: every attention matrix truncated at its eps-rank (module
   docstring). All other parameters are copied; the input model is left unchanged."""
-  _check_model(model)
+  registry.check_model(model)
   eps = checks.positive_float(eps, "eps")
   if eps >= 1.0:  # sigma_j > eps sigma_1 would keep nothing
     raise ValueError(f"eps must be < 1, got {eps!r}")
-  config = _model_config(model)
+  config = model.config
   t5 = config.t5
   factors, reports = {}, []
-  specs = {kind: list(t5.attention_specs(kind)) for kind, _, _ in _KINDS}
+  specs = {kind: list(t5.attention_specs(kind)) for kind in ATTENTION_KINDS}
   for name, kind, layer, proj, module in attention_projections(model):
     w = module.dense_kernel()
     d_in, d_out = w.shape
@@ -130,9 +119,7 @@ def compress(model: Chronos | ChronosBolt, eps: float) -> tuple[Chronos | Chrono
       error = float(s[rank]) / top if rank < s.shape[0] and top > 0 else 0.0
     specs[kind][layer] = dataclasses.replace(specs[kind][layer], **{proj: spec})
     reports.append(ProjectionReport(name, (int(d_in), int(d_out)), r_eps, rank, error))
-  new_t5 = dataclasses.replace(t5, encoder_attention=tuple(specs["encoder"]),
-                               decoder_self_attention=tuple(specs["decoder_self"]),
-                               decoder_cross_attention=tuple(specs["decoder_cross"]))
+  new_t5 = t5.with_attention(specs)
   new_config = dataclasses.replace(config, t5=new_t5)
   compressed = _build(model, new_config, factors)
   report = CompressionReport(
@@ -147,28 +134,13 @@ def compress(model: Chronos | ChronosBolt, eps: float) -> tuple[Chronos | Chrono
 def _build(model, new_config, factors: dict[str, dict[str, jax.Array]]):
   """The model of ``new_config`` holding ``model``'s parameters, with the attention
   projections' parameters taken from ``factors`` (``name -> {param name: value}``)."""
-  cls = type(model)
-  abstract = nnx.eval_shape(lambda: cls(new_config, rngs=nnx.Rngs(0)))
-  graphdef, new_params, new_rest = nnx.split(abstract, nnx.Param, ...)
-  _, old_params, old_rest = nnx.split(model, nnx.Param, ...)
-  old = dict(nnx.to_flat_state(old_params))
-  by_path = {}
+  params = {path: variable[...] for path, variable in
+            nnx.to_flat_state(nnx.state(model, nnx.Param))}
   for name, values in factors.items():
     kind, layer, proj = name.split(".")
-    stack, attention = {k: (s, a) for k, s, a in _KINDS}[kind]
-    for leaf, value in values.items():
-      by_path[(stack, "layers", int(layer), attention, proj, leaf)] = value
-  projections = {path[:5] for path in by_path}
-  flat = []
-  for path, variable in nnx.to_flat_state(new_params):
-    if path[:5] in projections:
-      value = by_path[path]
-    else:
-      value = old[path][...]
-    if tuple(value.shape) != tuple(variable.shape):
-      raise AssertionError(f"{path}: {value.shape} vs {variable.shape}")  # a bug here, not input
-    flat.append((path, variable.replace(jnp.asarray(value, variable.dtype))))
-  params = nnx.from_flat_state(flat)
-  # Non-parameter state (dropout RNG streams) is the same structure in both models.
-  rest = jax.tree.map(lambda _, old_leaf: old_leaf, new_rest, old_rest)
-  return nnx.merge(graphdef, params, rest)
+    stack, attention = _MODULES[kind]
+    prefix = (stack, "layers", int(layer), attention, proj)
+    for path in [p for p in params if p[:5] == prefix]:  # the old form of this projection
+      del params[path]
+    params.update({prefix + (leaf,): value for leaf, value in values.items()})
+  return registry.with_config(model, new_config, params)

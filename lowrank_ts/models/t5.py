@@ -1,177 +1,42 @@
-"""Flax NNX T5 encoder-decoder with per-layer low-rank attention (Chronos' backbone).
+"""Flax NNX T5 encoder-decoder with per-layer low-rank attention (Chronos' backbone), and its
+KV-cached decoding (one implementation of the block for training, evaluation and sampling).
 
-Modules hold parameters and call the functions of :mod:`lowrank_ts.models.t5_ops`.
-Layout ``[batch, length, features]``; kernels are stored ``[in, out]`` (the transpose of a
-``torch.nn.Linear`` weight). Dropout layers are created deterministic (inference);
-train with ``nnx.view(model, deterministic=False)`` and an ``Rngs`` with a ``dropout`` stream.
+Layers are in :mod:`lowrank_ts.models.layers`; layout ``[..., length, features]``. Embedding
+``N(0, f)`` and relative bias ``N(0, f d_model^-1/2)`` at initialisation (transformers').
 
-Initialisation follows transformers' ``T5PreTrainedModel._init_weights`` with factor ``f``:
-norms ``f``, embedding ``N(0, f)``, q ``N(0, f (d_model d_kv)^-1/2)``,
-k, v ``N(0, f d_model^-1/2)``, o ``N(0, f (H d_kv)^-1/2)``, wi ``N(0, f d_model^-1/2)``,
-wo ``N(0, f d_ff^-1/2)``, relative bias ``N(0, f d_model^-1/2)``. A factorised projection gets
-factors whose product has the same entry variance.
+Decoding with a cache (Flax's gemma pattern): :meth:`T5.init_decode_cache` runs each
+cross-attention's key / value projections once per series; :meth:`T5.decode_step` feeds
+``[B, N, L]`` decoder tokens (``N`` sample paths per series) at position ``index`` through the
+same blocks as :meth:`T5.decode` and returns the updated cache and logits.
 """
 
 from __future__ import annotations
 
-import math
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 from flax import nnx
 
 from lowrank_ts.models import t5_ops
-from lowrank_ts.models.config import AttentionSpec, ProjectionSpec, T5Config
+from lowrank_ts.models.config import AttentionSpec, T5Config
+from lowrank_ts.models.layers import (
+  Attention,
+  CrossAttentionCache,
+  FeedForward,
+  RMSNorm,
+  SelfAttentionCache,
+  normal_param,
+)
 
 
-def normal_init(std: float):
-  """Initializer ``(key, shape, dtype) -> N(0, std^2)`` entries. Drawn as a power-of-two-long
-  vector and cut to size, so eager initialisation compiles one threefry program per size
-  bucket instead of one per shape (seconds per model on CPU)."""
-  def init(key, shape, dtype=jnp.float32):
-    size = math.prod(shape)
-    bucket = 1 << max(size - 1, 0).bit_length()
-    return std * jax.random.normal(key, (bucket,), dtype)[:size].reshape(shape)
-  return init
-
-
-def _normal(rngs: nnx.Rngs, shape, std: float, dtype) -> nnx.Param:
-  return nnx.Param(normal_init(std)(rngs.params(), shape, dtype))
-
-
-def _factor_stds(fan_in: int, rank: int, std: float) -> tuple[float, float]:
-  """Stds of (sketch, lift) so that sketch @ lift has entries of std ``std``."""
-  return fan_in ** -0.5, std * math.sqrt(fan_in / rank)
-
-
-class RMSNorm(nnx.Module):
-  """T5 layer norm holding its weight."""
-
-  def __init__(self, dim: int, eps: float, init_value: float, *, dtype=jnp.float32):
-    self.weight = nnx.Param(jnp.full((dim,), init_value, dtype))
-    self.eps = eps
-
-  def __call__(self, x_BLD: jax.Array) -> jax.Array:
-    return t5_ops.rms_norm(x_BLD, self.weight[...], self.eps)
-
-
-class HeadsInProjection(nnx.Module):
-  """q, k or v: ``[B, L, d_model] -> [B, L, H, K]``, dense or sketched (eqs. 19-20)."""
-
-  def __init__(self, d_model: int, n_heads: int, d_kv: int, spec: ProjectionSpec, std: float,
-               *, rngs: nnx.Rngs, dtype=jnp.float32):
-    self.kind, self.n_heads, self.d_kv = spec.kind, n_heads, d_kv
-    if spec.kind == "dense":
-      self.kernel = _normal(rngs, (d_model, n_heads * d_kv), std, dtype)
-    elif spec.kind == "shared_sketch":
-      s_std, l_std = _factor_stds(d_model, spec.rank, std)
-      self.sketch = _normal(rngs, (d_model, spec.rank), s_std, dtype)
-      self.lift = _normal(rngs, (spec.rank, n_heads * d_kv), l_std, dtype)
-    else:
-      s_std, l_std = _factor_stds(d_model, spec.rank, std)
-      self.sketch = _normal(rngs, (n_heads, d_model, spec.rank), s_std, dtype)
-      self.lift = _normal(rngs, (n_heads, spec.rank, d_kv), l_std, dtype)
-
-  def __call__(self, x_BLD: jax.Array) -> jax.Array:
-    if self.kind == "dense":
-      y = x_BLD @ self.kernel[...]
-    elif self.kind == "shared_sketch":
-      y = (x_BLD @ self.sketch[...]) @ self.lift[...]
-    else:
-      sketched_BLHR = jnp.einsum("bld,hdr->blhr", x_BLD, self.sketch[...])
-      return jnp.einsum("blhr,hrk->blhk", sketched_BLHR, self.lift[...])
-    return y.reshape(*y.shape[:-1], self.n_heads, self.d_kv)
-
-  def dense_kernel(self) -> jax.Array:
-    """The equivalent dense ``[d_model, H*K]`` kernel (factors multiplied out)."""
-    if self.kind == "dense":
-      return self.kernel[...]
-    if self.kind == "shared_sketch":
-      return self.sketch[...] @ self.lift[...]
-    per_head_HDK = jnp.einsum("hdr,hrk->hdk", self.sketch[...], self.lift[...])
-    return jnp.transpose(per_head_HDK, (1, 0, 2)).reshape(per_head_HDK.shape[1], -1)
-
-
-class HeadsOutProjection(nnx.Module):
-  """o: ``[B, L, H, K] -> [B, L, d_model]``; heads are column blocks of W_O."""
-
-  def __init__(self, d_model: int, n_heads: int, d_kv: int, spec: ProjectionSpec, std: float,
-               *, rngs: nnx.Rngs, dtype=jnp.float32):
-    self.kind, self.n_heads, self.d_kv = spec.kind, n_heads, d_kv
-    inner = n_heads * d_kv
-    if spec.kind == "dense":
-      self.kernel = _normal(rngs, (inner, d_model), std, dtype)
-    elif spec.kind == "shared_sketch":
-      s_std, l_std = _factor_stds(inner, spec.rank, std)
-      self.sketch = _normal(rngs, (inner, spec.rank), s_std, dtype)
-      self.lift = _normal(rngs, (spec.rank, d_model), l_std, dtype)
-    else:
-      s_std, l_std = _factor_stds(d_kv, spec.rank, std)
-      self.sketch = _normal(rngs, (n_heads, d_kv, spec.rank), s_std, dtype)
-      self.lift = _normal(rngs, (n_heads, spec.rank, d_model), l_std, dtype)
-
-  def __call__(self, x_BLHK: jax.Array) -> jax.Array:
-    if self.kind == "head_sketch":
-      sketched_BLHR = jnp.einsum("blhk,hkr->blhr", x_BLHK, self.sketch[...])
-      return jnp.einsum("blhr,hrd->bld", sketched_BLHR, self.lift[...])
-    x_BLI = x_BLHK.reshape(*x_BLHK.shape[:-2], self.n_heads * self.d_kv)
-    if self.kind == "dense":
-      return x_BLI @ self.kernel[...]
-    return (x_BLI @ self.sketch[...]) @ self.lift[...]
-
-  def dense_kernel(self) -> jax.Array:
-    """The equivalent dense ``[H*K, d_model]`` kernel."""
-    if self.kind == "dense":
-      return self.kernel[...]
-    if self.kind == "shared_sketch":
-      return self.sketch[...] @ self.lift[...]
-    per_head_HKD = jnp.einsum("hkr,hrd->hkd", self.sketch[...], self.lift[...])
-    return per_head_HKD.reshape(-1, per_head_HKD.shape[-1])
-
-
-class Attention(nnx.Module):
-  """T5 multi-head attention (self or cross) with per-projection parameterisation."""
-
-  def __init__(self, d_model: int, spec: AttentionSpec, factor: float, dropout_rate: float,
-               *, rngs: nnx.Rngs, dtype=jnp.float32):
-    h, k = spec.n_heads, spec.d_kv
-    self.q = HeadsInProjection(d_model, h, k, spec.q, factor * (d_model * k) ** -0.5,
-                               rngs=rngs, dtype=dtype)
-    self.k = HeadsInProjection(d_model, h, k, spec.k, factor * d_model ** -0.5,
-                               rngs=rngs, dtype=dtype)
-    self.v = HeadsInProjection(d_model, h, k, spec.v, factor * d_model ** -0.5,
-                               rngs=rngs, dtype=dtype)
-    self.o = HeadsOutProjection(d_model, h, k, spec.o, factor * (h * k) ** -0.5,
-                                rngs=rngs, dtype=dtype)
-    self.dropout = nnx.Dropout(dropout_rate, deterministic=True, rngs=rngs)
-
-  def __call__(self, x_BLD: jax.Array, kv_BSD: jax.Array, bias: jax.Array) -> jax.Array:
-    weights_BHLS = t5_ops.attention_weights(self.q(x_BLD), self.k(kv_BSD), bias)
-    return self.o(t5_ops.attend(self.dropout(weights_BHLS), self.v(kv_BSD)))
-
-
-class FeedForward(nnx.Module):
-  """``wo(drop(act(wi x)))``, or gated ``wo(drop(act(wi_0 x) * wi_1 x))``; no biases."""
-
-  def __init__(self, config: T5Config, *, rngs: nnx.Rngs, dtype=jnp.float32):
-    f, d, d_ff = config.initializer_factor, config.d_model, config.d_ff
-    self.gated = config.is_gated
-    self.activation = config.activation
-    if self.gated:
-      self.wi_0 = _normal(rngs, (d, d_ff), f * d ** -0.5, dtype)
-      self.wi_1 = _normal(rngs, (d, d_ff), f * d ** -0.5, dtype)
-    else:
-      self.wi = _normal(rngs, (d, d_ff), f * d ** -0.5, dtype)
-    self.wo = _normal(rngs, (d_ff, d), f * d_ff ** -0.5, dtype)
-    self.dropout = nnx.Dropout(config.dropout_rate, deterministic=True, rngs=rngs)
-
-  def __call__(self, x_BLD: jax.Array) -> jax.Array:
-    act = t5_ops.ACTIVATIONS[self.activation]
-    if self.gated:
-      hidden = act(x_BLD @ self.wi_0[...]) * (x_BLD @ self.wi_1[...])
-    else:
-      hidden = act(x_BLD @ self.wi[...])
-    return self.dropout(hidden) @ self.wo[...]
+class DecodeCache(NamedTuple):
+  """The decoder's state while sampling ``[B, N]`` paths: per layer a self-attention cache
+  ``[B, N, H, T, K]`` and the cross-attention keys of the encoder, plus the encoder mask as an
+  additive bias ``[B, 1, 1, 1, S]`` (against scores ``[B, N, H, L, S]``)."""
+  self_attention: tuple[SelfAttentionCache, ...]
+  cross_attention: tuple[CrossAttentionCache, ...]
+  cross_bias: jax.Array
 
 
 class Block(nnx.Module):
@@ -191,13 +56,19 @@ class Block(nnx.Module):
     self.ff = FeedForward(config, rngs=rngs, dtype=dtype)
     self.dropout = nnx.Dropout(config.dropout_rate, deterministic=True, rngs=rngs)
 
-  def __call__(self, h_BLD, self_bias, encoder_BSD=None, cross_bias=None):
-    normed = self.self_norm(h_BLD)
-    h_BLD = h_BLD + self.dropout(self.self_attention(normed, normed, self_bias))
+  def __call__(self, h_BLD, self_bias, encoder_BSD=None, cross_bias=None, cache=None,
+               index=None):
+    """``(cache, h)``; ``cache`` is ``(self, cross)`` attention caches or None (full pass)."""
+    self_cache, cross_cache = (None, None) if cache is None else cache
+    self_cache, out = self.self_attention(self.self_norm(h_BLD), None, self_bias, self_cache,
+                                          index)
+    h_BLD = h_BLD + self.dropout(out)
     if self.has_cross:
-      h_BLD = h_BLD + self.dropout(
-          self.cross_attention(self.cross_norm(h_BLD), encoder_BSD, cross_bias))
-    return h_BLD + self.dropout(self.ff(self.ff_norm(h_BLD)))
+      cross_cache, out = self.cross_attention(self.cross_norm(h_BLD), encoder_BSD, cross_bias,
+                                              cross_cache)
+      h_BLD = h_BLD + self.dropout(out)
+    h_BLD = h_BLD + self.dropout(self.ff(self.ff_norm(h_BLD)))
+    return (None if cache is None else (self_cache, cross_cache)), h_BLD
 
 
 class Stack(nnx.Module):
@@ -214,7 +85,7 @@ class Stack(nnx.Module):
     cross_specs = config.attention_specs("decoder_cross") if is_decoder else (None,) * len(
         self_specs)
     f = config.initializer_factor
-    self.relative_attention_bias = _normal(
+    self.relative_attention_bias = normal_param(
         rngs, (config.relative_attention_num_buckets, self_specs[0].n_heads),
         f * config.d_model ** -0.5, dtype)
     self.layers = nnx.List([Block(config, s, c, rngs=rngs, dtype=dtype)
@@ -245,11 +116,27 @@ class Stack(nnx.Module):
       cross_bias = t5_ops.mask_bias(encoder_mask_BS)
     h_BLD = self.dropout(embeds_BLD)
     for layer in self.layers:
-      h_BLD = layer(h_BLD, self_bias, encoder_BSD, cross_bias)
+      _, h_BLD = layer(h_BLD, self_bias, encoder_BSD, cross_bias)
     return self.dropout(self.final_norm(h_BLD))
 
+  def step(self, embeds_BNLD, cache: DecodeCache, index) -> tuple[DecodeCache, jax.Array]:
+    """Decoder hidden states ``[B, N, L, D]`` of ``L`` new positions starting at ``index``,
+    attending over the cache (which they are written into)."""
+    if not self.is_decoder:
+      raise ValueError("step is defined for the decoder stack only")
+    length = cache.self_attention[0].keys.shape[-2]
+    self_bias = self.position_bias(embeds_BNLD.shape[-2], length, query_offset=index)
+    h = self.dropout(embeds_BNLD)
+    new_self = []
+    for layer, self_cache, cross_cache in zip(self.layers, cache.self_attention,
+                                              cache.cross_attention, strict=True):
+      (self_cache, _), h = layer(h, self_bias, None, cache.cross_bias, (self_cache, cross_cache),
+                                 index)
+      new_self.append(self_cache)
+    return cache._replace(self_attention=tuple(new_self)), self.dropout(self.final_norm(h))
 
-def _check_ids(ids, name: str, vocab_size: int) -> jax.Array:
+
+def _check_ids(ids, name: str) -> jax.Array:
   ids = jnp.asarray(ids)
   if ids.ndim != 2 or 0 in ids.shape:
     raise ValueError(f"{name} must be a non-empty [batch, length] array, got shape "
@@ -278,32 +165,35 @@ class T5(nnx.Module):
   def __init__(self, config: T5Config, *, rngs: nnx.Rngs, dtype=jnp.float32):
     if not isinstance(config, T5Config):
       raise ValueError(f"config must be a T5Config, got {type(config).__name__}")
-    self.config = config
+    # What the methods need from the config (models built on T5 keep theirs in `config`).
+    self.d_model, self.vocab_size = config.d_model, config.vocab_size
+    self.tie_word_embeddings = config.tie_word_embeddings
+    self.decoder_start_token_id = config.decoder_start_token_id
     f = config.initializer_factor
-    self.shared = _normal(rngs, (config.vocab_size, config.d_model), f, dtype)
+    self.shared = normal_param(rngs, (config.vocab_size, config.d_model), f, dtype)
     self.encoder = Stack(config, is_decoder=False, rngs=rngs, dtype=dtype)
     self.decoder = Stack(config, is_decoder=True, rngs=rngs, dtype=dtype)
     if not config.tie_word_embeddings:
-      self.lm_head = _normal(rngs, (config.d_model, config.vocab_size), f, dtype)
+      self.lm_head = normal_param(rngs, (config.d_model, config.vocab_size), f, dtype)
 
   def encode_embeds(self, embeds_BLD: jax.Array, mask_BL=None) -> jax.Array:
     """Encoder hidden states ``[B, L, d_model]`` from input embeddings."""
     embeds_BLD = jnp.asarray(embeds_BLD)
-    if embeds_BLD.ndim != 3 or embeds_BLD.shape[-1] != self.config.d_model:
-      raise ValueError(f"embeds_BLD must be [batch, length, {self.config.d_model}], got "
+    if embeds_BLD.ndim != 3 or embeds_BLD.shape[-1] != self.d_model:
+      raise ValueError(f"embeds_BLD must be [batch, length, {self.d_model}], got "
                        f"{tuple(embeds_BLD.shape)}")
     mask_BL = _check_mask(mask_BL, "mask_BL", embeds_BLD.shape[:2])
     return self.encoder(embeds_BLD, mask_BL)
 
   def encode(self, input_ids_BL, mask_BL=None) -> jax.Array:
     """Encoder hidden states ``[B, L, d_model]`` for token ids ``[B, L]``."""
-    input_ids_BL = _check_ids(input_ids_BL, "input_ids_BL", self.config.vocab_size)
+    input_ids_BL = _check_ids(input_ids_BL, "input_ids_BL")
     mask_BL = _check_mask(mask_BL, "mask_BL", input_ids_BL.shape)
     return self.encoder(self.shared[...][input_ids_BL], mask_BL)
 
   def decode(self, decoder_ids_BT, encoder_BSD, encoder_mask_BS=None) -> jax.Array:
     """Decoder hidden states ``[B, T, d_model]`` (before the LM head)."""
-    decoder_ids_BT = _check_ids(decoder_ids_BT, "decoder_ids_BT", self.config.vocab_size)
+    decoder_ids_BT = _check_ids(decoder_ids_BT, "decoder_ids_BT")
     encoder_BSD = jnp.asarray(encoder_BSD)
     if encoder_BSD.ndim != 3 or encoder_BSD.shape[0] != decoder_ids_BT.shape[0]:
       raise ValueError(f"encoder_BSD must be [batch={decoder_ids_BT.shape[0]}, length, d_model],"
@@ -312,10 +202,30 @@ class T5(nnx.Module):
     return self.decoder(self.shared[...][decoder_ids_BT], None, encoder_BSD, encoder_mask_BS)
 
   def lm_logits(self, decoder_BTD: jax.Array) -> jax.Array:
-    """Vocabulary logits ``[B, T, V]`` from decoder hidden states."""
-    if self.config.tie_word_embeddings:
-      return (decoder_BTD * self.config.d_model ** -0.5) @ self.shared[...].T
+    """Vocabulary logits ``[..., V]`` from decoder hidden states ``[..., d_model]``."""
+    if self.tie_word_embeddings:
+      return (decoder_BTD * self.d_model ** -0.5) @ self.shared[...].T
     return decoder_BTD @ self.lm_head[...]
+
+  def init_decode_cache(self, encoder_BSD: jax.Array, encoder_mask_BS: jax.Array,
+                        num_samples: int, length: int) -> DecodeCache:
+    """An empty cache for ``num_samples`` decoder paths of up to ``length`` tokens per series;
+    cross-attention keys and values computed once per series (not per path)."""
+    batch = encoder_BSD.shape[0]
+    layers = self.decoder.layers
+    return DecodeCache(
+        tuple(layer.self_attention.init_cache((batch, num_samples), length, encoder_BSD.dtype)
+              for layer in layers),
+        tuple(layer.cross_attention.cross_cache(encoder_BSD) for layer in layers),
+        t5_ops.mask_bias(encoder_mask_BS)[:, None])
+
+  def decode_step(self, decoder_ids_BNL: jax.Array, cache: DecodeCache, index
+                  ) -> tuple[DecodeCache, jax.Array]:
+    """``(cache, logits [B, N, L, V])`` for ``L`` tokens per path at positions
+    ``index ... index + L - 1`` (teacher forcing or one sampled token per step)."""
+    embeds = self.shared[...][decoder_ids_BNL]
+    cache, hidden = self.decoder.step(embeds, cache, index)
+    return cache, self.lm_logits(hidden)
 
   def __call__(self, input_ids_BL, mask_BL, decoder_ids_BT) -> jax.Array:
     """Logits ``[B, T, V]`` of the decoder prefix ``decoder_ids_BT`` given the inputs."""

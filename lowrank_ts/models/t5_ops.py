@@ -128,6 +128,11 @@ def attention_weights(q_BLHK: jax.Array, k_BSHK: jax.Array, bias: jax.Array) -> 
   return jax.nn.softmax(scores_BHLS, axis=-1).astype(q_BLHK.dtype)
 
 
+def softmax_fp32(scores: jax.Array, bias) -> jax.Array:
+  """``softmax(scores + bias)`` over the last axis in fp32 (T5's unscaled attention weights)."""
+  return jax.nn.softmax(jnp.asarray(scores).astype(jnp.float32) + bias, axis=-1)
+
+
 def attend(weights_BHLS: jax.Array, v_BSHK: jax.Array) -> jax.Array:
   """Weighted sum of values: ``[B, L, H, K]``."""
   weights_BHLS, v_BSHK = jnp.asarray(weights_BHLS), jnp.asarray(v_BSHK)

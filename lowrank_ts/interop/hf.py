@@ -19,14 +19,17 @@ from __future__ import annotations
 import dataclasses
 import json
 import pathlib
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from lowrank_ts.models.config import BoltConfig, ChronosConfig, T5Config
+from lowrank_ts.models import registry
+from lowrank_ts.models.config import ATTENTION_KINDS, T5Config, config_from_hf
+from lowrank_ts.models.registry import ModelConfig
 
 _T5_FIELDS = ("vocab_size", "d_model", "d_ff", "num_layers", "num_heads", "d_kv",
               "num_decoder_layers", "relative_attention_num_buckets",
@@ -57,65 +60,22 @@ def _t5_config_from_json(raw: dict) -> T5Config:
     raise ValueError(f"config.json: {err}") from None
 
 
-def config_from_json(raw: dict) -> ChronosConfig | BoltConfig:
+def config_from_json(raw: dict) -> ModelConfig:
   """The Chronos or Chronos-Bolt configuration described by a parsed ``config.json``."""
   if not isinstance(raw, dict):
     raise ValueError(f"raw must be a dict, got {type(raw).__name__}")
-  chronos = raw.get("chronos_config")
-  if not isinstance(chronos, dict):
-    raise ValueError("config.json has no chronos_config: not a Chronos checkpoint")
-  t5 = _t5_config_from_json(raw)
-  if "input_patch_size" in chronos:
-    return BoltConfig(
-        t5=t5, context_length=chronos["context_length"],
-        prediction_length=chronos["prediction_length"],
-        input_patch_size=chronos["input_patch_size"],
-        input_patch_stride=chronos["input_patch_stride"],
-        quantiles=tuple(float(q) for q in chronos["quantiles"]),
-        use_reg_token=bool(chronos.get("use_reg_token", False)))
-  if chronos.get("model_type", "seq2seq") != "seq2seq":
-    raise ValueError(f"chronos_config.model_type {chronos.get('model_type')!r} is not supported;"
-                     " only seq2seq (T5) Chronos models are")
-  if chronos.get("tokenizer_class", "MeanScaleUniformBins") != "MeanScaleUniformBins":
-    raise ValueError(f"chronos_config.tokenizer_class {chronos['tokenizer_class']!r} is not "
-                     "supported; only MeanScaleUniformBins is")
-  tok = chronos.get("tokenizer_kwargs", {})
-  keys = ("context_length", "prediction_length", "n_tokens", "n_special_tokens", "pad_token_id",
-          "eos_token_id", "use_eos_token", "num_samples", "temperature", "top_k", "top_p")
-  return ChronosConfig(t5=t5, low_limit=float(tok.get("low_limit", -15.0)),
-                       high_limit=float(tok.get("high_limit", 15.0)),
-                       **{k: chronos[k] for k in keys if k in chronos})
+  return config_from_hf(_t5_config_from_json(raw), raw.get("chronos_config"))
 
 
-def config_to_json(config: ChronosConfig | BoltConfig) -> dict:
+def config_to_json(config: ModelConfig) -> dict:
   """The ``config.json`` dictionary chronos-forecasting and transformers expect."""
-  if not isinstance(config, (ChronosConfig, BoltConfig)):
-    raise ValueError(f"config must be a ChronosConfig or BoltConfig, got {type(config).__name__}")
+  registry.check_config(config)
   t5 = config.t5
   raw = {k: getattr(t5, k) for k in _T5_FIELDS}
-  raw["num_decoder_layers"] = t5.n_decoder_layers
   raw.update(model_type="t5", is_encoder_decoder=True, tie_word_embeddings=t5.tie_word_embeddings,
-             pad_token_id=0, eos_token_id=1, dtype="float32", torch_dtype="float32")
-  if isinstance(config, ChronosConfig):
-    raw["architectures"] = ["T5ForConditionalGeneration"]
-    raw["chronos_pipeline_class"] = "ChronosPipeline"
-    raw["chronos_config"] = {
-        "tokenizer_class": "MeanScaleUniformBins",
-        "tokenizer_kwargs": {"low_limit": config.low_limit, "high_limit": config.high_limit},
-        "context_length": config.context_length, "prediction_length": config.prediction_length,
-        "n_tokens": config.n_tokens, "n_special_tokens": config.n_special_tokens,
-        "pad_token_id": config.pad_token_id, "eos_token_id": config.eos_token_id,
-        "use_eos_token": config.use_eos_token, "model_type": "seq2seq",
-        "num_samples": config.num_samples, "temperature": config.temperature,
-        "top_k": config.top_k, "top_p": config.top_p}
-  else:
-    raw["architectures"] = ["ChronosBoltModelForForecasting"]
-    raw["chronos_pipeline_class"] = "ChronosBoltPipeline"
-    raw["chronos_config"] = {
-        "context_length": config.context_length, "prediction_length": config.prediction_length,
-        "input_patch_size": config.input_patch_size,
-        "input_patch_stride": config.input_patch_stride,
-        "quantiles": list(config.quantiles), "use_reg_token": config.use_reg_token}
+             pad_token_id=0, eos_token_id=1, dtype="float32", torch_dtype="float32",
+             architectures=[config.hf_architecture],
+             chronos_pipeline_class=config.hf_pipeline_class, chronos_config=config.to_hf())
   return raw
 
 
@@ -135,7 +95,7 @@ def t5_entries(t5: T5Config) -> list[Entry]:
   if not isinstance(t5, T5Config):
     raise ValueError(f"t5 must be a T5Config, got {type(t5).__name__}")
   entries: list[Entry] = [("shared.weight", ("shared",), False)]
-  for stack, layers in (("encoder", t5.num_layers), ("decoder", t5.n_decoder_layers)):
+  for stack, layers in (("encoder", t5.num_layers), ("decoder", t5.num_decoder_layers)):
     entries.append((f"{stack}.block.0.layer.0.SelfAttention.relative_attention_bias.weight",
                     (stack, "relative_attention_bias"), False))
     entries.append((f"{stack}.final_layer_norm.weight", (stack, "final_norm", "weight"), False))
@@ -152,49 +112,71 @@ def t5_entries(t5: T5Config) -> list[Entry]:
   return entries
 
 
-def _bolt_entries(config: BoltConfig) -> list[Entry]:
+def entries_for(config: ModelConfig) -> list[Entry]:
+  """All tensor names a checkpoint of ``config`` (dense) must contain, with their Flax paths:
+  the T5's, then the model's own parameters outside it (Bolt's patch MLPs; an untied
+  ``lm_head``), named as transformers names them (``kernel`` -> ``weight``, transposed)."""
+  registry.check_config(config)
   entries = t5_entries(config.t5)
-  for block in ("input_patch_embedding", "output_patch_embedding"):
-    for layer in ("hidden_layer", "output_layer", "residual_layer"):
-      entries.append((f"{block}.{layer}.weight", (block, layer, "kernel"), True))
-      entries.append((f"{block}.{layer}.bias", (block, layer, "bias"), False))
+  covered = {path for _, path, _ in entries}
+  params = nnx.state(registry.abstract(dense_config(config)), nnx.Param)
+  for path, _ in nnx.to_flat_state(params):
+    if path in covered:
+      continue
+    *module, leaf = (str(key) for key in path)
+    if leaf == "bias":
+      entries.append((".".join([*module, "bias"]), path, False))
+    else:  # a kernel [in, out], or the bare lm_head matrix [d_model, vocab]
+      entries.append((".".join([*module, leaf] if leaf != "kernel" else module) + ".weight",
+                      path, True))
   return entries
 
 
-def entries_for(config: ChronosConfig | BoltConfig) -> list[Entry]:
-  """All tensor names a checkpoint of ``config`` must contain, with their Flax paths."""
-  if isinstance(config, BoltConfig):
-    return _bolt_entries(config)
-  if isinstance(config, ChronosConfig):
-    entries = t5_entries(config.t5)
-    if not config.t5.tie_word_embeddings:
-      entries.append(("lm_head.weight", ("lm_head",), True))
-    return entries
-  raise ValueError(f"config must be a ChronosConfig or BoltConfig, got {type(config).__name__}")
-
-
-def _optional_names(config) -> set[str]:
-  names = {"encoder.embed_tokens.weight", "decoder.embed_tokens.weight"}
-  if config.t5.tie_word_embeddings or isinstance(config, BoltConfig):
-    names.add("lm_head.weight")
-  return names
+def _optional_names(entries: list[Entry]) -> set[str]:
+  """Tied copies of ``shared.weight`` a checkpoint may hold (``lm_head.weight`` when the model
+  has no separate LM head)."""
+  names = {"encoder.embed_tokens.weight", "decoder.embed_tokens.weight", "lm_head.weight"}
+  return names - {name for name, _, _ in entries}
 
 
 # transformers itself drops this tensor of old checkpoints (cross-attention has no bias).
 _IGNORED = {"decoder.block.0.layer.1.EncDecAttention.relative_attention_bias.weight"}
 
 
+def _load_safetensors(path: pathlib.Path) -> dict[str, np.ndarray]:
+  from safetensors import SafetensorError
+  from safetensors.numpy import load_file
+  try:
+    return load_file(str(path))
+  except (SafetensorError, OSError, ValueError) as err:  # truncated, corrupt or not a file
+    raise ValueError(f"checkpoint file {path} cannot be read as safetensors ({err}); it is "
+                     "truncated or corrupt") from None
+
+
+def _read_json(path: pathlib.Path) -> dict:
+  try:
+    raw = json.loads(path.read_text())
+  except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+    raise ValueError(f"{path} is not valid JSON ({err})") from None
+  if not isinstance(raw, dict):
+    raise ValueError(f"{path} must hold a JSON object, got {type(raw).__name__}")
+  return raw
+
+
 def read_tensors(folder: Any) -> dict[str, np.ndarray]:
-  """All tensors of a checkpoint folder as numpy arrays (safetensors, sharded, or .bin)."""
+  """All tensors of a checkpoint folder as numpy arrays (safetensors, sharded, or .bin); a
+  truncated or corrupt file raises ValueError naming it."""
   folder = _folder(folder)
   single, index = folder / "model.safetensors", folder / "model.safetensors.index.json"
-  if single.exists() or index.exists():
-    from safetensors.numpy import load_file
-    files = [single] if single.exists() else sorted(
-        {folder / f for f in json.loads(index.read_text())["weight_map"].values()})
+  if single.exists():
+    return _load_safetensors(single)
+  if index.exists():
+    weight_map = _read_json(index).get("weight_map")
+    if not isinstance(weight_map, dict) or not weight_map:
+      raise ValueError(f"{index} has no weight_map of tensor names to files")
     tensors = {}
-    for f in files:
-      tensors.update(load_file(str(f)))
+    for name in sorted(set(weight_map.values())):
+      tensors.update(_load_safetensors(folder / name))
     return tensors
   binary = folder / "pytorch_model.bin"
   if binary.exists():
@@ -203,19 +185,15 @@ def read_tensors(folder: Any) -> dict[str, np.ndarray]:
     except ImportError:
       raise ValueError(f"{binary} needs torch to read; install the 'reference' extra or convert"
                        " it to safetensors") from None
-    state = torch.load(str(binary), map_location="cpu", weights_only=True)
+    try:
+      state = torch.load(str(binary), map_location="cpu", weights_only=True)
+    except (RuntimeError, OSError, EOFError) as err:
+      raise ValueError(f"checkpoint file {binary} cannot be read ({err}); it is truncated or "
+                       "corrupt") from None
     return {k: v.float().numpy() if v.is_floating_point() else v.numpy()
             for k, v in state.items()}
   raise ValueError(f"folder {folder} has no model.safetensors, model.safetensors.index.json or "
                    "pytorch_model.bin")
-
-
-def _model_class(config):
-  from lowrank_ts.models.chronos import Chronos
-  if isinstance(config, BoltConfig):
-    from lowrank_ts.models.chronos_bolt import ChronosBolt
-    return ChronosBolt
-  return Chronos
 
 
 def _set_path(tree: dict, path: tuple, value) -> None:
@@ -230,17 +208,16 @@ def _get_path(tree, path: tuple):
   return tree
 
 
-def from_tensors(config: ChronosConfig | BoltConfig, tensors: dict[str, np.ndarray],
-                 seed: int = 0, dtype=jnp.float32):
+def from_tensors(config: ModelConfig, tensors: dict[str, np.ndarray], seed: int = 0,
+                 dtype=jnp.float32):
   """Builds the Flax model of ``config`` holding ``tensors`` (Hugging Face names)."""
-  entries = entries_for(config)
+  registry.check_config(config)
   if not config.t5.is_dense:
     raise ValueError("config must describe a dense T5 (Hugging Face checkpoints are dense)")
   if not isinstance(tensors, dict):
     raise ValueError(f"tensors must be a dict of arrays, got {type(tensors).__name__}")
-  cls = _model_class(config)
-  abstract = nnx.eval_shape(lambda: cls(config, rngs=nnx.Rngs(seed), dtype=dtype))
-  graphdef, params, rest = nnx.split(abstract, nnx.Param, ...)
+  entries = entries_for(config)
+  graphdef, params, rest = nnx.split(registry.abstract(config, dtype), nnx.Param, ...)
   pure = nnx.to_pure_dict(params)
   expected = {name for name, _, _ in entries}
   tensors = dict(tensors)
@@ -259,10 +236,11 @@ def from_tensors(config: ChronosConfig | BoltConfig, tensors: dict[str, np.ndarr
                        f"{tuple(want.shape)[::-1] if transposed else tuple(want.shape)}")
     _set_path(pure, path, jnp.asarray(value, dtype))
   shared = np.asarray(tensors["shared.weight"])
+  optional = _optional_names(entries)
   for name in tensors:
     if name in expected or name in _IGNORED:
       continue
-    if name in _optional_names(config):
+    if name in optional:
       if np.shape(tensors[name]) != shared.shape or not np.array_equal(tensors[name], shared):
         raise ValueError(f"tensor {name!r} should be a tied copy of 'shared.weight' but differs")
       continue
@@ -281,13 +259,16 @@ def _fresh_rng_state(rest, seed: int):
   return jax.tree.unflatten(treedef, values)
 
 
-def load(folder: Any, seed: int = 0, dtype=jnp.float32):
-  """Loads a Chronos (:class:`Chronos`) or Chronos-Bolt (:class:`ChronosBolt`) checkpoint."""
+def load(folder: Any, seed: int = 0, dtype=jnp.float32) -> registry.ForecastModel:
+  """Loads a Chronos or Chronos-Bolt checkpoint folder into its Flax model."""
   folder = _folder(folder)
   config_file = folder / "config.json"
   if not config_file.exists():
     raise ValueError(f"folder {folder} has no config.json")
-  config = config_from_json(json.loads(config_file.read_text()))
+  try:
+    config = config_from_json(_read_json(config_file))
+  except (TypeError, ValueError) as err:
+    raise ValueError(f"{config_file}: {err}") from None
   return from_tensors(config, read_tensors(folder), seed=seed, dtype=dtype)
 
 
@@ -302,46 +283,35 @@ def _model_value(model, path: tuple) -> np.ndarray:
   return np.asarray(jax.device_get(value), dtype=np.float32)
 
 
-def to_tensors(model) -> dict[str, np.ndarray]:
+def to_tensors(model: registry.ForecastModel) -> dict[str, np.ndarray]:
   """The Hugging Face tensors (fp32, torch layout) of a Chronos or Chronos-Bolt model."""
-  config = _model_config(model)
-  t5 = config.t5
-  for which in ("encoder", "decoder_self", "decoder_cross"):
-    for spec in t5.attention_specs(which):
+  t5 = registry.check_model(model).config.t5
+  for kind in ATTENTION_KINDS:
+    for spec in t5.attention_specs(kind):
       if (spec.n_heads, spec.d_kv) != (t5.num_heads, t5.d_kv):
-        raise ValueError(f"model has {which} attention with {spec.n_heads} heads of size "
+        raise ValueError(f"model has {kind} attention with {spec.n_heads} heads of size "
                          f"{spec.d_kv}; a Hugging Face T5 needs {t5.num_heads} x {t5.d_kv} in "
                          "every layer")
   tensors = {}
-  for name, path, transposed in entries_for(config):
+  for name, path, transposed in entries_for(model.config):
     value = _model_value(model, path)
     tensors[name] = np.ascontiguousarray(value.T if transposed else value)
   return tensors
 
 
-def _model_config(model) -> ChronosConfig | BoltConfig:
-  config = getattr(model, "bolt", None) or getattr(model, "chronos", None)
-  if not isinstance(config, (ChronosConfig, BoltConfig)):
-    raise ValueError(f"model must be a Chronos or ChronosBolt model, got {type(model).__name__}")
-  return config
-
-
-def dense_config(config: ChronosConfig | BoltConfig) -> ChronosConfig | BoltConfig:
+def dense_config(config: ModelConfig) -> ModelConfig:
   """``config`` with per-layer attention specs dropped (what an export describes)."""
-  if not isinstance(config, (ChronosConfig, BoltConfig)):
-    raise ValueError(f"config must be a ChronosConfig or BoltConfig, got {type(config).__name__}")
-  t5 = dataclasses.replace(config.t5, encoder_attention=None, decoder_self_attention=None,
-                           decoder_cross_attention=None)
-  return dataclasses.replace(config, t5=t5)
+  registry.check_config(config)
+  return dataclasses.replace(config, t5=config.t5.dense())
 
 
-def save(model, folder: Any) -> pathlib.Path:
+def save(model: registry.ForecastModel, folder: Any) -> pathlib.Path:
   """Writes ``config.json`` and ``model.safetensors`` so chronos-forecasting can load them."""
   from safetensors.numpy import save_file
   folder = _folder(folder)
   tensors = to_tensors(model)
   folder.mkdir(parents=True, exist_ok=True)
-  raw = config_to_json(dense_config(_model_config(model)))
+  raw = config_to_json(dense_config(model.config))
   (folder / "config.json").write_text(json.dumps(raw, indent=2) + "\n")
   # transformers refuses safetensors files without format metadata.
   save_file(tensors, str(folder / "model.safetensors"), metadata={"format": "pt"})

@@ -1,0 +1,94 @@
+"""The CSV formats of ``python -m lowrank_ts.forecast``.
+
+Input, wide: a header of series names, one column per series, empty cells for missing values
+(and for the start of shorter series). Input, long: columns ``series`` and ``value``, one row
+per observation in time order (other columns are ignored). Output: one row per series and
+step, ``series, step, mean, 0.1, ..., 0.9``.
+"""
+
+from __future__ import annotations
+
+import csv
+import pathlib
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from lowrank_ts import embeddings
+from lowrank_ts.models.config import QUANTILE_LEVELS
+
+
+def read_wide_csv(path: Any) -> tuple[list[str], np.ndarray]:
+  """Series names and a ``[B, T]`` float32 array (NaN = missing) from a wide CSV."""
+  path = pathlib.Path(path)
+  with path.open(newline="") as f:
+    rows = list(csv.reader(f))
+  if not rows or not any(cell.strip() for cell in rows[0]):
+    raise ValueError(f"input {path} has no header row of series names")
+  names = [n.strip() for n in rows[0]]
+  values = np.full((len(names), len(rows) - 1), np.nan, np.float32)
+  for t, row in enumerate(rows[1:]):
+    if len(row) > len(names):
+      raise ValueError(f"input row {t + 2} has {len(row)} cells but the header has "
+                       f"{len(names)}")
+    for b, cell in enumerate(row):
+      cell = cell.strip()
+      if not cell:
+        continue
+      try:
+        values[b, t] = float(cell)
+      except ValueError:
+        raise ValueError(f"input column {names[b]!r} is not numeric: row {t + 2} holds "
+                         f"{cell!r}") from None
+  for b, name in enumerate(names):
+    if not np.isfinite(values[b]).any():
+      raise ValueError(f"input series {name!r} is empty (no numeric values)")
+  return names, values
+
+
+def read_long_csv(path: Any, series_column: str = "series",
+                  value_column: str = "value") -> tuple[list[str], np.ndarray]:
+  """Series names and a left-padded ``[B, T]`` array from a long CSV: one row per observation
+  in time order, a ``series_column`` naming the series and a ``value_column`` (empty =
+  missing); other columns (e.g. timestamps) are ignored."""
+  path = pathlib.Path(path)
+  with path.open(newline="") as f:
+    reader = csv.DictReader(f)
+    fields = reader.fieldnames or []
+    for column, arg in ((series_column, "series_column"), (value_column, "value_column")):
+      if column not in fields:
+        raise ValueError(f"{arg}: input {path} has no column {column!r} (columns: {fields})")
+    series: dict[str, list[float]] = {}
+    for line, row in enumerate(reader, start=2):
+      cell = (row[value_column] or "").strip()
+      try:
+        value = float(cell) if cell else np.nan
+      except ValueError:
+        raise ValueError(f"input column {value_column!r} is not numeric: row {line} holds "
+                         f"{cell!r}") from None
+      series.setdefault(row[series_column], []).append(value)
+  if not series:
+    raise ValueError(f"input {path} has no rows")
+  for name, values in series.items():
+    if not np.isfinite(values).any():
+      raise ValueError(f"input series {name!r} is empty (no numeric values)")
+  return list(series), embeddings.left_pad_and_stack(list(series.values()))
+
+
+def write_forecast_csv(path: Any, names: Sequence[str], result: dict[str, np.ndarray]) -> None:
+  """Writes ``series, step, mean, 0.1 ... 0.9`` rows for the output of :func:`forecast`."""
+  if not isinstance(result, dict) or set(result) != {"mean", "quantiles"}:
+    raise ValueError("result must be the dict returned by forecast()")
+  mean, quantiles = np.asarray(result["mean"]), np.asarray(result["quantiles"])
+  if mean.ndim != 2 or quantiles.shape != mean.shape + (len(QUANTILE_LEVELS),):
+    raise ValueError(f"result shapes disagree: mean {mean.shape}, quantiles {quantiles.shape}")
+  if len(names) != mean.shape[0]:
+    raise ValueError(f"names has {len(names)} entries for {mean.shape[0]} series")
+  with pathlib.Path(path).open("w", newline="") as f:
+    writer = csv.writer(f)
+    writer.writerow(["series", "step", "mean", *[str(q) for q in QUANTILE_LEVELS]])
+    for b, name in enumerate(names):
+      for h in range(result["mean"].shape[1]):
+        writer.writerow([name, h + 1, f"{result['mean'][b, h]:.7g}",
+                         *[f"{v:.7g}" for v in result["quantiles"][b, h]]])

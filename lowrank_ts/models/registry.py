@@ -1,0 +1,91 @@
+"""One registry of models: every model is built from its config here, and every model has the
+same small interface, so code outside :mod:`lowrank_ts.models` never asks which one it holds.
+
+The interface (:class:`ForecastModel`), as Flax's gemma ``Transformer`` exposes its own:
+
+- ``config``: the frozen config it was built from (:class:`ChronosConfig` / :class:`BoltConfig`,
+  the backbone in ``config.t5``);
+- ``training_batch(batch)``: host-side (numpy) model inputs from the input pipeline's float
+  windows ``{context [B, C], target [B, H]}``;
+- ``loss(batch)``: the fp32 training loss of such a batch (jittable);
+- ``forecast(context, horizon, key=None, **options)``: ``{"mean" [B, H], "quantiles"
+  [B, H, 9]}`` at :data:`QUANTILE_LEVELS` for float32 contexts ``[B, T]`` (NaN = missing).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+from lowrank_ts.models.chronos import Chronos
+from lowrank_ts.models.chronos_bolt import ChronosBolt
+from lowrank_ts.models.config import BoltConfig, ChronosConfig, T5Config
+
+ModelConfig = ChronosConfig | BoltConfig
+MODELS: dict[type, type[nnx.Module]] = {ChronosConfig: Chronos, BoltConfig: ChronosBolt}
+
+
+class ForecastModel(Protocol):
+  config: ModelConfig
+
+  def training_batch(self, batch: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]: ...
+
+  def loss(self, batch: Mapping[str, jax.Array]) -> jax.Array: ...
+
+  def forecast(self, context: np.ndarray, horizon: int, key: Any = None,
+               **options) -> dict[str, np.ndarray]: ...
+
+
+def check_config(config: Any, name: str = "config") -> ModelConfig:
+  if type(config) not in MODELS:
+    raise ValueError(f"{name} must be a ChronosConfig or BoltConfig, got {type(config).__name__}")
+  return config
+
+
+def check_model(model: Any, name: str = "model") -> ForecastModel:
+  """``model`` if it is one of the registered models, else a ValueError naming ``name``."""
+  if type(model) not in MODELS.values():
+    raise ValueError(f"{name} must be a Chronos or ChronosBolt model, got {type(model).__name__}")
+  return model
+
+
+def build(config: ModelConfig, *, seed: int = 0, dtype=jnp.float32) -> ForecastModel:
+  """The randomly initialised model of ``config`` (parameters from ``seed``)."""
+  return MODELS[type(check_config(config))](config, rngs=nnx.Rngs(seed), dtype=dtype)
+
+
+def abstract(config: ModelConfig, dtype=jnp.float32) -> ForecastModel:
+  """The model of ``config`` with shape-only parameters (nothing allocated)."""
+  check_config(config)
+  return nnx.eval_shape(lambda: build(config, dtype=dtype))
+
+
+def with_config(model: ForecastModel, config: ModelConfig, params: Mapping) -> ForecastModel:
+  """A model of ``config`` holding the flat parameter dict ``params`` (path -> array); the
+  non-parameter state (dropout RNG streams) is taken from ``model``, whose structure it shares."""
+  graphdef, new_params, new_rest = nnx.split(abstract(config), nnx.Param, ...)
+  _, _, old_rest = nnx.split(model, nnx.Param, ...)
+  flat = []
+  for path, variable in nnx.to_flat_state(new_params):
+    value = params[path]
+    if tuple(value.shape) != tuple(variable.shape):
+      raise AssertionError(f"{path}: {value.shape} vs {variable.shape}")  # a bug, not input
+    flat.append((path, variable.replace(jnp.asarray(value, variable.dtype))))
+  rest = jax.tree.map(lambda _, old_leaf: old_leaf, new_rest, old_rest)
+  return nnx.merge(graphdef, nnx.from_flat_state(flat), rest)
+
+
+def parameter_count(config: ModelConfig | T5Config) -> int:
+  """Total parameters of the model ``config`` describes (counted without allocating); a bare
+  T5Config counts the T5 backbone with its LM head."""
+  if isinstance(config, T5Config):
+    from lowrank_ts.models.t5 import T5
+    model = nnx.eval_shape(lambda: T5(config, rngs=nnx.Rngs(0)))
+  else:
+    model = abstract(config)
+  return sum(int(np.prod(x.shape)) for x in jax.tree.leaves(nnx.state(model, nnx.Param)))
