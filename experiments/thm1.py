@@ -2,11 +2,9 @@
 analytic and Time-MoE embeddings of [-1, 1], against the bounds; measured vs predicted decay.
 
 Command: ``python -m experiments.thm1 [--seed S] [--out DIR] [--full | --smoke]``
-Default run on 2 idle cores: 5 s (measured by `python -m experiments.all`, 2026-11-22; the
-numbers below were taken on an overloaded shared machine and overstate it).
-Runtime on 2 CPU cores: ~20 s of CPU, ~1 min wall on a shared machine (default: d = 128,
-L = 2048 random points, 2048 quadrature nodes for the quasimatrix; ``--full``: d = 256,
-L = 4096, 4096 nodes; ``--smoke`` ~5 s). The paper has no figure for Theorem 1; sizes are ours.
+Runtime: see the ``wall_time_s`` in figures/thm1.json (every run records its own).
+Sizes: default d = 128, L = 2048 random points, 2048 quadrature nodes for the quasimatrix;
+``--full`` d = 256, L = 4096, 4096 nodes. The paper has no figure for Theorem 1; sizes are ours.
 
 All singular values are float64. A computed sigma_j is only meaningful above the rounding
 floor sigma_1 max(d, L) eps, so each bound is checked as sigma_hat_{j+1} <= bound_j + floor.
@@ -173,18 +171,28 @@ def erratum_section(rng, p, beta=1.0):
   return out
 
 
-def main(argv=None) -> int:
-  args = common.parse_args(__doc__, argv)
-  start = time.time()
-  p = dict(SIZES[args.size], pole_min=POLE_MIN, points="uniform random in [-1, 1]",
-           dtype="float64")
-  rng = np.random.default_rng(args.seed)
+def parameters(size: str) -> dict:
+  """The json's ``params``: the sizes of ``size`` and what the sections hold fixed."""
+  return dict(SIZES[size], pole_min=POLE_MIN, points="uniform random in [-1, 1]",
+              dtype="float64")
+
+
+def compute(p: dict, seed: int) -> dict:
+  """Every section on one rng stream (the order of the calls fixes the draws)."""
+  rng = np.random.default_rng(seed)
   x = rng.uniform(-1, 1, p["L"])
   smooth = smooth_section(rng, x, p)
   analytic = analytic_section(rng, x, p)
   moe = time_moe_section(rng, x, p)
   erratum = erratum_section(rng, p)
+  return dict(smooth=smooth, analytic=analytic, time_moe=moe, erratum=erratum,
+              corollary2_constant=bounds.COROLLARY2_CONSTANT)
 
+
+def verdicts(results: dict, p: dict) -> common.Verdict:
+  """Claims 1-4 of the docstring (Theorem 1.1, Theorem 1.2, Corollary 2 and its erratum)."""
+  smooth, analytic = results["smooth"], results["analytic"]
+  moe, erratum = results["time_moe"], results["erratum"]
   verdict = common.Verdict()
   verdict.check("thm1_smooth_sigma_ratio_max", max(r["sigma_ratio"] for r in smooth), "<=", 1,
                 "max over nu, j of (sigma_{j+1} - floor) / Theorem 1.1 bound")
@@ -207,26 +215,38 @@ def main(argv=None) -> int:
                 "min over beta of measured rate - log(1 + pi/(2 beta))")
   verdict.check("cor2_corrected_ratio_max", max(r["corrected_ratio"] for r in erratum), "<=", 1,
                 "max over max|w_i|, j of sigma_{j+1} / Cor. 2 bound with beta max|w_i|")
-
-  fig = _figure(smooth, analytic, moe, erratum, p)
-  data = dict(smooth=smooth, analytic=analytic, time_moe=moe, erratum=erratum,
-              corollary2_constant=bounds.COROLLARY2_CONSTANT)
-  headline = ("rates measured/predicted: "
-              + ", ".join(f"nu={r['nu']}: {r['measured_rate']:.2f}/{r['nu']}" for r in smooth)
-              + f"; analytic {analytic['measured_rate']:.2f}/{analytic['predicted_rate']:.2f}; "
-              + ", ".join(f"beta={r['beta']}: {r['measured_rate']:.2f}/{r['predicted_rate']:.2f}"
-                          for r in moe)
-              + f"; max sigma/bound: Thm1.1 {max(r['sigma_ratio'] for r in smooth):.2g}, "
-              f"Thm1.2 {analytic['sigma_ratio']:.2g}, Cor2 {max(r['ratio'] for r in moe):.2g}")
-  return common.finish("thm1", args, fig, data, p, verdict, start, headline)
+  return verdict
 
 
-def _figure(smooth, analytic, moe, erratum, p):
+def headline(results: dict) -> str:
+  smooth, analytic, moe = results["smooth"], results["analytic"], results["time_moe"]
+  return ("rates measured/predicted: "
+          + ", ".join(f"nu={r['nu']}: {r['measured_rate']:.2f}/{r['nu']}" for r in smooth)
+          + f"; analytic {analytic['measured_rate']:.2f}/{analytic['predicted_rate']:.2f}; "
+          + ", ".join(f"beta={r['beta']}: {r['measured_rate']:.2f}/{r['predicted_rate']:.2f}"
+                      for r in moe)
+          + f"; max sigma/bound: Thm1.1 {max(r['sigma_ratio'] for r in smooth):.2g}, "
+          f"Thm1.2 {analytic['sigma_ratio']:.2g}, Cor2 {max(r['ratio'] for r in moe):.2g}")
+
+
+def plot(results: dict, p: dict):
+  """Panels (a)-(c): spectra against the bounds; (d) decay rates; (e), (f) Corollary 2."""
   fig, axes = plt.subplots(2, 3, figsize=(17, 10))
   fig.subplots_adjust(hspace=0.32, wspace=0.28)
-  d, L = p["d"], p["L"]
+  _plot_smooth(axes[0, 0], results["smooth"], p)
+  _plot_analytic(axes[0, 1], results["analytic"], p)
+  _plot_time_moe(axes[0, 2], results["time_moe"], p)
+  _plot_rates(axes[1, 0], results)
+  _plot_erratum(axes[1, 1], results["erratum"])
+  _plot_constant(axes[1, 2], results["time_moe"], p)
+  return fig
 
-  ax = axes[0, 0]
+
+def _moe_colors(moe):
+  return plt.cm.plasma(np.linspace(0, 0.85, len(moe)))
+
+
+def _plot_smooth(ax, smooth, p):
   colors = plt.cm.viridis(np.linspace(0, 0.8, len(smooth)))
   for r, color in zip(smooth, colors):
     idx = np.arange(1, len(r["sigma"]))  # sigma_{j+1} at j
@@ -237,12 +257,13 @@ def _figure(smooth, analytic, moe, erratum, p):
              label="rounding floor")
   ax.set_xlabel("j")
   ax.set_ylabel("singular value")
-  ax.set_title(f"(a) ν-smooth φ_i = a_i(x−c_i)₊^ν/ν!, d={d}, L={L}\n"
+  ax.set_title(f"(a) ν-smooth φ_i = a_i(x−c_i)₊^ν/ν!, d={p['d']}, L={p['L']}\n"
                "solid σ_(j+1)(Ψ), dashed bound, dotted s_(j+1)(Ξ)", fontsize=9.5)
   ax.legend(fontsize=7, ncol=2)
 
-  ax = axes[0, 1]
-  idx = np.arange(1, d)
+
+def _plot_analytic(ax, analytic, p):
+  idx = np.arange(1, p["d"])
   ax.semilogy(idx, analytic["sigma"][1:], "C0", label="σ_(j+1)(Ψ)")
   ax.semilogy(analytic["j"], analytic["sigma_bound"], "C0--", label="Thm 1.2 bound, best ρ")
   ax.semilogy(idx, analytic["s"][1:], "C1", lw=1, label="s_(j+1)(Ξ) (quadrature)")
@@ -257,9 +278,11 @@ def _figure(smooth, analytic, moe, erratum, p):
                fontsize=9.5)
   ax.legend(fontsize=7)
 
-  ax = axes[0, 2]
-  colors = plt.cm.plasma(np.linspace(0, 0.85, len(moe)))
-  for r, color in zip(moe, colors):
+
+def _plot_time_moe(ax, moe, p):
+  d = p["d"]
+  idx = np.arange(1, d)
+  for r, color in zip(moe, _moe_colors(moe)):
     ax.semilogy(idx, r["sigma"][1:], color=color, label=f"σ_(j+1), β={r['beta']}")
     ax.semilogy(np.arange(d), r["bound"], "--", color=color, lw=1)
   ax.axhline(max(r["floor"] for r in moe), color="gray", lw=0.8, ls="-.", label="rounding floor")
@@ -271,7 +294,9 @@ def _figure(smooth, analytic, moe, erratum, p):
                "solid σ_(j+1)(Ψ), dashed Cor. 2 bound (proven constant)", fontsize=9.5)
   ax.legend(fontsize=7)
 
-  ax = axes[1, 0]
+
+def _plot_rates(ax, results):
+  smooth, analytic, moe = results["smooth"], results["analytic"], results["time_moe"]
   names = ([f"ν={r['nu']}" for r in smooth] + ["analytic"] + [f"β={r['beta']}" for r in moe])
   predicted = ([r["predicted_rate"] for r in smooth] + [analytic["predicted_rate"]]
                + [r["predicted_rate"] for r in moe])
@@ -286,7 +311,8 @@ def _figure(smooth, analytic, moe, erratum, p):
   ax.set_title("(d) decay rates: measured ≥ predicted", fontsize=9.5)
   ax.legend(fontsize=8)
 
-  ax = axes[1, 1]
+
+def _plot_erratum(ax, erratum):
   ws = [r["w_max"] for r in erratum]
   ax.loglog(ws, [r["max_ratio_to_paper_form"] for r in erratum], "o-",
             label="max_j σ_(j+1) / [√(dL)(β+1/β)(1+π/2β)^(−j+1)]")
@@ -299,9 +325,11 @@ def _figure(smooth, analytic, moe, erratum, p):
                "with max|w_i|; the corrected bound (β·max|w_i|) holds", fontsize=9.5)
   ax.legend(fontsize=7)
 
-  ax = axes[1, 2]
-  for r, color in zip(moe, colors):
-    j = np.arange(d)
+
+def _plot_constant(ax, moe, p):
+  d, L = p["d"], p["L"]
+  j = np.arange(d)
+  for r, color in zip(moe, _moe_colors(moe)):
     ax.semilogy(j, r["bound"] / bounds.corollary2_paper_form(r["beta"], d, L, j), color=color,
                 label=f"β={r['beta']}")
   ax.axhline(bounds.COROLLARY2_CONSTANT, color="k", ls="--", lw=1, label="π + 2")
@@ -309,7 +337,16 @@ def _figure(smooth, analytic, moe, erratum, p):
   ax.set_ylabel("Cor. 2 bound / paper's O() expression")
   ax.set_title("(f) the O() constant: proven bound ≤ (π+2)·paper form", fontsize=9.5)
   ax.legend(fontsize=7)
-  return fig
+
+
+def main(argv=None) -> int:
+  args = common.parse_args(__doc__, argv)
+  start = time.time()
+  params = parameters(args.size)
+  results = compute(params, args.seed)
+  verdict = verdicts(results, params)
+  return common.finish("thm1", args, plot(results, params), results, params, verdict, start,
+                       headline(results))
 
 
 if __name__ == "__main__":
