@@ -32,8 +32,10 @@ def _random_context(seed, batch=12, length=300):
 # Chronos tokenizer
 # ----------------------------------------------------------------------------------------------
 
+TOKENIZER = E.MeanScaleUniformBins()  # the published Chronos settings
+
 def test_bins_are_chronos_layout():
-  centers, bounds = E.chronos_bin_centers(), E.chronos_bin_boundaries()
+  centers, bounds = TOKENIZER.bin_centers(), TOKENIZER.bin_boundaries()
   assert centers.shape == (4093,) and bounds.shape == (4094,)
   assert centers.dtype == np.float32 and bounds.dtype == np.float32
   assert centers[0] == -15 and centers[-1] == 15
@@ -54,12 +56,12 @@ def test_tokenize_matches_chronos_reference():
       eos_token_id=1, use_eos_token=True, model_type="seq2seq", num_samples=20,
       temperature=1.0, top_k=50, top_p=1.0)
   ref = chronos.MeanScaleUniformBins(-15.0, 15.0, config)
-  np.testing.assert_array_equal(ref.centers.numpy(), E.chronos_bin_centers())
-  np.testing.assert_array_equal(ref.boundaries.numpy(), E.chronos_bin_boundaries())
+  np.testing.assert_array_equal(ref.centers.numpy(), TOKENIZER.bin_centers())
+  np.testing.assert_array_equal(ref.boundaries.numpy(), TOKENIZER.bin_boundaries())
   for seed in range(2):
     x = _random_context(seed)
     ids_ref, mask_ref, scale_ref = ref.context_input_transform(torch.tensor(x))
-    ids, mask, scale = E.chronos_tokenize(x, context_length=256)
+    ids, mask, scale = TOKENIZER.tokenize(x, context_length=256)
     # The mean |x| is summed in another order than torch's: the scale may differ in the last
     # float32 ulp (relative 6e-8), so compare it to 1e-6 and the tokens exactly.
     np.testing.assert_allclose(np.asarray(scale), scale_ref.numpy(), rtol=1e-6)
@@ -68,13 +70,39 @@ def test_tokenize_matches_chronos_reference():
     # Labels with the reference's scale: bitwise the same path, so exact.
     labels = _random_context(seed + 10, length=64) * 0.3
     lab_ref, lab_mask_ref = ref.label_input_transform(torch.tensor(labels), scale_ref)
-    lab, lab_mask, _ = E.chronos_tokenize(labels, scale=scale_ref.numpy())
+    lab, lab_mask, _ = TOKENIZER.tokenize(labels, scale=scale_ref.numpy())
     np.testing.assert_array_equal(np.asarray(lab), lab_ref.numpy())
     np.testing.assert_array_equal(np.asarray(lab_mask), lab_mask_ref.numpy())
     samples = np.random.default_rng(seed).integers(0, 4096, (12, 5, 64))
     out_ref = ref.output_transform(torch.tensor(samples), scale_ref)
-    np.testing.assert_array_equal(np.asarray(E.chronos_detokenize(samples, scale_ref.numpy())),
+    np.testing.assert_array_equal(np.asarray(TOKENIZER.detokenize(samples, scale_ref.numpy())),
                                   out_ref.numpy())
+
+
+def test_non_default_tokenizer_matches_chronos_reference():
+  # Settings other than the published ones are real (a checkpoint may carry them): bins and
+  # tokens follow the reference for 100 tokens over [-5, 5] too.
+  torch = pytest.importorskip("torch")
+  chronos = pytest.importorskip("chronos.chronos")
+  ours = E.MeanScaleUniformBins(low_limit=-5.0, high_limit=5.0, n_tokens=100)
+  config = chronos.ChronosConfig(
+      tokenizer_class="MeanScaleUniformBins",
+      tokenizer_kwargs={"low_limit": -5.0, "high_limit": 5.0}, context_length=256,
+      prediction_length=64, n_tokens=100, n_special_tokens=2, pad_token_id=0,
+      eos_token_id=1, use_eos_token=True, model_type="seq2seq", num_samples=20,
+      temperature=1.0, top_k=50, top_p=1.0)
+  ref = chronos.MeanScaleUniformBins(-5.0, 5.0, config)
+  np.testing.assert_array_equal(ref.centers.numpy(), ours.bin_centers())
+  np.testing.assert_array_equal(ref.boundaries.numpy(), ours.bin_boundaries())
+  x = _random_context(3)
+  ids_ref, mask_ref, _ = ref.context_input_transform(torch.tensor(x))
+  ids, mask, _ = ours.tokenize(x, context_length=256)
+  np.testing.assert_array_equal(np.asarray(ids), ids_ref.numpy())
+  np.testing.assert_array_equal(np.asarray(mask), mask_ref.numpy())
+  with pytest.raises(ValueError, match="n_tokens must be at least n_special_tokens"):
+    E.MeanScaleUniformBins(n_tokens=4)
+  with pytest.raises(ValueError, match="low_limit must be < high_limit"):
+    E.MeanScaleUniformBins(low_limit=1.0, high_limit=1.0)
 
 
 def test_tokenize_matches_independent_numpy_derivation():
@@ -90,7 +118,7 @@ def test_tokenize_matches_independent_numpy_derivation():
     scaled = x / scale[:, None]
     expected = np.clip(np.digitize(scaled, bounds, right=False) + 2, 0, 4095)
     expected = np.where(mask, expected, 0)
-    ids, mask_j, scale_j = E.chronos_tokenize(x, append_eos=False)
+    ids, mask_j, scale_j = TOKENIZER.tokenize(x, append_eos=False)
     ids = np.asarray(ids)
     np.testing.assert_array_equal(np.asarray(mask_j), mask)
     # float32 vs float64 scale and edges: allow disagreement only for values within 1e-5 (a
@@ -109,7 +137,7 @@ def test_tokenize_edge_cases():
   x[2] = [0, 0, 0, 0, 0, 0, 0, 1e6]  # scale 1.25e5: the spike is 8 scales, the zeros 0
   x[3] = [-1e6, 1e6, np.nan, 1, 2, 3, 4, 5]
   x[4] = [0, 0, 0, 0, 0, 0, 0, 1e-30]  # tiny but positive scale
-  ids, mask, scale = E.chronos_tokenize(x)
+  ids, mask, scale = TOKENIZER.tokenize(x)
   ids, mask, scale = np.asarray(ids), np.asarray(mask), np.asarray(scale)
   assert ids.shape == (5, 9) and ids.dtype == np.int32
   # all missing: every id PAD, mask False, scale 1; EOS still appended with mask True
@@ -122,11 +150,11 @@ def test_tokenize_edge_cases():
   assert scale[3] == np.float32((2e6 + 15) / 7)
   # +-1e6 in a series of ones: clamped to the outermost finite bins 3 and 4095
   y = np.array([[1, 1, 1, 1, 1, 1e6, -1e6, 1]], np.float32)
-  ids_y, _, _ = E.chronos_tokenize(y, append_eos=False, scale=np.float32([1.0]))
+  ids_y, _, _ = TOKENIZER.tokenize(y, append_eos=False, scale=np.float32([1.0]))
   np.testing.assert_array_equal(np.asarray(ids_y), [[2185, 2185, 2185, 2185, 2185, 4095, 3,
                                                       2185]])
   # beyond +-1e20 (inf): bucketize gives 4094 -> clamped to 4095, and 0 -> id 2
-  ids_inf, _, _ = E.chronos_tokenize(np.float32([np.inf, -np.inf]), scale=np.float32(1.0),
+  ids_inf, _, _ = TOKENIZER.tokenize(np.float32([np.inf, -np.inf]), scale=np.float32(1.0),
                                      append_eos=False)
   np.testing.assert_array_equal(np.asarray(ids_inf), [4095, 2])
   assert scale[4] == np.float32(1e-30 / 8)
@@ -135,19 +163,19 @@ def test_tokenize_edge_cases():
 def test_tokenize_1d_truncation_and_round_trip():
   rng = np.random.default_rng(3)
   x = (rng.standard_normal(700) * 40 + 5).astype(np.float32)
-  ids, mask, scale = E.chronos_tokenize(x, context_length=512)
+  ids, mask, scale = TOKENIZER.tokenize(x, context_length=512)
   assert ids.shape == (513,) and mask.shape == (513,) and scale.shape == ()
   assert bool(mask.all()) and int(ids[-1]) == 1
   kept = x[-512:]
   np.testing.assert_allclose(scale, np.abs(kept).mean(), rtol=1e-5)  # float32 sum of 512
-  decoded = np.asarray(E.chronos_detokenize(ids[:-1], scale))
+  decoded = np.asarray(TOKENIZER.detokenize(ids[:-1], scale))
   inside = np.abs(kept / scale) <= 15
   assert inside.mean() > 0.99  # |x| / mean|x| > 15 is a > 18-sigma event for this Gaussian
   # nearest-centre quantization: error <= half a bin (+ float32 rounding of 15 * scale)
   err = np.abs(decoded - kept)[inside]
   assert np.all(err <= (SPACING / 2) * float(scale) * (1 + 1e-4))
   # decoding is idempotent: re-tokenising decoded values with the same scale gives the ids
-  again, _, _ = E.chronos_tokenize(decoded, scale=scale, append_eos=False)
+  again, _, _ = TOKENIZER.tokenize(decoded, scale=scale, append_eos=False)
   np.testing.assert_array_equal(np.asarray(again), np.asarray(ids[:-1]))
 
 
@@ -156,7 +184,7 @@ def test_left_pad_and_stack():
   assert out.shape == (2, 5) and out.dtype == np.float32
   assert np.isnan(out[0, :2]).all()
   np.testing.assert_array_equal(out[0, 2:], [0, 1, 2])
-  ids, mask, _ = E.chronos_tokenize(out)
+  ids, mask, _ = TOKENIZER.tokenize(out)
   np.testing.assert_array_equal(np.asarray(mask[0]), [False, False, True, True, True, True])
   assert int(ids[0, 0]) == 0
 
@@ -177,25 +205,25 @@ def test_quantized_embedding():
 
 def test_tokenizer_rejects_bad_input():
   with pytest.raises(ValueError, match="context"):
-    E.chronos_tokenize(np.float32(1.0))
+    TOKENIZER.tokenize(np.float32(1.0))
   with pytest.raises(ValueError, match="context"):
-    E.chronos_tokenize("abc")
+    TOKENIZER.tokenize("abc")
   with pytest.raises(ValueError, match="context"):
-    E.chronos_tokenize(np.zeros((2, 0)))
+    TOKENIZER.tokenize(np.zeros((2, 0)))
   with pytest.raises(ValueError, match="context"):
-    E.chronos_tokenize(np.ones(3) + 1j)
+    TOKENIZER.tokenize(np.ones(3) + 1j)
   with pytest.raises(ValueError, match="scale"):
-    E.chronos_tokenize(np.ones((2, 4)), scale=np.ones(3))
+    TOKENIZER.tokenize(np.ones((2, 4)), scale=np.ones(3))
   with pytest.raises(ValueError, match="append_eos"):
-    E.chronos_tokenize(np.ones(4), append_eos=1)
+    TOKENIZER.tokenize(np.ones(4), append_eos=1)
   with pytest.raises(ValueError, match="context_length"):
-    E.chronos_tokenize(np.ones(4), context_length=0)
+    TOKENIZER.tokenize(np.ones(4), context_length=0)
   with pytest.raises(ValueError, match="token_ids"):
-    E.chronos_detokenize(np.ones((2, 3)), np.ones(2))
+    TOKENIZER.detokenize(np.ones((2, 3)), np.ones(2))
   with pytest.raises(ValueError, match="scale"):
-    E.chronos_detokenize(np.ones((2, 3), int), np.ones(3))
+    TOKENIZER.detokenize(np.ones((2, 3), int), np.ones(3))
   with pytest.raises(ValueError, match="scale"):
-    E.chronos_detokenize(np.ones(3, int), np.ones(3))
+    TOKENIZER.detokenize(np.ones(3, int), np.ones(3))
   with pytest.raises(ValueError, match=r"series\[1\]"):
     E.left_pad_and_stack([np.ones(2), np.ones((2, 2))])
   with pytest.raises(ValueError, match="series"):

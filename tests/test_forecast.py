@@ -4,13 +4,14 @@ import jax
 import numpy as np
 import pytest
 
-from lowrank_ts import forecast
+from lowrank_ts import forecast  # the CLI
+from lowrank_ts.inference import forecasting
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("chronos")
 
-from lowrank_ts import hf  # noqa: E402
-from lowrank_ts.hf_reference import bolt_checkpoint, chronos_checkpoint, max_abs_diff  # noqa: E402
+from lowrank_ts.interop import hf  # noqa: E402
+from lowrank_ts.interop.hf_reference import bolt_checkpoint, chronos_checkpoint, max_abs_diff  # noqa: E402
 
 
 def _series():
@@ -34,8 +35,8 @@ def test_greedy_chronos_matches_reference_pipeline_with_chunking(chronos_folder)
   # horizon 20 > prediction_length 8: two medians fed back, the context outgrows 64.
   ref = pipeline.predict([torch.tensor(s) for s in _series()], prediction_length=20,
                          num_samples=2, top_k=1).numpy()
-  ours = forecast.sample_paths(hf.load(chronos_folder), _series(), 20, jax.random.key(0),
-                               num_samples=2, top_k=1)
+  ours = hf.load(chronos_folder).sample_paths(forecasting.prepare_context(_series()), 20,
+                                              jax.random.key(0), num_samples=2, top_k=1)
   assert ours.shape == ref.shape == (2, 2, 20)
   # Greedy decoding: identical tokens, so identical values (bin centre x scale, fp32).
   np.testing.assert_allclose(ours, ref, rtol=1e-6)
@@ -43,19 +44,21 @@ def test_greedy_chronos_matches_reference_pipeline_with_chunking(chronos_folder)
 
 def test_chronos_forecast_summary(chronos_folder):
   model = hf.load(chronos_folder)
-  result = forecast.forecast(model, _series(), 5, jax.random.key(1), num_samples=7)
+  result = forecasting.forecast(model, _series(), 5, jax.random.key(1), num_samples=7)
   assert result["mean"].shape == (2, 5) and result["quantiles"].shape == (2, 5, 9)
   assert np.all(np.diff(result["quantiles"], axis=-1) >= 0)
-  again = forecast.forecast(model, _series(), 5, jax.random.key(1), num_samples=7)
+  again = forecasting.forecast(model, _series(), 5, jax.random.key(1), num_samples=7)
   np.testing.assert_array_equal(result["quantiles"], again["quantiles"])
   with pytest.raises(ValueError, match="key"):
-    forecast.forecast(model, _series(), 5)
+    forecasting.forecast(model, _series(), 5)
   with pytest.raises(ValueError, match="horizon"):
-    forecast.sample_paths(model, _series(), 0, jax.random.key(0))
-  with pytest.raises(ValueError, match="model"):
-    forecast.sample_paths(object(), _series(), 3, jax.random.key(0))
+    model.sample_paths(forecasting.prepare_context(_series()), 0, jax.random.key(0))
+  with pytest.raises(ValueError, match="model must be a Chronos or ChronosBolt"):
+    forecasting.forecast(object(), _series(), 3, jax.random.key(0))
+  with pytest.raises(ValueError, match="unknown sampling options"):
+    forecasting.forecast(model, _series(), 3, jax.random.key(0), top_q=3)
   with pytest.raises(ValueError, match="series"):
-    forecast.forecast(model, [np.zeros(3), np.zeros(0)], 3, jax.random.key(0))
+    forecasting.forecast(model, [np.zeros(3), np.zeros(0)], 3, jax.random.key(0))
 
 
 def test_bolt_long_horizon_matches_reference_pipeline(tmp_path):
@@ -66,14 +69,14 @@ def test_bolt_long_horizon_matches_reference_pipeline(tmp_path):
   # 40 > 16: two rounds of feeding the 9 quantile paths back.
   ref = pipeline.predict([torch.tensor(s) for s in _series()], prediction_length=40).numpy()
   model = hf.load(tmp_path)
-  ours = forecast.bolt_quantiles(model, _series(), 40)
+  ours = model.predict_quantiles(forecasting.prepare_context(_series()), 40)
   diff = max_abs_diff(ours, ref)
   print(f"bolt 40-step forecast vs pipeline: max-abs-diff {diff:.2e}")
   assert diff <= 1e-4  # fp32, values of order 10
-  result = forecast.forecast(model, _series(), 40)
+  result = forecasting.forecast(model, _series(), 40)
   np.testing.assert_array_equal(result["mean"], ours[:, 4])
   with pytest.raises(ValueError, match="sampling arguments"):
-    forecast.forecast(model, _series(), 4, num_samples=3)
+    forecasting.forecast(model, _series(), 4, num_samples=3)
 
 
 def test_cli_end_to_end(chronos_folder, tmp_path, capsys):

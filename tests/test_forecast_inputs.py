@@ -4,20 +4,21 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from lowrank_ts import forecast, hf
+from lowrank_ts.inference import csv_io, forecasting
+from lowrank_ts.interop import hf
 from lowrank_ts.models import BOLT_CONFIGS, CHRONOS_CONFIGS, ChronosBolt
 
 
 def test_prepare_context():
-  ragged = forecast.prepare_context([np.arange(3.0), np.arange(5.0)])
+  ragged = forecasting.prepare_context([np.arange(3.0), np.arange(5.0)])
   assert ragged.shape == (2, 5) and np.isnan(ragged[0, :2]).all() and ragged.dtype == np.float32
-  assert forecast.prepare_context(np.arange(4.0)).shape == (1, 4)
+  assert forecasting.prepare_context(np.arange(4.0)).shape == (1, 4)
   with pytest.raises(ValueError, match="context"):
-    forecast.prepare_context(np.zeros((2, 3, 4)))
+    forecasting.prepare_context(np.zeros((2, 3, 4)))
   with pytest.raises(ValueError, match="context"):
-    forecast.prepare_context(np.zeros((2, 0)))
+    forecasting.prepare_context(np.zeros((2, 0)))
   with pytest.raises(ValueError, match="context"):
-    forecast.prepare_context("1,2,3")
+    forecasting.prepare_context("1,2,3")
 
 
 @pytest.fixture(scope="module")
@@ -27,36 +28,34 @@ def bolt():
 
 def test_bolt_chunked_forecast_continues_the_first_chunk(bolt):
   context = np.sin(np.arange(100) / 5.0).astype(np.float32)[None]
-  first = forecast.bolt_quantiles(bolt, context, 10)
-  longer = forecast.bolt_quantiles(bolt, context, 70)  # 64 + one fed-back chunk
+  first = bolt.predict_quantiles(context, 10)
+  longer = bolt.predict_quantiles(context, 70)  # 64 + one fed-back chunk
   assert first.shape == (1, 9, 10) and longer.shape == (1, 9, 70)
   np.testing.assert_array_equal(longer[..., :10], first)
   assert np.all(np.diff(longer[..., 64:], axis=1) >= 0)  # re-reduced quantiles stay sorted
   with pytest.raises(ValueError, match="horizon"):
-    forecast.bolt_quantiles(bolt, context, 0)
-  with pytest.raises(ValueError, match="model"):
-    forecast.bolt_quantiles(object(), context, 3)
+    bolt.predict_quantiles(context, 0)
 
 
 def test_csv_round_trip_and_errors(tmp_path, bolt):
   path = tmp_path / "in.csv"
   path.write_text("x,y\n,1\n2,\n3,4\n")
-  names, values = forecast.read_wide_csv(path)
+  names, values = csv_io.read_wide_csv(path)
   assert names == ["x", "y"]
   np.testing.assert_array_equal(values[0], [np.nan, 2, 3])
   path.write_text("x\n1,2\n")
   with pytest.raises(ValueError, match="row 2 has 2 cells"):
-    forecast.read_wide_csv(path)
+    csv_io.read_wide_csv(path)
   path.write_text("")
   with pytest.raises(ValueError, match="header"):
-    forecast.read_wide_csv(path)
-  result = forecast.forecast(bolt, values, 3)
-  forecast.write_forecast_csv(tmp_path / "out.csv", names, result)
+    csv_io.read_wide_csv(path)
+  result = forecasting.forecast(bolt, values, 3)
+  csv_io.write_forecast_csv(tmp_path / "out.csv", names, result)
   assert len((tmp_path / "out.csv").read_text().splitlines()) == 7
   with pytest.raises(ValueError, match="names"):
-    forecast.write_forecast_csv(tmp_path / "o.csv", ["x"], result)
+    csv_io.write_forecast_csv(tmp_path / "o.csv", ["x"], result)
   with pytest.raises(ValueError, match="result"):
-    forecast.write_forecast_csv(tmp_path / "o.csv", names, {"mean": 1})
+    csv_io.write_forecast_csv(tmp_path / "o.csv", names, {"mean": 1})
 
 
 def test_config_json_helpers_reject_bad_input():
@@ -80,15 +79,15 @@ def test_config_json_round_trip():
 def test_long_csv(tmp_path):
   path = tmp_path / "long.csv"
   path.write_text("series,timestamp,value\nb,1,4\na,1,1\na,2,\na,3,3\nb,2,5\n")
-  names, values = forecast.read_long_csv(path)
+  names, values = csv_io.read_long_csv(path)
   assert names == ["b", "a"]
   np.testing.assert_array_equal(values, [[np.nan, 4, 5], [1, np.nan, 3]])
   path.write_text("id,value\na,1\n")
   with pytest.raises(ValueError, match="series_column"):
-    forecast.read_long_csv(path)
+    csv_io.read_long_csv(path)
   path.write_text("series,value\na,1\na,x\n")
   with pytest.raises(ValueError, match="'value' is not numeric: row 3"):
-    forecast.read_long_csv(path)
+    csv_io.read_long_csv(path)
   path.write_text("series,value\na,1\nb,\n")
   with pytest.raises(ValueError, match="series 'b' is empty"):
-    forecast.read_long_csv(path)
+    csv_io.read_long_csv(path)

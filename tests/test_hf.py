@@ -11,8 +11,8 @@ torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 pytest.importorskip("safetensors")
 
-from lowrank_ts import hf  # noqa: E402
-from lowrank_ts.hf_reference import chronos_checkpoint, max_abs_diff  # noqa: E402
+from lowrank_ts.interop import hf  # noqa: E402
+from lowrank_ts.interop.hf_reference import chronos_checkpoint, max_abs_diff  # noqa: E402
 from lowrank_ts.models import t5_ops  # noqa: E402
 
 # fp32 on both sides; sums over d_model <= 64 and a few layers stay far below this.
@@ -172,3 +172,26 @@ def test_pytorch_bin_with_tied_copies_loads(tmp_path):
   from_bin = hf.to_tensors(hf.load(tmp_path / "bin"))
   for name, value in hf.read_tensors(tmp_path / "ref").items():
     np.testing.assert_array_equal(from_bin[name], value, err_msg=name)
+
+
+def test_truncated_or_corrupt_checkpoint_names_the_file(tmp_path, capsys):
+  chronos_checkpoint(tmp_path, d_model=32, d_kv=8, d_ff=32, num_layers=1, n_tokens=20)
+  weights = tmp_path / "model.safetensors"
+  weights.write_bytes(weights.read_bytes()[:-100])  # an interrupted download / copy
+  with pytest.raises(ValueError, match=r"model\.safetensors cannot be read as safetensors.*"
+                                       r"truncated or corrupt"):
+    hf.load(tmp_path)
+  (tmp_path / "config.json").write_text("{not json")
+  with pytest.raises(ValueError, match=r"config\.json is not valid JSON"):
+    hf.load(tmp_path)
+  # The forecast CLI ends with one line naming the file, exit code 1 (bad data).
+  from lowrank_ts import forecast
+  data = tmp_path / "series.csv"
+  data.write_text("a\n1\n2\n3\n")
+  capsys.readouterr()  # drop transformers' progress output from making the checkpoint
+  with pytest.raises(SystemExit) as exit_info:
+    forecast.main(["--model", str(tmp_path), "--input", str(data), "--horizon", "2",
+                   "--out", str(tmp_path / "o.csv")])
+  assert exit_info.value.code == 1
+  err = capsys.readouterr().err.strip().splitlines()
+  assert len(err) == 1 and "config.json is not valid JSON" in err[0], err

@@ -9,8 +9,8 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 pytest.importorskip("chronos")
 
-from lowrank_ts import hf  # noqa: E402
-from lowrank_ts.hf_reference import bolt_checkpoint, max_abs_diff  # noqa: E402
+from lowrank_ts.interop import hf  # noqa: E402
+from lowrank_ts.interop.hf_reference import bolt_checkpoint, max_abs_diff  # noqa: E402
 
 # fp32 on both sides; small widths, two layers per stack, outputs of order 10.
 TOL = 1e-4
@@ -29,7 +29,7 @@ def _contexts(seed=0, length=150):
 
 @nnx.jit
 def _quantiles_and_loss(model, context, target):
-  return model(context), model.loss(context, target)
+  return model(context), model.loss({"context": context, "target": target})
 
 
 @pytest.mark.parametrize("kwargs", [{}, dict(d_model=48, num_decoder_layers=1)],

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from lowrank_ts import sampling
+from lowrank_ts.inference import sampling
 from lowrank_ts.models import Chronos, ChronosConfig, T5Config
 from lowrank_ts.models.t5 import T5
 
@@ -18,6 +18,23 @@ def model():
   return Chronos(ChronosConfig(t5), rngs=nnx.Rngs(0))
 
 
+@nnx.jit
+def cached_decoder_logits(model, token_ids_BL, mask_BL, decoder_ids_BNT):
+  """Logits ``[B, N, T, V]`` of ``N`` decoder sequences per series fed one token per step
+  through the model's KV cache (teacher forcing): the sampler's path."""
+  horizon = decoder_ids_BNT.shape[-1]
+  encoder_BSD = model.encode(token_ids_BL, mask_BL)
+  cache = model.init_decode_cache(encoder_BSD, mask_BL, decoder_ids_BNT.shape[1], horizon)
+
+  def body(cache, step):
+    token_BN1 = jax.lax.dynamic_slice_in_dim(decoder_ids_BNT, step, 1, axis=2)
+    cache, logits_BN1V = model.decode_step(token_BN1, cache, step)
+    return cache, logits_BN1V[:, :, 0]
+
+  _, logits_TBNV = jax.lax.scan(body, cache, jnp.arange(horizon))
+  return jnp.moveaxis(logits_TBNV, 0, 2)
+
+
 def _inputs():
   ids = jax.random.randint(jax.random.key(1), (2, 20), 0, 4096)
   mask = jnp.arange(20)[None] >= jnp.array([[0], [5]])
@@ -27,12 +44,32 @@ def _inputs():
 def test_cached_decoding_equals_full_forward(model):
   ids, mask = _inputs()
   decoder_ids = jax.random.randint(jax.random.key(2), (2, 3, 6), 0, 4096).at[:, :, 0].set(0)
-  cached = sampling.cached_decoder_logits(model, ids, mask, decoder_ids)
+  cached = cached_decoder_logits(model, ids, mask, decoder_ids)
   forward = nnx.jit(lambda m, d: m(ids, mask, d))
   full = jnp.stack([forward(model, decoder_ids[:, n]) for n in range(3)], axis=1)
   # Same maths in a different order (cache einsums vs full-sequence attention), fp32.
   np.testing.assert_allclose(cached, full, atol=1e-5, rtol=1e-5)
   assert float(jnp.ptp(full)) > 1.0
+
+
+def test_cached_prefix_then_steps_equals_full_forward(model):
+  # Several positions per call (a prompt of 4 written into the cache at once, then one step
+  # at a time), as a decoder with a forced prefix would use the same attention.
+  ids, mask = _inputs()
+  decoder_ids = jax.random.randint(jax.random.key(5), (2, 3, 6), 0, 4096).at[:, :, 0].set(0)
+
+  @nnx.jit
+  def prefix_then_steps(model):
+    cache = model.init_decode_cache(model.encode(ids, mask), mask, 3, 6)
+    cache, first = model.decode_step(decoder_ids[:, :, :4], cache, 0)
+    cache, fifth = model.decode_step(decoder_ids[:, :, 4:5], cache, 4)
+    _, sixth = model.decode_step(decoder_ids[:, :, 5:], cache, 5)
+    return jnp.concatenate([first, fifth, sixth], axis=2)
+
+  forward = nnx.jit(lambda m, d: m(ids, mask, d))
+  full = jnp.stack([forward(model, decoder_ids[:, n]) for n in range(3)], axis=1)
+  # fp32, same tolerance and reason as the one-step test above.
+  np.testing.assert_allclose(prefix_then_steps(model), full, atol=1e-5, rtol=1e-5)
 
 
 def test_sampling_is_deterministic_per_key(model):
@@ -52,7 +89,7 @@ def test_greedy_sampling_follows_argmax(model):
                            top_k=1)
   # Re-feed the greedy path: every token is the argmax of its step's logits (EOS excluded).
   path = jnp.concatenate([jnp.zeros((2, 2, 1), jnp.int32), tokens], -1)
-  logits = sampling.cached_decoder_logits(model, ids, mask, path).at[..., 1].set(-jnp.inf)
+  logits = cached_decoder_logits(model, ids, mask, path).at[..., 1].set(-jnp.inf)
   np.testing.assert_array_equal(np.argmax(logits[:, :, :4], -1), tokens)
   top_p = sampling.sample(model, ids, mask, jax.random.key(3), num_samples=2, horizon=4,
                           top_k=None, top_p=1e-6)
@@ -107,12 +144,10 @@ def test_sample_rejects_bad_input(model):
     sampling.sample(model, ids, mask[:, :3], key, num_samples=2, horizon=2)
   with pytest.raises(ValueError, match="model"):
     sampling.sample(object(), ids, mask, key, num_samples=2, horizon=2)
-  with pytest.raises(ValueError, match="decoder_ids_BNT"):
-    sampling.cached_decoder_logits(model, ids, mask, jnp.zeros((2, 3), jnp.int32))
 
 
 def test_longer_horizon_keeps_the_first_steps(model):
-  # forecast.sample_paths relies on this to sample a bucketed number of steps and cut.
+  # Chronos.sample_paths relies on this to sample a bucketed number of steps and cut.
   ids, mask = _inputs()
   short = sampling.sample(model, ids, mask, jax.random.key(4), num_samples=3, horizon=3)
   longer = sampling.sample(model, ids, mask, jax.random.key(4), num_samples=3, horizon=5)

@@ -57,14 +57,16 @@ def _t5_config_from_json(raw: dict) -> T5Config:
   try:
     return T5Config(tie_word_embeddings=tied, **kwargs)
   except TypeError as err:
-    raise ValueError(f"config.json: {err}") from None
+    raise ValueError(f"T5 fields: {err}") from None
 
 
 def config_from_json(raw: dict) -> ModelConfig:
   """The Chronos or Chronos-Bolt configuration described by a parsed ``config.json``."""
   if not isinstance(raw, dict):
     raise ValueError(f"raw must be a dict, got {type(raw).__name__}")
-  return config_from_hf(_t5_config_from_json(raw), raw.get("chronos_config"))
+  if not isinstance(raw.get("chronos_config"), dict):
+    raise ValueError("config.json has no chronos_config: not a Chronos checkpoint")
+  return config_from_hf(_t5_config_from_json(raw), raw["chronos_config"])
 
 
 def config_to_json(config: ModelConfig) -> dict:

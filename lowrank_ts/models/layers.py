@@ -56,7 +56,9 @@ class RMSNorm(nnx.Module):
 class Projection(nnx.Module):
   """One of q, k, v (``output=False``: ``[..., d_model] -> [..., H, K]``) or o
   (``output=True``: ``[..., H, K] -> [..., d_model]``). Subclasses store the matrix
-  ``W [in, out]`` in their own form and apply it without forming it."""
+  ``W [in, out]`` in their own form and apply it without forming it; ``kind`` names the
+  parameterisation (a :data:`~lowrank_ts.models.config.PROJECTION_KINDS` entry)."""
+  kind: str
 
   def __init__(self, d_model: int, n_heads: int, d_kv: int, output: bool):
     self.n_heads, self.d_kv, self.output = n_heads, d_kv, output
@@ -85,6 +87,7 @@ class Projection(nnx.Module):
 
 class DenseProjection(Projection):
   """A full ``[in, out]`` matrix."""
+  kind = "dense"
 
   def __init__(self, d_model, n_heads, d_kv, rank, std, *, output, rngs, dtype=jnp.float32):
     del rank
@@ -109,6 +112,7 @@ def _factor_stds(fan_in: int, rank: int, std: float) -> tuple[float, float]:
 
 class SharedSketchProjection(Projection):
   """Eq. (19): ``W = sketch @ lift`` with one rank-``rank`` sketch for all heads."""
+  kind = "shared_sketch"
 
   def __init__(self, d_model, n_heads, d_kv, rank, std, *, output, rngs, dtype=jnp.float32):
     super().__init__(d_model, n_heads, d_kv, output)
@@ -130,6 +134,7 @@ class SharedSketchProjection(Projection):
 class HeadSketchProjection(Projection):
   """Eq. (20): one rank-``rank`` factorisation ``W^(i) = sketch^(i) @ lift^(i)`` per head
   (in: ``[H, d_model, R] x [H, R, K]``; out: ``[H, K, R] x [H, R, d_model]``)."""
+  kind = "head_sketch"
 
   def __init__(self, d_model, n_heads, d_kv, rank, std, *, output, rngs, dtype=jnp.float32):
     super().__init__(d_model, n_heads, d_kv, output)
@@ -157,8 +162,7 @@ class HeadSketchProjection(Projection):
 
 
 PROJECTIONS: dict[str, type[Projection]] = {
-    "dense": DenseProjection, "shared_sketch": SharedSketchProjection,
-    "head_sketch": HeadSketchProjection}
+    cls.kind: cls for cls in (DenseProjection, SharedSketchProjection, HeadSketchProjection)}
 
 
 def projection(d_model: int, n_heads: int, d_kv: int, spec: ProjectionSpec, std: float, *,

@@ -4,7 +4,8 @@ batch shapes and NaN handling, the KernelSynth/TSMixup mix, Chronos token batche
 import numpy as np
 import pytest
 
-from lowrank_ts.data import instances, pipeline, tokens
+from lowrank_ts.data import instances, pipeline
+from lowrank_ts.models import chronos, named_config, registry
 
 CFG = pipeline.PipelineConfig(
     batch_size=8, instance=instances.InstanceConfig(context_length=64, prediction_length=16,
@@ -106,17 +107,29 @@ def test_tsmixup_weights_pick_the_sources():
                              [1 / 6, 1 / 6, 1 / 9, 1 / 9, 1 / 9, 1 / 3])
 
 
+# Training batches are made by the model (models.registry's interface); the abstract model
+# (no parameters allocated) is enough, as in the trainer.
+CHRONOS = registry.abstract(named_config("chronos-t5-cpu-mini"))
+
+
 def test_chronos_token_batch():
   batch = next(_pipeline())
   batch["target"][0, :3] = np.nan
-  tb = tokens.chronos_batch(batch)
+  tb = CHRONOS.training_batch(batch)
   assert tb["input_ids"].shape == (8, 65) and tb["labels"].shape == (8, 17)
   assert (tb["input_ids"][:, -1] == 1).all() and (tb["labels"][:, -1] == 1).all()  # EOS
   np.testing.assert_array_equal(tb["input_ids"][:, :-1] == 0, np.isnan(batch["context"]))  # PAD
-  np.testing.assert_array_equal(tb["labels"][:, :-1] == tokens.IGNORE_ID, np.isnan(batch["target"]))
+  np.testing.assert_array_equal(tb["labels"][:, :-1] == chronos.IGNORE_ID,
+                                np.isnan(batch["target"]))
   observed = ~np.isnan(batch["context"])
   scale = np.nansum(np.abs(batch["context"]), axis=1) / observed.sum(axis=1)
-  np.testing.assert_allclose(tb["scale"], scale, rtol=1e-5)  # float32 sums of <= 64 values
+  _, _, ours = CHRONOS.config.tokenizer.tokenize(batch["context"])
+  np.testing.assert_allclose(ours, scale, rtol=1e-5)  # float32 sums of <= 64 values
+  # The labels use the context's scale: tokenising the target with it gives the same ids.
+  labels, _, _ = CHRONOS.config.tokenizer.tokenize(batch["target"], scale=ours)
+  observed_target = ~np.isnan(batch["target"])
+  np.testing.assert_array_equal(tb["labels"][:, :-1][observed_target],
+                                np.asarray(labels)[:, :-1][observed_target])
 
 
 @pytest.mark.parametrize("call, name", [
@@ -134,9 +147,9 @@ def test_chronos_token_batch():
     (lambda: pipeline.dataset_uniform_weights([3, 0]), "sizes"),
     (lambda: _pipeline().set_state({"seed": 0, "step": -2}), "step"),
     (lambda: _pipeline().batch_at(-1), "step"),
-    (lambda: tokens.chronos_batch({"context": np.ones((2, 5))}), "batch"),
-    (lambda: tokens.chronos_batch({"context": np.ones((2, 5)), "target": np.ones((3, 2))}),
-     "batch size"),
+    (lambda: CHRONOS.training_batch({"context": np.ones((2, 5))}), "batch must be a mapping"),
+    (lambda: CHRONOS.training_batch({"context": np.ones((2, 5)), "target": np.ones((3, 2))}),
+     "must have the same batch size"),
 ])
 def test_bad_input_names_the_argument(call, name):
   with pytest.raises(ValueError, match=name):

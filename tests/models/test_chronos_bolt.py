@@ -77,7 +77,7 @@ def test_bolt_rejects_bad_input(bolt):
   with pytest.raises(ValueError, match="mask_BT"):
     bolt(jnp.ones((2, 10)), jnp.ones((2, 9), bool))
   with pytest.raises(ValueError, match="target_BH"):
-    bolt.loss(jnp.ones((2, 10)), jnp.ones((2, 65)))
+    bolt.loss({"context": jnp.ones((2, 10)), "target": jnp.ones((2, 65))})
   with pytest.raises(ValueError, match="levels_Q"):
     quantile_loss(jnp.ones((1, 2, 3)), jnp.ones((1, 3)), jnp.ones((1, 3)), jnp.ones(3))
   with pytest.raises(ValueError, match="x_BT"):
@@ -99,14 +99,14 @@ def test_bolt_config_rejects_bad_values():
 
 
 def test_factorised_bolt_equals_its_dense_export():
-  from lowrank_ts import hf
+  from lowrank_ts.interop import hf
   from lowrank_ts.models import lowrank
   t5 = dataclasses.replace(BOLT_CONFIGS["chronos-bolt-cpu"].t5, num_layers=1,
                            num_decoder_layers=1)
   t5 = lowrank.low_rank_t5(t5, lowrank.UniformSchedule(3), "head_sketch", ("q", "v", "o"))
   factored = ChronosBolt(dataclasses.replace(BOLT_CONFIGS["chronos-bolt-cpu"], t5=t5),
                          rngs=nnx.Rngs(1))
-  dense = hf.from_tensors(hf.dense_config(factored.bolt), hf.to_tensors(factored))
+  dense = hf.from_tensors(hf.dense_config(factored.config), hf.to_tensors(factored))
   context = jax.random.normal(jax.random.key(0), (2, 40)).cumsum(-1)
   forward = nnx.jit(lambda m, c: m(c))
   # fp32, factor products vs dense matmuls: summation order only.

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from lowrank_ts import hf
-from lowrank_ts.models import CHRONOS_CONFIGS, Chronos, ChronosConfig, T5Config, lowrank
+from lowrank_ts.interop import hf
+from lowrank_ts.models import CHRONOS_CONFIGS, Chronos, ChronosConfig, T5Config, lowrank, registry
 
 T5_SMALL = T5Config(vocab_size=4096, d_model=32, d_ff=48, num_layers=2, num_heads=4, d_kv=8,
                     num_decoder_layers=2, initializer_factor=1.0)
@@ -38,7 +38,7 @@ def test_factorised_model_equals_dense_with_multiplied_factors(parameterization)
   factored = _chronos(lowrank.low_rank_t5(t5, lowrank.ExplicitSchedule((2, 3)),
                                           parameterization))
   # The export path multiplies every factor pair out into a dense T5.
-  dense = hf.from_tensors(hf.dense_config(factored.chronos), hf.to_tensors(factored))
+  dense = hf.from_tensors(hf.dense_config(factored.config), hf.to_tensors(factored))
   logits_f = _logits(factored, *_inputs())
   logits_d = _logits(dense, *_inputs())
   # Only the order of fp32 sums differs ((x S) L vs x (S L)).
@@ -155,12 +155,12 @@ def test_size_ratios():
 
 
 def test_parameter_count():
-  assert lowrank.parameter_count(T5_SMALL) == sum(
+  assert registry.parameter_count(T5_SMALL) == sum(
       int(np.prod(x.shape)) for x in jax.tree.leaves(
           nnx.state(nnx.eval_shape(lambda: _chronos(T5_SMALL)), nnx.Param)))
   small = lowrank.low_rank_t5(T5_SMALL, lowrank.UniformSchedule(2), "reduced_head_size")
   saved = lowrank.attention_parameters(T5_SMALL) - lowrank.attention_parameters(small)
-  assert lowrank.parameter_count(small) == lowrank.parameter_count(T5_SMALL) - saved
+  assert registry.parameter_count(small) == registry.parameter_count(T5_SMALL) - saved
 
 
 def test_bad_input():
@@ -185,7 +185,7 @@ def test_bad_input():
   with pytest.raises(ValueError, match="num_indices"):
     lowrank.UniformSchedule(2).ranks(0)
   with pytest.raises(ValueError, match="config"):
-    lowrank.parameter_count("chronos-t5-small")
+    registry.parameter_count("chronos-t5-small")
   with pytest.raises(ValueError, match="n_heads"):  # varying heads cannot share the bias
     # 5 heads: p2(5) = 4 heads in layer 1, min(p2(10), 5) = 5 in layer 2.
     lowrank.authors_layout(dataclasses.replace(T5_SMALL, num_heads=5), 2, 0.5, alpha=1.0)
@@ -200,7 +200,7 @@ def test_export_refuses_per_layer_head_sizes():
 
 def test_export_of_factorised_model_describes_a_dense_t5():
   model = _chronos(lowrank.low_rank_t5(T5_SMALL, lowrank.UniformSchedule(2), "shared_sketch"))
-  config = hf.dense_config(model.chronos)
+  config = hf.dense_config(model.config)
   assert config.t5.is_dense and dataclasses.replace(
       config.t5, encoder_attention=None) == config.t5
 

@@ -16,9 +16,9 @@ from lowrank_ts.models import (
   ChronosBolt,
   ChronosConfig,
   T5Config,
-  compress,
   lowrank,
   posthoc,
+  registry,
 )
 
 # inner_dim 4 x 16 = 64 != d_model 48: q/k/v are 48 x 64, o is 64 x 48 (as chronos-t5-mini).
@@ -67,7 +67,7 @@ def _expected_eps_rank(s):
 def test_ranks_follow_eq1_and_errors_are_eckart_young():
   model = _chronos()
   _set_spectra(model, GEOMETRIC)
-  compressed, report = compress(model, EPS)
+  compressed, report = posthoc.compress(model, EPS)
   expected = [_expected_eps_rank(s) for s in GEOMETRIC]
   assert expected == [7, 11, 19, 31, 48]  # e.g. 0.5^6 > 0.01 > 0.5^7
   new_modules = {name: m for name, *_, m in posthoc.attention_projections(compressed)}
@@ -95,7 +95,7 @@ def test_exactly_low_rank_weights_reproduce_the_dense_model():
   model = _chronos()
   # rank-5 and rank-9 weights (zero beyond): at eps = 1e-4 only round-off is dropped.
   _set_spectra(model, [np.geomspace(2.0, 0.5, 5), np.geomspace(1.0, 0.1, 9)])
-  compressed, report = compress(model, 1e-4)
+  compressed, report = posthoc.compress(model, 1e-4)
   assert {p.rank for p in report.projections} == {5, 9}
   assert report.attention_size_ratio < 0.5
   enc_d, logits_d = _encoder_and_logits(model, *_inputs())
@@ -108,7 +108,7 @@ def test_exactly_low_rank_weights_reproduce_the_dense_model():
 
 def test_tiny_eps_on_random_weights_keeps_everything_dense_and_exact():
   model = _chronos()
-  compressed, report = compress(model, 1e-7)
+  compressed, report = posthoc.compress(model, 1e-7)
   assert all(p.rank is None for p in report.projections)
   assert report.attention_size_ratio == 1.0
   assert report.parameters_after == report.parameters_before
@@ -122,9 +122,9 @@ def test_bolt_quantiles_survive_exactly_low_rank_weights():
   config = BOLT_CONFIGS["chronos-bolt-cpu"]
   model = ChronosBolt(dataclasses.replace(config, context_length=64), rngs=nnx.Rngs(0))
   _set_spectra(model, [np.geomspace(1.0, 0.2, 6)])
-  compressed, report = compress(model, 1e-4)
+  compressed, report = posthoc.compress(model, 1e-4)
   assert {p.rank for p in report.projections} == {6}
-  assert isinstance(compressed, ChronosBolt) and compressed.bolt.t5.encoder_attention[0].q.rank == 6
+  assert isinstance(compressed, ChronosBolt) and compressed.config.t5.encoder_attention[0].q.rank == 6
   context = jnp.sin(jnp.arange(3 * 70, dtype=jnp.float32).reshape(3, 70) / 5.0)
   context = context.at[1, :10].set(jnp.nan)
   # fp32 round-off through 2 + 2 layers and the de-normalisation (values of order 1).
@@ -139,11 +139,11 @@ def test_already_compressed_layouts_are_refactorised_exactly(layout):
   else:  # per-layer head sizes 4 and 8 (48 x 16 / 48 x 32 matrices, full rank: kept dense)
     t5 = lowrank.authors_layout(T5_SMALL, 3, 1.0)
   model = Chronos(ChronosConfig(t5), rngs=nnx.Rngs(0))
-  compressed, report = compress(model, 1e-4)
+  compressed, report = posthoc.compress(model, 1e-4)
   if layout == "head_sketch":
     assert {p.rank for p in report.projections} == {8}
   else:
-    assert [s.d_kv for s in compressed.chronos.t5.attention_specs("encoder")] == [4, 8]
+    assert [s.d_kv for s in compressed.config.t5.attention_specs("encoder")] == [4, 8]
     assert all(p.rank is None for p in report.projections)
   _, logits_d = _encoder_and_logits(model, *_inputs())
   _, logits_c = _encoder_and_logits(compressed, *_inputs())
@@ -156,13 +156,13 @@ def test_report_accounting_and_input_unchanged():
   _set_spectra(model, GEOMETRIC)
   before = {name: np.asarray(m.kernel[...]) for name, *_, m in
             posthoc.attention_projections(model)}
-  compressed, report = compress(model, EPS)
+  compressed, report = posthoc.compress(model, EPS)
   for name, *_, m in posthoc.attention_projections(model):
     assert m.kind == "dense"
     np.testing.assert_array_equal(m.kernel[...], before[name])
-  t5 = compressed.chronos.t5
-  assert report.parameters_after == lowrank.parameter_count(compressed.chronos)
-  assert report.parameters_before == lowrank.parameter_count(model.chronos)
+  t5 = compressed.config.t5
+  assert report.parameters_after == registry.parameter_count(compressed.config)
+  assert report.parameters_before == registry.parameter_count(model.config)
   assert report.attention_parameters_after == lowrank.attention_parameters(t5)
   saved = sum(48 * 64 - r * (48 + 64) for r in report.ranks().values() if r is not None)
   assert report.parameters_before - report.parameters_after == saved
@@ -185,14 +185,14 @@ def test_factorised_rank_threshold():
 @pytest.mark.parametrize("eps", [0, -0.1, 1.0, 2, float("nan"), "0.01", True, None])
 def test_bad_eps(eps):
   with pytest.raises(ValueError, match="eps"):
-    compress(_chronos(), eps)
+    posthoc.compress(_chronos(), eps)
 
 
 def test_numpy_eps_is_accepted():
-  _, report = compress(_chronos(), np.float32(1e-7))
+  _, report = posthoc.compress(_chronos(), np.float32(1e-7))
   assert report.eps == pytest.approx(1e-7)  # float32 -> float64: 1e-7 is not exact in fp32
 
 
 def test_bad_model():
   with pytest.raises(ValueError, match="model"):
-    compress(T5_SMALL, EPS)
+    posthoc.compress(T5_SMALL, EPS)

@@ -20,6 +20,7 @@ from lowrank_ts.models import (
   named_config,
   t5_ops,
 )
+from lowrank_ts.embeddings import MeanScaleUniformBins
 from lowrank_ts.models.t5 import T5  # noqa: F811
 
 # Published parameter counts (HF model cards: 8M, 20M, 46M, 200M, 710M).
@@ -160,18 +161,20 @@ def test_specs_reject_bad_values():
     ProjectionSpec("dense", 4)
   with pytest.raises(ValueError, match="d_kv"):
     AttentionSpec(2, 0)
-  with pytest.raises(ValueError, match="which"):
+  with pytest.raises(ValueError, match="kind must be one of"):
     CHRONOS_CONFIGS["chronos-t5-cpu"].t5.attention_specs("cross")
 
 
 def test_chronos_config_rejects_bad_values():
   t5 = CHRONOS_CONFIGS["chronos-t5-cpu"].t5
-  with pytest.raises(ValueError, match="n_tokens"):
-    ChronosConfig(t5, n_tokens=100)
+  with pytest.raises(ValueError, match="tokenizer.n_tokens=100 must equal t5.vocab_size"):
+    ChronosConfig(t5, MeanScaleUniformBins(n_tokens=100))
   with pytest.raises(ValueError, match="top_p"):
     ChronosConfig(t5, top_p=1.5)
-  with pytest.raises(ValueError, match="eos_token_id"):
-    ChronosConfig(t5, eos_token_id=2)
+  with pytest.raises(ValueError, match="eos_token_id must be < n_special_tokens"):
+    MeanScaleUniformBins(eos_token_id=2)
+  with pytest.raises(ValueError, match="tokenizer must be a MeanScaleUniformBins"):
+    ChronosConfig(t5, tokenizer="bins")
   with pytest.raises(ValueError, match="prediction_length"):
     ChronosConfig(t5, prediction_length=0)
   with pytest.raises(ValueError, match="config must be a ChronosConfig"):
