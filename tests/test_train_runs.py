@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from lowrank_ts import evaluate, learning_curve, train
+from lowrank_ts import evaluation, learning_curve, train
 from lowrank_ts.train_config import TRAIN_CONFIGS, TrainConfig
 
 FAST = dataclasses.replace(TRAIN_CONFIGS["cpu-test"], learning_rate=3e-2, log_every=1)
@@ -128,7 +128,7 @@ def test_learning_curve_scores_every_checkpoint_like_evaluate(tmp_path):
   assert [float(r["relative_wql"]) for r in again] == [float(r["relative_wql"]) for r in rows]
   # The latest checkpoint exported to a HF folder scores the same through evaluate's CLI path.
   learning_curve.main(["--workdir", str(tmp_path / "run"), "--export", str(tmp_path / "hf")])
-  scores = evaluate.run(str(tmp_path / "hf"), "real", tmp_path / "eval")
+  scores = evaluation.run(str(tmp_path / "hf"), "real", tmp_path / "eval")
   # rtol 1e-6: the same float32 forecasts; only the summation order of the scores may differ.
   np.testing.assert_allclose(float(rows[-1]["relative_wql"]), scores["wql"], rtol=1e-6)
   np.testing.assert_allclose(float(rows[-1]["relative_mase"]), scores["mase"], rtol=1e-6)

@@ -1,0 +1,49 @@
+"""Seasonal Naive, the baseline of Chronos' relative scores, and :func:`per_series`, which makes a
+:data:`~lowrank_ts.evaluation.scoring.Forecaster` of a one-series callable.
+
+Seasonal Naive repeats the last season; its quantiles come from a Gaussian with the in-sample
+seasonal-naive residual scale growing as ``sqrt(1 + floor((h - 1) / m))`` (Hyndman &
+Athanasopoulos, FPP3 5.5, as statsforecast's SeasonalNaive intervals).
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from lowrank_ts import checks
+from lowrank_ts.evaluation.scoring import Forecaster
+from lowrank_ts.models.config import QUANTILE_LEVELS
+
+
+def seasonal_naive(context, horizon: int, seasonality: int,
+                   levels: Sequence[float] = QUANTILE_LEVELS) -> np.ndarray:
+  """Seasonal Naive quantiles [len(levels), horizon] (m = 1 when the context is not longer)."""
+  context = checks.float_vector(context, "context", allow_nan=False, dtype=np.float64)
+  horizon = checks.positive_int(horizon, "horizon")
+  m = checks.positive_int(seasonality, "seasonality")
+  if m >= context.shape[0]:
+    m = 1
+  steps = np.arange(horizon)
+  point = context[context.shape[0] - m + steps % m]
+  residuals = context[m:] - context[:-m]
+  sigma = math.sqrt(float(np.mean(residuals ** 2))) if residuals.size else 0.0
+  spread = sigma * np.sqrt(1 + steps // m)
+  z = np.array([statistics.NormalDist().inv_cdf(q) for q in levels])
+  return point[None, :] + z[:, None] * spread[None, :]
+
+
+def per_series(fn: Callable[[np.ndarray, int, int], np.ndarray]) -> Forecaster:
+  """A forecaster calling ``fn(context, horizon, seasonality) -> [9, horizon]`` per series."""
+  if not callable(fn):
+    raise ValueError(f"fn must be callable, got {type(fn).__name__}")  # noqa: TRY004
+
+  def forecaster(contexts, horizon, seasonalities):
+    return np.stack([fn(c, horizon, m) for c, m in zip(contexts, seasonalities)])
+  return forecaster
+
+
+seasonal_naive_forecaster = per_series(seasonal_naive)
