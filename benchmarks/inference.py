@@ -9,7 +9,7 @@ Per size (random weights; speed does not depend on them), batch 8, context 512, 
 20 samples, from checkpoints created locally with :mod:`lowrank_ts.hf_reference`:
 
 - Chronos-T5: chronos-forecasting's ``ChronosPipeline.predict`` (PyTorch, 2 threads) vs our
-  :func:`lowrank_ts.forecast.sample_paths` (dense), vs our compressed models: post-hoc
+  :meth:`lowrank_ts.models.chronos.Chronos.sample_paths` (dense), vs our compressed models: post-hoc
   (:func:`lowrank_ts.models.posthoc.compress`, eps = 1e-2) and the authors' pretrained-schedule
   layouts at attention size ratios 0.25 / 0.15 / 0.075 (:func:`lowrank.authors_layout` with
   (d0, beta) = (7, 0.40), (5, 0.35), (3, 0.27); random weights).
@@ -19,7 +19,7 @@ Per size (random weights; speed does not depend on them), batch 8, context 512, 
   1e-2 is 65 (65^-1.1 = 0.0101 > 0.01 > 66^-1.1), whatever the size, as the paper finds the
   eps-rank of pretrained Chronos' W_Q nearly independent of d (Fig. 4a). ``--quick``'s 64-wide
   matrices get j^-1.5 instead (eps-rank 21), so that something is truncated there too.
-- Chronos-Bolt (same sizes): ``ChronosBoltPipeline.predict`` vs :func:`forecast.bolt_quantiles`.
+- Chronos-Bolt (same sizes): ``ChronosBoltPipeline.predict`` vs :meth:`ChronosBolt.predict_quantiles`.
 
 Every implementation runs in its own subprocess, so its RSS is its own. Per row: wall time per
 call (median over ``--repeats`` after one warm-up call; the warm-up, which compiles ours, is
@@ -210,7 +210,8 @@ def _ours(spec: dict) -> dict:
   import jax.numpy as jnp
   from flax import nnx
 
-  from lowrank_ts import embeddings, forecast, hf, sampling
+  from lowrank_ts.inference import sampling
+  from lowrank_ts.interop import hf
   from lowrank_ts.models import Chronos, lowrank, posthoc
   context = _series(spec["batch"], spec["context"])
   info = {}
@@ -239,30 +240,30 @@ def _ours(spec: dict) -> dict:
   info.update(_settle())
   idle = _current_rss()
   if spec["family"] == "bolt":
-    t5 = model.bolt.t5
-    flops = bolt_forecast_flops(model.bolt, spec["batch"], spec["context"])
-    timing = common.timed(lambda: forecast.bolt_quantiles(model, context, spec["horizon"]),
+    t5 = model.config.t5
+    flops = bolt_forecast_flops(model.config, spec["batch"], spec["context"])
+    timing = common.timed(lambda: model.predict_quantiles(context, spec["horizon"]),
                           spec["repeats"])
     peak = _peak_rss()
     program = jax.jit(lambda state, x: nnx.merge(graphdef, state)(x)).lower
     args = (state, jnp.asarray(context))
   else:
-    t5 = model.chronos.t5
+    t5 = model.config.t5
     key = jax.random.key(0)
     flops = chronos_forecast_flops(t5, spec["batch"], spec["context"] + 1, spec["horizon"],
                                    spec["samples"])
-    timing = common.timed(lambda: forecast.sample_paths(
-        model, context, spec["horizon"], key, num_samples=spec["samples"]), spec["repeats"])
+    timing = common.timed(lambda: model.sample_paths(
+        context, spec["horizon"], key, num_samples=spec["samples"]), spec["repeats"])
     peak = _peak_rss()
     # The very program sample_paths ran (same static and traced arguments as
     # sampling.sample passes): JAX returns its cached executable instead of compiling again.
     # (context is a multiple of 64 long and the horizon <= prediction_length: one chunk, no
     # bucketing in sample_paths.)
-    ids, mask, _ = embeddings.chronos_tokenize(context, append_eos=model.chronos.use_eos_token)
-    c = model.chronos
+    c = model.config
+    ids, mask, _ = c.tokenizer.tokenize(context)
     program = functools.partial(
         sampling._sample.lower, num_samples=spec["samples"], horizon=spec["horizon"],
-        top_k=c.top_k, eos_token_id=c.eos_token_id)
+        top_k=c.top_k, eos_token_id=c.tokenizer.eos_token_id)
     args = (graphdef, state, ids.astype(jnp.int32), mask.astype(bool), key,
             jnp.float32(c.temperature), jnp.float32(c.top_p))
   start = time.perf_counter()  # ~0 for Chronos when the executable is reused (see above)
@@ -325,7 +326,7 @@ def _spawn(spec: dict) -> dict:
 # ------------------------------------------------------------------------------------------
 
 def _checkpoints(size: str, folder: pathlib.Path, context: int, horizon: int) -> dict:
-  from lowrank_ts.hf_reference import bolt_checkpoint, chronos_checkpoint
+  from lowrank_ts.interop.hf_reference import bolt_checkpoint, chronos_checkpoint
   d_model, d_ff, layers, heads, d_kv = SIZES[size]
   dims = dict(d_model=d_model, d_ff=d_ff, num_layers=layers, num_heads=heads, d_kv=d_kv,
               initializer_factor=0.05)
