@@ -11,7 +11,8 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("chronos")
 
 from lowrank_ts.interop import hf  # noqa: E402
-from lowrank_ts.interop.hf_reference import bolt_checkpoint, chronos_checkpoint, max_abs_diff  # noqa: E402
+from lowrank_ts.interop.hf_reference import bolt_checkpoint, chronos_checkpoint  # noqa: E402
+from tests.helpers import max_abs_diff  # noqa: E402
 
 
 def _series():

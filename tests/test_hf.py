@@ -12,7 +12,8 @@ transformers = pytest.importorskip("transformers")
 pytest.importorskip("safetensors")
 
 from lowrank_ts.interop import hf  # noqa: E402
-from lowrank_ts.interop.hf_reference import chronos_checkpoint, max_abs_diff  # noqa: E402
+from lowrank_ts.interop.hf_reference import chronos_checkpoint  # noqa: E402
+from tests.helpers import max_abs_diff  # noqa: E402
 from lowrank_ts.models import t5_ops  # noqa: E402
 
 # fp32 on both sides; sums over d_model <= 64 and a few layers stay far below this.

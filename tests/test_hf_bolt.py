@@ -10,7 +10,8 @@ pytest.importorskip("transformers")
 pytest.importorskip("chronos")
 
 from lowrank_ts.interop import hf  # noqa: E402
-from lowrank_ts.interop.hf_reference import bolt_checkpoint, max_abs_diff  # noqa: E402
+from lowrank_ts.interop.hf_reference import bolt_checkpoint  # noqa: E402
+from tests.helpers import max_abs_diff  # noqa: E402
 
 # fp32 on both sides; small widths, two layers per stack, outputs of order 10.
 TOL = 1e-4
