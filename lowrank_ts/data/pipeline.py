@@ -10,8 +10,8 @@ The iterator's whole state is ``{"seed": int64, "step": int64}`` (0-d numpy arra
 beside the train state (e.g. in the same Orbax checkpoint) and :meth:`InputPipeline.set_state`
 resumes at exactly the batch that would have come next. Batches are float:
 ``context`` [B, context_length] (left-padded with NaN, missing values NaN) and ``target``
-[B, prediction_length] (NaN where missing); :func:`lowrank_ts.data.tokens.chronos_batch` turns
-them into Chronos token ids.
+[B, prediction_length] (NaN where missing); each model's ``training_batch`` turns them into
+its inputs (Chronos: token ids).
 """
 
 from __future__ import annotations

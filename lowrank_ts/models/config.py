@@ -206,6 +206,9 @@ class ChronosConfig:
     checks.positive_float(self.temperature, "temperature")
     checks.positive_float(self.top_p, "top_p", upper=1.0)
 
+  # Chronos decodes any number of tokens: a training horizon has no upper limit.
+  max_training_horizon = None
+
   # The ``chronos_config`` block of a Hugging Face config.json (chronos-forecasting's).
   hf_architecture = "T5ForConditionalGeneration"
   hf_pipeline_class = "ChronosPipeline"
@@ -268,6 +271,11 @@ class BoltConfig:
     if self.t5.vocab_size != expected_vocab:
       raise ValueError(f"t5.vocab_size must be {expected_vocab} for Chronos-Bolt "
                        f"(use_reg_token={self.use_reg_token}), got {self.t5.vocab_size}")
+
+  @property
+  def max_training_horizon(self) -> int:
+    """The quantile head forecasts ``prediction_length`` steps: no longer target trains it."""
+    return self.prediction_length
 
   hf_architecture = "ChronosBoltModelForForecasting"
   hf_pipeline_class = "ChronosBoltPipeline"
