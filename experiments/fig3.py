@@ -2,11 +2,9 @@
 k-patches to a subspace whose numerical rank is governed by k, not d.
 
 Command: ``python -m experiments.fig3 [--seed S] [--out DIR] [--full | --smoke]``
-Default run on 2 idle cores: 13 s (measured by `python -m experiments.all`, 2026-11-22; the
-numbers below were taken on an overloaded shared machine and overstate it).
-Runtime on 2 CPU cores: ~1 min of CPU, ~3 min wall on a shared machine (default = full:
-d = 768, d_f = 3072, k in {1, 2, ..., 64}, 2048 patches per k; angle maps on 128 patches);
-``--smoke`` ~5 s of CPU. One synthetic corpus and one network serve every k: the k-patches
+Runtime: see the ``wall_time_s`` in figures/fig3.json (every run records its own).
+Sizes: default = full: d = 768, d_f = 3072, k in {1, 2, ..., 64}, 2048 patches per k; angle
+maps on 128 patches. One synthetic corpus and one network serve every k: the k-patches
 are the first k values of fixed 64-value windows and go through the first k input columns of
 the same MLP, so the spectra differ only through k.
 
@@ -83,73 +81,88 @@ def nested_patches(corpus: np.ndarray, k: int, k_max: int) -> np.ndarray:
   return np.concatenate(list(np.asarray(windows[:, :k, :])), axis=1)
 
 
-def main(argv=None) -> int:
-  args = common.parse_args(__doc__, argv)
-  start = time.time()
-  params = dict(SIZES[args.size], theorem2_eps=THEOREM2_EPS, rank_eps=RANK_EPS,
-                activation="relu", init="LeCun normal N(0, 1/fan_in), no biases; one network "
-                "for all k (first k input columns)", patches="nested: first k of 64-windows",
-                n_series=N_SERIES, dtype="float32")
-  d, d_f, ks = params["d"], params["d_f"], params["ks"]
-  rng = np.random.default_rng(args.seed)
-  key = jax.random.key(args.seed)
+def parameters(size: str) -> dict:
+  """The json's ``params``: the sizes of ``size`` and what every k shares."""
+  return dict(SIZES[size], theorem2_eps=THEOREM2_EPS, rank_eps=RANK_EPS,
+              activation="relu", init="LeCun normal N(0, 1/fan_in), no biases; one network "
+              "for all k (first k input columns)", patches="nested: first k of 64-windows",
+              n_series=N_SERIES, dtype="float32")
 
+
+def compute(params: dict, seed: int) -> dict:
+  """Theorem 2's counts and eq. (1)'s eps-ranks for every k, and the angle maps (eq. 2)."""
+  rng = np.random.default_rng(seed)
+  key = jax.random.key(seed)
   # One corpus and one network for every k: patch size k sees the first k values of the same
   # windows, through the first k input columns of the same MLP (rescaled to keep N(0, 1/k)),
   # so the spectra differ only through k.
-  k_max = max(ks)
+  k_max = max(params["ks"])
   corpus = synthetic_corpus(rng, N_SERIES, k_max * (params["n_patches"] // N_SERIES))
-  w1_full, w2, w3_full = embeddings.init_residual_mlp(key, k_max, d_f, d)
-  per_k = []
-  for k in ks:
-    x_KxL = nested_patches(corpus, k, k_max)
-    w1 = w1_full[:, :k] * np.sqrt(k_max / k)
-    w3 = w3_full[:, :k] * np.sqrt(k_max / k)
-    phi_DxL = embeddings.residual_mlp_embedding(x_KxL, w1, w2, w3)
-    s = spectral.singular_values(phi_DxL)
-    counts, bounds = [], []
-    for eps in THEOREM2_EPS:
-      threshold = embedding_bounds.theorem2_threshold(x_KxL, w1, w2, eps)
-      counts.append(int(embedding_bounds.count_above(s, threshold)))
-      bounds.append(embedding_bounds.theorem2_bound(d, k, eps))
-    ranks = [int(spectral.eps_rank_from_singular_values(s, eps)) for eps in RANK_EPS]
-    scale = embedding_bounds.theorem2_threshold(x_KxL, w1, w2, 1.0)  # ||W2|| ||W1 X||
-    per_k.append(dict(k=k, singular_values=np.asarray(s), theorem2_counts=counts,
-                      theorem2_bounds=bounds, eps_ranks=ranks,
-                      sigma1_over_norm_product=float(s[0] / scale)))
-
+  network = embeddings.init_residual_mlp(key, k_max, params["d_f"], params["d"])
+  per_k = [_patch_size(corpus, network, k, k_max, params["d"]) for k in params["ks"]]
   angles = _angle_maps(rng, key, params)
+  return {"per_k": per_k,
+          "mean_angles_rad": {name: float(np.nanmean(a)) for name, a in angles.items()},
+          # 1e-4 rad (0.006 degrees) is far below what the heatmap shows; keeps the json small
+          "angle_maps_rad": {name: np.round(a, 4) for name, a in angles.items()}}
 
+
+def _patch_size(corpus, network, k, k_max, d):
+  """Spectrum of Phi(X) for the k-patches, Theorem 2's counts and bounds, eq. (1)'s ranks."""
+  w1_full, w2, w3_full = network
+  x_KxL = nested_patches(corpus, k, k_max)
+  w1 = w1_full[:, :k] * np.sqrt(k_max / k)
+  w3 = w3_full[:, :k] * np.sqrt(k_max / k)
+  phi_DxL = embeddings.residual_mlp_embedding(x_KxL, w1, w2, w3)
+  s = spectral.singular_values(phi_DxL)
+  counts, bounds = [], []
+  for eps in THEOREM2_EPS:
+    threshold = embedding_bounds.theorem2_threshold(x_KxL, w1, w2, eps)
+    counts.append(int(embedding_bounds.count_above(s, threshold)))
+    bounds.append(embedding_bounds.theorem2_bound(d, k, eps))
+  ranks = [int(spectral.eps_rank_from_singular_values(s, eps)) for eps in RANK_EPS]
+  scale = embedding_bounds.theorem2_threshold(x_KxL, w1, w2, 1.0)  # ||W2|| ||W1 X||
+  return dict(k=k, singular_values=np.asarray(s), theorem2_counts=counts,
+              theorem2_bounds=bounds, eps_ranks=ranks,
+              sigma1_over_norm_product=float(s[0] / scale))
+
+
+def _theorem2_excess(per_k):
+  """max over k and eps of Theorem 2's measured count minus its bound (<= 0: it holds)."""
+  return max(c - b for r in per_k for c, b in zip(r["theorem2_counts"], r["theorem2_bounds"]))
+
+
+def verdicts(results: dict, params: dict) -> common.Verdict:
+  """Claims 1-3 of the docstring (Theorem 2, Fig. 3a, Fig. 3b)."""
+  per_k, means = results["per_k"], results["mean_angles_rad"]
   verdict = common.Verdict()
-  excess = max(c - b for r in per_k for c, b in zip(r["theorem2_counts"], r["theorem2_bounds"]))
-  verdict.check("theorem2_count_minus_bound_max", excess, "<=", 0,
+  verdict.check("theorem2_count_minus_bound_max", _theorem2_excess(per_k), "<=", 0,
                 "max over k and eps of measured count - min(d, (1+eps^-2)k)")
   decreases = sum(int(b["eps_ranks"][e] < a["eps_ranks"][e]) for e in range(len(RANK_EPS))
                   for a, b in zip(per_k, per_k[1:]))
   verdict.check("eps_rank_decreases_with_k", decreases, "<=", 0,
                 "number of (eps, consecutive k) where the eq. (1) eps-rank decreases")
-  means = {name: float(np.nanmean(a)) for name, a in angles.items()}
   verdict.check("mean_angle_sinusoid_minus_noise", means["sinusoid"] - means["noise"], "<", 0,
                 "mean angle (rad) of embedded sinusoid patches minus embedded noise patches")
   closeness = (abs(means["noise"] - means["gauss_k"]) - abs(means["noise"] - means["gauss_d"]))
   verdict.check("noise_closer_to_gauss_k_than_gauss_d", closeness, "<", 0,
                 "|mean angle(embedded noise) - Gaussian R^k| - |... - Gaussian R^d|")
+  return verdict
 
-  fig = _figure(per_k, angles, means, params)
-  data = {"per_k": per_k, "mean_angles_rad": means,
-          # 1e-4 rad (0.006 degrees) is far below what the heatmap shows; keeps the json small
-          "angle_maps_rad": {name: np.round(a, 4) for name, a in angles.items()}}
+
+def headline(results: dict) -> str:
+  per_k, means = results["per_k"], results["mean_angles_rad"]
   k_mid = per_k[min(4, len(per_k) - 1)]
-  headline = (f"Thm 2 count <= bound everywhere (max excess {excess}); eps-rank(1e-2) by k: "
-              + ", ".join(f"{r['k']}:{r['eps_ranks'][1]}" for r in per_k)
-              + f"; k={k_mid['k']}, eps=0.5: count {k_mid['theorem2_counts'][1]} vs bound "
-              f"{k_mid['theorem2_bounds'][1]:.0f}; mean angles (deg) sin "
-              f"{np.degrees(means['sinusoid']):.1f}, noise {np.degrees(means['noise']):.1f}, "
-              f"G^k {np.degrees(means['gauss_k']):.1f}, G^d {np.degrees(means['gauss_d']):.1f}; "
-              f"sigma_1 / (||W2|| ||W1 X||) in "
-              f"[{min(r['sigma1_over_norm_product'] for r in per_k):.2f}, "
-              f"{max(r['sigma1_over_norm_product'] for r in per_k):.2f}]")
-  return common.finish("fig3", args, fig, data, params, verdict, start, headline)
+  return (f"Thm 2 count <= bound everywhere (max excess {_theorem2_excess(per_k)}); "
+          "eps-rank(1e-2) by k: "
+          + ", ".join(f"{r['k']}:{r['eps_ranks'][1]}" for r in per_k)
+          + f"; k={k_mid['k']}, eps=0.5: count {k_mid['theorem2_counts'][1]} vs bound "
+          f"{k_mid['theorem2_bounds'][1]:.0f}; mean angles (deg) sin "
+          f"{np.degrees(means['sinusoid']):.1f}, noise {np.degrees(means['noise']):.1f}, "
+          f"G^k {np.degrees(means['gauss_k']):.1f}, G^d {np.degrees(means['gauss_d']):.1f}; "
+          f"sigma_1 / (||W2|| ||W1 X||) in "
+          f"[{min(r['sigma1_over_norm_product'] for r in per_k):.2f}, "
+          f"{max(r['sigma1_over_norm_product'] for r in per_k):.2f}]")
 
 
 def _angle_maps(rng, key, params):
@@ -170,12 +183,20 @@ def _angle_maps(rng, key, params):
   return out
 
 
-def _figure(per_k, angles, means, params):
+def plot(results: dict, params: dict):
+  """(a) spectra per k; (b) Theorem 2's counts vs bounds; (c) eps-ranks; bottom: angle maps."""
+  per_k = results["per_k"]
   fig = plt.figure(figsize=(17, 8.5))
   grid = fig.add_gridspec(2, 4, height_ratios=[1.1, 1], hspace=0.35, wspace=0.35)
-  colors = plt.cm.viridis(np.linspace(0, 0.9, len(per_k)))
+  _plot_spectra(fig.add_subplot(grid[0, :2]), per_k, params)
+  _plot_theorem2(fig.add_subplot(grid[0, 2]), per_k, params)
+  _plot_ranks(fig.add_subplot(grid[0, 3]), per_k, params)
+  _plot_angle_maps(fig, grid, results, params)
+  return fig
 
-  ax = fig.add_subplot(grid[0, :2])
+
+def _plot_spectra(ax, per_k, params):
+  colors = plt.cm.viridis(np.linspace(0, 0.9, len(per_k)))
   for r, color in zip(per_k, colors):
     s = r["singular_values"]
     ax.loglog(np.arange(1, len(s) + 1), s / s[0], color=color, label=f"k = {r['k']}")
@@ -189,7 +210,8 @@ def _figure(per_k, angles, means, params):
                fontsize=10)
   ax.legend(ncol=2, fontsize=8)
 
-  ax = fig.add_subplot(grid[0, 2])
+
+def _plot_theorem2(ax, per_k, params):
   ks = np.array([r["k"] for r in per_k])
   eps_colors = plt.cm.autumn(np.linspace(0, 0.8, len(THEOREM2_EPS)))
   for e, (eps, color) in enumerate(zip(THEOREM2_EPS, eps_colors)):
@@ -206,7 +228,9 @@ def _figure(per_k, angles, means, params):
   ax.set_title("(b) Theorem 2: count vs min(d, (1+ε⁻²)k)", fontsize=10)
   ax.legend(fontsize=6.5, ncol=2)
 
-  ax = fig.add_subplot(grid[0, 3])
+
+def _plot_ranks(ax, per_k, params):
+  ks = np.array([r["k"] for r in per_k])
   rank_colors = plt.cm.cool(np.linspace(0, 0.9, len(RANK_EPS)))
   for e, (eps, color) in enumerate(zip(RANK_EPS, rank_colors)):
     ax.loglog(ks, [r["eps_ranks"][e] for r in per_k], "s-", color=color, label=f"ε = {eps:g}")
@@ -218,6 +242,10 @@ def _figure(per_k, angles, means, params):
   ax.set_title("(c) numerical rank grows with k", fontsize=10)
   ax.legend(fontsize=7)
 
+
+def _plot_angle_maps(fig, grid, results, params):
+  """Fig. 3b: the angle maps (stored to 1e-4 rad) of the bottom row."""
+  angles, means = results["angle_maps_rad"], results["mean_angles_rad"]
   titles = {"sinusoid": f"Φ(sinusoid patches) ⊂ R^{params['d']}",
             "noise": f"Φ(white-noise patches) ⊂ R^{params['d']}",
             "gauss_k": f"i.i.d. Gaussian in R^{params['angle_k']}",
@@ -230,7 +258,16 @@ def _figure(per_k, angles, means, params):
     if i == 0:
       ax.set_ylabel("patch i")
   fig.colorbar(image, ax=fig.axes[-4:], label="angle θ (rad), eq. (2)", fraction=0.02)
-  return fig
+
+
+def main(argv=None) -> int:
+  args = common.parse_args(__doc__, argv)
+  start = time.time()
+  params = parameters(args.size)
+  results = compute(params, args.seed)
+  verdict = verdicts(results, params)
+  return common.finish("fig3", args, plot(results, params), results, params, verdict, start,
+                       headline(results))
 
 
 if __name__ == "__main__":
