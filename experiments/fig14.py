@@ -2,10 +2,9 @@
 rank exactly k.
 
 Command: ``python -m experiments.fig14 [--seed S] [--out DIR] [--full | --smoke]``
-Default run on 2 idle cores: 11 s (measured by `python -m experiments.all`, 2026-11-22; the
-numbers below were taken on an overloaded shared machine and overstate it).
-Runtime on 2 CPU cores: ~40 s of CPU, 1-4 min wall on a shared machine (default = full = the paper's sizes: 4096 points in [-15, 15],
-d = 768, k in {1, 2, 4, 8, 16, 32}); ``--smoke`` ~3 s.
+Runtime: see the ``wall_time_s`` in figures/fig14.json (every run records its own).
+Sizes: default = full = the paper's: 4096 points in [-15, 15], d = 768, k in {1, 2, 4, 8, 16,
+32}.
 
 Claims checked (appendix I): for every k the float64 singular values of X [768 x 4096] are
 (1) exactly k above the rounding floor sigma_1 max(d, L) eps -- algebraic rank k -- and (2) the
@@ -35,56 +34,66 @@ SIZES = {
 CONDITIONING = 1e-2  # claim (2): sigma_k / sigma_1 must be at least this
 
 
-def main(argv=None) -> int:
-  args = common.parse_args(__doc__, argv)
-  start = time.time()
+def parameters(size: str) -> dict:
+  """The json's ``params``."""
   x_max = embeddings.MeanScaleUniformBins().high_limit  # Chronos' bin range [-15, 15]
-  params = dict(SIZES[args.size], x_max=x_max, dtype="float64")
-  n_points, d, ks = params["n_points"], params["d"], params["ks"]
-  x = np.linspace(-x_max, x_max, n_points)
-  key = jax.random.key(args.seed)
+  return dict(SIZES[size], x_max=x_max, dtype="float64")
 
-  results = []
+
+def _points(params):
+  return np.linspace(-params["x_max"], params["x_max"], params["n_points"])
+
+
+def compute(params: dict, seed: int) -> dict:
+  """The float64 spectrum of the Chebyshev embedding for every k (appendix I)."""
+  n_points, d = params["n_points"], params["d"]
+  x = _points(params)
+  key = jax.random.key(seed)
+  per_k = []
   with spectral.float64():
-    for k in ks:
+    for k in params["ks"]:
       emb_DxL = embeddings.chebyshev_embedding(x, k, d, jax.random.fold_in(key, k))
       s = np.asarray(spectral.singular_values(emb_DxL))
       floor = embedding_bounds.rounding_floor(s[0], d, n_points)
-      results.append(dict(k=k, singular_values=s, floor=floor,
-                          numerical_rank=int(np.sum(s > floor)),
-                          sigma_k_rel=float(s[k - 1] / s[0]),
-                          sigma_k1_rel=float(s[k] / s[0]) if k < len(s) else 0.0,
-                          first_two_dims=np.asarray(emb_DxL[:2])))
+      per_k.append(dict(k=k, numerical_rank=int(np.sum(s > floor)),
+                        sigma_k_rel=float(s[k - 1] / s[0]),
+                        sigma_k1_rel=float(s[k] / s[0]) if k < len(s) else 0.0,
+                        floor=floor, singular_values=s,
+                        # the scatter's coordinates, to 1e-7 (far below the plot's resolution)
+                        first_two_dims=np.round(np.asarray(emb_DxL[:2]), 7)))
+  return {"x_range": [float(x[0]), float(x[-1])], "per_k": per_k}
 
+
+def verdicts(results: dict, params: dict) -> common.Verdict:
+  """Claims (1) and (2) of the docstring, and sigma_{k+1} at the rounding floor."""
+  per_k = results["per_k"]
   verdict = common.Verdict()
-  mismatches = sum(r["numerical_rank"] != r["k"] for r in results)
+  mismatches = sum(r["numerical_rank"] != r["k"] for r in per_k)
   verdict.check("rank_equals_k", mismatches, "<=", 0,
                 "number of k whose float64 numerical rank (sigma_j > sigma_1 max(d,L) eps) "
                 "differs from k")
-  verdict.check("sigma_k_over_sigma_1_min", min(r["sigma_k_rel"] for r in results), ">=",
+  verdict.check("sigma_k_over_sigma_1_min", min(r["sigma_k_rel"] for r in per_k), ">=",
                 CONDITIONING, "smallest sigma_k / sigma_1 over k (well-conditioned basis)")
-  verdict.check("sigma_k+1_over_sigma_1_max", max(r["sigma_k1_rel"] for r in results), "<=",
-                max(r["floor"] / r["singular_values"][0] for r in results),
+  verdict.check("sigma_k+1_over_sigma_1_max", max(r["sigma_k1_rel"] for r in per_k), "<=",
+                max(r["floor"] / r["singular_values"][0] for r in per_k),
                 "largest sigma_{k+1} / sigma_1 over k vs the relative rounding floor")
-
-  fig = _figure(results, x)
-  data = {"x_range": [float(x[0]), float(x[-1])],
-          "per_k": [{key_: r[key_] for key_ in ("k", "numerical_rank", "sigma_k_rel",
-                                                "sigma_k1_rel", "floor", "singular_values")}
-                    # the scatter's coordinates, to 1e-7 (far below the plot's resolution)
-                    | {"first_two_dims": np.round(r["first_two_dims"], 7)}
-                    for r in results]}
-  headline = ("numerical rank = k for k in " + ", ".join(str(r["k"]) for r in results)
-              + f"; min sigma_k/sigma_1 = {min(r['sigma_k_rel'] for r in results):.3g}, "
-              f"max sigma_(k+1)/sigma_1 = {max(r['sigma_k1_rel'] for r in results):.2g}")
-  return common.finish("fig14", args, fig, data, params, verdict, start, headline)
+  return verdict
 
 
-def _figure(results, x):
-  n = len(results)
+def headline(results: dict) -> str:
+  per_k = results["per_k"]
+  return ("numerical rank = k for k in " + ", ".join(str(r["k"]) for r in per_k)
+          + f"; min sigma_k/sigma_1 = {min(r['sigma_k_rel'] for r in per_k):.3g}, "
+          f"max sigma_(k+1)/sigma_1 = {max(r['sigma_k1_rel'] for r in per_k):.2g}")
+
+
+def plot(results: dict, params: dict):
+  """Top: the first two hidden dimensions per k (the paper's Fig. 14); bottom: the spectra."""
+  per_k, n = results["per_k"], len(results["per_k"])
   fig = plt.figure(figsize=(3.0 * n, 7.2))
   grid = fig.add_gridspec(2, n, height_ratios=[1, 1.15], hspace=0.4)
-  for i, r in enumerate(results):
+  x = _points(params)
+  for i, r in enumerate(per_k):
     ax = fig.add_subplot(grid[0, i])
     dims = r["first_two_dims"]
     points = ax.scatter(dims[0], dims[1], c=x, s=2, cmap="viridis")
@@ -95,14 +104,18 @@ def _figure(results, x):
     ax.tick_params(labelsize=7)
     ax.locator_params(nbins=4)
   fig.colorbar(points, ax=fig.axes[:n], label="input value x", fraction=0.02, pad=0.01)
-  ax = fig.add_subplot(grid[1, :])
-  colors = plt.cm.plasma(np.linspace(0, 0.85, n))
-  for r, color in zip(results, colors):
+  _plot_spectra(fig.add_subplot(grid[1, :]), per_k)
+  return fig
+
+
+def _plot_spectra(ax, per_k):
+  colors = plt.cm.plasma(np.linspace(0, 0.85, len(per_k)))
+  for r, color in zip(per_k, colors):
     s = r["singular_values"]
     rel = np.maximum(s / s[0], 1e-18)  # exact zeros drawn at the bottom of the log axis
     ax.semilogy(np.arange(1, len(s) + 1), rel, ".-", ms=3, color=color, label=f"k = {r['k']}")
     ax.axvline(r["k"] + 0.5, color=color, ls=":", lw=1)
-  floor = max(r["floor"] / r["singular_values"][0] for r in results)
+  floor = max(r["floor"] / r["singular_values"][0] for r in per_k)
   ax.axhline(floor, color="k", ls="--", lw=1, label="rounding floor max(d,L)·eps")
   ax.set_xscale("log")
   ax.set_xlabel("index j")
@@ -110,7 +123,16 @@ def _figure(results, x):
   ax.set_title("Singular values of the Chebyshev embedding: a cliff right after j = k "
                "(dotted lines)")
   ax.legend(ncol=4, fontsize=8)
-  return fig
+
+
+def main(argv=None) -> int:
+  args = common.parse_args(__doc__, argv)
+  start = time.time()
+  params = parameters(args.size)
+  results = compute(params, args.seed)
+  verdict = verdicts(results, params)
+  return common.finish("fig14", args, plot(results, params), results, params, verdict, start,
+                       headline(results))
 
 
 if __name__ == "__main__":
