@@ -1,15 +1,10 @@
 """Figure 15 / appendix J.1: compressing attention on a low-rank vocabulary (Theorem 3).
 
 Command: ``python -m experiments.fig15 [--seed S] [--out DIR] [--full | --smoke]``
-Default run on 2 idle cores: 90 s (measured by `python -m experiments.all`, 2026-11-22; the
-numbers below were taken on an overloaded shared machine and overstate it).
-Since the reduced layer is evaluated in the basis' coordinates (cost ~ d~ L^2 per d~, see
-:func:`reduced_error`) and compiled without YNNPACK fusions (``common.cpu_jit``): default 38 s
-on the lightly loaded 2 cores (2026-11-22); ``--smoke`` ~10 s; ``--full`` estimated ~5.5 min
-from timed units (left panel: the 511 d~ take 0.23 s (d~ <= 64) to 0.68 s (d~ ~ 511) each,
-~225 s in all, ~11 TFLOP of float64 matmul; right panel ~75 s, one repetition at d = 1024 and
-2048 timed at 17 s; lower-bound panel 13 s; repeated token 3 s). Before these changes the
-left panel cost ~2.3 s per d~ (~20 min at --full).
+Runtime: see the ``wall_time_s`` in figures/fig15.json, and its ``params.panel_seconds`` for
+each panel's share (every run records its own). The reduced layer is evaluated in the basis'
+coordinates (cost ~ d~ L^2 per d~, see :func:`reduced_error`) and compiled without YNNPACK
+fusions (``common.cpu_jit``); ``--full`` evaluates all 511 d~ of the left panel.
 
 Paper's claims checked (appendix J.1, Fig. 15, Theorem 3):
 (a) d = 512, N = 4096, spectrum of X log-uniform from e^0 to e^-5, random W_Q, W_K, W_V; the
@@ -186,7 +181,7 @@ def left_panel(key, p):
 def right_panel(key, p):
   held = log_uniform_spectrum(p["held"])
   r, n = p["rank_d"], p["n"]
-  errs, cs, bounds = [], [], []
+  errs, cs = [], []
   for rep in range(p["reps"]):
     key_x, key_rep = jax.random.split(jax.random.fold_in(key, rep))
     row_e, row_c = [], []
@@ -269,77 +264,33 @@ def repeated_token_panel(p):
               slope=slope(np.array(p["repeat_ls"]), np.array(errs)))
 
 
-def plot(left, right, lower, repeated):
-  fig, axes = plt.subplots(2, 2, figsize=(12, 9.5))
-  ax = axes[0, 0]
-  sig, bulk = left["sigma_next"], left["bulk"]
-  ax.loglog(sig, left["error_f"], "o", label=r"$\|Y-\tilde Y\|_F$ (measured)")
-  ax.loglog(sig, left["bound_f"], "--", color="gray",
-            label=r"bound $K(C)\sqrt{dL}\,\sigma_{\tilde d+1}$, C=%.2f" % left["hypothesis_c"])
-  fit = np.polyfit(np.log(sig[bulk]), np.log(left["error_f"][bulk]), 1)
-  ax.loglog(sig, np.exp(np.polyval(fit, np.log(sig))), "-", color="C1",
-            label=r"fit, $\tilde d\leq 7d/8$: slope %.3f" % fit[0])
-  ax.loglog(sig, left["error_f"][0] * sig / sig[0], ":", color="k", label="slope 1 (paper)")
-  ax.set(xlabel=r"$\sigma_{\tilde d+1}$", ylabel=r"$\|Y-\tilde Y\|_F$",
-         title=r"(a) error vs $\sigma_{\tilde d+1}$ (d=%d); all-$\tilde d$ slope %.3f"
-         % (left["ranks"][-1] + 1, left["slope_all"]))
-  ax.legend(fontsize=8)
-  ax = axes[0, 1]
-  ds = right["ds"]
-  for rep in right["error_f"]:
-    ax.loglog(ds, rep, ".", color="C0", alpha=0.4)
-  ax.loglog(ds, right["error_f_geomean"], "o", color="C0", label="measured (geometric mean)")
-  ax.loglog(ds, right["bound_f"], "--", color="gray", label=r"bound $K(C)\sqrt{dL}\,\sigma$")
-  ax.loglog(ds, right["error_f_geomean"][0] * np.sqrt(ds / ds[0]), ":", color="k",
-            label="slope 1/2 (paper)")
-  ax.set(xlabel="d", ylabel=r"$\|Y-\tilde Y\|_F$",
-         title=r"(b) error vs d at $\tilde d$=%d: fitted slope %.3f" % (right["rank"],
-                                                                        right["slope"]))
-  ax.legend(fontsize=8)
-  ax = axes[1, 0]
-  for i, (name, case) in enumerate(lower["cases"].items()):
-    style = "-" if "paper" not in name else "--"
-    ax.semilogy(lower["ranks"], case["best_ratio"], style, color=f"C{i}",
-                label=f"best rank-$\\tilde d$ $W_V$, {name} (min diag weight "
-                      f"{case['min_diagonal_weight']:.2f})")
-    rr = np.array(case["random_ratio"])
-    ax.semilogy(rr[:, 0], rr[:, 1], "x", color=f"C{i}", alpha=0.5, ms=4)
-  ax.axhline(0.25, color="k", lw=1, label=r"Theorem 3 lower bound: 1/4")
-  ax.set(xlabel=r"$\tilde d$", ylabel=r"$\|Y-\tilde Y\|_2\,/\,\sigma_{\tilde d+1}$",
-         title="(c) lower-bound construction, d=%d (x: random rank-$\\tilde d$ $W_V$)"
-         % lower["d"])
-  ax.legend(fontsize=7)
-  ax = axes[1, 1]
-  ls = repeated["seq_lens"]
-  ax.loglog(ls, repeated["error_over_sqrt_d_sigma"], "o-",
-            label=r"$\|Y-\tilde Y\|_F/(\sqrt{d}\sigma_{\tilde d+1})$, one token repeated L times")
-  ax.axhline(repeated["paper_form_constant"], color="gray", ls="--",
-             label=r"paper's form: $K(C)$ with no $\sqrt{L}$ (C=1)")
-  ax.loglog(ls, repeated["paper_form_constant"] * np.sqrt(ls), ":", color="k",
-            label=r"corrected: $K(C)\sqrt{L}$")
-  ax.set(xlabel="L (tokens)", ylabel=r"error / $\sqrt{d}\,\sigma_{\tilde d+1}$",
-         title="(d) erratum: eq. (3) needs $\\sqrt{L}$ (slope %.3f)" % repeated["slope"])
-  ax.legend(fontsize=8)
-  fig.tight_layout()
-  return fig
-
-
-def main(argv=None) -> int:
-  args = common.parse_args(__doc__, argv)
-  start = time.time()
-  p = SIZES[args.size]
-  key_left, key_right, key_lower = jax.random.split(jax.random.key(args.seed), 3)
+def compute(p: dict, seed: int) -> tuple[dict, dict]:
+  """The four panels in float64, and the seconds each took (recorded in the json's params)."""
+  key_left, key_right, key_lower = jax.random.split(jax.random.key(seed), 3)
+  panels = {"left": lambda: left_panel(key_left, p), "right": lambda: right_panel(key_right, p),
+            "lower": lambda: lower_bound_panel(key_lower, p, seed),
+            "repeated": lambda: repeated_token_panel(p)}
+  results, timings = {}, {}
   with spectral.float64():
-    left = left_panel(key_left, p)
-    t_left = time.time()
-    right = right_panel(key_right, p)
-    t_right = time.time()
-    lower = lower_bound_panel(key_lower, p, args.seed)
-    t_lower = time.time()
-    repeated = repeated_token_panel(p)
-  timings = dict(left=t_left - start, right=t_right - t_left, lower=t_lower - t_right,
-                 repeated=time.time() - t_lower)
+    for name, panel in panels.items():
+      start = time.time()
+      results[name] = panel()
+      timings[name] = time.time() - start
   print("panel timings (s):", {k: round(x, 1) for k, x in timings.items()})
+  return dict(left=results["left"], right=results["right"], lower_bound=results["lower"],
+              repeated_token=results["repeated"]), timings
+
+
+def parameters(p: dict, panel_seconds: dict) -> dict:
+  """The json's ``params``: the sizes, the panels' timings and the fixed choices."""
+  return dict(p, panel_seconds=panel_seconds,
+              scalings="W_Q,W_K ~ N(0,1/sqrt(d)), W_V ~ N(0,1)", dtype="float64",
+              lower_random_per_rank=LOWER_RANDOM)
+
+
+def verdicts(results: dict, params: dict) -> common.Verdict:
+  """Claims (a)-(c) and errata (d) of the docstring; the pass bands are explained there."""
+  left, right = results["left"], results["right"]
   v = common.Verdict()
   v.check("slope_vs_sigma_bulk_min", left["slope_bulk"], ">=", 0.9,
           "(a) log-log slope of ||Y-Y~||_F vs sigma_{d~+1}, d~ <= 7d/8 (paper: 1)")
@@ -359,7 +310,7 @@ def main(argv=None) -> int:
   v.check("slope_vs_d_max", right["slope"], "<=", 0.6, "(b) same, upper side")
   v.check("bound_ratio_right", float(np.max(right["error_f"] / right["bound_f"])), "<=", 1.0,
           "(b) max error / corrected bound over d")
-  for name, case in lower["cases"].items():
+  for name, case in results["lower_bound"]["cases"].items():
     worst = min(case["best_ratio"].min(), min(case["best_ratio_checked"]),
                 min(r for _, r in case["random_ratio"]))
     if "paper" in name:
@@ -368,16 +319,96 @@ def main(argv=None) -> int:
     else:
       v.check(f"lower_bound_{name}", worst, ">=", 0.25,
               f"(c) {name}: min over d~ and W~_V of ||Y-Y~||_2/sigma_(d~+1) (Thm 3: >= 1/4)")
-  v.check("erratum_sqrt_L_slope", abs(repeated["slope"] - 0.5), "<=", 1e-6,
+  v.check("erratum_sqrt_L_slope", abs(results["repeated_token"]["slope"] - 0.5), "<=", 1e-6,
           "(d) error of a repeated token grows exactly as sqrt(L) (float64 round-off)")
-  params = dict(p, panel_seconds=timings, scalings="W_Q,W_K ~ N(0,1/sqrt(d)), W_V ~ N(0,1)", dtype="float64",
-                lower_random_per_rank=LOWER_RANDOM)
-  data = dict(left=left, right=right, lower_bound=lower, repeated_token=repeated)
-  headline = (f"slope vs sigma_(d~+1) {left['slope_bulk']:.3f} (d~<=7d/8; all d~ "
-              f"{left['slope_all']:.3f}), slope vs d {right['slope']:.3f}, lower bound min "
-              f"ratio {min(c['best_ratio'].min() for n, c in lower['cases'].items() if 'paper' not in n):.3f}")
-  return common.finish("fig15", args, plot(left, right, lower, repeated), data, params, v,
-                       start, headline)
+  return v
+
+
+def headline(results: dict) -> str:
+  left, right, lower = results["left"], results["right"], results["lower_bound"]
+  lower_min = min(c["best_ratio"].min() for n, c in lower["cases"].items() if "paper" not in n)
+  return (f"slope vs sigma_(d~+1) {left['slope_bulk']:.3f} (d~<=7d/8; all d~ "
+          f"{left['slope_all']:.3f}), slope vs d {right['slope']:.3f}, lower bound min "
+          f"ratio {lower_min:.3f}")
+
+
+def plot(results: dict, params: dict):
+  """Panels (a)-(d) of the docstring."""
+  fig, axes = plt.subplots(2, 2, figsize=(12, 9.5))
+  _plot_left(axes[0, 0], results["left"])
+  _plot_right(axes[0, 1], results["right"])
+  _plot_lower_bound(axes[1, 0], results["lower_bound"])
+  _plot_repeated_token(axes[1, 1], results["repeated_token"])
+  fig.tight_layout()
+  return fig
+
+
+def _plot_left(ax, left):
+  sig, bulk = left["sigma_next"], left["bulk"]
+  ax.loglog(sig, left["error_f"], "o", label=r"$\|Y-\tilde Y\|_F$ (measured)")
+  ax.loglog(sig, left["bound_f"], "--", color="gray",
+            label=r"bound $K(C)\sqrt{dL}\,\sigma_{\tilde d+1}$, C=%.2f" % left["hypothesis_c"])
+  fit = np.polyfit(np.log(sig[bulk]), np.log(left["error_f"][bulk]), 1)
+  ax.loglog(sig, np.exp(np.polyval(fit, np.log(sig))), "-", color="C1",
+            label=r"fit, $\tilde d\leq 7d/8$: slope %.3f" % fit[0])
+  ax.loglog(sig, left["error_f"][0] * sig / sig[0], ":", color="k", label="slope 1 (paper)")
+  ax.set(xlabel=r"$\sigma_{\tilde d+1}$", ylabel=r"$\|Y-\tilde Y\|_F$",
+         title=r"(a) error vs $\sigma_{\tilde d+1}$ (d=%d); all-$\tilde d$ slope %.3f"
+         % (left["ranks"][-1] + 1, left["slope_all"]))
+  ax.legend(fontsize=8)
+
+
+def _plot_right(ax, right):
+  ds = right["ds"]
+  for rep in right["error_f"]:
+    ax.loglog(ds, rep, ".", color="C0", alpha=0.4)
+  ax.loglog(ds, right["error_f_geomean"], "o", color="C0", label="measured (geometric mean)")
+  ax.loglog(ds, right["bound_f"], "--", color="gray", label=r"bound $K(C)\sqrt{dL}\,\sigma$")
+  ax.loglog(ds, right["error_f_geomean"][0] * np.sqrt(ds / ds[0]), ":", color="k",
+            label="slope 1/2 (paper)")
+  ax.set(xlabel="d", ylabel=r"$\|Y-\tilde Y\|_F$",
+         title=r"(b) error vs d at $\tilde d$=%d: fitted slope %.3f" % (right["rank"],
+                                                                        right["slope"]))
+  ax.legend(fontsize=8)
+
+
+def _plot_lower_bound(ax, lower):
+  for i, (name, case) in enumerate(lower["cases"].items()):
+    style = "-" if "paper" not in name else "--"
+    ax.semilogy(lower["ranks"], case["best_ratio"], style, color=f"C{i}",
+                label=f"best rank-$\\tilde d$ $W_V$, {name} (min diag weight "
+                      f"{case['min_diagonal_weight']:.2f})")
+    rr = np.array(case["random_ratio"])
+    ax.semilogy(rr[:, 0], rr[:, 1], "x", color=f"C{i}", alpha=0.5, ms=4)
+  ax.axhline(0.25, color="k", lw=1, label=r"Theorem 3 lower bound: 1/4")
+  ax.set(xlabel=r"$\tilde d$", ylabel=r"$\|Y-\tilde Y\|_2\,/\,\sigma_{\tilde d+1}$",
+         title="(c) lower-bound construction, d=%d (x: random rank-$\\tilde d$ $W_V$)"
+         % lower["d"])
+  ax.legend(fontsize=7)
+
+
+def _plot_repeated_token(ax, repeated):
+  ls = repeated["seq_lens"]
+  ax.loglog(ls, repeated["error_over_sqrt_d_sigma"], "o-",
+            label=r"$\|Y-\tilde Y\|_F/(\sqrt{d}\sigma_{\tilde d+1})$, one token repeated L times")
+  ax.axhline(repeated["paper_form_constant"], color="gray", ls="--",
+             label=r"paper's form: $K(C)$ with no $\sqrt{L}$ (C=1)")
+  ax.loglog(ls, repeated["paper_form_constant"] * np.sqrt(ls), ":", color="k",
+            label=r"corrected: $K(C)\sqrt{L}$")
+  ax.set(xlabel="L (tokens)", ylabel=r"error / $\sqrt{d}\,\sigma_{\tilde d+1}$",
+         title="(d) erratum: eq. (3) needs $\\sqrt{L}$ (slope %.3f)" % repeated["slope"])
+  ax.legend(fontsize=8)
+
+
+def main(argv=None) -> int:
+  args = common.parse_args(__doc__, argv)
+  start = time.time()
+  size = SIZES[args.size]
+  results, panel_seconds = compute(size, args.seed)
+  params = parameters(size, panel_seconds)
+  verdict = verdicts(results, params)
+  return common.finish("fig15", args, plot(results, params), results, params, verdict, start,
+                       headline(results))
 
 
 if __name__ == "__main__":
