@@ -1,15 +1,11 @@
 """Figure 16 / appendix J.2 (Theorem 6): sparse head-dependent sketching vs the number of heads.
 
 Command:  python -m experiments.fig16 [--seed 0] [--out figures/] [--full | --smoke]
-Default run on 2 idle cores: 9 s (measured by `python -m experiments.all`, 2026-11-22; the
-numbers below were taken on an overloaded shared machine and overstate it).
-Runtime on 2 CPU cores shared with other jobs (load average ~12), measured: default 182 s wall
-(79 s CPU); --smoke 45 s wall (15 s CPU, mostly jit compilation). --full (the paper's d = 2048,
-L = 4096, h up to 128): 1265 s wall (502 s CPU), 16 evaluations of eq. (30) whose 2-norm is
-an SVD of a 4096 x 2048 matrix. Timed units on the lightly loaded machine (2026-11-22): X 3.6 s,
-sigma(X) 2.1 s, one eq. (30) 2-3 s, so ~1-1.5 min for --full on 2 idle cores. Full-size result (seed 0): j = 0, 2, 3, 14, 34, 88, 203, 448
-for h = 1, ..., 128 (dense: 1, 2, 5, 11, 35, 86, 209, 454), fit 0.89 d~ per head, intercept
--13.9 (3% of j(128)), log-log slope over h >= 16: 1.24.
+Runtime: see the ``wall_time_s`` in figures/fig16.json (every run records its own). --full
+(the paper's d = 2048, L = 4096, h up to 128) makes 16 evaluations of eq. (30), whose 2-norm
+is an SVD of a 4096 x 2048 matrix. Full-size result (seed 0): j = 0, 2, 3, 14, 34, 88, 203,
+448 for h = 1, ..., 128 (dense: 1, 2, 5, 11, 35, 86, 209, 454), fit 0.89 d~ per head,
+intercept -13.9 (3% of j(128)), log-log slope over h >= 16: 1.24.
 
 Claim checked (J.2): with a random X in R^{d x L} with exponentially decaying singular values
 and d~ = 4, a sparse head-dependent sketch W_{2,h} (h blocks of d~ rows, every row with exactly
@@ -72,16 +68,30 @@ def _padded(w_RxD, rows):
                                            w_RxD.dtype)])
 
 
-def main(argv=None) -> int:
-  args = common.parse_args(__doc__, argv)
-  start = time.time()
-  cfg = SIZES[args.size]
+def _heads(cfg):
+  return [2 ** k for k in range(20) if 2 ** k <= cfg["max_heads"]]
+
+
+def _decay(d):
+  """Per-index decay of sigma_j = exp(-decay (j-1)): 10^-8 at j = d/4 + 1 (see the docstring)."""
+  return 8 * np.log(10) / (d / 4)
+
+
+def parameters(cfg: dict) -> dict:
+  """The json's ``params`` for the size ``cfg`` (one entry of SIZES)."""
+  return {"d": cfg["d"], "L": cfg["length"], "d_tilde": D_TILDE, "reps": cfg["reps"],
+          "decay_per_index": _decay(cfg["d"]),
+          "spectrum": "sigma_j = exp(-decay (j-1)), decay = 8 ln(10) / (d/4)",
+          "sparsity": "d/h non-zeros per row of every block, d*d_tilde in total"}
+
+
+def _sketch_errors(cfg, seed):
+  """sigma(X) and eq. (30)'s error of ``reps`` sparse and one dense sketch for every h."""
   d, length, reps = cfg["d"], cfg["length"], cfg["reps"]
-  heads = [2 ** k for k in range(20) if 2 ** k <= cfg["max_heads"]]
-  key = jax.random.key(args.seed)
+  heads = _heads(cfg)
+  key = jax.random.key(seed)
   with spectral.float64():
-    decay = 8 * np.log(10) / (d / 4)
-    s = jnp.exp(-decay * jnp.arange(d, dtype=jnp.float64))
+    s = jnp.exp(-_decay(d) * jnp.arange(d, dtype=jnp.float64))
     key, sub = jax.random.split(key)
     x = spectral.matrix_with_spectrum(sub, s, d, length)
     sigma = np.asarray(spectral.singular_values(x))
@@ -100,22 +110,36 @@ def main(argv=None) -> int:
       errors_dense.append(float(_sketching_error(x, _padded(dense, rows))))
       print(f"  h={h:4d}: sparse errors {np.round(row, 8)}, dense {errors_dense[-1]:.3e}",
             flush=True)
-  errors = np.asarray(errors)
+  return heads, sigma, np.asarray(errors), errors_dense
+
+
+def compute(cfg: dict, seed: int) -> dict:
+  """The errors, the effective ranks j(h) and the fits of j vs h (the json's ``data``)."""
+  heads, sigma, errors, errors_dense = _sketch_errors(cfg, seed)
   j_sparse_all = sketching.effective_sketch_rank(errors, sigma)
   j_sparse = j_sparse_all.mean(axis=1)
   j_dense = sketching.effective_sketch_rank(np.asarray(errors_dense), sigma)
   heads_arr = np.asarray(heads, dtype=float)
-  optimal = heads_arr * D_TILDE
-
   slope, intercept = np.polyfit(heads_arr, j_sparse, 1)
   upper = heads_arr >= np.sqrt(heads_arr.max())
   loglog = (np.polyfit(np.log(heads_arr[upper]), np.log(np.maximum(j_sparse[upper], 0.5)), 1)[0]
             if upper.sum() >= 2 else float("nan"))
+  return {"heads": heads, "singular_values": sigma, "errors_sparse": errors,
+          "errors_dense": errors_dense, "j_sparse_each": j_sparse_all, "j_sparse": j_sparse,
+          "j_dense": j_dense, "j_optimal": heads_arr * D_TILDE,
+          "error_ratio_sparse_over_dense": errors.mean(axis=1) / np.asarray(errors_dense),
+          "fit_slope": slope, "fit_intercept": intercept, "loglog_slope_upper_half": loglog,
+          "loglog_heads": heads_arr[upper]}
+
+
+def verdicts(results: dict, params: dict) -> common.Verdict:
+  """Claims (1)-(4) of the docstring."""
+  slope, intercept = results["fit_slope"], results["fit_intercept"]
+  j_sparse, j_dense = results["j_sparse"], results["j_dense"]
   # j >= 20 only: below it the integer index and one sketch's spread of a few indices dominate
   # a ratio of j's (full size, h = 4: j = 3 vs 5 for errors 0.866 vs 0.826).
   compared = j_dense >= 20
   ratio_dense = float(np.min(j_sparse[compared] / j_dense[compared])) if compared.any() else 1.0
-
   verdict = common.Verdict()
   verdict.check("per_head_rate_low", slope / D_TILDE, ">=", 0.75,
                 "least-squares slope of j vs h, in units of d~ (optimal sketch: 1)")
@@ -125,54 +149,82 @@ def main(argv=None) -> int:
                 "|intercept| of the fit relative to j(h_max): j grows proportionally to h")
   verdict.check("comparable_to_dense", ratio_dense, ">=", 0.8,
                 "min over h (j_dense >= 20) of j_sparse / j_dense")
-  verdict.check("eckart_young", float(np.max(j_sparse_all - optimal[:, None])), "<=", 0,
+  verdict.check("eckart_young",
+                float(np.max(results["j_sparse_each"] - results["j_optimal"][:, None])), "<=", 0,
                 "max over sketches of j - h d~ (no sketch beats the optimal one)")
+  return verdict
 
+
+def headline(results: dict) -> str:
+  return (f"j(h) = {np.round(results['j_sparse'], 1).tolist()} for h = {results['heads']}; fit "
+          f"{results['fit_slope'] / D_TILDE:.2f} d~ per head, intercept "
+          f"{results['fit_intercept']:+.1f}; "
+          f"log-log slope (upper half) {results['loglog_slope_upper_half']:.2f}")
+
+
+def plot(results: dict, params: dict):
+  """The spectrum of X with j(h) marked, the errors vs h, and j vs h against the fit."""
   fig, (ax_s, ax_e, ax_j) = plt.subplots(1, 3, figsize=(17, 4.5))
-  idx = np.arange(1, d + 1)
-  ax_s.loglog(idx, sigma, "k-", lw=1.2, label=r"$\sigma_j(X)$")
-  colors = plt.cm.viridis(np.linspace(0, 0.9, len(heads)))
-  for h, j, col in zip(heads, j_sparse, colors):
-    ax_s.axvline(j + 1, color=col, lw=1, ls="--", label=f"h={h}: j+1={j + 1:.0f}")
-  ax_s.set_xlabel("index j")
-  ax_s.set_ylabel("singular value")
-  ax_s.set_title(f"X: d={d}, L={length}; rules at j+1 with error <= $\\sigma_{{j+1}}$")
-  ax_s.legend(fontsize=7, ncol=2)
-  ax_e.loglog(heads, errors.mean(axis=1), "o-", label=f"sparse sketch (mean of {reps})")
-  ax_e.loglog(heads, errors_dense, "s--", label="dense Gaussian sketch, same size")
-  ax_e.loglog(heads, sigma[heads_arr.astype(int) * D_TILDE], "k:",
-              label=r"optimal: $\sigma_{h\tilde d+1}$")
-  ax_e.set_xlabel("number of heads h")
-  ax_e.set_ylabel("sketching error, eq. (30)")
-  ax_e.set_title(f"d~={D_TILDE}, nnz = d d~ = {d * D_TILDE} for every h; "
-                 f"fit j = {slope:.2f} h {intercept:+.1f}")
-  ax_e.set_xscale("log", base=2)
-  ax_e.legend(fontsize=8)
-  ax_j.loglog(heads, j_sparse, "o", label="sparse sketch: j (mean)")
-  ax_j.loglog(heads, np.maximum(j_dense, 0.5), "s", mfc="none", label="dense Gaussian sketch: j")
-  ax_j.loglog(heads, optimal, "k:", label=r"optimal sketch: $j = h\tilde d$")
-  ax_j.loglog(heads, np.maximum(slope * heads_arr + intercept, 0.5), "C0-", lw=1,
-              label=f"fit j = {slope:.2f} h {intercept:+.1f}")
-  ax_j.set_xscale("log", base=2)
-  ax_j.set_xlabel("number of heads h")
-  ax_j.set_ylabel(r"effective rank j (error <= $\sigma_{j+1}$)")
-  ax_j.set_title(f"log-log slope over h >= {heads_arr[upper].min():.0f}: {loglog:.2f}")
-  ax_j.legend(fontsize=8)
+  _plot_spectrum(ax_s, results, params)
+  _plot_errors(ax_e, results, params)
+  _plot_ranks(ax_j, results)
   fig.tight_layout()
+  return fig
 
-  data = {"heads": heads, "singular_values": sigma, "errors_sparse": errors,
-          "errors_dense": errors_dense, "j_sparse_each": j_sparse_all, "j_sparse": j_sparse,
-          "j_dense": j_dense, "j_optimal": optimal,
-          "error_ratio_sparse_over_dense": errors.mean(axis=1) / np.asarray(errors_dense), "fit_slope": slope,
-          "fit_intercept": intercept, "loglog_slope_upper_half": loglog,
-          "loglog_heads": heads_arr[upper]}
-  params = {"d": d, "L": length, "d_tilde": D_TILDE, "reps": reps, "decay_per_index": decay,
-            "spectrum": "sigma_j = exp(-decay (j-1)), decay = 8 ln(10) / (d/4)",
-            "sparsity": "d/h non-zeros per row of every block, d*d_tilde in total"}
-  headline = (f"j(h) = {np.round(j_sparse, 1).tolist()} for h = {heads}; fit "
-              f"{slope / D_TILDE:.2f} d~ per head, intercept {intercept:+.1f}; "
-              f"log-log slope (upper half) {loglog:.2f}")
-  return common.finish("fig16", args, fig, data, params, verdict, start, headline)
+
+def _plot_spectrum(ax, results, params):
+  heads, sigma = results["heads"], results["singular_values"]
+  ax.loglog(np.arange(1, params["d"] + 1), sigma, "k-", lw=1.2, label=r"$\sigma_j(X)$")
+  colors = plt.cm.viridis(np.linspace(0, 0.9, len(heads)))
+  for h, j, col in zip(heads, results["j_sparse"], colors):
+    ax.axvline(j + 1, color=col, lw=1, ls="--", label=f"h={h}: j+1={j + 1:.0f}")
+  ax.set_xlabel("index j")
+  ax.set_ylabel("singular value")
+  ax.set_title(f"X: d={params['d']}, L={params['L']}; rules at j+1 with error <= "
+               "$\\sigma_{j+1}$")
+  ax.legend(fontsize=7, ncol=2)
+
+
+def _plot_errors(ax, results, params):
+  heads, sigma = results["heads"], results["singular_values"]
+  ax.loglog(heads, results["errors_sparse"].mean(axis=1), "o-",
+            label=f"sparse sketch (mean of {params['reps']})")
+  ax.loglog(heads, results["errors_dense"], "s--", label="dense Gaussian sketch, same size")
+  ax.loglog(heads, sigma[np.asarray(heads) * D_TILDE], "k:",
+            label=r"optimal: $\sigma_{h\tilde d+1}$")
+  ax.set_xlabel("number of heads h")
+  ax.set_ylabel("sketching error, eq. (30)")
+  ax.set_title(f"d~={D_TILDE}, nnz = d d~ = {params['d'] * D_TILDE} for every h; "
+               f"fit j = {results['fit_slope']:.2f} h {results['fit_intercept']:+.1f}")
+  ax.set_xscale("log", base=2)
+  ax.legend(fontsize=8)
+
+
+def _plot_ranks(ax, results):
+  heads, slope, intercept = results["heads"], results["fit_slope"], results["fit_intercept"]
+  ax.loglog(heads, results["j_sparse"], "o", label="sparse sketch: j (mean)")
+  ax.loglog(heads, np.maximum(results["j_dense"], 0.5), "s", mfc="none",
+            label="dense Gaussian sketch: j")
+  ax.loglog(heads, results["j_optimal"], "k:", label=r"optimal sketch: $j = h\tilde d$")
+  ax.loglog(heads, np.maximum(slope * np.asarray(heads, dtype=float) + intercept, 0.5), "C0-",
+            lw=1, label=f"fit j = {slope:.2f} h {intercept:+.1f}")
+  ax.set_xscale("log", base=2)
+  ax.set_xlabel("number of heads h")
+  ax.set_ylabel(r"effective rank j (error <= $\sigma_{j+1}$)")
+  ax.set_title(f"log-log slope over h >= {results['loglog_heads'].min():.0f}: "
+               f"{results['loglog_slope_upper_half']:.2f}")
+  ax.legend(fontsize=8)
+
+
+def main(argv=None) -> int:
+  args = common.parse_args(__doc__, argv)
+  start = time.time()
+  cfg = SIZES[args.size]
+  params = parameters(cfg)
+  results = compute(cfg, args.seed)
+  verdict = verdicts(results, params)
+  return common.finish("fig16", args, plot(results, params), results, params, verdict, start,
+                       headline(results))
 
 
 if __name__ == "__main__":
