@@ -2,13 +2,9 @@
 (Theorem 4, Corollary 1).
 
 Command: ``python -m experiments.fig17 [--seed S] [--out DIR] [--full | --smoke]``
-Default run on 2 idle cores: 42 s (measured by `python -m experiments.all`, 2026-11-22; the
-numbers below were taken on an overloaded shared machine and overstate it).
-Runtime (float64), measured on the 2 shared CPU cores of the dev machine under a load of ~12:
-default 8.9 min wall = 3.4 min CPU time (so ~2-4 min on 2 idle cores), 1.6 GB peak; ``--smoke``
-15-30 s. ``--full`` (L = 2048, h up to 64), timed per h after the layers were compiled without
-YNNPACK fusions (``common.cpu_jit``): 4.5 s for h = 1, 16 s for h = 64, ~1-1.5 min in all,
-4.8 GB peak (before: one h = 64 layer alone took 86-108 s and 8.8 GB).
+Runtime: see the ``wall_time_s`` in figures/fig17.json (every run records its own). Memory
+(float64, measured 2026-11-22): 1.6 GB peak at default size, 4.8 GB at ``--full`` (L = 2048, h
+up to 64), with the layers compiled without YNNPACK fusions (``common.cpu_jit``).
 
 Setting. J.3 gives no sizes; we take d = 512, L = 1024 (``--full``: d = 512, L = 2048 and
 h up to 64; ``--smoke``: d = 32, L = 64). X = U diag(sigma) V^T (random orthogonal factors,
@@ -54,8 +50,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from experiments import common
-from lowrank_ts import attention, spectral
-from lowrank_ts import theory
+from lowrank_ts import attention, spectral, theory
 
 EPSILONS = (1e-4, 1e-6, 1e-8)
 GROWTH_EPS = 1e-6
@@ -87,132 +82,90 @@ def _sv(x):
   return np.asarray(spectral.singular_values(x))
 
 
-def run(size: str, seed: int) -> tuple[dict, dict]:
-  cfg = SIZES[size]
-  d, length, heads, draws = cfg["d"], cfg["length"], cfg["heads"], cfg["draws"]
+def parameters(cfg: dict) -> dict:
+  """The json's ``params`` for the size ``cfg`` (one entry of SIZES)."""
+  return dict(cfg, heads=list(cfg["heads"]), spectrum="10^(-12 (j-1)/(d-1))",
+              raw_weights="N(0,1) entries, d x d",
+              scaled_weights="theorem4_scale_weights (hypotheses' boundary)",
+              construction_depth=1)
+
+
+def compute(cfg: dict, seed: int) -> dict:
+  """Claims (a)-(c) measured for every h, in float64 (the json's ``data``)."""
+  d, length = cfg["d"], cfg["length"]
   sigma = _spectrum(d)
-  key_x, key_w = jax.random.split(jax.random.key(seed))
-  x = spectral.matrix_with_spectrum(key_x, jnp.asarray(sigma), d, length)
-  sx = _sv(x)
-  out = {"sigma": sigma, "sigma_x": sx, "eps_rank_x": _ranks(sx), "heads": list(heads),
-         "epsilons": list(EPSILONS)}
-  per_h = []
-  for h in heads:
-    rec = {"h": h, "raw_ranks": [], "min_depth": theory.theorem4_min_depth(h)}
-    for r in range(draws):
-      w_q, w_k, w_v = np.asarray(jax.random.normal(jax.random.fold_in(key_w, r), (3, d, d)))
-      y = _multi_head_attention(x, w_q, w_k, w_v, h) + x  # Fig. 17's Y, raw weights
-      sy = _sv(y)
-      rec["raw_ranks"].append(_ranks(sy))
-      if r == 0:
-        rec["sigma_y_raw"], first = sy, (w_q, w_k, w_v)
-    # (b) on the first draw, rescaled onto the hypotheses' boundary.
-    q, k, v = theory.theorem4_scale_weights(*first, h)
-    rec["hypotheses"] = theory.theorem4_hypotheses(x, q, k, v, h, rec["min_depth"])
-    s1 = _sv(_residual_attention_layer(x, q, k, v, h, 1))  # Y = X + MHA(X), D = 1
-    b26 = theory.theorem4_singular_value_bound(sigma, h, 1)
-    sd = _sv(_residual_attention_layer(x, q, k, v, h, rec["min_depth"]))
-    b5 = theory.theorem4_upper_bound(sigma, h, rec["min_depth"])
-    rec.update(sigma_y_scaled=s1, scaled_ranks=_ranks(s1), bound26=b26,
-               ratio_z_depth=sd / sd[0], bound5=b5)
-    worst26 = float(np.max(s1 / b26))
-    worst5 = float(np.max(sd / sd[0] / b5))
-    rec["worst_eq5"], rec["worst_eq26"] = worst5, worst26
-    c = theory.theorem4_lower_bound_construction(sigma, h, length, 1)
-    sc = _sv(_residual_attention_layer(c.u, c.w_q, c.w_k, c.w_v, h, 1))
-    table = theory.theorem4_lower_bound(sigma, h, 1)
-    ok = ~np.isnan(table)
-    ratio_c = sc / sc[0]
-    rec["construction_ratio"] = ratio_c
-    rec["bound6_best"] = np.where(ok.any(axis=0), np.nanmax(np.where(ok, table, -np.inf), axis=0),
-                                  np.nan)
-    rec["worst_eq6"] = float(np.min((ratio_c[None, :] / table)[ok])) if ok.any() else math.inf
-    rec["eq6_pairs"] = int(ok.sum())
-    rec["alpha"], rec["epsilon"] = c.alpha, c.epsilon
-    rec["raw_mean_ranks"] = np.mean(rec["raw_ranks"], axis=0)
-    per_h.append(rec)
-    print(f"  h={h:3d}: eps-ranks raw {np.round(rec['raw_mean_ranks'], 1).tolist()}, "
-          f"scaled {rec['scaled_ranks']}; eq5 {worst5:.3g}, "
-          f"eq26 {worst26:.3g}, eq6 {rec['worst_eq6']:.3g}", flush=True)
-  out["per_h"] = per_h
-  return out, dict(cfg, heads=list(heads), spectrum="10^(-12 (j-1)/(d-1))",
-                   raw_weights="N(0,1) entries, d x d",
-                   scaled_weights="theorem4_scale_weights (hypotheses' boundary)",
-                   construction_depth=1)
-
-
-def _plot(data, params):
-  per_h = data["per_h"]
-  heads = [r["h"] for r in per_h]
-  colors = plt.cm.viridis(np.linspace(0, 0.9, len(per_h)))
-  k = np.arange(1, params["d"] + 1)
-  fig, axes = plt.subplots(2, 3, figsize=(17, 9.5))
-  ax = axes[0, 0]
-  ax.semilogy(k, data["sigma_x"] / data["sigma_x"][0], "k--", lw=2, label="X")
-  for rec, col in zip(per_h, colors):
-    s = rec["sigma_y_raw"]
-    ax.semilogy(k, s / s[0], color=col, label=f"Y, h={rec['h']}")
-  for eps in EPSILONS:
-    ax.axhline(eps, color="grey", lw=0.5, ls=":")
-  ax.set(title="(a) Fig. 17: Y = MH-Attn(X) + X, N(0,1) weights", xlabel="index k",
-         ylabel="sigma_k / sigma_1")
-  ax.legend(fontsize=7)
-  ax = axes[0, 1]
-  for e, eps in enumerate(EPSILONS):
-    raw = np.array([r["raw_ranks"] for r in per_h])[:, :, e]
-    sc = np.array([r["scaled_ranks"] for r in per_h])[:, e]
-    line = ax.errorbar(heads, raw.mean(1), yerr=raw.std(1), marker="o", capsize=3,
-                       label=f"eps={eps:g}, N(0,1) weights")
-    ax.plot(heads, sc, ls="--", marker="x", color=line[0].get_color(),
-            label=f"eps={eps:g}, hypothesis-scaled")
-    ax.axhline(data["eps_rank_x"][e], color=line[0].get_color(), lw=0.6, ls=":")
-  ax.set_xscale("log", base=2)
-  ax.set_xticks(heads, [str(h) for h in heads])
-  ax.set(title="(a) eps-rank of Y vs h\n(o: N(0,1), mean ± sd; x: scaled, draw 0; dotted: X)",
-         xlabel="heads h",
-         ylabel="eps-rank")
-  ax.legend(fontsize=7)
-  ax = axes[0, 2]
-  for rec, col in zip(per_h, colors):
-    s = rec["sigma_y_scaled"]
-    ax.semilogy(k, s / s[0], color=col, label=f"h={rec['h']}")
-  ax.semilogy(k, data["sigma_x"] / data["sigma_x"][0], "k--", lw=1, label="X")
-  ax.set(title="hypothesis-scaled weights, Y = X + MH-Attn(X):\n~ no change with h",
-         xlabel="index k", ylabel="sigma_k / sigma_1")
-  ax.legend(fontsize=7)
-  ax = axes[1, 0]
-  for rec, col in zip(per_h, colors):
-    ax.semilogy(k, rec["sigma_y_scaled"], color=col, label=f"sigma_k(Y), h={rec['h']}")
-    ax.semilogy(k, rec["bound26"], color=col, ls="--")
-  ax.set(title="(b) D = 1: sigma_k(Y) (solid) <= eq. (26) (dashed)", xlabel="index k",
-         ylabel="singular value")
-  ax.legend(fontsize=7)
-  ax = axes[1, 1]
-  for rec, col in zip(per_h, colors):
-    ax.semilogy(k, rec["ratio_z_depth"], color=col, label=f"h={rec['h']}, D={rec['min_depth']}")
-    ax.semilogy(k, rec["bound5"], color=col, ls="--")
-  ax.set(title="(b) D = min admissible: ratio (solid) <= eq. (5) (dashed)",
-         xlabel="index k", ylabel="relative singular value")
-  ax.legend(fontsize=7)
-  ax = axes[1, 2]
-  for rec, col in zip(per_h, colors):
-    ax.semilogy(k, rec["construction_ratio"], color=col, label=f"construction, h={rec['h']}")
-    ax.semilogy(k, rec["bound6_best"], color=col, ls="--")
-  ax.set(title="(c) construction, D = 1 (solid) >= eq. (6), max_i (dashed)",
-         xlabel="index k", ylabel="sigma_k(Z) / sigma_1(Z)")
-  ax.legend(fontsize=7)
-  fig.tight_layout()
-  return fig
-
-
-def main(argv=None) -> int:
-  args = common.parse_args(__doc__, argv)
-  start = time.time()
   with spectral.float64():
-    data, params = run(args.size, args.seed)
-  per_h = data["per_h"]
-  d = params["d"]
-  raw = np.array([r["raw_mean_ranks"] for r in per_h])  # [heads, eps]
+    key_x, key_w = jax.random.split(jax.random.key(seed))
+    x = spectral.matrix_with_spectrum(key_x, jnp.asarray(sigma), d, length)
+    sx = _sv(x)
+    out = {"sigma": sigma, "sigma_x": sx, "eps_rank_x": _ranks(sx), "heads": list(cfg["heads"]),
+           "epsilons": list(EPSILONS)}
+    per_h = [_per_head(x, sigma, key_w, h, cfg) for h in cfg["heads"]]
+  out["per_h"] = per_h
+  out["raw_mean_ranks"] = np.array([r["raw_mean_ranks"] for r in per_h])  # [heads, eps]
+  out["scaled_ranks"] = np.array([r["scaled_ranks"] for r in per_h])
+  return out
+
+
+def _per_head(x, sigma, key_w, h, cfg):
+  """One h: (a) on the raw draws, (b) on the first draw rescaled, (c) on the construction."""
+  min_depth = theory.theorem4_min_depth(h)
+  raw_ranks, sigma_y_raw, first = _raw_draws(x, key_w, h, cfg)
+  rec = {"h": h, "raw_ranks": raw_ranks, "min_depth": min_depth, "sigma_y_raw": sigma_y_raw}
+  rec.update(_hypothesis_scaled(x, sigma, first, h, min_depth))
+  rec.update(_construction(sigma, h, cfg["length"]))
+  rec["raw_mean_ranks"] = np.mean(rec["raw_ranks"], axis=0)
+  print(f"  h={h:3d}: eps-ranks raw {np.round(rec['raw_mean_ranks'], 1).tolist()}, "
+        f"scaled {rec['scaled_ranks']}; eq5 {rec['worst_eq5']:.3g}, "
+        f"eq26 {rec['worst_eq26']:.3g}, eq6 {rec['worst_eq6']:.3g}", flush=True)
+  return rec
+
+
+def _raw_draws(x, key_w, h, cfg):
+  """(a) Fig. 17's Y = MH-Attention(X) + X with N(0, 1) weights: eps-ranks of every draw, the
+  spectrum of the first and its weights."""
+  d = cfg["d"]
+  ranks = []
+  for r in range(cfg["draws"]):
+    w_q, w_k, w_v = np.asarray(jax.random.normal(jax.random.fold_in(key_w, r), (3, d, d)))
+    sy = _sv(_multi_head_attention(x, w_q, w_k, w_v, h) + x)
+    ranks.append(_ranks(sy))
+    if r == 0:
+      sigma_y, first = sy, (w_q, w_k, w_v)
+  return ranks, sigma_y, first
+
+
+def _hypothesis_scaled(x, sigma, first, h, min_depth):
+  """(b) the first draw rescaled onto Theorem 4 (1)'s hypotheses: eq. (26) at D = 1, eq. (5)
+  at the smallest admissible D."""
+  q, k, v = theory.theorem4_scale_weights(*first, h)
+  hypotheses = theory.theorem4_hypotheses(x, q, k, v, h, min_depth)
+  s1 = _sv(_residual_attention_layer(x, q, k, v, h, 1))  # Y = X + MHA(X), D = 1
+  b26 = theory.theorem4_singular_value_bound(sigma, h, 1)
+  sd = _sv(_residual_attention_layer(x, q, k, v, h, min_depth))
+  b5 = theory.theorem4_upper_bound(sigma, h, min_depth)
+  return {"hypotheses": hypotheses, "sigma_y_scaled": s1, "scaled_ranks": _ranks(s1),
+          "bound26": b26, "ratio_z_depth": sd / sd[0], "bound5": b5,
+          "worst_eq5": float(np.max(sd / sd[0] / b5)), "worst_eq26": float(np.max(s1 / b26))}
+
+
+def _construction(sigma, h, length):
+  """(c) appendix F's lower-bound construction at D = 1 against eq. (6)."""
+  c = theory.theorem4_lower_bound_construction(sigma, h, length, 1)
+  sc = _sv(_residual_attention_layer(c.u, c.w_q, c.w_k, c.w_v, h, 1))
+  table = theory.theorem4_lower_bound(sigma, h, 1)
+  ok = ~np.isnan(table)
+  ratio_c = sc / sc[0]
+  return {"construction_ratio": ratio_c,
+          "bound6_best": np.where(ok.any(axis=0),
+                                  np.nanmax(np.where(ok, table, -np.inf), axis=0), np.nan),
+          "worst_eq6": float(np.min((ratio_c[None, :] / table)[ok])) if ok.any() else math.inf,
+          "eq6_pairs": int(ok.sum()), "alpha": c.alpha, "epsilon": c.epsilon}
+
+
+def verdicts(results: dict, params: dict) -> common.Verdict:
+  """Claims (a)-(c) of the docstring."""
+  per_h, raw, d = results["per_h"], results["raw_mean_ranks"], params["d"]
   drop = float(np.max(raw[:-1] - raw[1:]))
   g = EPSILONS.index(GROWTH_EPS)
   growth = float(raw[-1, g] - raw[0, g])
@@ -229,14 +182,101 @@ def main(argv=None) -> int:
                 "max_k,h sigma_k(Y) / eq. (26) at D = 1 (hypothesis-scaled weights)")
   verdict.check("c_eq6", min(r["worst_eq6"] for r in per_h), ">=", 1 - REL,
                 "min over h and admissible (i, k) of construction ratio / eq. (6)")
-  scaled = np.array([r["scaled_ranks"] for r in per_h])
-  data["raw_mean_ranks"], data["scaled_ranks"] = raw, scaled
-  headline = (f"eps-rank of Y at eps={GROWTH_EPS:g}: {raw[0, g]:.1f} (h=1) -> {raw[-1, g]:.1f} "
-              f"(h={per_h[-1]['h']}) with N(0,1) weights, {scaled[0, g]:.1f} -> "
-              f"{scaled[-1, g]:.1f} with hypothesis-scaled weights; eq. (5)/(26) hold, "
-              f"construction >= {min(r['worst_eq6'] for r in per_h):.2f} x eq. (6)")
-  fig = _plot(data, params)
-  return common.finish("fig17", args, fig, data, params, verdict, start, headline)
+  return verdict
+
+
+def headline(results: dict) -> str:
+  per_h, raw, scaled = results["per_h"], results["raw_mean_ranks"], results["scaled_ranks"]
+  g = EPSILONS.index(GROWTH_EPS)
+  return (f"eps-rank of Y at eps={GROWTH_EPS:g}: {raw[0, g]:.1f} (h=1) -> {raw[-1, g]:.1f} "
+          f"(h={per_h[-1]['h']}) with N(0,1) weights, {scaled[0, g]:.1f} -> "
+          f"{scaled[-1, g]:.1f} with hypothesis-scaled weights; eq. (5)/(26) hold, "
+          f"construction >= {min(r['worst_eq6'] for r in per_h):.2f} x eq. (6)")
+
+
+def plot(results: dict, params: dict):
+  """Top: claim (a) and the scaled spectra; bottom: eq. (26), eq. (5), eq. (6)."""
+  per_h = results["per_h"]
+  colors = plt.cm.viridis(np.linspace(0, 0.9, len(per_h)))
+  k = np.arange(1, params["d"] + 1)
+  fig, axes = plt.subplots(2, 3, figsize=(17, 9.5))
+  _plot_raw_spectra(axes[0, 0], results, k, colors)
+  _plot_ranks_vs_heads(axes[0, 1], results)
+  _plot_scaled_spectra(axes[0, 2], results, k, colors)
+  _plot_bound_pairs(axes[1, 0], per_h, k, colors, "sigma_y_scaled", "bound26",
+                    lambda rec: f"sigma_k(Y), h={rec['h']}")
+  axes[1, 0].set(title="(b) D = 1: sigma_k(Y) (solid) <= eq. (26) (dashed)", xlabel="index k",
+                 ylabel="singular value")
+  _plot_bound_pairs(axes[1, 1], per_h, k, colors, "ratio_z_depth", "bound5",
+                    lambda rec: f"h={rec['h']}, D={rec['min_depth']}")
+  axes[1, 1].set(title="(b) D = min admissible: ratio (solid) <= eq. (5) (dashed)",
+                 xlabel="index k", ylabel="relative singular value")
+  _plot_bound_pairs(axes[1, 2], per_h, k, colors, "construction_ratio", "bound6_best",
+                    lambda rec: f"construction, h={rec['h']}")
+  axes[1, 2].set(title="(c) construction, D = 1 (solid) >= eq. (6), max_i (dashed)",
+                 xlabel="index k", ylabel="sigma_k(Z) / sigma_1(Z)")
+  fig.tight_layout()
+  return fig
+
+
+def _plot_raw_spectra(ax, results, k, colors):
+  ax.semilogy(k, results["sigma_x"] / results["sigma_x"][0], "k--", lw=2, label="X")
+  for rec, col in zip(results["per_h"], colors):
+    s = rec["sigma_y_raw"]
+    ax.semilogy(k, s / s[0], color=col, label=f"Y, h={rec['h']}")
+  for eps in EPSILONS:
+    ax.axhline(eps, color="grey", lw=0.5, ls=":")
+  ax.set(title="(a) Fig. 17: Y = MH-Attn(X) + X, N(0,1) weights", xlabel="index k",
+         ylabel="sigma_k / sigma_1")
+  ax.legend(fontsize=7)
+
+
+def _plot_ranks_vs_heads(ax, results):
+  per_h = results["per_h"]
+  heads = [r["h"] for r in per_h]
+  for e, eps in enumerate(EPSILONS):
+    raw = np.array([r["raw_ranks"] for r in per_h])[:, :, e]
+    sc = np.array([r["scaled_ranks"] for r in per_h])[:, e]
+    line = ax.errorbar(heads, raw.mean(1), yerr=raw.std(1), marker="o", capsize=3,
+                       label=f"eps={eps:g}, N(0,1) weights")
+    ax.plot(heads, sc, ls="--", marker="x", color=line[0].get_color(),
+            label=f"eps={eps:g}, hypothesis-scaled")
+    ax.axhline(results["eps_rank_x"][e], color=line[0].get_color(), lw=0.6, ls=":")
+  ax.set_xscale("log", base=2)
+  ax.set_xticks(heads, [str(h) for h in heads])
+  ax.set(title="(a) eps-rank of Y vs h\n(o: N(0,1), mean ± sd; x: scaled, draw 0; dotted: X)",
+         xlabel="heads h",
+         ylabel="eps-rank")
+  ax.legend(fontsize=7)
+
+
+def _plot_scaled_spectra(ax, results, k, colors):
+  for rec, col in zip(results["per_h"], colors):
+    s = rec["sigma_y_scaled"]
+    ax.semilogy(k, s / s[0], color=col, label=f"h={rec['h']}")
+  ax.semilogy(k, results["sigma_x"] / results["sigma_x"][0], "k--", lw=1, label="X")
+  ax.set(title="hypothesis-scaled weights, Y = X + MH-Attn(X):\n~ no change with h",
+         xlabel="index k", ylabel="sigma_k / sigma_1")
+  ax.legend(fontsize=7)
+
+
+def _plot_bound_pairs(ax, per_h, k, colors, measured, bound, label):
+  """Per h: the measured curve (solid, labelled) and its bound (dashed, same colour)."""
+  for rec, col in zip(per_h, colors):
+    ax.semilogy(k, rec[measured], color=col, label=label(rec))
+    ax.semilogy(k, rec[bound], color=col, ls="--")
+  ax.legend(fontsize=7)
+
+
+def main(argv=None) -> int:
+  args = common.parse_args(__doc__, argv)
+  start = time.time()
+  cfg = SIZES[args.size]
+  params = parameters(cfg)
+  results = compute(cfg, args.seed)
+  verdict = verdicts(results, params)
+  return common.finish("fig17", args, plot(results, params), results, params, verdict, start,
+                       headline(results))
 
 
 if __name__ == "__main__":
