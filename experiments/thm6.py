@@ -1,12 +1,8 @@
 """Theorem 6 (appendix E, proof E.1): the two claims on the theorem's own construction.
 
 Command:  python -m experiments.thm6 [--seed 0] [--out figures/] [--full | --smoke]
-Default run on 2 idle cores: 68 s (measured by `python -m experiments.all`, 2026-11-22; the
-numbers below were taken on an overloaded shared machine and overstate it).
-Runtime on 2 CPU cores shared with other jobs (load average ~12), measured: default 172 s wall
-(68 s CPU), --smoke 46 s wall (13 s CPU); jit compilations (one per shape and d~) dominate.
---full (one more configuration, d = 128, and h up to 64) estimated ~2 min: the default plus
-~21 more cases at ~2 s each (timed units, 2026-11-22).
+Runtime: see the ``wall_time_s`` in figures/thm6.json (every run records its own); jit
+compilations (one per shape and d~) dominate it.
 
 Claims checked, for several (d, h, L, spectrum) and every 1 <= d~ < d_h (and, at d~ = 1, for
 h from 2 to d/2):
@@ -116,54 +112,97 @@ def _construct(d, h, length, s):
   return c, gap
 
 
-def main(argv=None) -> int:
-  args = common.parse_args(__doc__, argv)
-  start = time.time()
-  cfg = CONFIGS[args.size]
-  rng = np.random.default_rng(args.seed)
-  sweeps, gaps = [], []
+def parameters(cfg: dict) -> dict:
+  """The json's ``params`` for the configurations ``cfg`` (one entry of CONFIGS)."""
+  return {"stability_C": STABILITY, "random_value_matrices": RANDOM_VALUE_MATRICES,
+          "configs": cfg}
+
+
+def compute(cfg: dict, seed: int) -> dict:
+  """Both claims at every d~ of every sweep, then at d~ = 1 for every h (the json's ``data``)."""
+  rng = np.random.default_rng(seed)  # one stream: the order of the calls fixes the draws
   with spectral.float64():
-    for d, h, length, kind in cfg["sweeps"]:
-      s = _spectra(d, kind, rng)
-      c, gap = _construct(d, h, length, s)
-      gaps.append(gap / c.eps)
-      cases = [_case(c, s, dt, rng) for dt in range(1, d // h)]
-      sweeps.append({"d": d, "h": h, "L": length, "spectrum": kind, "alpha": c.alpha,
-                     "eps": c.eps, "eq21_gap": gap, "cases": cases})
-      print(f"  d={d} h={h} L={length} {kind}: done", flush=True)
-    d, length, heads = cfg["h_sweep"]
-    s = 0.93 ** np.arange(d)
-    h_cases = []
-    for h in heads:
-      c, gap = _construct(d, h, length, s)
-      gaps.append(gap / c.eps)
-      h_cases.append(dict(_case(c, s, 1, rng), h=h, alpha=c.alpha, eps=c.eps, eq21_gap=gap))
-    print(f"  h sweep d={d}: done", flush=True)
+    sweeps = [_d_tilde_sweep(d, h, length, kind, rng) for d, h, length, kind in cfg["sweeps"]]
+    h_sweep = _head_sweep(*cfg["h_sweep"], rng)
+  return {"sweeps": sweeps, "h_sweep": h_sweep, "claim2_error_over_sigma_hd_plus_1":
+          [x["claim2_error"] / x["sigma_h_d_tilde_plus_1"]
+           for x in _all_cases(sweeps, h_sweep["cases"])]}
 
-  all_cases = [x for sw in sweeps for x in sw["cases"]] + h_cases
-  c1_min = min(min([x["claim1_best_error"]] + x["claim1_random_errors"]) / x["claim1_bound"]
-               for x in all_cases)
-  c1_best_max = max(x["claim1_best_error"] / x["claim1_bound"] for x in all_cases)
-  in_window = all(x["window_low"] * (1 - 1e-12) <= x["claim1_best_error"]
-                  <= x["window_high"] * (1 + 1e-12) for x in all_cases)
-  c2_max = max(x["claim2_error"] / x["claim2_bound"] for x in all_cases)
-  c2_sigma = [x["claim2_error"] / x["sigma_h_d_tilde_plus_1"] for x in all_cases]
+
+def _all_cases(sweeps, h_cases):
+  return [x for sw in sweeps for x in sw["cases"]] + h_cases
+
+
+def _d_tilde_sweep(d, h, length, kind, rng):
+  s = _spectra(d, kind, rng)
+  c, gap = _construct(d, h, length, s)
+  cases = [_case(c, s, dt, rng) for dt in range(1, d // h)]
+  print(f"  d={d} h={h} L={length} {kind}: done", flush=True)
+  return {"d": d, "h": h, "L": length, "spectrum": kind, "alpha": c.alpha, "eps": c.eps,
+          "eq21_gap": gap, "cases": cases}
+
+
+def _head_sweep(d, length, heads, rng):
+  s = 0.93 ** np.arange(d)
+  h_cases = []
+  for h in heads:
+    c, gap = _construct(d, h, length, s)
+    h_cases.append(dict(_case(c, s, 1, rng), h=h, alpha=c.alpha, eps=c.eps, eq21_gap=gap))
+  print(f"  h sweep d={d}: done", flush=True)
+  return {"d": d, "L": length, "heads": heads, "cases": h_cases}
+
+
+def _summary(results):
+  """The statistics the claims and the headline quote, over every case of every sweep."""
+  sweeps, h_cases = results["sweeps"], results["h_sweep"]["cases"]
+  all_cases = _all_cases(sweeps, h_cases)
+  return {
+      # ||G - G~||_F / eps of every construction (each sweep has one, the h sweep one per h)
+      "eq21_gaps": [sw["eq21_gap"] / sw["eps"] for sw in sweeps]
+                   + [x["eq21_gap"] / x["eps"] for x in h_cases],
+      "c1_min": min(min([x["claim1_best_error"]] + x["claim1_random_errors"])
+                    / x["claim1_bound"] for x in all_cases),
+      "c1_best_max": max(x["claim1_best_error"] / x["claim1_bound"] for x in all_cases),
+      "in_window": all(x["window_low"] * (1 - 1e-12) <= x["claim1_best_error"]
+                       <= x["window_high"] * (1 + 1e-12) for x in all_cases),
+      "c2_max": max(x["claim2_error"] / x["claim2_bound"] for x in all_cases),
+      "per_head_max": max(x["claim2_per_head_ratio"] for x in all_cases),
+      "stability_max": max(x["frobenius_ratio_max"] for x in all_cases),
+  }
+
+
+def verdicts(results: dict, params: dict) -> common.Verdict:
+  """Claims 1 and 2 and eq. (21) of the docstring."""
+  sm = _summary(results)
   verdict = common.Verdict()
-  verdict.check("eq21", max(gaps), "<=", 1.0,
+  verdict.check("eq21", max(sm["eq21_gaps"]), "<=", 1.0,
                 "max ||G - G~||_F / eps over all constructions (explicit alpha)")
-  verdict.check("claim1", c1_min, ">=", 1.0,
+  verdict.check("claim1", sm["c1_min"], ">=", 1.0,
                 "min error / (sigma_{d~+1}/2) over best and random rank-d~ W~_V")
-  verdict.check("claim1_attained", c1_best_max, "<=", 2.8,
+  verdict.check("claim1_attained", sm["c1_best_max"], "<=", 2.8,
                 "max best error / (sigma_{d~+1}/2): bound attained up to its factor 2 (+window)")
-  verdict.check("claim1_window", float(in_window), ">=", 1.0,
+  verdict.check("claim1_window", float(sm["in_window"]), ">=", 1.0,
                 "best error within [sigma_{d~+1} - sigma_1 eps, 1.12 sigma_{d~+1} + sigma_1 eps]")
-  verdict.check("claim2", c2_max, "<=", 1.0,
+  verdict.check("claim2", sm["c2_max"], "<=", 1.0,
                 "max error / (4 sqrt(h) sigma_{hd~+1}) of the sparse head sketches")
-  verdict.check("claim2_per_head", max(x["claim2_per_head_ratio"] for x in all_cases), "<=", 1.0,
+  verdict.check("claim2_per_head", sm["per_head_max"], "<=", 1.0,
                 "max over heads of error_i / (4 sigma^(i)_{d~+1})")
-  verdict.check("stability", max(x["frobenius_ratio_max"] for x in all_cases) - 1, "<=", 1e-12,
+  verdict.check("stability", sm["stability_max"] - 1, "<=", 1e-12,
                 "max ||W~||_F / ||W||_F - 1 over Q, K, V (1e-12: round-off)")
+  return verdict
 
+
+def headline(results: dict) -> str:
+  sm, c2_sigma = _summary(results), results["claim2_error_over_sigma_hd_plus_1"]
+  return (f"claim 1: min error = {sm['c1_min']:.2f} x sigma_(d~+1)/2 (best W~_V: "
+          f"<= {sm['c1_best_max']:.2f}x); claim 2: max error = {sm['c2_max']:.3f} x "
+          f"4sqrt(h)sigma_(hd~+1), error/sigma_(hd~+1) in [{min(c2_sigma):.2f}, "
+          f"{max(c2_sigma):.2f}]")
+
+
+def plot(results: dict, params: dict):
+  """One panel per d~ sweep, one for the h sweep at d~ = 1, the legend in a spare panel."""
+  sweeps, hs = results["sweeps"], results["h_sweep"]
   panels = len(sweeps) + 1
   cols = 3
   rows_ = math.ceil(panels / cols)
@@ -173,9 +212,9 @@ def main(argv=None) -> int:
     ax.set_title(f"d={sw['d']}, h={sw['h']}, L={sw['L']}, {sw['spectrum']}", fontsize=9)
     ax.xaxis.get_major_locator().set_params(integer=True)
   ax = axes.flat[len(sweeps)]
-  _panel(ax, heads, h_cases, "number of heads h")
+  _panel(ax, hs["heads"], hs["cases"], "number of heads h")
   ax.set_xscale("log", base=2)
-  ax.set_title(f"d~=1, d={d}, L={length}, sigma_j = 0.93^(j-1)", fontsize=9)
+  ax.set_title(f"d~=1, d={hs['d']}, L={hs['L']}, sigma_j = 0.93^(j-1)", fontsize=9)
   handles, labels = axes.flat[0].get_legend_handles_labels()
   for ax in list(axes.flat)[panels:]:
     ax.axis("off")
@@ -183,17 +222,9 @@ def main(argv=None) -> int:
     axes.flat[panels].legend(handles, labels, loc="center", fontsize=9)
   else:
     axes.flat[0].legend(fontsize=7)
-  fig.suptitle(f"Theorem 6 on its construction (C = {STABILITY})")
+  fig.suptitle(f"Theorem 6 on its construction (C = {params['stability_C']})")
   fig.tight_layout()
-
-  data = {"sweeps": sweeps, "h_sweep": {"d": d, "L": length, "heads": heads, "cases": h_cases},
-          "claim2_error_over_sigma_hd_plus_1": c2_sigma}
-  params = {"stability_C": STABILITY, "random_value_matrices": RANDOM_VALUE_MATRICES,
-            "configs": cfg}
-  headline = (f"claim 1: min error = {c1_min:.2f} x sigma_(d~+1)/2 (best W~_V: "
-              f"<= {c1_best_max:.2f}x); claim 2: max error = {c2_max:.3f} x 4sqrt(h)sigma_(hd~+1),"
-              f" error/sigma_(hd~+1) in [{min(c2_sigma):.2f}, {max(c2_sigma):.2f}]")
-  return common.finish("thm6", args, fig, data, params, verdict, start, headline)
+  return fig
 
 
 def _panel(ax, x, cases, xlabel):
@@ -207,6 +238,17 @@ def _panel(ax, x, cases, xlabel):
   ax.semilogy(x, get("claim2_error"), "rs", ms=4, label="sparse head sketches (E.1)")
   ax.set_xlabel(xlabel)
   ax.set_ylabel("||MH-Att - reduced||_2")
+
+
+def main(argv=None) -> int:
+  args = common.parse_args(__doc__, argv)
+  start = time.time()
+  cfg = CONFIGS[args.size]
+  params = parameters(cfg)
+  results = compute(cfg, args.seed)
+  verdict = verdicts(results, params)
+  return common.finish("thm6", args, plot(results, params), results, params, verdict, start,
+                       headline(results))
 
 
 if __name__ == "__main__":
