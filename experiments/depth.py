@@ -1,12 +1,8 @@
 """Flow-of-ranks through depth with random weights (section 4; Fig. 5c's mechanism).
 
 Command: ``python -m experiments.depth [--seed S] [--out DIR] [--full | --smoke]``
-Default run on 2 idle cores: 10 s (measured by `python -m experiments.all`, 2026-11-22; the
-numbers below were taken on an overloaded shared machine and overstate it).
-Runtime (float64), measured on the 2 shared CPU cores of the dev machine under a load of ~10:
-default 7.5 min wall = 2.8 min CPU time (so ~2-3 min on 2 idle cores); ``--smoke`` 15-70 s,
-mostly compilation. ``--full`` (d = 512) estimated ~1.5-2 min from a timed unit: 54 stacks
-(6 h x 3 draws x 3 variants) at ~1.0 s each plus ~0.5 s of SVDs, 12 compilations.
+Runtime: see the ``wall_time_s`` in figures/depth.json (every run records its own). ``--full``
+(d = 512) runs 54 stacks (6 h x 3 draws x 3 variants) through 12 compilations.
 
 Setting. A stack of D residual blocks in the layout of a T5 encoder layer
 (``lowrank_ts.blocks``: pre-norm RMS norm, multi-head attention of eq. (18) with W_O, ReLU MLP,
@@ -87,103 +83,63 @@ def _mean_token_share(states):
   return (np.sum(mean ** 2, axis=(1, 2)) * states.shape[2]) / np.sum(states ** 2, axis=(1, 2))
 
 
-def run(size: str, seed: int):
-  cfg = SIZES[size]
-  d, depth = cfg["d"], cfg["depth"]
-  points = jnp.linspace(-X_MAX, X_MAX, cfg["length"])
-  scale = depth ** -0.5
-  ranks = {v: np.zeros((len(cfg["heads"]), cfg["draws"], depth + 1, len(EPSILONS)))
-           for v in VARIANTS}
-  share = {v: np.zeros((len(cfg["heads"]), cfg["draws"], depth + 1)) for v in VARIANTS}
-  spectra = {}
-  key = jax.random.key(seed)
-  for r in range(cfg["draws"]):
-    key_x, key_w = jax.random.split(jax.random.fold_in(key, r))
-    x = embeddings.chebyshev_embedding(points, cfg["rank"], d, key_x, X_MAX)
-    x = x / jnp.sqrt(jnp.mean(x ** 2))  # unit RMS per entry, T5's embedding-init scale
-    params = blocks.init_encoder_stack(key_w, depth, d, cfg["d_ff"], x.dtype)
-    no_mlp = params._replace(w_out_DxF=jnp.zeros_like(params.w_out_DxF))
-    for a, h in enumerate(cfg["heads"]):
-      runs = {"full": (params, scale), "attention_only": (no_mlp, scale),
-              "t5_unscaled": (params, 1.0)}
-      for variant, (p, c) in runs.items():
-        states = _encoder_stack(p, x, num_heads=h, residual_scale=c)
-        ranks[variant][a, r], s = _eps_ranks(states)
-        share[variant][a, r] = _mean_token_share(states)
-        if r == 0:
-          spectra[(variant, h)] = s / s[:, :1]
-    print(f"  draw {r}: final eps-ranks (h={cfg['heads'][-1]}) "
-          + ", ".join(f"{v} {ranks[v][-1, r, -1].tolist()}" for v in VARIANTS), flush=True)
-  data = {"heads": list(cfg["heads"]), "epsilons": list(EPSILONS),
+def parameters(cfg: dict) -> dict:
+  """The json's ``params`` for the size ``cfg`` (one entry of SIZES)."""
+  return dict(cfg, heads=list(cfg["heads"]), x_max=X_MAX, residual_scale=cfg["depth"] ** -0.5,
+              input="Chebyshev embedding (appendix I), unit RMS per entry",
+              init="T5: N(0, 1/fan_in), unit norm gains")
+
+
+def compute(cfg: dict, seed: int) -> dict:
+  """eps-ranks of the input to every layer, per variant, h and draw, in float64 (the json's
+  ``data``)."""
+  depth, shape = cfg["depth"], (len(cfg["heads"]), cfg["draws"])
+  ranks = {v: np.zeros((*shape, depth + 1, len(EPSILONS))) for v in VARIANTS}
+  share = {v: np.zeros((*shape, depth + 1)) for v in VARIANTS}
+  with spectral.float64():
+    key = jax.random.key(seed)
+    for r in range(cfg["draws"]):
+      draw_ranks, draw_share, draw_spectra = _draw(cfg, jax.random.fold_in(key, r))
+      for v in VARIANTS:
+        ranks[v][:, r], share[v][:, r] = draw_ranks[v], draw_share[v]
+      if r == 0:
+        spectra = draw_spectra
+      print(f"  draw {r}: final eps-ranks (h={cfg['heads'][-1]}) "
+            + ", ".join(f"{v} {ranks[v][-1, r, -1].tolist()}" for v in VARIANTS), flush=True)
+  return {"heads": list(cfg["heads"]), "epsilons": list(EPSILONS),
           "eps_ranks": ranks, "mean_eps_ranks": {v: ranks[v].mean(axis=1) for v in VARIANTS},
           "mean_token_share": {v: share[v].mean(axis=1) for v in VARIANTS},
           "relative_spectra_first_draw": {f"{v}/h={h}": s for (v, h), s in spectra.items()}}
-  params = dict(cfg, heads=list(cfg["heads"]), x_max=X_MAX, residual_scale=scale,
-                input="Chebyshev embedding (appendix I), unit RMS per entry",
-                init="T5: N(0, 1/fan_in), unit norm gains")
-  return data, params
 
 
-def _plot(data, params):
-  heads = data["heads"]
-  layers = np.arange(params["depth"] + 1)
-  colors = plt.cm.viridis(np.linspace(0, 0.9, len(heads)))
-  styles = ("-", "--", ":")
-  fig, axes = plt.subplots(2, 3, figsize=(17, 9.5))
-  titles = {"full": "(a, b) attention + ReLU MLP, branches / sqrt(D)",
-            "attention_only": "(b, c) attention only (W_out = 0), branches / sqrt(D)",
-            "t5_unscaled": "observation: T5 residual (branch scale 1)"}
-  for ax, variant in zip(axes[0], VARIANTS):
-    mean = data["mean_eps_ranks"][variant]
-    for a, h in enumerate(heads):
-      for e, eps in enumerate(EPSILONS):
-        ax.plot(layers, mean[a, :, e], styles[e], color=colors[a],
-                label=f"h={h}" if e == 0 else None)
-    ax.set(title=titles[variant], xlabel="layer l (input to layer l+1)",
-           ylabel="eps-rank (mean over draws)")
-    ax.legend(fontsize=7, title="solid 1e-2, dashed 1e-3, dotted 1e-4", title_fontsize=7)
-  ax = axes[1, 0]
-  for variant, marker in zip(VARIANTS[:2], ("o", "s")):
-    final = data["mean_eps_ranks"][variant][:, -1, :]
-    for e, eps in enumerate(EPSILONS):
-      ax.plot(heads, final[:, e], styles[e], marker=marker, color=f"C{e}",
-              label=f"{variant}, eps={eps:g}")
-  ax.set_xscale("log", base=2)
-  ax.set_xticks(heads, [str(h) for h in heads])
-  ax.set(title="(c) final eps-rank vs heads", xlabel="heads h", ylabel="eps-rank at layer D")
-  ax.legend(fontsize=7)
-  ax = axes[1, 1]
-  key = f"full/h={heads[-1]}"
-  spec = data["relative_spectra_first_draw"][key]
-  shades = plt.cm.magma(np.linspace(0, 0.85, len(layers)))
-  for l, row in enumerate(spec):
-    ax.semilogy(np.arange(1, row.shape[0] + 1), np.maximum(row, 1e-18), color=shades[l],
-                label=f"layer {l}" if l % 3 == 0 or l == len(layers) - 1 else None)
-  for eps in EPSILONS:
-    ax.axhline(eps, color="grey", lw=0.5, ls=":")
-  ax.set(title=f"spectra of the input to each layer (full blocks, h={heads[-1]}, draw 0)",
-         xlabel="index j", ylabel="sigma_j / sigma_1", ylim=(1e-17, 2))
-  ax.legend(fontsize=7)
-  ax = axes[1, 2]
-  for variant, style in zip(VARIANTS, styles):
-    share = data["mean_token_share"][variant]
-    for a, h in enumerate(heads):
-      ax.plot(layers, share[a], style, color=colors[a], label=f"{variant}" if a == 0 else None)
-  ax.set(title="share of ||X||_F^2 in the mean token (colour = h)", xlabel="layer",
-         ylabel="||mean token||^2 L / ||X||_F^2")
-  ax.legend(fontsize=7)
-  fig.tight_layout()
-  return fig
+def _draw(cfg, key):
+  """One draw of the input (u_j) and the weights through every h and variant: per variant the
+  eps-ranks [heads, D + 1, eps] and mean-token shares [heads, D + 1]; per (variant, h) the
+  spectra relative to sigma_1 [D + 1, min(d, L)]."""
+  key_x, key_w = jax.random.split(key)
+  points = jnp.linspace(-X_MAX, X_MAX, cfg["length"])
+  x = embeddings.chebyshev_embedding(points, cfg["rank"], cfg["d"], key_x, X_MAX)
+  x = x / jnp.sqrt(jnp.mean(x ** 2))  # unit RMS per entry, T5's embedding-init scale
+  weights = blocks.init_encoder_stack(key_w, cfg["depth"], cfg["d"], cfg["d_ff"], x.dtype)
+  no_mlp = weights._replace(w_out_DxF=jnp.zeros_like(weights.w_out_DxF))
+  scale = cfg["depth"] ** -0.5
+  runs = {"full": (weights, scale), "attention_only": (no_mlp, scale),
+          "t5_unscaled": (weights, 1.0)}
+  ranks, share, spectra = {v: [] for v in VARIANTS}, {v: [] for v in VARIANTS}, {}
+  for h in cfg["heads"]:
+    for variant, (p, c) in runs.items():
+      states = _encoder_stack(p, x, num_heads=h, residual_scale=c)
+      r, s = _eps_ranks(states)
+      ranks[variant].append(r)
+      share[variant].append(_mean_token_share(states))
+      spectra[(variant, h)] = s / s[:, :1]
+  return ranks, share, spectra
 
 
-def main(argv=None) -> int:
-  args = common.parse_args(__doc__, argv)
-  start = time.time()
-  with spectral.float64():
-    data, params = run(args.size, args.seed)
-  d, draws = params["d"], params["draws"]
-  tol = max(0.01 * d, 1 / draws)
-  mean = data["mean_eps_ranks"]
+def verdicts(results: dict, params: dict) -> common.Verdict:
+  """Claims (a)-(c) of the docstring."""
+  tol = max(0.01 * params["d"], 1 / params["draws"])
+  mean = results["mean_eps_ranks"]
   verdict = common.Verdict()
   gain = min(float(np.min(mean[v][:, -1, :] - mean[v][:, 0, :])) for v in VARIANTS[:2])
   verdict.check("a_final_above_input", gain, ">", 0,
@@ -195,18 +151,102 @@ def main(argv=None) -> int:
   verdict.check("c_no_decrease_with_heads", float(np.max(final[:-1] - final[1:])), "<=", tol,
                 "largest drop of the final mean eps-rank from h to 2h (attention only)")
   g = EPSILONS.index(GROWTH_EPS)
-  per_draw = np.asarray(data["eps_ranks"]["attention_only"])[:, :, -1, g]  # [heads, draws]
+  per_draw = np.asarray(results["eps_ranks"]["attention_only"])[:, :, -1, g]  # [heads, draws]
   verdict.check("c_growth_with_heads", float(per_draw[-1].min() - per_draw[0].max()), ">", 0,
                 f"final eps-rank at eps={GROWTH_EPS:g} (attention only): lowest draw at h_max "
                 "minus highest draw at h=1")
+  return verdict
+
+
+def headline(results: dict, params: dict) -> str:
+  mean, g = results["mean_eps_ranks"], EPSILONS.index(GROWTH_EPS)
+  final = mean["attention_only"][:, -1, :]  # [heads, eps]
   full_final = mean["full"][:, -1, g]
   t5 = mean["t5_unscaled"][:, :, g]
-  headline = (f"eps={GROWTH_EPS:g}-rank {params['rank']} -> {full_final.min():.1f}..."
-              f"{full_final.max():.1f} after {params['depth']} full blocks (all h); attention "
-              f"only: {final[0, g]:.1f} (h=1) -> {final[-1, g]:.1f} (h={data['heads'][-1]}); T5 "
-              f"unscaled peaks {t5.max(axis=1).mean():.1f} then ends {t5[:, -1].mean():.1f}")
-  fig = _plot(data, params)
-  return common.finish("depth", args, fig, data, params, verdict, start, headline)
+  return (f"eps={GROWTH_EPS:g}-rank {params['rank']} -> {full_final.min():.1f}..."
+          f"{full_final.max():.1f} after {params['depth']} full blocks (all h); attention "
+          f"only: {final[0, g]:.1f} (h=1) -> {final[-1, g]:.1f} (h={results['heads'][-1]}); T5 "
+          f"unscaled peaks {t5.max(axis=1).mean():.1f} then ends {t5[:, -1].mean():.1f}")
+
+
+_STYLES = ("-", "--", ":")  # line style per eps (EPSILONS) or per variant (VARIANTS)
+
+
+def plot(results: dict, params: dict):
+  """Top: mean eps-rank per layer for each variant; bottom: (c) final ranks vs h, the spectra
+  per layer, the mean-token share."""
+  layers = np.arange(params["depth"] + 1)
+  colors = plt.cm.viridis(np.linspace(0, 0.9, len(results["heads"])))
+  fig, axes = plt.subplots(2, 3, figsize=(17, 9.5))
+  for ax, variant in zip(axes[0], VARIANTS):
+    _plot_ranks_by_layer(ax, results, variant, layers, colors)
+  _plot_final_vs_heads(axes[1, 0], results)
+  _plot_layer_spectra(axes[1, 1], results, layers)
+  _plot_mean_token_share(axes[1, 2], results, layers, colors)
+  fig.tight_layout()
+  return fig
+
+
+def _plot_ranks_by_layer(ax, results, variant, layers, colors):
+  titles = {"full": "(a, b) attention + ReLU MLP, branches / sqrt(D)",
+            "attention_only": "(b, c) attention only (W_out = 0), branches / sqrt(D)",
+            "t5_unscaled": "observation: T5 residual (branch scale 1)"}
+  mean = results["mean_eps_ranks"][variant]
+  for a, h in enumerate(results["heads"]):
+    for e, eps in enumerate(EPSILONS):
+      ax.plot(layers, mean[a, :, e], _STYLES[e], color=colors[a],
+              label=f"h={h}" if e == 0 else None)
+  ax.set(title=titles[variant], xlabel="layer l (input to layer l+1)",
+         ylabel="eps-rank (mean over draws)")
+  ax.legend(fontsize=7, title="solid 1e-2, dashed 1e-3, dotted 1e-4", title_fontsize=7)
+
+
+def _plot_final_vs_heads(ax, results):
+  heads = results["heads"]
+  for variant, marker in zip(VARIANTS[:2], ("o", "s")):
+    final = results["mean_eps_ranks"][variant][:, -1, :]
+    for e, eps in enumerate(EPSILONS):
+      ax.plot(heads, final[:, e], _STYLES[e], marker=marker, color=f"C{e}",
+              label=f"{variant}, eps={eps:g}")
+  ax.set_xscale("log", base=2)
+  ax.set_xticks(heads, [str(h) for h in heads])
+  ax.set(title="(c) final eps-rank vs heads", xlabel="heads h", ylabel="eps-rank at layer D")
+  ax.legend(fontsize=7)
+
+
+def _plot_layer_spectra(ax, results, layers):
+  h_max = results["heads"][-1]
+  spec = results["relative_spectra_first_draw"][f"full/h={h_max}"]
+  shades = plt.cm.magma(np.linspace(0, 0.85, len(layers)))
+  for l, row in enumerate(spec):
+    ax.semilogy(np.arange(1, row.shape[0] + 1), np.maximum(row, 1e-18), color=shades[l],
+                label=f"layer {l}" if l % 3 == 0 or l == len(layers) - 1 else None)
+  for eps in EPSILONS:
+    ax.axhline(eps, color="grey", lw=0.5, ls=":")
+  ax.set(title=f"spectra of the input to each layer (full blocks, h={h_max}, draw 0)",
+         xlabel="index j", ylabel="sigma_j / sigma_1", ylim=(1e-17, 2))
+  ax.legend(fontsize=7)
+
+
+def _plot_mean_token_share(ax, results, layers, colors):
+  for variant, style in zip(VARIANTS, _STYLES):
+    share = results["mean_token_share"][variant]
+    for a, h in enumerate(results["heads"]):
+      ax.plot(layers, share[a], style, color=colors[a], label=f"{variant}" if a == 0 else None)
+  ax.set(title="share of ||X||_F^2 in the mean token (colour = h)", xlabel="layer",
+         ylabel="||mean token||^2 L / ||X||_F^2")
+  ax.legend(fontsize=7)
+
+
+def main(argv=None) -> int:
+  args = common.parse_args(__doc__, argv)
+  start = time.time()
+  cfg = SIZES[args.size]
+  params = parameters(cfg)
+  results = compute(cfg, args.seed)
+  verdict = verdicts(results, params)
+  return common.finish("depth", args, plot(results, params), results, params, verdict, start,
+                       headline(results, params))
 
 
 if __name__ == "__main__":
