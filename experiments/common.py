@@ -1,9 +1,13 @@
 """Shared scaffolding for the experiment scripts: arguments, claims, results files.
 
 Every script ``python -m experiments.<name>`` parses the same flags (``--seed``, ``--out``,
-``--full``, ``--smoke``), records each checked claim with :class:`Verdict`, and ends with
-:func:`finish`, which writes ``<out>/<name>.png`` and ``<out>/<name>.json``, prints a short
-summary and returns the process exit code (non-zero when a claim fails).
+``--full``, ``--smoke``) and is split the same way: ``compute`` runs the experiment and returns
+its results (the json's ``data``), ``verdicts(results, params)`` records each checked claim
+with :class:`Verdict`, ``plot(results, params)`` draws the figure from the results alone, and
+a short ``main`` calls them and ends with :func:`finish`, which writes ``<out>/<name>.png`` and
+``<out>/<name>.json``, prints a short summary and returns the process exit code (non-zero when
+a claim fails). The json records the run's ``wall_time_s``: runtimes are read from there
+(``python -m experiments.runtimes`` tabulates them), not kept in docstrings.
 """
 
 from __future__ import annotations
@@ -31,7 +35,6 @@ DEFAULT_OUT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__fil
 # Heavy float64 calls compile without XLA:CPU's YNNPACK fusions (2.5-6x faster attention
 # here); see lowrank_ts.xla.
 cpu_jit = xla.jit
-CPU_COMPILER_OPTIONS = xla.CPU_COMPILER_OPTIONS
 
 
 def parse_args(description: str, argv: list[str] | None = None) -> argparse.Namespace:
