@@ -64,7 +64,7 @@ def test_bolt_flops_match_a_hand_count():
 def chronos_folder(tmp_path_factory):
   pytest.importorskip("torch")
   pytest.importorskip("chronos")
-  from lowrank_ts.hf_reference import chronos_checkpoint
+  from lowrank_ts.interop.hf_reference import chronos_checkpoint
   folder = tmp_path_factory.mktemp("chronos")
   chronos_checkpoint(folder, d_model=16, d_kv=8, d_ff=32, num_layers=1, num_heads=2,
                      context_length=16, prediction_length=2)
