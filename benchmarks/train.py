@@ -5,13 +5,14 @@ writes ``benchmarks/results/train.json`` (``--quick`` writes nothing unless ``--
 Runtime on 2 idle cores: about 8 minutes, estimated from the FLOP counts at ~40 GFLOP/s
 (``--quick``: one-layer shapes, under a minute of CPU time; mostly compilation).
 
-Ours is exactly the step :class:`lowrank_ts.train.Trainer` runs (AdamW, clipping at
-``max_grad_norm``, donated sharded state), fed pre-built batches from ``make_pipeline`` +
-``model_batch`` + ``shard_batch``, so data generation is excluded; the input pipeline's rate is
-reported on its own. The reference is transformers' ``T5ForConditionalGeneration`` with the
-same T5 config (dropout 0: ours trains without dropout), ``torch.optim.AdamW`` with the same
-learning rate, clipping and linear decay, the same batches (labels = our ``labels``, -100
-ignored, decoder input = labels shifted right), ``torch.set_num_threads(2)``.
+Ours is exactly the step :class:`lowrank_ts.training.trainer.Trainer` runs (AdamW, clipping at
+``max_grad_norm``, donated sharded state), fed pre-built batches from ``make_pipeline`` + the
+model's ``training_batch`` + ``shard_batch``, so data generation is excluded; the input
+pipeline's rate is reported on its own. The reference is transformers'
+``T5ForConditionalGeneration`` with the same T5 config (dropout 0: ours trains without
+dropout), ``torch.optim.AdamW`` with the same learning rate, clipping and linear decay, the
+same batches (labels = our ``labels``, -100 ignored, decoder input = labels shifted right),
+``torch.set_num_threads(2)``.
 
 Workloads (issue 6):
 1. ``reference-point``: d_model 128, d_ff 512 (4 x d_model, as every Chronos size), 2+2 layers,
@@ -47,10 +48,11 @@ import jax
 import numpy as np
 
 from benchmarks import common
-from lowrank_ts import train
-from lowrank_ts.models import lowrank
+from lowrank_ts.models import lowrank, registry
 from lowrank_ts.models.config import ChronosConfig, T5Config
-from lowrank_ts.train_config import TrainConfig
+from lowrank_ts.training import data as training_data
+from lowrank_ts.training.config import TrainConfig
+from lowrank_ts.training.trainer import Trainer
 
 TARGET_RATIO = 1.25  # issue 6: ours >= 1.25x the reference's tokens/s
 MESH_WORKER_FLAG = "--mesh-worker"
@@ -82,7 +84,8 @@ class BenchTrainConfig(TrainConfig):
           f"chronos must be a ChronosConfig, got {type(self.chronos).__name__}")
     super().__post_init__()
 
-  def model_config(self):
+  @property
+  def model_config(self) -> ChronosConfig:
     return self.chronos
 
 
@@ -161,7 +164,7 @@ def forward_flops(t5: T5Config, batch: int, encoder_length: int, decoder_length:
            "cross_query_output_projections": 0, "cross_key_value_projections": 0,
            "cross_scores": 0,
            "encoder_feed_forward": ff * le * t5.num_layers,
-           "decoder_feed_forward": ff * ld * t5.n_decoder_layers,
+           "decoder_feed_forward": ff * ld * t5.num_decoder_layers,
            "lm_head": 2 * d * t5.vocab_size * ld}
   for spec in t5.attention_specs("encoder"):
     parts["encoder_attention_projections"] += le * sum(proj(spec, p) for p in "qkvo")
@@ -197,11 +200,12 @@ def _xla_flops(compiled) -> float | None:
 def host_batches(w: Workload, count: int) -> tuple[list[dict], dict]:
   """``count`` model batches from the training pipeline, and the pipeline's timing."""
   config = train_config(w)
+  model = registry.abstract(config.model_config)  # training_batch needs only its config
   start = time.perf_counter()
-  pipe = train.make_pipeline(config)
+  pipe = training_data.make_pipeline(config)
   setup_s = time.perf_counter() - start
-  batches = [train.model_batch(config, next(pipe)) for _ in range(count)]
-  timing = common.timed(lambda: train.model_batch(config, next(pipe)), repeats=max(count, 3),
+  batches = [model.training_batch(next(pipe)) for _ in range(count)]
+  timing = common.timed(lambda: model.training_batch(next(pipe)), repeats=max(count, 3),
                         warmup=0)
   timing.update(setup_s=setup_s, batches_per_s=1.0 / timing["median_s"],
                 tokens_per_s=_tokens(batches[0]) / timing["median_s"])
@@ -215,14 +219,14 @@ def _tokens(batch: dict) -> int:
 
 def time_ours(w: Workload, batches: list[dict], repeats: int, devices=None,
               profile: bool = False) -> dict:
-  """Steps of :class:`train.Trainer` on pre-built ``batches`` (cycled)."""
+  """Steps of :class:`Trainer` on pre-built ``batches`` (cycled)."""
   config = train_config(w)
   devices = jax.devices()[:1] if w.mesh_shape == (1, 1) and devices is None else devices
-  trainer = train.Trainer(config, devices)
+  trainer = Trainer(config, devices)
   n_params = sum(int(np.prod(x.shape)) for x in jax.tree.leaves(trainer.abstract_state["params"]))
-  if n_params != lowrank.parameter_count(w.model):  # the Trainer must build *this* model
+  if n_params != registry.parameter_count(w.model):  # the Trainer must build *this* model
     raise RuntimeError(f"Trainer built {n_params} parameters, {w.name} has "
-                       f"{lowrank.parameter_count(w.model)}")
+                       f"{registry.parameter_count(w.model)}")
   device_batches = [trainer.shard_batch(b) for b in batches]
   state, rest = trainer.init()
   xla_flops = _xla_flops(trainer.step_fn.lower(state, rest, device_batches[0]).compile())
@@ -245,8 +249,7 @@ def _profile_ours(trainer, state, rest, batch, repeats) -> dict:
   """Median seconds of the loss alone and of loss + gradients, jitted separately."""
   from flax import nnx
 
-  def loss_fn(params, rest, batch):
-    return train.batch_loss(nnx.merge(trainer.graphdef, params, rest), batch)
+  loss_fn = trainer.loss  # the loss the step differentiates
 
   def encoder_fn(params, rest, batch):
     model = nnx.merge(trainer.graphdef, params, rest)
@@ -272,7 +275,7 @@ def reference_model(t5: T5Config):
     raise ValueError("the reference T5 has dense num_heads x d_kv attention only")
   config = transformers.T5Config(
       vocab_size=t5.vocab_size, d_model=t5.d_model, d_kv=t5.d_kv, d_ff=t5.d_ff,
-      num_layers=t5.num_layers, num_decoder_layers=t5.n_decoder_layers, num_heads=t5.num_heads,
+      num_layers=t5.num_layers, num_decoder_layers=t5.num_decoder_layers, num_heads=t5.num_heads,
       relative_attention_num_buckets=t5.relative_attention_num_buckets,
       relative_attention_max_distance=t5.relative_attention_max_distance, dropout_rate=0.0,
       layer_norm_epsilon=t5.layer_norm_epsilon, initializer_factor=t5.initializer_factor,
@@ -391,7 +394,7 @@ def measure(w: Workload, repeats: int, matmul_gflops: float, devices=None,
 
 
 def _t5_summary(t5: T5Config) -> dict:
-  return {"d_model": t5.d_model, "d_ff": t5.d_ff, "layers": [t5.num_layers, t5.n_decoder_layers],
+  return {"d_model": t5.d_model, "d_ff": t5.d_ff, "layers": [t5.num_layers, t5.num_decoder_layers],
           "heads": t5.num_heads, "d_kv": t5.d_kv, "vocab_size": t5.vocab_size,
           "feed_forward_proj": t5.feed_forward_proj,
           "attention_d_kv": {w: [s.d_kv for s in t5.attention_specs(w)]

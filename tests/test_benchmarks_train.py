@@ -65,7 +65,7 @@ def test_bench_train_config_needs_a_chronos_config():
 def test_reference_model_has_our_parameter_count():
   model = bench.workloads(quick=True)[0].model
   torch_model = bench.reference_model(model.t5)
-  assert sum(p.numel() for p in torch_model.parameters()) == bench.lowrank.parameter_count(model)
+  assert sum(p.numel() for p in torch_model.parameters()) == bench.registry.parameter_count(model)
 
 
 def test_both_stacks_compute_the_same_loss_and_gradients():
@@ -76,10 +76,11 @@ def test_both_stacks_compute_the_same_loss_and_gradients():
   import torch
   from flax import nnx
 
-  from lowrank_ts import hf, train
+  from lowrank_ts.interop import hf
+  from lowrank_ts.training.trainer import Trainer
   w = bench.workloads(quick=True)[0]
   (batch,), _ = bench.host_batches(w, 1)
-  trainer = train.Trainer(bench.train_config(w), jax.devices()[:1])
+  trainer = Trainer(bench.train_config(w), jax.devices()[:1])
   state, rest = trainer.init()
   tensors = hf.to_tensors(nnx.merge(trainer.graphdef, state["params"], rest))
   reference = bench.reference_model(w.model.t5)

@@ -13,7 +13,15 @@ import numpy as np
 import pytest
 
 from lowrank_ts import sharding, train
-from lowrank_ts.train_config import TRAIN_CONFIGS, TrainConfig, named_train_config, with_overrides
+from lowrank_ts.models import Chronos
+from lowrank_ts.training import checkpoints, loop
+from lowrank_ts.training.config import (
+  TRAIN_CONFIGS,
+  TrainConfig,
+  named_train_config,
+  with_overrides,
+)
+from lowrank_ts.training.trainer import Trainer
 
 TINY = TRAIN_CONFIGS["cpu-test"]
 # One config for most tests: runs differing only in checkpointing reuse one compiled step.
@@ -44,7 +52,7 @@ def _params(state):
 
 
 def test_tiny_chronos_loss_decreases(tmp_path):
-  state = train.train(FAST, str(tmp_path), progress=False)
+  state = loop.train(FAST, str(tmp_path), progress=False)
   losses = _losses(tmp_path)
   assert len(losses) == 20 and int(state["step"]) == 20
   # 0.02 nats: several times the batch-to-batch spread of the untrained loss (~0.005).
@@ -53,7 +61,7 @@ def test_tiny_chronos_loss_decreases(tmp_path):
 
 def test_tiny_bolt_quantile_loss_decreases(tmp_path):
   config = dataclasses.replace(FAST, model="chronos-bolt-cpu", learning_rate=1e-2, steps=12)
-  train.train(config, str(tmp_path), progress=False)
+  loop.train(config, str(tmp_path), progress=False)
   losses = _losses(tmp_path)
   # 10 %: the untrained quantile loss falls by far more once the head learns the scale.
   assert np.mean(losses[-3:]) < 0.9 * np.mean(losses[:3]), losses
@@ -61,14 +69,14 @@ def test_tiny_bolt_quantile_loss_decreases(tmp_path):
 
 def test_interrupted_run_resumes_to_identical_parameters(tmp_path):
   config = dataclasses.replace(FAST, checkpoint_every=2, keep_checkpoints=2)
-  full = train.train(config, str(tmp_path / "full"), progress=False, stop_after=7)
+  full = loop.train(config, str(tmp_path / "full"), progress=False, stop_after=7)
   # "Killed" after step 5: the last checkpoint is step 4, so step 5 is redone on resume.
-  partial = train.train(config, str(tmp_path / "resumed"), progress=False, stop_after=5)
+  partial = loop.train(config, str(tmp_path / "resumed"), progress=False, stop_after=5)
   assert int(partial["step"]) == 5
-  mngr = train.checkpoint_manager(str(tmp_path / "resumed"), config)
+  mngr = checkpoints.checkpoint_manager(str(tmp_path / "resumed"), config)
   assert mngr.latest_step() == 4 and mngr.all_steps() == [2, 4]  # keep-2 policy
   mngr.close()
-  resumed = train.train(config, str(tmp_path / "resumed"), progress=False, stop_after=7)
+  resumed = loop.train(config, str(tmp_path / "resumed"), progress=False, stop_after=7)
   assert int(resumed["step"]) == 7
   for a, b in zip(_params(full), _params(resumed), strict=True):
     assert np.array_equal(a, b)
@@ -79,18 +87,18 @@ def test_interrupted_run_resumes_to_identical_parameters(tmp_path):
 
 def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypatch):
   config = dataclasses.replace(FAST, checkpoint_every=2)
-  good = train.train(config, str(tmp_path), progress=False, stop_after=4)
+  good = loop.train(config, str(tmp_path), progress=False, stop_after=4)
   good_params = _params(good)
-  real_loss = train.batch_loss
-  monkeypatch.setattr(train, "batch_loss", lambda model, batch: real_loss(model, batch) * jnp.nan)
+  real_loss = Chronos.loss
+  monkeypatch.setattr(Chronos, "loss", lambda model, batch: real_loss(model, batch) * jnp.nan)
   with pytest.raises(FloatingPointError, match=r"loss is nan at step 5.*last good checkpoint "
                                                r"is step 4"):
-    train.train(config, str(tmp_path), progress=False)
-  trainer = train.Trainer(config)
-  mngr = train.checkpoint_manager(str(tmp_path), config)
+    loop.train(config, str(tmp_path), progress=False)
+  trainer = Trainer(config)
+  mngr = checkpoints.checkpoint_manager(str(tmp_path), config)
   assert mngr.latest_step() == 4
-  restored, data_state = train.restore_latest(mngr, trainer, {"seed": np.asarray(0, np.int64),
-                                                              "step": np.asarray(0, np.int64)})
+  restored, data_state = checkpoints.restore_latest(
+      mngr, trainer, {"seed": np.asarray(0, np.int64), "step": np.asarray(0, np.int64)})
   mngr.close()
   assert int(data_state["step"]) == 4
   for a, b in zip(good_params, _params(restored), strict=True):
@@ -99,7 +107,7 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypatch):
 
 def test_bfloat16_compute_keeps_float32_params(tmp_path):
   config = dataclasses.replace(FAST, compute_dtype="bfloat16", steps=2)
-  state = train.train(config, str(tmp_path), progress=False)
+  state = loop.train(config, str(tmp_path), progress=False)
   assert all(p.dtype == np.float32 for p in _params(state))
   # bf16 logits: the untrained loss still sits near log(4096) = 8.32 (1 % for bf16 rounding).
   assert np.allclose(_losses(tmp_path), np.log(4096), rtol=1e-2)
@@ -108,13 +116,13 @@ def test_bfloat16_compute_keeps_float32_params(tmp_path):
 _MESH_SCRIPT = textwrap.dedent("""
   import dataclasses, sys, tempfile
   import jax, numpy as np
-  from lowrank_ts import train
-  from lowrank_ts.train_config import TRAIN_CONFIGS
+  from lowrank_ts.training import loop
+  from lowrank_ts.training.config import TRAIN_CONFIGS
   assert jax.device_count() == 8, jax.device_count()
   config = dataclasses.replace(TRAIN_CONFIGS["cpu-test"], learning_rate=3e-2, log_every=1,
                                mesh_shape=(2, 4))
   with tempfile.TemporaryDirectory() as d:
-    state = train.train(config, d, progress=False, stop_after=3)
+    state = loop.train(config, d, progress=False, stop_after=3)
   specs = [str(p.sharding.spec) for p in jax.tree.leaves(state["params"])]
   assert any("fsdp" in s for s in specs), specs
   np.savez(sys.argv[1], *[np.asarray(p) for p in jax.tree.leaves(state["params"])])
@@ -127,7 +135,7 @@ def test_eight_device_mesh_equals_one_device(tmp_path):
   out = subprocess.run([sys.executable, "-c", _MESH_SCRIPT, str(tmp_path / "eight.npz")],
                        env=env, capture_output=True, text=True, timeout=300, check=False)
   assert out.returncode == 0, out.stderr[-3000:]
-  one = train.train(FAST, str(tmp_path / "one"), progress=False, stop_after=3)  # same config
+  one = loop.train(FAST, str(tmp_path / "one"), progress=False, stop_after=3)  # same config
   with np.load(tmp_path / "eight.npz") as eight:
     eight = [eight[f"arr_{i}"] for i in range(len(eight.files))]
   assert len(eight) == len(_params(one))

@@ -20,12 +20,13 @@ CHILD = textwrap.dedent("""
       jax.distributed.initialize(f"localhost:{port}", num_processes=processes,
                                  process_id=process)
     import numpy as np
-    from lowrank_ts import train
-    from lowrank_ts.train_config import TRAIN_CONFIGS
+    from lowrank_ts.training import loop
+    from lowrank_ts.training.config import TRAIN_CONFIGS
+    from lowrank_ts.training.trainer import Trainer
     config = dataclasses.replace(TRAIN_CONFIGS["cpu-test"], steps=4, checkpoint_every=2,
                                  log_every=1, learning_rate=3e-2, mesh_shape=(2, 2))
-    print("rows", train.Trainer(config).local_rows(), flush=True)
-    state = train.train(config, workdir, progress=False)
+    print("rows", Trainer(config).local_rows(), flush=True)
+    state = loop.train(config, workdir, progress=False)
     from jax.experimental import multihost_utils  # a collective: every process calls it
     params = multihost_utils.process_allgather(state["params"], tiled=True)
     if process == 0:

@@ -15,9 +15,12 @@ import jax
 import numpy as np
 import pytest
 from flax import nnx
+from tensorboard.backend.event_processing import event_accumulator
 
-from lowrank_ts import evaluation, learning_curve, train
-from lowrank_ts.train_config import TRAIN_CONFIGS, TrainConfig
+from lowrank_ts import evaluation, learning_curve
+from lowrank_ts.training import checkpoints, data, loop
+from lowrank_ts.training import learning_curve as curve
+from lowrank_ts.training.config import TRAIN_CONFIGS, TrainConfig
 
 FAST = dataclasses.replace(TRAIN_CONFIGS["cpu-test"], learning_rate=3e-2, log_every=1)
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -26,14 +29,15 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CHILD = textwrap.dedent("""
     import os, sys, time
     from lowrank_ts import train
+    from lowrank_ts.training import data
     if os.environ.get("SLOW"):
-      make = train.make_pipeline
+      make = data.make_pipeline
       def slow_pipeline(config):
         pipe = make(config)
         nxt = type(pipe).__next__
         type(pipe).__next__ = lambda self: (time.sleep(0.05), nxt(self))[1]
         return pipe
-      train.make_pipeline = slow_pipeline
+      data.make_pipeline = slow_pipeline
     train.main(sys.argv[1:])
 """)
 
@@ -57,7 +61,7 @@ def test_sigkill_mid_training_then_rerun_gives_identical_parameters(tmp_path):
   deadline = time.monotonic() + 300
 
   def past_a_checkpoint():  # a checkpoint at step >= 14 and 2 unsaved steps logged after it
-    kept = train.checkpoint_steps(tmp_path / "killed")
+    kept = checkpoints.checkpoint_steps(tmp_path / "killed")
     path = tmp_path / "killed" / "metrics.csv"
     if not kept or kept[-1] < 14 or not path.exists():
       return False
@@ -71,12 +75,13 @@ def test_sigkill_mid_training_then_rerun_gives_identical_parameters(tmp_path):
   killed.send_signal(signal.SIGKILL)
   killed.wait()
   assert killed.returncode == -signal.SIGKILL
-  assert train.checkpoint_steps(tmp_path / "killed")[-1] < 60, "the run finished before the kill"
+  assert checkpoints.checkpoint_steps(tmp_path / "killed")[-1] < 60, \
+      "the run finished before the kill"
   resumed = _cli(tmp_path / "killed")  # the same command, rerun
   assert resumed.wait() == 0, resumed.stderr.read().decode()[-2000:]
   assert reference.wait() == 0, reference.stderr.read().decode()[-2000:]
-  a = train.load_model(str(tmp_path / "reference"))
-  b = train.load_model(str(tmp_path / "killed"))
+  a = checkpoints.load_model(str(tmp_path / "reference"))
+  b = checkpoints.load_model(str(tmp_path / "killed"))
   leaves_a, leaves_b = (jax.tree.leaves(nnx.state(m, nnx.Param)) for m in (a, b))
   assert len(leaves_a) == len(leaves_b) > 0
   for x, y in zip(leaves_a, leaves_b, strict=True):
@@ -93,20 +98,19 @@ def test_sigkill_mid_training_then_rerun_gives_identical_parameters(tmp_path):
 
 def test_resume_with_a_different_config_is_refused(tmp_path):
   config = dataclasses.replace(FAST, steps=2)
-  train.train(config, str(tmp_path), progress=False)
-  assert train.read_config(str(tmp_path)) == config
+  loop.train(config, str(tmp_path), progress=False)
+  assert checkpoints.read_config(str(tmp_path)) == config
   with pytest.raises(ValueError, match="learning_rate: 0.03 -> 0.01"):
-    train.train(dataclasses.replace(config, learning_rate=1e-2), str(tmp_path), progress=False)
+    loop.train(dataclasses.replace(config, learning_rate=1e-2), str(tmp_path), progress=False)
   with pytest.raises(ValueError, match="steps: 2 -> 4"):
-    train.train(dataclasses.replace(config, steps=4), str(tmp_path), progress=False)
+    loop.train(dataclasses.replace(config, steps=4), str(tmp_path), progress=False)
   # Logging and checkpoint cadence do not change the steps: allowed.
-  train.train(dataclasses.replace(config, log_every=2), str(tmp_path), progress=False)
+  loop.train(dataclasses.replace(config, log_every=2), str(tmp_path), progress=False)
 
 
 def test_tensorboard_scalars_equal_the_csv(tmp_path):
-  accumulator = pytest.importorskip("tensorboard.backend.event_processing.event_accumulator")
-  train.train(dataclasses.replace(FAST, steps=6), str(tmp_path), progress=False)
-  acc = accumulator.EventAccumulator(str(tmp_path / "tensorboard"))
+  loop.train(dataclasses.replace(FAST, steps=6), str(tmp_path), progress=False)
+  acc = event_accumulator.EventAccumulator(str(tmp_path / "tensorboard"))
   acc.Reload()
   rows = _rows(tmp_path / "metrics.csv")
   for name in ("loss", "grad_norm", "lr", "elapsed_s"):
@@ -120,11 +124,11 @@ def test_tensorboard_scalars_equal_the_csv(tmp_path):
 def test_learning_curve_scores_every_checkpoint_like_evaluate(tmp_path):
   config = dataclasses.replace(FAST, model="chronos-bolt-cpu-h16", steps=8, checkpoint_every=4,
                                context_length=None, prediction_length=None, min_past=16)
-  train.train(config, str(tmp_path / "run"), progress=False)
-  rows = learning_curve.learning_curve(str(tmp_path / "run"), progress=False)
+  loop.train(config, str(tmp_path / "run"), progress=False)
+  rows = curve.learning_curve(str(tmp_path / "run"), progress=False)
   assert [int(r["step"]) for r in rows] == [4, 8]
   # Scoring is resumable: a second call finds both steps done and evaluates nothing.
-  again = learning_curve.learning_curve(str(tmp_path / "run"), progress=False)
+  again = curve.learning_curve(str(tmp_path / "run"), progress=False)
   assert [float(r["relative_wql"]) for r in again] == [float(r["relative_wql"]) for r in rows]
   # The latest checkpoint exported to a HF folder scores the same through evaluate's CLI path.
   learning_curve.main(["--workdir", str(tmp_path / "run"), "--export", str(tmp_path / "hf")])
@@ -137,21 +141,21 @@ def test_learning_curve_scores_every_checkpoint_like_evaluate(tmp_path):
 
 def test_load_model_errors_name_the_problem(tmp_path):
   with pytest.raises(ValueError, match="no train_config.json"):
-    train.load_model(str(tmp_path))
-  train.train(dataclasses.replace(FAST, steps=2, checkpoint_every=1, keep_checkpoints=5),
+    checkpoints.load_model(str(tmp_path))
+  loop.train(dataclasses.replace(FAST, steps=2, checkpoint_every=1, keep_checkpoints=5),
               str(tmp_path), progress=False)
   with pytest.raises(ValueError, match=r"step must be one of the kept checkpoints \[1, 2\]"):
-    train.load_model(str(tmp_path), step=3)
+    checkpoints.load_model(str(tmp_path), step=3)
 
 
 def test_learning_curve_without_checkpoints_names_the_workdir(tmp_path):
   with pytest.raises(ValueError, match="has no checkpoints"):
-    learning_curve.learning_curve(str(tmp_path))
+    curve.learning_curve(str(tmp_path))
 
 
 @pytest.mark.parametrize("rows", [[], [0, 0], [8], [-1]])
 def test_pipeline_rows_must_be_distinct_indices_of_the_batch(rows):
-  pipe = train.make_pipeline(FAST)  # batch_size 8
+  pipe = data.make_pipeline(FAST)  # batch_size 8
   with pytest.raises(ValueError, match="rows"):
     pipe.set_rows(rows)
   pipe.set_rows([1, 3])  # a valid subset gives exactly those rows of the full batch
@@ -162,7 +166,7 @@ def test_pipeline_rows_must_be_distinct_indices_of_the_batch(rows):
 
 def test_dataset_weighting_gives_each_real_series_a_dataset_share():
   config = dataclasses.replace(FAST, real_series=True, tsmixup_weighting="dataset")
-  pipe = train.make_pipeline(config)
+  pipe = data.make_pipeline(config)
   pool = config.kernel_synth_series
   weights = pipe._weights  # the draw probabilities are the point of the test
   num_real = len(weights) - pool
@@ -178,14 +182,14 @@ def test_low_rank_attention_trains_and_reloads(tmp_path):
 
   config = dataclasses.replace(FAST, steps=3, checkpoint_every=3,
                                attention="reduced_head_size:power:2,0.5")
-  t5 = config.model_config().t5
+  t5 = config.model_config.t5
   # Flow-of-ranks: d_i = ceil(2 (1 + i)^0.5) per attention index (encoder 0, 1; cross 2, 3).
   assert [s.d_kv for s in t5.encoder_attention] == [2, 3]
   assert [s.d_kv for s in t5.decoder_cross_attention] == [4, 4]
   assert lowrank.attention_size_ratio(t5) < 0.5
-  train.train(config, str(tmp_path), progress=False)
-  model = train.load_model(str(tmp_path))
-  assert model.config == t5  # the checkpoint is rebuilt with the low-rank layout
+  loop.train(config, str(tmp_path), progress=False)
+  model = checkpoints.load_model(str(tmp_path))
+  assert model.config.t5 == t5  # the checkpoint is rebuilt with the low-rank layout
   losses = [float(r["loss"]) for r in _rows(tmp_path / "metrics.csv")]
   assert len(losses) == 3 and np.isfinite(losses).all()
 

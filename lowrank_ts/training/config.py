@@ -8,11 +8,13 @@ take the model config's values.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import types
 import typing
 
 from lowrank_ts import checks
-from lowrank_ts.models import config as model_config
+from lowrank_ts.models import config as model_configs
+from lowrank_ts.models import lowrank
 
 COMPUTE_DTYPES = ("float32", "bfloat16")
 TSMIXUP_WEIGHTINGS = ("uniform", "dataset")
@@ -21,8 +23,8 @@ TSMIXUP_WEIGHTINGS = ("uniform", "dataset")
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
   model: str = "chronos-t5-cpu"
-  # Low-rank attention for the named model (see attention_layout): "dense", the authors'
-  # layout "authors:D0,BETA[,ALPHA]", or "PARAMETERIZATION:SCHEDULE:ARGS" with a
+  # Low-rank attention for the named model, parsed by lowrank.parse_layout: "dense", the
+  # authors' layout "authors:D0,BETA[,ALPHA]", or "PARAMETERIZATION:SCHEDULE:ARGS" with a
   # parameterization of lowrank.PARAMETERIZATIONS and a schedule "power:D0,ALPHA",
   # "uniform:RANK" or "concave:R_MIN,R_MAX[,GAMMA]" (e.g. "reduced_head_size:power:4,0.3").
   attention: str = "dense"
@@ -52,10 +54,8 @@ class TrainConfig:
   tsmixup_weighting: str = "uniform"
 
   def __post_init__(self):
-    model_config.named_config(self.model)  # ValueError naming `name` if unknown
-    if not isinstance(self.attention, str):
-      raise ValueError(f"attention must be a string, got {self.attention!r}")  # noqa: TRY004
-    self.model_config()  # ValueError naming `attention` if it does not parse
+    model_configs.named_config(self.model)  # ValueError naming `name` if unknown
+    self.model_config  # noqa: B018 (computed once, here: a ValueError naming `attention`)
     for name in ("steps", "batch_size", "checkpoint_every", "keep_checkpoints", "log_every",
                  "min_past", "kernel_synth_series", "kernel_synth_length"):
       checks.positive_int(getattr(self, name), name)
@@ -86,56 +86,27 @@ class TrainConfig:
                        f"{self.tsmixup_weighting!r}")
     if self.kernel_synth_path and not self.kernel_synth_path.endswith(".npy"):
       raise ValueError(f"kernel_synth_path must be a .npy file, got {self.kernel_synth_path!r}")
-    bolt = self.model_config()
-    if isinstance(bolt, model_config.BoltConfig) and self.horizon > bolt.prediction_length:
+    bolt = self.model_config
+    if isinstance(bolt, model_configs.BoltConfig) and self.horizon > bolt.prediction_length:
       raise ValueError(f"prediction_length={self.horizon} exceeds the Bolt model's "
                        f"prediction_length={bolt.prediction_length}")
 
-  def model_config(self):
-    base = model_config.named_config(self.model)
-    if self.attention == "dense":
-      return base
-    return dataclasses.replace(base, t5=attention_layout(base.t5, self.attention))
+  @functools.cached_property
+  def model_config(self) -> model_configs.ChronosConfig | model_configs.BoltConfig:
+    """The named model's config with :attr:`attention`'s layout applied to its backbone
+    (computed once per TrainConfig; a ValueError naming ``attention`` if it does not parse)."""
+    base = model_configs.named_config(self.model)
+    return dataclasses.replace(base, t5=lowrank.parse_layout(self.attention).apply(base.t5))
 
   @property
   def context(self) -> int:
-    return self.context_length or self.model_config().context_length
+    """The training windows' context length (``context_length`` or the model's)."""
+    return self.context_length or self.model_config.context_length
 
   @property
   def horizon(self) -> int:
-    return self.prediction_length or self.model_config().prediction_length
-
-
-def attention_layout(t5: model_config.T5Config, spec: str) -> model_config.T5Config:
-  """``t5`` with the low-rank attention described by ``spec`` (:attr:`TrainConfig.attention`)."""
-  from lowrank_ts.models import lowrank
-
-  parts = spec.split(":") if isinstance(spec, str) else []
-  try:
-    if len(parts) == 2 and parts[0] == "authors":
-      args = [float(v) for v in parts[1].split(",")]
-      if len(args) not in (2, 3):
-        raise ValueError("authors takes D0,BETA[,ALPHA]")
-      return lowrank.authors_layout(t5, *args)
-    if len(parts) == 3 and parts[0] in lowrank.PARAMETERIZATIONS:
-      values = parts[2].split(",")
-      schedules = {
-          "power": lambda: lowrank.PowerLawSchedule(float(values[0]), float(values[1])),
-          "uniform": lambda: lowrank.UniformSchedule(int(values[0])),
-          "concave": lambda: lowrank.ConcaveSchedule(int(values[0]), int(values[1]),
-                                                     *[float(v) for v in values[2:3]]),
-      }
-      if parts[1] not in schedules:
-        raise ValueError(f"schedule must be one of {sorted(schedules)}")
-      expected = {"power": (2,), "uniform": (1,), "concave": (2, 3)}[parts[1]]
-      if len(values) not in expected:
-        raise ValueError(f"{parts[1]} takes {' or '.join(map(str, expected))} numbers")
-      return lowrank.low_rank_t5(t5, schedules[parts[1]](), parts[0])
-  except (TypeError, ValueError) as err:
-    raise ValueError(f"attention {spec!r}: {err}") from None
-  raise ValueError(f"attention must be 'dense', 'authors:D0,BETA[,ALPHA]' or "
-                   f"'PARAMETERIZATION:power|uniform|concave:ARGS' with a parameterization in "
-                   f"{lowrank.PARAMETERIZATIONS}, got {spec!r}")
+    """The training windows' target length (``prediction_length`` or the model's)."""
+    return self.prediction_length or self.model_config.prediction_length
 
 
 # Named recipes; any model config name also works (TrainConfig(model=name)).
@@ -143,7 +114,7 @@ TRAIN_CONFIGS: dict[str, TrainConfig] = {
     # The reference recipe (200k steps, effective batch 256) for accelerators.
     **{f"{name}-paper": TrainConfig(model=name, steps=200_000, batch_size=256,
                                     checkpoint_every=10_000)
-       for name in list(model_config.CHRONOS_CONFIGS) + list(model_config.BOLT_CONFIGS)},
+       for name in list(model_configs.CHRONOS_CONFIGS) + list(model_configs.BOLT_CONFIGS)},
     # The CPU pretraining recipe (about an hour on 2 cores; README "Pretraining on a CPU"):
     # Chronos-Bolt (16x fewer encoder tokens than Chronos, no sampling, and the quantile loss
     # is the WQL it is scored with), d_model 64, 2+2 layers, context 256, horizon 16, batch 64;

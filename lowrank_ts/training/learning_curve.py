@@ -1,0 +1,107 @@
+"""Relative WQL / MASE of every kept checkpoint of a training run, against steps and wall time.
+
+Each checkpoint's model (:func:`lowrank_ts.training.checkpoints.checkpoint_loader`) forecasts
+the benchmark and is scored against Seasonal Naive (:mod:`lowrank_ts.evaluation`: the aggregate
+relative score is the geometric mean over datasets of model / Seasonal Naive, < 1 beats it).
+Rows go to ``WORKDIR/learning_curve_<benchmark>.csv`` with the training loss and the cumulative
+training wall time ``elapsed_s`` logged at that step (``WORKDIR/metrics.csv``); steps already in
+the CSV are skipped, so an interrupted evaluation continues where it stopped.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+
+from lowrank_ts import evaluation
+from lowrank_ts.data import benchmark as benchmark_lib
+from lowrank_ts.training import checkpoints
+
+FIELDS = ("step", "elapsed_s", "loss", "relative_wql", "relative_mase", "wql", "mase")
+
+
+def _metrics_at(workdir: str) -> dict[int, dict]:
+  path = os.path.join(workdir, "metrics.csv")
+  if not os.path.exists(path):
+    return {}
+  with open(path, newline="") as f:
+    return {int(r["step"]): r for r in csv.DictReader(f)}
+
+
+def score(model, tasks, baseline: dict, seed: int = 0) -> dict[str, float]:
+  """Aggregate relative and absolute (geometric-mean) WQL / MASE of ``model`` on ``tasks``;
+  ``baseline`` is Seasonal Naive's :func:`lowrank_ts.evaluation.per_dataset`."""
+  scores = evaluation.per_dataset(
+      evaluation.evaluate(evaluation.model_forecaster(model, seed=seed), tasks))
+  relative = evaluation.relative_scores(scores, baseline)
+  return {"relative_wql": relative["wql"], "relative_mase": relative["mase"],
+          "wql": evaluation.geometric_mean([s["wql"] for s in scores.values()]),
+          "mase": evaluation.geometric_mean([s["mase"] for s in scores.values()])}
+
+
+def csv_path(workdir: str, benchmark: str) -> str:
+  """Where :func:`learning_curve` keeps its rows."""
+  return os.path.join(workdir, f"learning_curve_{benchmark}.csv")
+
+
+def learning_curve(workdir: str, benchmark: str = "real", seed: int = 0,
+                   progress: bool = True) -> list[dict]:
+  """Scores every kept checkpoint of ``workdir`` not yet in its CSV; returns all rows."""
+  steps = checkpoints.checkpoint_steps(workdir)
+  if not steps:
+    raise ValueError(f"workdir {workdir!r} has no checkpoints")
+  path = csv_path(workdir, benchmark)
+  done = {}
+  if os.path.exists(path):
+    with open(path, newline="") as f:
+      done = {int(r["step"]): r for r in csv.DictReader(f)}
+  tasks = benchmark_lib.tasks(benchmark)
+  baseline = evaluation.per_dataset(
+      evaluation.evaluate(evaluation.seasonal_naive_forecaster, tasks))
+  logged = _metrics_at(workdir)
+  load = checkpoints.checkpoint_loader(workdir)
+  new = not os.path.exists(path)
+  with open(path, "a", newline="") as f:
+    writer = csv.DictWriter(f, FIELDS)
+    if new:
+      writer.writeheader()
+    for step in steps:
+      if step in done:
+        continue
+      log = logged.get(step, {})
+      row = {"step": step, "elapsed_s": log.get("elapsed_s", ""), "loss": log.get("loss", ""),
+             **score(load(step), tasks, baseline, seed)}
+      writer.writerow(row)
+      f.flush()
+      done[step] = row
+      if progress:
+        print(f"step {step}: relative WQL {row['relative_wql']:.3f}, relative MASE "
+              f"{row['relative_mase']:.3f}", flush=True)
+  return [done[s] for s in sorted(done)]
+
+
+def plot(rows: list[dict], png_path: str, title: str = "") -> None:
+  """Relative WQL / MASE against training step and training wall minutes (PNG)."""
+  import matplotlib  # lazily: plotting is optional and slow to import
+  matplotlib.use("Agg")
+  from matplotlib import pyplot as plt
+  steps = [int(r["step"]) for r in rows]
+  fig, axes = plt.subplots(1, 2, figsize=(9, 3.5), sharey=True)
+  for key, marker in (("relative_wql", "o-"), ("relative_mase", "s--")):
+    values = [float(r[key]) for r in rows]
+    axes[0].plot(steps, values, marker, ms=3, label=key.replace("_", " "))
+    timed = [(float(r["elapsed_s"]) / 60, v) for r, v in zip(rows, values) if r["elapsed_s"]]
+    if timed:
+      axes[1].plot(*zip(*timed), marker, ms=3, label=key.replace("_", " "))
+  for ax in axes:
+    ax.axhline(1.0, color="k", lw=0.8, ls=":", label="Seasonal Naive")
+    ax.set_yscale("log")
+    ax.legend(fontsize=8)
+  axes[0].set_xlabel("training step")
+  axes[1].set_xlabel("training wall time (min)")
+  axes[0].set_ylabel("score / Seasonal Naive (geo. mean)")
+  if title:
+    fig.suptitle(title, fontsize=10)
+  fig.tight_layout()
+  fig.savefig(png_path, dpi=100)
+  plt.close(fig)

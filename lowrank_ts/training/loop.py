@@ -1,0 +1,93 @@
+"""The training loop: to ``config.steps`` with exact resume.
+
+Every ``checkpoint_every`` steps (and at the end) the train state and the input pipeline's
+state are checkpointed (:mod:`.checkpoints`); rerunning the same call restores the latest and
+continues with exactly the batches an uninterrupted run would have seen. A non-finite loss stops
+training (``FloatingPointError``) before anything is saved, so the last good checkpoint
+survives. Metrics go to :mod:`.metrics`.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+import jax
+import numpy as np
+
+from lowrank_ts.training import checkpoints, data, metrics
+from lowrank_ts.training.config import TrainConfig
+from lowrank_ts.training.trainer import Trainer
+
+try:  # optional progress bar
+  import tqdm
+except ImportError:  # pragma: no cover
+  tqdm = None
+
+
+def train(config: TrainConfig, workdir: str, *, devices=None, progress: bool = True,
+          stop_after: int | None = None):
+  """Trains to ``config.steps`` (resuming from ``workdir``'s latest checkpoint); returns the final
+  train state ``{params, opt_state, step}`` (sharded).
+
+  ``stop_after`` ends the run after that step without saving it, as a kill would (for tests of
+  resumption); ``devices`` defaults to all.
+  """
+  if not isinstance(config, TrainConfig):
+    raise ValueError(f"config must be a TrainConfig, got {type(config).__name__}")  # noqa: TRY004
+  os.makedirs(workdir, exist_ok=True)
+  primary = jax.process_index() == 0  # one process writes the config, metrics and events
+  checkpoints.record_config(workdir, config, write=primary)
+  trainer = Trainer(config, devices)
+  pipe = data.make_pipeline(config)
+  if jax.process_count() > 1:  # each host makes only the rows its devices hold
+    pipe.set_rows(trainer.local_rows())
+  mngr = checkpoints.checkpoint_manager(workdir, config)
+  try:
+    state, rest = trainer.init()
+    restored = checkpoints.restore_latest(mngr, trainer, pipe.get_state())
+    if restored is not None:
+      state, data_state = restored
+      pipe.set_state(data_state)
+    start = int(state["step"])
+    if start != int(pipe.get_state()["step"]):
+      raise ValueError(f"checkpoint in {workdir} is inconsistent: train step {start} vs data "
+                       f"step {int(pipe.get_state()['step'])}")
+  except BaseException:
+    mngr.close()
+    raise
+  log = metrics.run_log(workdir, start, primary)
+  bar = (tqdm.tqdm(total=config.steps, initial=start, desc="train")
+         if progress and tqdm is not None else None)
+  tick, tick_step = time.perf_counter(), start
+  run_start = tick
+  try:
+    last = config.steps if stop_after is None else min(stop_after, config.steps)
+    for step in range(start + 1, last + 1):
+      batch = trainer.shard_batch(trainer.abstract_model.training_batch(next(pipe)))
+      state, out = trainer.step_fn(state, rest, batch)
+      loss = float(out["loss"])
+      if not np.isfinite(loss):
+        raise FloatingPointError(
+            f"loss is {loss} at step {step}: training stopped; the last good checkpoint is step "
+            f"{mngr.latest_step()} in {os.path.join(workdir, 'checkpoints')}")
+      if step % config.checkpoint_every == 0 or step == config.steps:
+        checkpoints.save(mngr, step, state, pipe.get_state())
+      if step % config.log_every == 0 or step == config.steps:
+        now = time.perf_counter()
+        rate = (step - tick_step) / (now - tick)
+        tick, tick_step = now, step
+        log.write(step, {"loss": loss, "grad_norm": float(out["grad_norm"]),
+                         "lr": float(trainer.schedule(step - 1)), "steps_per_s": rate,
+                         "elapsed_s": log.elapsed + now - run_start})
+        if bar is not None:
+          bar.set_postfix(loss=f"{loss:.4f}", steps_per_s=f"{rate:.2f}")
+      if bar is not None:
+        bar.update(1)
+  finally:
+    mngr.wait_until_finished()
+    mngr.close()
+    log.close()
+    if bar is not None:
+      bar.close()
+  return state
