@@ -133,7 +133,7 @@ SCHEDULES = {cls.NAME: cls for cls in (PowerLawSchedule, UniformSchedule, Concav
 
 def _arity(cls, values: list[str], *counts: int) -> None:
   if len(values) not in counts:
-    raise ValueError(f"{cls.NAME} takes {cls.ARGS} ({' or '.join(map(str, counts))} numbers), "
+    raise ValueError(f"{cls.NAME} takes {' or '.join(map(str, counts))} numbers ({cls.ARGS}), "
                      f"got {len(values)}")
 
 
