@@ -19,9 +19,10 @@ def fail(parser: argparse.ArgumentParser, message: str, code: int) -> None:
 
 
 @contextlib.contextmanager
-def errors(parser: argparse.ArgumentParser, code: int):
-  """Turns a ``ValueError`` (or a missing / unreadable file) raised inside into :func:`fail`."""
+def errors(parser: argparse.ArgumentParser, code: int, *also: type[Exception]):
+  """Turns a ``ValueError`` (or a missing / unreadable file, or any of ``also``) raised inside
+  into :func:`fail`."""
   try:
     yield
-  except (ValueError, OSError) as err:
+  except (ValueError, OSError, *also) as err:
     fail(parser, str(err) or type(err).__name__, code)

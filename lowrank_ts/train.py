@@ -53,7 +53,7 @@ def main(argv=None):
     jax.distributed.initialize()
   with cli.errors(parser, cli.USAGE):  # the mesh against this machine's devices
     sharding.make_mesh(config.mesh_shape)
-  with cli.errors(parser, cli.DATA):
+  with cli.errors(parser, cli.DATA, FloatingPointError):  # a NaN loss stops the run
     state = loop.train(config, args.workdir)
   if jax.process_index() == 0:
     metrics.plot_loss_curve(os.path.join(args.workdir, "metrics.csv"),

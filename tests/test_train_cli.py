@@ -106,3 +106,13 @@ def test_the_real_command_prints_one_line_and_no_traceback(tmp_path, args, code,
   lines = out.stderr.strip().splitlines()
   assert len(lines) == 1 and "Traceback" not in out.stderr, out.stderr[-3000:]
   assert lines[0].startswith("python -m lowrank_ts.train: error: ") and named in lines[0]
+
+
+def test_nan_loss_ends_the_cli_with_one_line(tmp_path, capsys, monkeypatch):
+  import jax.numpy as jnp
+
+  from lowrank_ts.models import Chronos
+  real_loss = Chronos.loss
+  monkeypatch.setattr(Chronos, "loss", lambda model, batch: real_loss(model, batch) * jnp.nan)
+  code, line = _fails(train.main, [*RUN, "--workdir", str(tmp_path)], capsys)
+  assert code == 1 and "loss is nan at step 1" in line, line

@@ -326,7 +326,7 @@ BOLT_CONFIGS: dict[str, BoltConfig] = {
     for size in ("tiny", "mini", "small", "base")
 }
 BOLT_CONFIGS["chronos-bolt-cpu"] = BoltConfig(_t5(2, 64, 256, 2, 4, 16), context_length=512)
-# The CPU pretraining recipe's model (lowrank_ts.train_config "cpu-recipe"): 16 patches of
+# The CPU pretraining recipe's model (lowrank_ts.training.config "cpu-recipe"): 16 patches of
 # context, a 16-step quantile head (the offline benchmark's horizons are <= 13).
 BOLT_CONFIGS["chronos-bolt-cpu-h16"] = BoltConfig(_t5(2, 64, 256, 2, 4, 16), context_length=256,
                                                   prediction_length=16)

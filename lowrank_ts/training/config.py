@@ -86,10 +86,10 @@ class TrainConfig:
                        f"{self.tsmixup_weighting!r}")
     if self.kernel_synth_path and not self.kernel_synth_path.endswith(".npy"):
       raise ValueError(f"kernel_synth_path must be a .npy file, got {self.kernel_synth_path!r}")
-    bolt = self.model_config
-    if isinstance(bolt, model_configs.BoltConfig) and self.horizon > bolt.prediction_length:
-      raise ValueError(f"prediction_length={self.horizon} exceeds the Bolt model's "
-                       f"prediction_length={bolt.prediction_length}")
+    limit = self.model_config.max_training_horizon
+    if limit is not None and self.horizon > limit:
+      raise ValueError(f"prediction_length={self.horizon} exceeds the model's longest training "
+                       f"horizon {limit} (its quantile head)")
 
   @functools.cached_property
   def model_config(self) -> model_configs.ChronosConfig | model_configs.BoltConfig:
