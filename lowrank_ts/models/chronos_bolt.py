@@ -25,6 +25,7 @@ re-reducing the ``Q x Q`` paths to ``Q`` quantiles, as ``ChronosBoltPipeline`` d
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import Any
 
@@ -205,14 +206,17 @@ class ChronosBolt(nnx.Module):
     horizon = checks.positive_int(horizon, "horizon")
     length, levels = self.config.context_length, self.config.quantiles
     context = checks.float_array(context, "context", ndim=2)[:, -length:]
-    prediction = np.asarray(_bolt_call(self, jnp.asarray(context)))
+    # One graph traversal per forecast (not per chunk), and no write-back of the model's state
+    # after each call (nnx.jit's): a plain jit of (structure, parameters).
+    graphdef, state = nnx.split(self)
+    prediction = np.asarray(_apply(graphdef, state, jnp.asarray(context)))
     chunks, remaining = [prediction], horizon - prediction.shape[-1]
     batch, n_q = prediction.shape[:2]
     if remaining > 0:
       context = np.repeat(context[:, None], n_q, axis=1)
     while remaining > 0:
       context = np.concatenate([context, prediction], axis=-1)[..., -length:]
-      paths = np.asarray(_bolt_call(self, jnp.asarray(context.reshape(batch * n_q, -1))))
+      paths = np.asarray(_apply(graphdef, state, jnp.asarray(context.reshape(batch * n_q, -1))))
       prediction = np.quantile(paths.reshape(batch, n_q * n_q, -1), levels, axis=1)
       prediction = np.moveaxis(prediction.astype(np.float32), 0, 1)
       chunks.append(prediction)
@@ -236,9 +240,9 @@ class ChronosBolt(nnx.Module):
     return {"mean": q[:, levels.index(0.5)], "quantiles": out}
 
 
-@nnx.jit
-def _bolt_call(model, context_BT):
-  return model(context_BT)
+@functools.partial(jax.jit, static_argnums=0)
+def _apply(graphdef, state, context_BT):
+  return nnx.merge(graphdef, state)(context_BT)
 
 
 def _interpolate_levels(q_BQH, levels, level):
