@@ -110,6 +110,18 @@ class Verdict:
     return {"passed": self.passed, "claims": [dataclasses.asdict(c) for c in self.claims]}
 
 
+def run(name: str, doc: str, argv, compute, verdicts, plot, headline) -> int:
+  """The body of every experiment's ``main``: parse the arguments, ``compute(size, seed) ->
+  (results, params)``, then ``verdicts(results, params)``, ``plot(results, params)`` and
+  ``headline(results, params)``, and :func:`finish` (png + json, exit code)."""
+  args = parse_args(doc, argv)
+  start = time.time()
+  results, params = compute(args.size, args.seed)
+  verdict = verdicts(results, params)
+  return finish(name, args, plot(results, params), results, params, verdict, start,
+                headline(results, params))
+
+
 def finish(name: str, args: argparse.Namespace, fig, data: dict, params: dict, verdict: Verdict,
            start_time: float, headline: str) -> int:
   """Writes the png and json, prints the summary, returns the exit code (0 iff all pass)."""

@@ -41,7 +41,6 @@ of ||X||_F^2 in the mean token is recorded per layer).
 from __future__ import annotations
 
 import sys
-import time
 
 import jax
 import jax.numpy as jnp
@@ -238,15 +237,13 @@ def _plot_mean_token_share(ax, results, layers, colors):
   ax.legend(fontsize=7)
 
 
+def _compute_with_params(size: str, seed: int):
+  return compute(SIZES[size], seed), parameters(SIZES[size])
+
+
 def main(argv=None) -> int:
-  args = common.parse_args(__doc__, argv)
-  start = time.time()
-  cfg = SIZES[args.size]
-  params = parameters(cfg)
-  results = compute(cfg, args.seed)
-  verdict = verdicts(results, params)
-  return common.finish("depth", args, plot(results, params), results, params, verdict, start,
-                       headline(results, params))
+  return common.run("depth", __doc__, argv, _compute_with_params, verdicts, plot,
+                    lambda results, params: headline(results, params))
 
 
 if __name__ == "__main__":

@@ -16,7 +16,6 @@ each embedding (the paper's Fig. 14) and the singular values.
 from __future__ import annotations
 
 import sys
-import time
 
 import jax
 import matplotlib.pyplot as plt
@@ -125,14 +124,14 @@ def _plot_spectra(ax, per_k):
   ax.legend(ncol=4, fontsize=8)
 
 
+def _compute_with_params(size: str, seed: int):
+  params = parameters(size)
+  return compute(params, seed), params
+
+
 def main(argv=None) -> int:
-  args = common.parse_args(__doc__, argv)
-  start = time.time()
-  params = parameters(args.size)
-  results = compute(params, args.seed)
-  verdict = verdicts(results, params)
-  return common.finish("fig14", args, plot(results, params), results, params, verdict, start,
-                       headline(results))
+  return common.run("fig14", __doc__, argv, _compute_with_params, verdicts, plot,
+                    lambda results, params: headline(results))
 
 
 if __name__ == "__main__":

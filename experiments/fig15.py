@@ -400,15 +400,14 @@ def _plot_repeated_token(ax, repeated):
   ax.legend(fontsize=8)
 
 
+def _compute_with_params(size: str, seed: int):
+  results, panel_seconds = compute(SIZES[size], seed)
+  return results, parameters(SIZES[size], panel_seconds)
+
+
 def main(argv=None) -> int:
-  args = common.parse_args(__doc__, argv)
-  start = time.time()
-  size = SIZES[args.size]
-  results, panel_seconds = compute(size, args.seed)
-  params = parameters(size, panel_seconds)
-  verdict = verdicts(results, params)
-  return common.finish("fig15", args, plot(results, params), results, params, verdict, start,
-                       headline(results))
+  return common.run("fig15", __doc__, argv, _compute_with_params, verdicts, plot,
+                    lambda results, params: headline(results))
 
 
 if __name__ == "__main__":

@@ -39,7 +39,6 @@ half of the h range is reported (it tends to 1 from above as h d~ >> p).
 from __future__ import annotations
 
 import sys
-import time
 
 import jax
 import jax.numpy as jnp
@@ -216,15 +215,13 @@ def _plot_ranks(ax, results):
   ax.legend(fontsize=8)
 
 
+def _compute_with_params(size: str, seed: int):
+  return compute(SIZES[size], seed), parameters(SIZES[size])
+
+
 def main(argv=None) -> int:
-  args = common.parse_args(__doc__, argv)
-  start = time.time()
-  cfg = SIZES[args.size]
-  params = parameters(cfg)
-  results = compute(cfg, args.seed)
-  verdict = verdicts(results, params)
-  return common.finish("fig16", args, plot(results, params), results, params, verdict, start,
-                       headline(results))
+  return common.run("fig16", __doc__, argv, _compute_with_params, verdicts, plot,
+                    lambda results, params: headline(results))
 
 
 if __name__ == "__main__":

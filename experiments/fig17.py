@@ -42,7 +42,6 @@ from __future__ import annotations
 
 import math
 import sys
-import time
 
 import jax
 import jax.numpy as jnp
@@ -268,15 +267,13 @@ def _plot_bound_pairs(ax, per_h, k, colors, measured, bound, label):
   ax.legend(fontsize=7)
 
 
+def _compute_with_params(size: str, seed: int):
+  return compute(SIZES[size], seed), parameters(SIZES[size])
+
+
 def main(argv=None) -> int:
-  args = common.parse_args(__doc__, argv)
-  start = time.time()
-  cfg = SIZES[args.size]
-  params = parameters(cfg)
-  results = compute(cfg, args.seed)
-  verdict = verdicts(results, params)
-  return common.finish("fig17", args, plot(results, params), results, params, verdict, start,
-                       headline(results))
+  return common.run("fig17", __doc__, argv, _compute_with_params, verdicts, plot,
+                    lambda results, params: headline(results))
 
 
 if __name__ == "__main__":

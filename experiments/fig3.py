@@ -25,7 +25,6 @@ Claims checked:
 from __future__ import annotations
 
 import sys
-import time
 
 import jax
 import matplotlib.pyplot as plt
@@ -260,14 +259,14 @@ def _plot_angle_maps(fig, grid, results, params):
   fig.colorbar(image, ax=fig.axes[-4:], label="angle θ (rad), eq. (2)", fraction=0.02)
 
 
+def _compute_with_params(size: str, seed: int):
+  params = parameters(size)
+  return compute(params, seed), params
+
+
 def main(argv=None) -> int:
-  args = common.parse_args(__doc__, argv)
-  start = time.time()
-  params = parameters(args.size)
-  results = compute(params, args.seed)
-  verdict = verdicts(results, params)
-  return common.finish("fig3", args, plot(results, params), results, params, verdict, start,
-                       headline(results))
+  return common.run("fig3", __doc__, argv, _compute_with_params, verdicts, plot,
+                    lambda results, params: headline(results))
 
 
 if __name__ == "__main__":

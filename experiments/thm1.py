@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import math
 import sys
-import time
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -339,14 +338,14 @@ def _plot_constant(ax, moe, p):
   ax.legend(fontsize=7)
 
 
+def _compute_with_params(size: str, seed: int):
+  params = parameters(size)
+  return compute(params, seed), params
+
+
 def main(argv=None) -> int:
-  args = common.parse_args(__doc__, argv)
-  start = time.time()
-  params = parameters(args.size)
-  results = compute(params, args.seed)
-  verdict = verdicts(results, params)
-  return common.finish("thm1", args, plot(results, params), results, params, verdict, start,
-                       headline(results))
+  return common.run("thm1", __doc__, argv, _compute_with_params, verdicts, plot,
+                    lambda results, params: headline(results))
 
 
 if __name__ == "__main__":

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import math
 import sys
-import time
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -240,15 +239,13 @@ def _panel(ax, x, cases, xlabel):
   ax.set_ylabel("||MH-Att - reduced||_2")
 
 
+def _compute_with_params(size: str, seed: int):
+  return compute(CONFIGS[size], seed), parameters(CONFIGS[size])
+
+
 def main(argv=None) -> int:
-  args = common.parse_args(__doc__, argv)
-  start = time.time()
-  cfg = CONFIGS[args.size]
-  params = parameters(cfg)
-  results = compute(cfg, args.seed)
-  verdict = verdicts(results, params)
-  return common.finish("thm6", args, plot(results, params), results, params, verdict, start,
-                       headline(results))
+  return common.run("thm6", __doc__, argv, _compute_with_params, verdicts, plot,
+                    lambda results, params: headline(results))
 
 
 if __name__ == "__main__":
