@@ -41,6 +41,7 @@ import functools
 import gc
 import json
 import math
+import os
 import pathlib
 import resource
 import statistics
@@ -310,9 +311,11 @@ def run_worker(spec: dict) -> dict:
   return (_reference if spec["impl"] == "reference" else _ours)(spec)
 
 
-def _spawn(spec: dict) -> dict:
+def _spawn(spec: dict, tree: pathlib.Path = ROOT) -> dict:
+  """One worker process for ``spec``, started in the source tree ``tree`` (its own code)."""
+  env = {**os.environ, "PYTHONPATH": str(tree)}
   proc = subprocess.run([sys.executable, "-m", "benchmarks.inference", "--worker",
-                         json.dumps(spec)], cwd=ROOT, capture_output=True, text=True,
+                         json.dumps(spec)], cwd=tree, env=env, capture_output=True, text=True,
                         check=False)
   lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
   if proc.returncode != 0 or not lines:

@@ -16,28 +16,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import pathlib
 import statistics
-import subprocess
 import sys
 import tempfile
 
 from benchmarks import common, inference
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-
-
-def _worker(tree: pathlib.Path, spec: dict) -> dict:
-  env = {**os.environ, "PYTHONPATH": str(tree)}
-  proc = subprocess.run([sys.executable, "-m", "benchmarks.inference", "--worker",
-                         json.dumps(spec)], cwd=tree, env=env, capture_output=True, text=True,
-                        check=False)
-  lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
-  if proc.returncode != 0 or not lines:
-    raise RuntimeError(f"worker in {tree} failed (exit {proc.returncode}):\n"
-                       f"{proc.stderr[-3000:]}")
-  return json.loads(lines[-1].removeprefix("RESULT "))
 
 
 def run(trees: dict[str, pathlib.Path], sizes, rounds: int, batch=8, context=512, horizon=64,
@@ -56,7 +42,7 @@ def run(trees: dict[str, pathlib.Path], sizes, rounds: int, batch=8, context=512
         times = {name: [] for name in trees}
         for round_ in range(rounds):
           for name, tree in trees.items():
-            times[name].append(_worker(tree, spec)["median_s"])
+            times[name].append(inference._spawn(spec, tree)["median_s"])
             log(f"  {size} {family} {name} round {round_}: {times[name][-1]:.3f} s")
         medians = {name: statistics.median(t) for name, t in times.items()}
         record["rows"].append({"size": size, "family": family, "times_s": times,

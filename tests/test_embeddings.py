@@ -46,16 +46,21 @@ def test_bins_are_chronos_layout():
   np.testing.assert_array_equal(bounds[1:-1], (centers[1:] + centers[:-1]) / np.float32(2))
 
 
-def test_tokenize_matches_chronos_reference():
-  torch = pytest.importorskip("torch")
+def _reference_tokenizer(low_limit: float, high_limit: float, n_tokens: int):
+  """chronos-forecasting's MeanScaleUniformBins with these settings (PAD 0, EOS 1)."""
   chronos = pytest.importorskip("chronos.chronos")
   config = chronos.ChronosConfig(
       tokenizer_class="MeanScaleUniformBins",
-      tokenizer_kwargs={"low_limit": -15.0, "high_limit": 15.0}, context_length=256,
-      prediction_length=64, n_tokens=4096, n_special_tokens=2, pad_token_id=0,
+      tokenizer_kwargs={"low_limit": low_limit, "high_limit": high_limit}, context_length=256,
+      prediction_length=64, n_tokens=n_tokens, n_special_tokens=2, pad_token_id=0,
       eos_token_id=1, use_eos_token=True, model_type="seq2seq", num_samples=20,
       temperature=1.0, top_k=50, top_p=1.0)
-  ref = chronos.MeanScaleUniformBins(-15.0, 15.0, config)
+  return chronos.MeanScaleUniformBins(low_limit, high_limit, config)
+
+
+def test_tokenize_matches_chronos_reference():
+  torch = pytest.importorskip("torch")
+  ref = _reference_tokenizer(-15.0, 15.0, 4096)
   np.testing.assert_array_equal(ref.centers.numpy(), TOKENIZER.bin_centers())
   np.testing.assert_array_equal(ref.boundaries.numpy(), TOKENIZER.bin_boundaries())
   for seed in range(2):
@@ -83,15 +88,8 @@ def test_non_default_tokenizer_matches_chronos_reference():
   # Settings other than the published ones are real (a checkpoint may carry them): bins and
   # tokens follow the reference for 100 tokens over [-5, 5] too.
   torch = pytest.importorskip("torch")
-  chronos = pytest.importorskip("chronos.chronos")
   ours = E.MeanScaleUniformBins(low_limit=-5.0, high_limit=5.0, n_tokens=100)
-  config = chronos.ChronosConfig(
-      tokenizer_class="MeanScaleUniformBins",
-      tokenizer_kwargs={"low_limit": -5.0, "high_limit": 5.0}, context_length=256,
-      prediction_length=64, n_tokens=100, n_special_tokens=2, pad_token_id=0,
-      eos_token_id=1, use_eos_token=True, model_type="seq2seq", num_samples=20,
-      temperature=1.0, top_k=50, top_p=1.0)
-  ref = chronos.MeanScaleUniformBins(-5.0, 5.0, config)
+  ref = _reference_tokenizer(-5.0, 5.0, 100)
   np.testing.assert_array_equal(ref.centers.numpy(), ours.bin_centers())
   np.testing.assert_array_equal(ref.boundaries.numpy(), ours.bin_boundaries())
   x = _random_context(3)
