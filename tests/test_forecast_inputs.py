@@ -91,3 +91,9 @@ def test_long_csv(tmp_path):
   path.write_text("series,value\na,1\nb,\n")
   with pytest.raises(ValueError, match="series 'b' is empty"):
     csv_io.read_long_csv(path)
+
+
+def test_missing_input_file_names_it(tmp_path):
+  for read in (csv_io.read_wide_csv, csv_io.read_long_csv):
+    with pytest.raises(ValueError, match=r"input .*nope\.csv does not exist"):
+      read(tmp_path / "nope.csv")

@@ -19,9 +19,16 @@ from lowrank_ts import embeddings
 from lowrank_ts.models.config import QUANTILE_LEVELS
 
 
+def _existing(path: Any) -> pathlib.Path:
+  path = pathlib.Path(path)
+  if not path.is_file():
+    raise ValueError(f"input {path} does not exist or is not a file")
+  return path
+
+
 def read_wide_csv(path: Any) -> tuple[list[str], np.ndarray]:
   """Series names and a ``[B, T]`` float32 array (NaN = missing) from a wide CSV."""
-  path = pathlib.Path(path)
+  path = _existing(path)
   with path.open(newline="") as f:
     rows = list(csv.reader(f))
   if not rows or not any(cell.strip() for cell in rows[0]):
@@ -52,7 +59,7 @@ def read_long_csv(path: Any, series_column: str = "series",
   """Series names and a left-padded ``[B, T]`` array from a long CSV: one row per observation
   in time order, a ``series_column`` naming the series and a ``value_column`` (empty =
   missing); other columns (e.g. timestamps) are ignored."""
-  path = pathlib.Path(path)
+  path = _existing(path)
   with path.open(newline="") as f:
     reader = csv.DictReader(f)
     fields = reader.fieldnames or []
