@@ -40,7 +40,6 @@ import dataclasses
 import functools
 import gc
 import json
-import math
 import os
 import pathlib
 import resource
@@ -53,6 +52,7 @@ import time
 import numpy as np
 
 from benchmarks import common
+from benchmarks.flops import bolt_forecast_flops, chronos_forecast_flops
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 # (d_model, d_ff, layers per stack, heads, d_kv): lowrank_ts.models.config's sizes; "cpu" is
@@ -65,82 +65,6 @@ POSTHOC_EPS = 1e-2
 SPECTRUM_EXPONENT = 1.1
 QUICK_SPECTRUM_EXPONENT = 1.5
 CHRONOS_VARIANTS = ("dense", "posthoc", *(f"ratio-{r}" for r in LAYOUTS))
-
-
-# ------------------------------------------------------------------------------------------
-# FLOP counts (multiply-adds x 2; softmax, norms and sampling are not counted)
-# ------------------------------------------------------------------------------------------
-
-def _projection_macs(t5, spec, name: str) -> int:
-  from lowrank_ts.models import lowrank
-  # A projection's multiply-adds per token equal its parameter count, for every kind.
-  return lowrank.projection_parameters(t5.d_model, spec.n_heads, spec.d_kv, getattr(spec, name))
-
-
-def _ff_macs(t5) -> int:
-  return (3 if t5.is_gated else 2) * t5.d_model * t5.d_ff
-
-
-def _encoder_macs(t5, length: int) -> int:
-  """One series of ``length`` tokens through the encoder stack."""
-  total = 0
-  for spec in t5.attention_specs("encoder"):
-    projections = sum(_projection_macs(t5, spec, p) for p in "qkvo")
-    total += length * (projections + _ff_macs(t5)) + 2 * spec.n_heads * spec.d_kv * length ** 2
-  return total
-
-
-def _cross_kv_macs(t5, length: int) -> int:
-  return sum(length * (_projection_macs(t5, s, "k") + _projection_macs(t5, s, "v"))
-             for s in t5.attention_specs("decoder_cross"))
-
-
-def _decoder_token_macs(t5, self_keys: int, cross_keys: int) -> int:
-  """One decoder token attending ``self_keys`` cached and ``cross_keys`` encoder positions."""
-  total = 0
-  for s, c in zip(t5.attention_specs("decoder_self"), t5.attention_specs("decoder_cross"),
-                  strict=True):
-    total += sum(_projection_macs(t5, s, p) for p in "qkvo") + 2 * s.n_heads * s.d_kv * self_keys
-    total += _projection_macs(t5, c, "q") + _projection_macs(t5, c, "o")
-    total += 2 * c.n_heads * c.d_kv * cross_keys + _ff_macs(t5)
-  return total
-
-
-def chronos_forecast_flops(t5, batch: int, context_tokens: int, horizon: int,
-                           num_samples: int) -> dict[str, float]:
-  """FLOPs of sampling ``num_samples`` paths of ``horizon`` tokens for ``batch`` series of
-  ``context_tokens`` encoder tokens (context + EOS): the encoder and the cross-attention keys /
-  values once per series, then ``num_samples x horizon`` decoder tokens per series, step ``t``
-  (0-based) attending ``t + 1`` cached positions (a KV cache), and the LM head per token.
-  (Our decoder scores every step against the whole preallocated ``horizon``-long cache, masked:
-  the needed work is counted, not that.)"""
-  decoder_tokens = batch * num_samples
-  decoder = sum(_decoder_token_macs(t5, t + 1, context_tokens) for t in range(horizon))
-  macs = {"encoder": batch * _encoder_macs(t5, context_tokens),
-          "cross_kv": batch * _cross_kv_macs(t5, context_tokens),
-          "decoder": decoder_tokens * decoder,
-          "lm_head": decoder_tokens * horizon * t5.d_model * t5.vocab_size}
-  flops = {k: 2.0 * v for k, v in macs.items()}
-  flops["total"] = sum(flops.values())
-  return flops
-
-
-def bolt_forecast_flops(bolt, batch: int, context: int) -> dict[str, float]:
-  """FLOPs of one Chronos-Bolt call (horizon <= prediction_length): the patch embedding, the
-  encoder over the patches + REG, cross-attention K/V, one decoder token, the quantile head."""
-  t5 = bolt.t5
-  patches = math.ceil(min(context, bolt.context_length) / bolt.input_patch_size)
-  length = patches + int(bolt.use_reg_token)
-  features, out = 2 * bolt.input_patch_size, len(bolt.quantiles) * bolt.prediction_length
-  macs = {"patch_embedding": batch * patches * (features * t5.d_ff + t5.d_ff * t5.d_model
-                                                + features * t5.d_model),
-          "encoder": batch * _encoder_macs(t5, length),
-          "cross_kv": batch * _cross_kv_macs(t5, length),
-          "decoder": batch * _decoder_token_macs(t5, 1, length),
-          "quantile_head": batch * (t5.d_model * t5.d_ff + t5.d_ff * out + t5.d_model * out)}
-  flops = {k: 2.0 * v for k, v in macs.items()}
-  flops["total"] = sum(flops.values())
-  return flops
 
 
 # ------------------------------------------------------------------------------------------

@@ -48,6 +48,7 @@ import jax
 import numpy as np
 
 from benchmarks import common
+from benchmarks.flops import forward_flops
 from lowrank_ts.models import lowrank, registry
 from lowrank_ts.models.config import ChronosConfig, T5Config
 from lowrank_ts.training import data as training_data
@@ -131,59 +132,6 @@ def train_config(w: Workload) -> BenchTrainConfig:
                           context_length=w.context, prediction_length=w.horizon,
                           mesh_shape=w.mesh_shape, min_past=min(60, w.context),
                           kernel_synth_series=16, kernel_synth_length=1024, steps=10_000)
-
-
-# -- analytic FLOPs -----------------------------------------------------------------------------
-def forward_flops(t5: T5Config, batch: int, encoder_length: int, decoder_length: int) -> dict:
-  """Matmul FLOPs (2 per multiply-add) of one forward pass, by part, and their ``total``.
-
-  Projections cost 2 x their parameters per token (dense, shared- or per-head-sketched, from
-  :func:`lowrank.projection_parameters`); attention 2 L S H K for ``q k^T`` and again for the
-  weighted values (the full L x S matrix, as computed; no causal saving); cross-attention keys
-  and values are projected from the ``encoder_length`` encoder states; the feed-forward is
-  2 or 3 (gated) ``d_model x d_ff`` matmuls; the LM head ``2 d_model V`` per decoder token.
-  Norms, softmax, activations and the embedding lookup are not counted.
-  """
-  if not isinstance(t5, T5Config):
-    raise ValueError(f"t5 must be a T5Config, got {type(t5).__name__}")  # noqa: TRY004
-  for name, value in (("batch", batch), ("encoder_length", encoder_length),
-                      ("decoder_length", decoder_length)):
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-      raise ValueError(f"{name} must be a positive int, got {value!r}")
-  d, le, ld = t5.d_model, encoder_length, decoder_length
-
-  def proj(spec, name):
-    return 2 * lowrank.projection_parameters(d, spec.n_heads, spec.d_kv, getattr(spec, name))
-
-  def scores(spec, queries, keys):
-    return 4 * queries * keys * spec.n_heads * spec.d_kv
-
-  ff = 2 * d * t5.d_ff * (3 if t5.is_gated else 2)
-  parts = {"encoder_attention_projections": 0, "encoder_attention_scores": 0,
-           "decoder_self_projections": 0, "decoder_self_scores": 0,
-           "cross_query_output_projections": 0, "cross_key_value_projections": 0,
-           "cross_scores": 0,
-           "encoder_feed_forward": ff * le * t5.num_layers,
-           "decoder_feed_forward": ff * ld * t5.num_decoder_layers,
-           "lm_head": 2 * d * t5.vocab_size * ld}
-  for spec in t5.attention_specs("encoder"):
-    parts["encoder_attention_projections"] += le * sum(proj(spec, p) for p in "qkvo")
-    parts["encoder_attention_scores"] += scores(spec, le, le)
-  for spec in t5.attention_specs("decoder_self"):
-    parts["decoder_self_projections"] += ld * sum(proj(spec, p) for p in "qkvo")
-    parts["decoder_self_scores"] += scores(spec, ld, ld)
-  for spec in t5.attention_specs("decoder_cross"):
-    parts["cross_query_output_projections"] += ld * (proj(spec, "q") + proj(spec, "o"))
-    parts["cross_key_value_projections"] += le * (proj(spec, "k") + proj(spec, "v"))
-    parts["cross_scores"] += scores(spec, ld, le)
-  parts = {k: batch * v for k, v in parts.items()}
-  parts["total"] = sum(parts.values())
-  return parts
-
-
-def train_flops(t5: T5Config, batch: int, encoder_length: int, decoder_length: int) -> int:
-  """Analytic training FLOPs of one step: 3 x forward (backward = 2 matmuls per matmul)."""
-  return 3 * forward_flops(t5, batch, encoder_length, decoder_length)["total"]
 
 
 # -- ours -------------------------------------------------------------------------------------

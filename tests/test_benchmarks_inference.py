@@ -8,6 +8,7 @@ import sys
 
 import pytest
 
+from benchmarks import flops as flop_counts
 from benchmarks import inference
 from lowrank_ts.models import BoltConfig, T5Config, lowrank
 
@@ -16,7 +17,7 @@ T5_HAND = T5Config(vocab_size=10, d_model=4, d_ff=6, num_layers=1, num_heads=2, 
 
 
 def test_chronos_flops_match_a_hand_count():
-  flops = inference.chronos_forecast_flops(T5_HAND, batch=2, context_tokens=5, horizon=3,
+  flops = flop_counts.chronos_forecast_flops(T5_HAND, batch=2, context_tokens=5, horizon=3,
                                            num_samples=2)
   # Multiply-adds. q, k, v, o: 4 x 6 = 24 each per token; feed-forward 2 x 4 x 6 = 48.
   # Encoder, per series of 5 tokens: 5 (4 x 24 + 48) + scores and mixing 2 heads x 3 x 5 x 5
@@ -36,13 +37,13 @@ def test_flops_follow_the_low_rank_layout():
   # Every q as a rank-2 shared sketch: 2 (4 + 6) = 20 multiply-adds per token instead of 24.
   sketched = lowrank.low_rank_t5(T5_HAND, lowrank.UniformSchedule(2), "shared_sketch",
                                  projections=("q",))
-  dense = inference.chronos_forecast_flops(T5_HAND, 2, 5, 3, 2)
-  low = inference.chronos_forecast_flops(sketched, 2, 5, 3, 2)
+  dense = flop_counts.chronos_forecast_flops(T5_HAND, 2, 5, 3, 2)
+  low = flop_counts.chronos_forecast_flops(sketched, 2, 5, 3, 2)
   # 10 encoder tokens, 12 decoder tokens (self and cross q): 4 saved each.
   assert dense["total"] - low["total"] == 2 * 4 * (10 + 12 + 12)
   # Heads of size 1 instead of 3: projections 4 x 2 and attention 2 x 1 per position.
   reduced = lowrank.low_rank_t5(T5_HAND, lowrank.UniformSchedule(1), "reduced_head_size")
-  assert inference.chronos_forecast_flops(reduced, 1, 5, 1, 1)["encoder"] == 2 * (
+  assert flop_counts.chronos_forecast_flops(reduced, 1, 5, 1, 1)["encoder"] == 2 * (
       5 * (4 * 8 + 48) + 2 * 2 * 1 * 25)
 
 
@@ -50,7 +51,7 @@ def test_bolt_flops_match_a_hand_count():
   config = BoltConfig(dataclasses.replace(T5_HAND, vocab_size=2), context_length=32,
                       prediction_length=2, input_patch_size=4, input_patch_stride=4,
                       quantiles=(0.1, 0.5, 0.9))
-  flops = inference.bolt_forecast_flops(config, batch=1, context=10)
+  flops = flop_counts.bolt_forecast_flops(config, batch=1, context=10)
   # ceil(10 / 4) = 3 patches + REG = 4 encoder tokens; patch features 2 x 4 = 8.
   assert flops["patch_embedding"] == 2 * 3 * (8 * 6 + 6 * 4 + 8 * 4)
   assert flops["encoder"] == 2 * (4 * (96 + 48) + 12 * 16)
@@ -90,7 +91,7 @@ def test_workers_and_results_record(chronos_folder):
     assert r["param_bytes"] > 0 and r["gflops_per_s"] > 0
   # Context 16 + EOS, every row counts the dense model's work except the compressed ones.
   t5 = T5Config(vocab_size=4096, d_model=16, d_ff=32, num_layers=1, num_heads=2, d_kv=8)
-  assert ref["flops_total"] == dense["flops_total"] == inference.chronos_forecast_flops(
+  assert ref["flops_total"] == dense["flops_total"] == flop_counts.chronos_forecast_flops(
       t5, 1, 17, 2, 2)["total"]
   assert dense["working_bytes"] == (dense["xla_memory"]["argument_bytes"]
                                     + dense["xla_memory"]["temp_bytes"])

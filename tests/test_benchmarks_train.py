@@ -4,6 +4,7 @@ import json
 
 import pytest
 
+from benchmarks import flops as flop_counts
 from benchmarks import train as bench
 from lowrank_ts.models.config import AttentionSpec, ProjectionSpec, T5Config
 
@@ -13,7 +14,7 @@ def _t5(**kw) -> T5Config:
 
 
 def test_forward_flops_match_a_hand_count():
-  flops = bench.forward_flops(_t5(), batch=2, encoder_length=5, decoder_length=3)
+  flops = flop_counts.forward_flops(_t5(), batch=2, encoder_length=5, decoder_length=3)
   # Per example, 2 FLOPs per multiply-add; inner dim = 2 heads x 3 = 6.
   proj = 2 * 4 * 6  # one of q, k, v, o on one token
   scores = 2 * 2 * 6  # q k^T plus weights @ v, per (query, key) pair, all heads
@@ -26,19 +27,19 @@ def test_forward_flops_match_a_hand_count():
   assert flops["total"] == 2 * 4488
   assert flops["total"] == sum(v for k, v in flops.items() if k != "total")
   assert flops["lm_head"] == 2 * lm_head
-  assert bench.train_flops(_t5(), 2, 5, 3) == 3 * 2 * 4488
+  assert flop_counts.train_flops(_t5(), 2, 5, 3) == 3 * 2 * 4488
 
 
 def test_forward_flops_count_gated_and_low_rank_layers():
-  dense = bench.forward_flops(_t5(), batch=1, encoder_length=5, decoder_length=3)
-  gated = bench.forward_flops(_t5(feed_forward_proj="gated-gelu"), 1, 5, 3)
+  dense = flop_counts.forward_flops(_t5(), batch=1, encoder_length=5, decoder_length=3)
+  gated = flop_counts.forward_flops(_t5(feed_forward_proj="gated-gelu"), 1, 5, 3)
   assert gated["total"] - dense["total"] == 2 * 4 * 6 * (5 + 3)  # one more d_model x d_ff
   # q of the encoder layer as a per-head rank-1 factorisation: 2 heads x (4x1 + 1x3) weights.
   sketched = AttentionSpec(2, 3, q=ProjectionSpec("head_sketch", 1))
-  low = bench.forward_flops(_t5(encoder_attention=(sketched,)), 1, 5, 3)
+  low = flop_counts.forward_flops(_t5(encoder_attention=(sketched,)), 1, 5, 3)
   assert dense["total"] - low["total"] == 5 * 2 * (4 * 6 - 2 * (4 + 3))
   # Reduced head size 1 in the encoder: projections and scores shrink 3x there.
-  small = bench.forward_flops(_t5(encoder_attention=(AttentionSpec(2, 1),)), 1, 5, 3)
+  small = flop_counts.forward_flops(_t5(encoder_attention=(AttentionSpec(2, 1),)), 1, 5, 3)
   assert small["encoder_attention_scores"] * 3 == dense["encoder_attention_scores"]
   assert small["encoder_attention_projections"] * 3 == dense["encoder_attention_projections"]
 
@@ -48,7 +49,7 @@ def test_forward_flops_count_gated_and_low_rank_layers():
 def test_forward_flops_rejects_bad_sizes(name, value):
   sizes = {"batch": 1, "encoder_length": 5, "decoder_length": 3, name: value}
   with pytest.raises(ValueError, match=name):
-    bench.forward_flops(_t5(), **sizes)
+    flop_counts.forward_flops(_t5(), **sizes)
 
 
 def test_compressed_model_has_a_quarter_of_the_attention_parameters():
@@ -149,7 +150,7 @@ def test_eight_device_worker_measures_both_meshes():
   records = bench.mesh_records(quick=True, repeats=1, matmul_gflops=50.0)
   assert [r["mesh_shape"] for r in records] == [[8, 1], [2, 4]]
   w = bench.workloads(quick=True)[0]
-  flops = bench.train_flops(w.model.t5, w.batch, w.context + 1, w.horizon + 1)
+  flops = flop_counts.train_flops(w.model.t5, w.batch, w.context + 1, w.horizon + 1)
   for r in records:
     assert r["train_flops_per_step"] == flops  # same model and batch, split over 8 devices
     assert r["ours"]["steps_per_s"] > 0 and "reference" not in r
