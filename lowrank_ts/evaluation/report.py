@@ -64,13 +64,24 @@ def make_forecaster(model: registry.ForecastModel | None, seed: int = 0,
   return scoring.model_forecaster(model, seed=seed, num_samples=num_samples), extra
 
 
-def score(forecaster: scoring.Forecaster, tasks: Sequence[benchmark.Task]) -> Scores:
-  """The :class:`Scores` of ``forecaster`` on ``tasks`` (Seasonal Naive is not run twice)."""
+def score(forecaster: scoring.Forecaster, tasks: Sequence[benchmark.Task],
+          baseline: dict[str, dict[str, float]] | None = None) -> Scores:
+  """The :class:`Scores` of ``forecaster`` on ``tasks``. ``baseline``: Seasonal Naive's
+  :func:`scoring.per_dataset` on the same tasks when already computed (a learning curve scores
+  many checkpoints against one); Seasonal Naive is never run twice."""
   rows = scoring.evaluate(forecaster, tasks)
-  naive = baselines.seasonal_naive_forecaster
-  base_rows = rows if forecaster is naive else scoring.evaluate(naive, tasks)
-  datasets, baseline = scoring.per_dataset(rows), scoring.per_dataset(base_rows)
+  datasets = scoring.per_dataset(rows)
+  if baseline is None:
+    naive = baselines.seasonal_naive_forecaster
+    baseline = datasets if forecaster is naive else scoring.per_dataset(
+        scoring.evaluate(naive, tasks))
   return Scores(rows, datasets, baseline, metrics.relative_scores(datasets, baseline))
+
+
+def geometric_means(scores: Scores) -> dict[str, float]:
+  """Absolute WQL / MASE aggregated as the relative ones are (geometric mean over datasets)."""
+  return {metric: metrics.geometric_mean([s[metric] for s in scores.datasets.values()])
+          for metric in ("wql", "mase")}
 
 
 def dataset_table(scores: Scores) -> list[dict]:
@@ -80,9 +91,7 @@ def dataset_table(scores: Scores) -> list[dict]:
             "relative_wql": s["wql"] / base[d]["wql"],
             "relative_mase": s["mase"] / base[d]["mase"]} for d, s in scores.datasets.items()]
   table.append({"dataset": "aggregate (geometric mean)", "num_series": len(scores.rows),
-                "wql": metrics.geometric_mean([s["wql"] for s in scores.datasets.values()]),
-                "mase": metrics.geometric_mean([s["mase"] for s in scores.datasets.values()]),
-                "relative_wql": scores.aggregate["wql"],
+                **geometric_means(scores), "relative_wql": scores.aggregate["wql"],
                 "relative_mase": scores.aggregate["mase"]})
   return table
 

@@ -119,9 +119,13 @@ def entries_for(config: ModelConfig) -> list[Entry]:
   the T5's, then the model's own parameters outside it (Bolt's patch MLPs; an untied
   ``lm_head``), named as transformers names them (``kernel`` -> ``weight``, transposed)."""
   registry.check_config(config)
+  return _entries(config, nnx.state(registry.abstract(dense_config(config)), nnx.Param))
+
+
+def _entries(config: ModelConfig, params) -> list[Entry]:
+  """:func:`entries_for` given the (abstract) parameter state of ``config``'s dense model."""
   entries = t5_entries(config.t5)
   covered = {path for _, path, _ in entries}
-  params = nnx.state(registry.abstract(dense_config(config)), nnx.Param)
   for path, _ in nnx.to_flat_state(params):
     if path in covered:
       continue
@@ -218,8 +222,8 @@ def from_tensors(config: ModelConfig, tensors: dict[str, np.ndarray], seed: int 
     raise ValueError("config must describe a dense T5 (Hugging Face checkpoints are dense)")
   if not isinstance(tensors, dict):
     raise ValueError(f"tensors must be a dict of arrays, got {type(tensors).__name__}")
-  entries = entries_for(config)
   graphdef, params, rest = nnx.split(registry.abstract(config, dtype), nnx.Param, ...)
+  entries = _entries(config, params)  # the model just built is dense: no second abstract build
   pure = nnx.to_pure_dict(params)
   expected = {name for name, _, _ in entries}
   tensors = dict(tensors)

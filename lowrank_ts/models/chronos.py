@@ -79,7 +79,7 @@ class Chronos(T5):
     """Sample paths ``[B, num_samples, horizon]`` in the data's scale for float32 contexts
     ``[B, T]`` (NaN = missing). Unset sampling arguments take the config's values."""
     config, tokenizer = self.config, self.config.tokenizer
-    context = _context(context)
+    context = checks.float_array(context, "context", ndim=2)
     horizon = checks.positive_int(horizon, "horizon")
     key = checks.prng_key(key)
     options = dict(num_samples=config.num_samples if num_samples is None else num_samples,
@@ -128,10 +128,6 @@ def _windows(batch) -> tuple[np.ndarray, np.ndarray]:
     raise ValueError(f"batch['context'] and batch['target'] must have the same batch size, got "
                      f"{context.shape[0]} and {target.shape[0]}")
   return context, target
-
-
-def _context(context) -> np.ndarray:
-  return checks.float_array(context, "context", ndim=2)
 
 
 def _bucketed(window: np.ndarray, context_length: int) -> np.ndarray:

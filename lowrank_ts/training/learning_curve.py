@@ -15,6 +15,7 @@ import os
 
 from lowrank_ts import evaluation
 from lowrank_ts.data import benchmark as benchmark_lib
+from lowrank_ts.evaluation import report
 from lowrank_ts.training import checkpoints
 
 FIELDS = ("step", "elapsed_s", "loss", "relative_wql", "relative_mase", "wql", "mase")
@@ -31,12 +32,9 @@ def _metrics_at(workdir: str) -> dict[int, dict]:
 def score(model, tasks, baseline: dict, seed: int = 0) -> dict[str, float]:
   """Aggregate relative and absolute (geometric-mean) WQL / MASE of ``model`` on ``tasks``;
   ``baseline`` is Seasonal Naive's :func:`lowrank_ts.evaluation.per_dataset`."""
-  scores = evaluation.per_dataset(
-      evaluation.evaluate(evaluation.model_forecaster(model, seed=seed), tasks))
-  relative = evaluation.relative_scores(scores, baseline)
-  return {"relative_wql": relative["wql"], "relative_mase": relative["mase"],
-          "wql": evaluation.geometric_mean([s["wql"] for s in scores.values()]),
-          "mase": evaluation.geometric_mean([s["mase"] for s in scores.values()])}
+  scores = report.score(evaluation.model_forecaster(model, seed=seed), tasks, baseline)
+  return {"relative_wql": scores.aggregate["wql"], "relative_mase": scores.aggregate["mase"],
+          **report.geometric_means(scores)}
 
 
 def csv_path(workdir: str, benchmark: str) -> str:
