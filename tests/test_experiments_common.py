@@ -1,0 +1,38 @@
+"""experiments.common.run: png + json written, and the exit code is 1 when a claim fails."""
+
+import json
+
+import matplotlib
+
+matplotlib.use("Agg")
+from matplotlib import pyplot as plt  # noqa: E402
+
+from experiments import common  # noqa: E402
+
+
+def _experiment(statistic: float):
+  def compute(size, seed):
+    return {"value": statistic, "size": size, "seed": seed}, {"threshold": 1.0}
+
+  def verdicts(results, params):
+    verdict = common.Verdict()
+    verdict.check("below_one", results["value"], "<", params["threshold"], "value < 1")
+    return verdict
+
+  def plot(results, params):
+    fig, ax = plt.subplots()
+    ax.plot([0, 1], [results["value"]] * 2)
+    return fig
+
+  return compute, verdicts, plot, lambda results, params: f"value {results['value']}"
+
+
+def test_run_writes_png_and_json_and_fails_on_a_failed_claim(tmp_path):
+  for statistic, code in ((0.5, 0), (2.0, 1), (float("nan"), 1)):
+    out = tmp_path / str(statistic)
+    assert common.run("toy", "a toy experiment", ["--smoke", "--out", str(out)],
+                      *_experiment(statistic)) == code
+    record = json.loads((out / "toy.json").read_text())
+    assert (out / "toy.png").stat().st_size > 0
+    assert record["verdict"]["passed"] is (code == 0)
+    assert record["size"] == "smoke" and record["data"]["seed"] == 0
