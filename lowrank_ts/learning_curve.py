@@ -1,6 +1,6 @@
 """Relative WQL / MASE of every kept checkpoint of a training run, against steps and wall time.
 
-``python -m lowrank_ts.learning_curve --workdir DIR [--benchmark real|synthetic] [--seed S]
+``python -m lowrank_ts.learning_curve --workdir DIR [--benchmark real|synthetic|m3-tourism] [--seed S]
 [--export FOLDER]``
 
 Scores each checkpoint of ``DIR`` against Seasonal Naive into
@@ -18,6 +18,7 @@ import argparse
 import os
 
 from lowrank_ts import cli
+from lowrank_ts.data import benchmark
 from lowrank_ts.training import checkpoints
 from lowrank_ts.training import learning_curve as curve
 
@@ -26,7 +27,7 @@ def main(argv=None):
   parser = argparse.ArgumentParser(prog="python -m lowrank_ts.learning_curve",
                                    description=__doc__.split("\n")[0])
   parser.add_argument("--workdir", required=True)
-  parser.add_argument("--benchmark", default="real", choices=["real", "synthetic"])
+  parser.add_argument("--benchmark", default="real", choices=list(benchmark.BENCHMARKS))
   parser.add_argument("--seed", type=int, default=0, help="sampling seed (Chronos)")
   parser.add_argument("--export", default=None, help="write the latest checkpoint here (HF)")
   args = parser.parse_args(argv)

@@ -15,8 +15,14 @@ def drop_values(series: np.ndarray, rng: np.random.Generator,
   series = checks.float_vector(series, "series", allow_nan=True)
   rng = checks.generator(rng)
   max_probability = checks.probability(max_probability, "max_probability")
+  return _drop_values(series, rng, max_probability)
+
+
+def _drop_values(series: np.ndarray, rng: np.random.Generator,
+                 max_probability: float) -> np.ndarray:
+  """:func:`drop_values` without argument checks (the training pipeline's hot path)."""
   p = rng.uniform(0.0, max_probability)
-  out = series.copy()
+  out = series.astype(np.float32, copy=True)
   out[rng.uniform(size=out.shape[0]) < p] = np.nan
   return out
 

@@ -4,6 +4,8 @@
 seasonality from its frequency). ``synthetic``: held-out KernelSynth series (seed 10_000 +
 ``seed``, disjoint from training seeds by convention), length ``context + horizon`` with the
 last 64 values as the target, one dataset, seasonality 1 (no calendar frequency).
+``m3-tourism``: the zero-shot benchmark, M3 and Tourism yearly / quarterly / monthly with the
+competitions' splits (:mod:`m3_tourism`, optional extra ``benchmarks``).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import dataclasses
 import numpy as np
 
 from lowrank_ts import checks
-from lowrank_ts.data import kernel_synth, real_series
+from lowrank_ts.data import kernel_synth, m3_tourism, real_series
 
 SYNTHETIC_SEED_OFFSET = 10_000
 
@@ -52,9 +54,29 @@ def synthetic_tasks(num_series: int = 32, seed: int = 0, context_length: int = 5
           for i, v in enumerate(values)]
 
 
+def m3_tourism_tasks(datasets: tuple[str, ...] | list[str] = m3_tourism.DATASETS,
+                     max_series: int | None = None) -> list[Task]:
+  """The zero-shot benchmark (:mod:`m3_tourism`): every series of ``datasets`` (default all six),
+  or the first ``max_series`` of each (smoke runs; not the benchmark)."""
+  if isinstance(datasets, str) or not datasets:
+    raise ValueError(f"datasets must be a non-empty list of {list(m3_tourism.DATASETS)}, got "
+                     f"{datasets!r}")
+  if max_series is not None:
+    max_series = checks.positive_int(max_series, "max_series")
+  out = []
+  for name in datasets:
+    ds = m3_tourism.spec(name)
+    for series, context, target in m3_tourism.load(name)[:max_series]:
+      out.append(Task(name, series, context, target, ds.freq, ds.seasonality))
+  return out
+
+
+BENCHMARKS = ("real", "synthetic", "m3-tourism")
+
+
 def tasks(benchmark: str, **kwargs) -> list[Task]:
-  """``benchmark`` in {"real", "synthetic"}; keyword arguments go to the builder."""
-  builders = {"real": real_tasks, "synthetic": synthetic_tasks}
+  """``benchmark`` in :data:`BENCHMARKS`; keyword arguments go to the builder."""
+  builders = {"real": real_tasks, "synthetic": synthetic_tasks, "m3-tourism": m3_tourism_tasks}
   if benchmark not in builders:
     raise ValueError(f"benchmark must be one of {sorted(builders)}, got {benchmark!r}")
   return builders[benchmark](**kwargs)

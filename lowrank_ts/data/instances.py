@@ -38,7 +38,10 @@ class InstanceConfig:
 
 def is_usable(series: np.ndarray, config: InstanceConfig) -> bool:
   """Long enough for one instance and not more than ``max_missing_fraction`` missing."""
-  series = checks.float_vector(series, "series", allow_nan=True)
+  return _is_usable(checks.float_vector(series, "series", allow_nan=True), config)
+
+
+def _is_usable(series: np.ndarray, config: InstanceConfig) -> bool:
   return (series.shape[0] >= config.min_length
           and float(np.isnan(series).mean()) <= config.max_missing_fraction)
 
@@ -50,6 +53,10 @@ def split_at(series: np.ndarray, t: int, config: InstanceConfig):
   if t + config.prediction_length > series.shape[0]:
     raise ValueError(f"t={t} leaves fewer than prediction_length={config.prediction_length} "
                      f"values of a series of length {series.shape[0]}")
+  return _split_at(series, t, config)
+
+
+def _split_at(series: np.ndarray, t: int, config: InstanceConfig):
   past = series[max(0, t - config.context_length):t]
   context = np.full(config.context_length, np.nan, np.float32)
   context[config.context_length - past.shape[0]:] = past
@@ -67,12 +74,18 @@ def sample_instance(series: np.ndarray, rng: np.random.Generator, config: Instan
   series = checks.float_vector(series, "series", allow_nan=True)
   rng = checks.generator(rng)
   max_tries = checks.positive_int(max_tries, "max_tries")
-  if not is_usable(series, config):
+  if not _is_usable(series, config):
     raise ValueError(f"series of length {series.shape[0]} ({np.isnan(series).mean():.0%} "
                      f"missing) is not usable with {config}")
+  return _sample_instance(series, rng, config, max_tries)
+
+
+def _sample_instance(series: np.ndarray, rng: np.random.Generator, config: InstanceConfig,
+                     max_tries: int = 100):
+  """:func:`sample_instance` of a series known to be usable, without argument checks."""
   for _ in range(max_tries):
     t = int(rng.integers(config.min_past, series.shape[0] - config.prediction_length + 1))
-    context, target = split_at(series, t, config)
+    context, target = _split_at(series, t, config)
     if not np.isnan(context).all():
       return context, target
   return None

@@ -160,10 +160,11 @@ class InputPipeline:
   def _example(self, rng: np.random.Generator):
     cfg = self.config
     for _ in range(cfg.max_redraws):
-      series = augment.drop_values(self._series(rng), rng, cfg.max_missing_probability)
-      if not instances.is_usable(series, cfg.instance):
+      # The private, unchecked paths: the sources were validated once, in __init__.
+      series = augment._drop_values(self._series(rng), rng, cfg.max_missing_probability)
+      if not instances._is_usable(series, cfg.instance):
         continue
-      example = instances.sample_instance(series, rng, cfg.instance)
+      example = instances._sample_instance(series, rng, cfg.instance)
       if example is not None:
         return example
     raise ValueError(f"no usable series in {cfg.max_redraws} draws: the sources are shorter "

@@ -17,7 +17,10 @@ from lowrank_ts import checks
 
 def mean_scale(x: np.ndarray) -> np.ndarray:
   """``x / mean(|x|)`` over the observed (non-NaN) values; a scale that is not > 0 becomes 1."""
-  x = checks.float_vector(x, "x", allow_nan=True)
+  return _mean_scale(checks.float_vector(x, "x", allow_nan=True))
+
+
+def _mean_scale(x: np.ndarray) -> np.ndarray:
   observed = ~np.isnan(x)
   scale = np.abs(x[observed]).mean() if observed.any() else 0.0
   return x / scale if scale > 0 else x.copy()
@@ -78,5 +81,5 @@ def mix(sources: list[np.ndarray], rng: np.random.Generator, max_series: int, al
     windows.append(source[start:start + length])
   weights = rng.dirichlet(np.full(k, alpha))
   common = min(w.shape[0] for w in windows)
-  mixed = sum(lam * mean_scale(w[w.shape[0] - common:]) for lam, w in zip(weights, windows))
+  mixed = sum(lam * _mean_scale(w[w.shape[0] - common:]) for lam, w in zip(weights, windows))
   return mixed.astype(np.float32)

@@ -1,9 +1,16 @@
 """Seasonal Naive, the baseline of Chronos' relative scores, and :func:`per_series`, which makes a
 :data:`~lowrank_ts.evaluation.scoring.Forecaster` of a one-series callable.
 
-Seasonal Naive repeats the last season; its quantiles come from a Gaussian with the in-sample
-seasonal-naive residual scale growing as ``sqrt(1 + floor((h - 1) / m))`` (Hyndman &
-Athanasopoulos, FPP3 5.5, as statsforecast's SeasonalNaive intervals).
+Seasonal Naive repeats the last season. Two versions:
+
+- :func:`seasonal_naive` (the ``real`` / ``synthetic`` benchmarks' baseline): quantiles from a
+  Gaussian with the in-sample seasonal-naive residual scale growing as
+  ``sqrt(1 + floor((h - 1) / m))`` (Hyndman & Athanasopoulos, FPP3 5.5, as statsforecast's
+  SeasonalNaive intervals);
+- :func:`seasonal_naive_point` (the ``m3-tourism`` benchmark's baseline): the point forecast at
+  every quantile level, as chronos-forecasting scores it — its published Seasonal Naive WQL is
+  the weighted absolute error ``sum |y - yhat| / sum |y|`` that a point forecast gets
+  (``tests/evaluation/test_m3_tourism_protocol.py`` reproduces those numbers).
 """
 
 from __future__ import annotations
@@ -36,6 +43,19 @@ def seasonal_naive(context, horizon: int, seasonality: int,
   return point[None, :] + z[:, None] * spread[None, :]
 
 
+def seasonal_naive_point(context, horizon: int, seasonality: int,
+                         levels: Sequence[float] = QUANTILE_LEVELS) -> np.ndarray:
+  """Seasonal Naive's point forecast at every level: [len(levels), horizon] (m = 1 when the
+  context is not longer than m)."""
+  context = checks.float_vector(context, "context", allow_nan=False, dtype=np.float64)
+  horizon = checks.positive_int(horizon, "horizon")
+  m = checks.positive_int(seasonality, "seasonality")
+  if m >= context.shape[0]:
+    m = 1
+  point = context[context.shape[0] - m + np.arange(horizon) % m]
+  return np.repeat(point[None, :], len(levels), axis=0)
+
+
 def per_series(fn: Callable[[np.ndarray, int, int], np.ndarray]) -> Forecaster:
   """A forecaster calling ``fn(context, horizon, seasonality) -> [9, horizon]`` per series."""
   if not callable(fn):
@@ -47,3 +67,4 @@ def per_series(fn: Callable[[np.ndarray, int, int], np.ndarray]) -> Forecaster:
 
 
 seasonal_naive_forecaster = per_series(seasonal_naive)
+seasonal_naive_point_forecaster = per_series(seasonal_naive_point)

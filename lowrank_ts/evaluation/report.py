@@ -64,15 +64,28 @@ def make_forecaster(model: registry.ForecastModel | None, seed: int = 0,
   return scoring.model_forecaster(model, seed=seed, num_samples=num_samples), extra
 
 
+def baseline_forecaster(benchmark_name: str) -> scoring.Forecaster:
+  """The Seasonal Naive a benchmark's relative scores divide by: the point forecast on
+  ``m3-tourism`` (as chronos-forecasting's published scores), the Gaussian one otherwise
+  (:mod:`lowrank_ts.evaluation.baselines`)."""
+  if benchmark_name not in benchmark.BENCHMARKS:
+    raise ValueError(f"benchmark must be one of {list(benchmark.BENCHMARKS)}, got "
+                     f"{benchmark_name!r}")
+  if benchmark_name == "m3-tourism":
+    return baselines.seasonal_naive_point_forecaster
+  return baselines.seasonal_naive_forecaster
+
+
 def score(forecaster: scoring.Forecaster, tasks: Sequence[benchmark.Task],
-          baseline: dict[str, dict[str, float]] | None = None) -> Scores:
-  """The :class:`Scores` of ``forecaster`` on ``tasks``. ``baseline``: Seasonal Naive's
+          baseline: dict[str, dict[str, float]] | None = None,
+          naive: scoring.Forecaster = baselines.seasonal_naive_forecaster) -> Scores:
+  """The :class:`Scores` of ``forecaster`` on ``tasks`` relative to the Seasonal Naive
+  ``naive`` (:func:`baseline_forecaster` of the benchmark). ``baseline``: ``naive``'s
   :func:`scoring.per_dataset` on the same tasks when already computed (a learning curve scores
   many checkpoints against one); Seasonal Naive is never run twice."""
   rows = scoring.evaluate(forecaster, tasks)
   datasets = scoring.per_dataset(rows)
   if baseline is None:
-    naive = baselines.seasonal_naive_forecaster
     baseline = datasets if forecaster is naive else scoring.per_dataset(
         scoring.evaluate(naive, tasks))
   return Scores(rows, datasets, baseline, metrics.relative_scores(datasets, baseline))

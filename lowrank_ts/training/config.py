@@ -48,6 +48,9 @@ class TrainConfig:
   kernel_synth_length: int = 1024
   kernel_synth_path: str = ""  # a .npy of KernelSynth series [N, T]
   real_series: bool = False  # add the real series' training parts to the TSMixup sources
+  # Add the real corpus (lowrank_ts.data.corpus: R packages' time series, none sharing a window
+  # with a benchmark series) to the TSMixup sources, each series its own dataset.
+  real_corpus: bool = False
   # TSMixup source draws: "uniform" over all series, or "dataset" (Chronos' Algorithm 1: a
   # dataset uniformly, then one of its series; the KernelSynth pool is one dataset and each
   # real series is its own dataset, as R's datasets are separate datasets).

@@ -1,11 +1,12 @@
 """The training input pipeline of a :class:`~lowrank_ts.training.config.TrainConfig`: TSMixup
-over a KernelSynth pool (and optionally the real series' training parts), seeded, resumable."""
+over a KernelSynth pool (and optionally the real series' training parts and the real corpus of
+:mod:`lowrank_ts.data.corpus`), seeded, resumable."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from lowrank_ts.data import instances, kernel_synth, pipeline, real_series
+from lowrank_ts.data import corpus, instances, kernel_synth, pipeline, real_series
 from lowrank_ts.training.config import TrainConfig
 
 
@@ -18,6 +19,8 @@ def make_pipeline(config: TrainConfig) -> pipeline.InputPipeline:
     pool = kernel_synth.kernel_synth(config.kernel_synth_series, config.seed,
                                      length=config.kernel_synth_length)
   real = real_series.training_parts() if config.real_series else []
+  if config.real_corpus:
+    real += [values.astype(np.float32) for _, values in corpus.load()]
   sources = list(pool) + real
   weights = None
   if config.tsmixup_weighting == "dataset":

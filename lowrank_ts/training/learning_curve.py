@@ -31,7 +31,8 @@ def _metrics_at(workdir: str) -> dict[int, dict]:
 
 def score(model, tasks, baseline: dict, seed: int = 0) -> dict[str, float]:
   """Aggregate relative and absolute (geometric-mean) WQL / MASE of ``model`` on ``tasks``;
-  ``baseline`` is Seasonal Naive's :func:`lowrank_ts.evaluation.per_dataset`."""
+  ``baseline`` is the benchmark's Seasonal Naive's :func:`lowrank_ts.evaluation.per_dataset`
+  (:func:`lowrank_ts.evaluation.report.baseline_forecaster`)."""
   scores = report.score(evaluation.model_forecaster(model, seed=seed), tasks, baseline)
   return {"relative_wql": scores.aggregate["wql"], "relative_mase": scores.aggregate["mase"],
           **report.geometric_means(scores)}
@@ -55,7 +56,7 @@ def learning_curve(workdir: str, benchmark: str = "real", seed: int = 0,
       done = {int(r["step"]): r for r in csv.DictReader(f)}
   tasks = benchmark_lib.tasks(benchmark)
   baseline = evaluation.per_dataset(
-      evaluation.evaluate(evaluation.seasonal_naive_forecaster, tasks))
+      evaluation.evaluate(report.baseline_forecaster(benchmark), tasks))
   logged = _metrics_at(workdir)
   load = checkpoints.checkpoint_loader(workdir)
   new = not os.path.exists(path)
