@@ -107,6 +107,11 @@ class InputPipeline:
                          f"{self.config.batch_size}, got {rows}")
     self._rows = rows
 
+  @property
+  def rows(self) -> list[int] | None:
+    """The rows of each global batch this iterator yields (None: all; :meth:`set_rows`)."""
+    return None if self._rows is None else list(self._rows)
+
   @staticmethod
   def _pool(series, name, needed):
     if len(series) == 0:

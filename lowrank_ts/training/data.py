@@ -4,6 +4,10 @@ over a KernelSynth pool (and optionally the real series' training parts and the 
 
 from __future__ import annotations
 
+import concurrent.futures
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 
 from lowrank_ts.data import corpus, instances, kernel_synth, pipeline, real_series
@@ -32,3 +36,41 @@ def make_pipeline(config: TrainConfig) -> pipeline.InputPipeline:
                                         min_past=config.min_past))
   return pipeline.InputPipeline(pipe_config, kernel_synth_series=pool, tsmixup_sources=sources,
                                 seed=config.seed, tsmixup_weights=weights)
+
+
+class Prefetcher:
+  """The model inputs of the next ``depth`` batches, made in a background thread while the
+  device trains on the current one (the Python input pipeline and XLA's step overlap: XLA
+  releases the GIL).
+
+  Batch ``s`` is ``prepare(pipe.batch_at(s, pipe.rows))`` — a pure function of (seed, step,
+  rows) — and :meth:`next` advances ``pipe``'s state by one step, so the stream and the pipeline
+  state saved in checkpoints are exactly those of iterating ``pipe`` directly. An error in the
+  thread is raised by :meth:`next` for the batch that failed.
+  """
+
+  def __init__(self, pipe: pipeline.InputPipeline, prepare: Callable[[dict], Any],
+               depth: int = 2):
+    if not isinstance(pipe, pipeline.InputPipeline):
+      raise ValueError(f"pipe must be an InputPipeline, got {type(pipe).__name__}")  # noqa: TRY004
+    self._pipe, self._prepare, self._depth = pipe, prepare, depth
+    self._executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="prefetch")
+    self._futures: dict[int, concurrent.futures.Future] = {}
+
+  def _make(self, step: int):
+    return self._prepare(self._pipe.batch_at(step, self._pipe.rows))
+
+  def next(self):
+    state = self._pipe.get_state()
+    step = int(state["step"])
+    for stale in [s for s in self._futures if s < step]:  # the state was reset (a restore)
+      self._futures.pop(stale).cancel()
+    for s in range(step, step + self._depth):
+      if s not in self._futures:
+        self._futures[s] = self._executor.submit(self._make, s)
+    batch = self._futures.pop(step).result()
+    self._pipe.set_state({"seed": state["seed"], "step": step + 1})
+    return batch
+
+  def close(self) -> None:
+    self._executor.shutdown(wait=True, cancel_futures=True)

@@ -56,6 +56,8 @@ def train(config: TrainConfig, workdir: str, *, devices=None, progress: bool = T
   except BaseException:
     mngr.close()
     raise
+  prefetch = data.Prefetcher(
+      pipe, lambda b: trainer.shard_batch(trainer.abstract_model.training_batch(b)))
   log = metrics.run_log(workdir, start, primary)
   bar = (tqdm.tqdm(total=config.steps, initial=start, desc="train")
          if progress and tqdm is not None else None)
@@ -64,7 +66,7 @@ def train(config: TrainConfig, workdir: str, *, devices=None, progress: bool = T
   try:
     last = config.steps if stop_after is None else min(stop_after, config.steps)
     for step in range(start + 1, last + 1):
-      batch = trainer.shard_batch(trainer.abstract_model.training_batch(next(pipe)))
+      batch = prefetch.next()
       state, out = trainer.step_fn(state, rest, batch)
       loss = float(out["loss"])
       if not np.isfinite(loss):
@@ -85,6 +87,7 @@ def train(config: TrainConfig, workdir: str, *, devices=None, progress: bool = T
       if bar is not None:
         bar.update(1)
   finally:
+    prefetch.close()
     mngr.wait_until_finished()
     mngr.close()
     log.close()
