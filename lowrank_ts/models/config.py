@@ -330,6 +330,11 @@ BOLT_CONFIGS["chronos-bolt-cpu"] = BoltConfig(_t5(2, 64, 256, 2, 4, 16), context
 # context, a 16-step quantile head (the offline benchmark's horizons are <= 13).
 BOLT_CONFIGS["chronos-bolt-cpu-h16"] = BoltConfig(_t5(2, 64, 256, 2, 4, 16), context_length=256,
                                                   prediction_length=16)
+# The zero-shot CPU recipe's model ("cpu-zeroshot"): the same backbone with a 24-step head (the
+# M3 / Tourism horizons go to 24) and 256 steps of context (longer than almost every benchmark
+# history, enough for 21 monthly seasons).
+BOLT_CONFIGS["chronos-bolt-cpu-zs"] = BoltConfig(_t5(2, 64, 256, 2, 4, 16), context_length=256,
+                                                 prediction_length=24)
 
 
 def config_from_hf(t5: T5Config, chronos_config: Mapping) -> ChronosConfig | BoltConfig:
