@@ -1,14 +1,21 @@
-"""Score a model against Seasonal Naive on a benchmark: ``python -m lowrank_ts.evaluate``.
+"""Score a model or a baseline against Seasonal Naive on a benchmark: ``python -m lowrank_ts.evaluate``.
 
-  python -m lowrank_ts.evaluate --model seasonal-naive|DIR [--benchmark real|synthetic] \\
-      [--out DIR] [--seed S] [--num-samples N] [--posthoc-eps EPS]
+  python -m lowrank_ts.evaluate [--model DIR|seasonal-naive|auto-ets|auto-theta|auto-arima] \\
+      [--benchmark real|synthetic|m3-tourism] [--out DIR] [--seed S] [--num-samples N] \\
+      [--posthoc-eps EPS] [--processes P] [--max-series N]
 
 writes ``per_series`` and ``per_dataset`` tables (WQL, MASE, relative to Seasonal Naive) as CSV
-and markdown to ``--out`` (default ``runs/eval/<model>-<benchmark>``) and prints the aggregate
-relative scores. ``DIR`` is a Hugging Face format checkpoint folder
-(``lowrank_ts.interop.hf.save``); ``--posthoc-eps`` compresses its attention first (truncated
-SVD at that eps-rank); ``--seed`` and ``--num-samples`` apply to sampling models (Chronos).
-The library: :mod:`lowrank_ts.evaluation`.
+and markdown and ``fan_charts.png`` (median and 10-90 % band of a few forecasts) to ``--out``
+(default ``runs/eval/<model>-<benchmark>``) and prints the aggregate relative scores. Without
+``--model``: the package's shipped zero-shot model (:mod:`lowrank_ts.pretrained`). ``DIR`` is a
+Hugging Face format checkpoint folder (``lowrank_ts.interop.hf.save``); ``--posthoc-eps``
+compresses its attention first (truncated SVD at that eps-rank); ``--seed`` and
+``--num-samples`` apply to sampling models (Chronos); ``--processes`` to the statistical
+baselines, which report how many series fell back to Seasonal Naive. ``m3-tourism`` (the
+zero-shot benchmark, extra ``benchmarks``) divides by chronos-forecasting's point Seasonal Naive
+and prints the published Chronos rows beside ours; ``--max-series N`` keeps the first N series
+of each of its datasets (a smoke run, not the benchmark). The library:
+:mod:`lowrank_ts.evaluation`.
 """
 
 from __future__ import annotations
@@ -16,52 +23,87 @@ from __future__ import annotations
 import argparse
 import pathlib
 import sys
+import time
 from collections.abc import Sequence
 
-from lowrank_ts import checks, cli
+from lowrank_ts import checks, cli, pretrained
 from lowrank_ts.data import benchmark
-from lowrank_ts.evaluation import report
+from lowrank_ts.evaluation import plots, report
 
 
 def _check_arguments(args: argparse.Namespace) -> None:
-  if args.posthoc_eps is not None and args.model == report.SEASONAL_NAIVE:
-    raise ValueError(f"--posthoc-eps needs a model checkpoint, not {report.SEASONAL_NAIVE}")
+  if args.posthoc_eps is not None and args.model in report.BASELINE_NAMES:
+    raise ValueError(f"--posthoc-eps needs a model checkpoint, not {args.model}")
   checks.positive_int(args.seed, "--seed", allow_zero=True)
+  checks.positive_int(args.processes, "--processes")
   if args.num_samples is not None:
     checks.positive_int(args.num_samples, "--num-samples")
   if args.posthoc_eps is not None and not 0 < args.posthoc_eps < 1:
     raise ValueError(f"--posthoc-eps must be in (0, 1), got {args.posthoc_eps}")
+  if args.max_series is not None:
+    checks.positive_int(args.max_series, "--max-series")
+    if args.benchmark != "m3-tourism":
+      raise ValueError(f"--max-series applies to --benchmark m3-tourism only, not "
+                       f"{args.benchmark}")
+
+
+def _published_table() -> str:
+  rows = report.published_rows()
+  lines = ["published zero-shot scores on these six datasets (chronos-forecasting "
+           "scripts/evaluation/results/*-zero-shot.csv; relative = geometric mean of model / "
+           "Seasonal Naive):", "| model | relative_wql | relative_mase |", "|---|---|---|"]
+  lines += [f"| {r['model']} | {r['relative_wql']:.3f} | {r['relative_mase']:.3f} |" for r in rows]
+  return "\n".join(lines)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
   parser = argparse.ArgumentParser(prog="python -m lowrank_ts.evaluate",
                                    description=__doc__.split("\n\n")[0])
-  parser.add_argument("--model", required=True,
-                      help=f"{report.SEASONAL_NAIVE}, or a checkpoint folder (interop.hf.save)")
-  parser.add_argument("--benchmark", default="real", choices=["real", "synthetic"])
+  parser.add_argument("--model", default=None,
+                      help=f"a checkpoint folder (interop.hf.save) or one of "
+                           f"{', '.join(report.BASELINE_NAMES)}; default: the shipped "
+                           f"{pretrained.DEFAULT} model")
+  parser.add_argument("--benchmark", default="real", choices=list(benchmark.BENCHMARKS))
   parser.add_argument("--out", default=None, help="default: runs/eval/<model>-<benchmark>")
   parser.add_argument("--seed", type=int, default=0, help="sampling seed (Chronos)")
   parser.add_argument("--num-samples", type=int, default=None,
                       help="sample paths (Chronos); default: the model's")
   parser.add_argument("--posthoc-eps", type=float, default=None,
                       help="compress attention first: truncated SVD at this eps-rank")
+  parser.add_argument("--processes", type=int, default=1,
+                      help="worker processes for the statistical baselines")
+  parser.add_argument("--max-series", type=int, default=None,
+                      help="m3-tourism only: the first N series of each dataset (smoke run)")
   args = parser.parse_args(argv)
-  out = pathlib.Path(args.out or f"runs/eval/{pathlib.Path(args.model).name}-{args.benchmark}")
+  name = pretrained.DEFAULT if args.model is None else pathlib.Path(args.model).name
+  out = pathlib.Path(args.out or f"runs/eval/{name}-{args.benchmark}")
   with cli.errors(parser, cli.USAGE):
     _check_arguments(args)
   with cli.errors(parser, cli.DATA):  # the arguments are valid: what fails is the checkpoint
+    tasks = report.benchmark_tasks(args.benchmark, args.max_series)
     model = report.load_model(args.model)
     forecaster, extra = report.make_forecaster(model, args.seed, args.num_samples,
-                                               args.posthoc_eps)
+                                               args.posthoc_eps, args.benchmark, args.processes)
+  start = time.perf_counter()
   with cli.errors(parser, cli.USAGE):  # options the model does not take (--num-samples, Bolt)
-    scores = report.score(forecaster, benchmark.tasks(args.benchmark))
+    scores = report.score(forecaster, tasks, naive=report.baseline_forecaster(args.benchmark))
+  seconds = time.perf_counter() - start
   with cli.errors(parser, cli.DATA):
     report.write_tables(scores, out)
+    plots.fan_charts(tasks, scores.rows, out / "fan_charts.png",
+                     title=f"{name} on {args.benchmark}")
     print((out / "per_dataset.md").read_text())
+  if args.benchmark == "m3-tourism":
+    print(_published_table() + "\n")
+  if hasattr(forecaster, "failures"):
+    counts = report.fallbacks_by_dataset(forecaster, tasks)
+    print(f"fell back to Seasonal Naive: {sum(counts.values())} of {len(tasks)} series "
+          f"({', '.join(f'{d} {n}' for d, n in counts.items())})")
   size = (f" (attention size ratio {extra['attention_size_ratio']:.3f})"
           if "attention_size_ratio" in extra else "")
   print(f"relative WQL {scores.aggregate['wql']:.3f}, relative MASE "
-        f"{scores.aggregate['mase']:.3f}{size}; tables in {out}/")
+        f"{scores.aggregate['mase']:.3f}{size}; {seconds:.1f} s for {len(tasks)} series; "
+        f"tables and fan charts in {out}/")
   return 0
 
 

@@ -1,9 +1,10 @@
 """Forecast CSV series with a checkpoint: ``python -m lowrank_ts.forecast``.
 
-  python -m lowrank_ts.forecast --model DIR --input series.csv --horizon 24 \\
+  python -m lowrank_ts.forecast [--model DIR] --input series.csv --horizon 24 \\
       --num-samples 20 --seed 0 [--temperature 1 --top-k 50 --top-p 1] [--long] --out forecast.csv
 
-``DIR`` is a Hugging Face format checkpoint folder (Chronos or Chronos-Bolt); the CSV formats
+``DIR`` is a Hugging Face format checkpoint folder (Chronos or Chronos-Bolt); without
+``--model``, the package's shipped zero-shot model (:mod:`lowrank_ts.pretrained`). The CSV formats
 are :mod:`lowrank_ts.inference.csv_io`'s (wide by default, ``--long`` for series/value rows);
 sampling options apply to Chronos only. The library: :func:`lowrank_ts.inference.forecasting.forecast`.
 """
@@ -16,7 +17,7 @@ from collections.abc import Sequence
 
 import jax
 
-from lowrank_ts import cli
+from lowrank_ts import cli, pretrained
 from lowrank_ts.inference import csv_io, forecasting
 from lowrank_ts.interop import hf
 
@@ -24,7 +25,9 @@ from lowrank_ts.interop import hf
 def main(argv: Sequence[str] | None = None) -> int:
   parser = argparse.ArgumentParser(prog="python -m lowrank_ts.forecast",
                                    description=__doc__.split("\n\n")[0])
-  parser.add_argument("--model", required=True, help="Hugging Face format checkpoint folder")
+  parser.add_argument("--model", default=None,
+                      help="Hugging Face format checkpoint folder (default: the shipped "
+                           f"{pretrained.DEFAULT} model)")
   parser.add_argument("--input", required=True, help="wide CSV, one column per series")
   parser.add_argument("--long", action="store_true",
                       help="the input is long: columns 'series' and 'value', rows in time order")
@@ -43,7 +46,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                                ("top_p", args.top_p)) if v is not None}
   with cli.errors(parser, cli.DATA):
     names, context = (csv_io.read_long_csv if args.long else csv_io.read_wide_csv)(args.input)
-    model = hf.load(args.model)
+    model = pretrained.load() if args.model is None else hf.load(args.model)
   with cli.errors(parser, cli.USAGE):  # sampling options the model does not take
     result = forecasting.forecast(model, context, args.horizon, jax.random.key(args.seed),
                                   **options)

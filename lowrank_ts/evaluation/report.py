@@ -1,6 +1,8 @@
-"""One benchmark run, as ``python -m lowrank_ts.evaluate`` makes it: Seasonal Naive or a
-checkpoint folder's model (compressed post hoc if asked) scored on a benchmark against Seasonal
-Naive, with ``per_series`` and ``per_dataset`` tables written as CSV and markdown.
+"""One benchmark run, as ``python -m lowrank_ts.evaluate`` makes it: a baseline (Seasonal Naive,
+AutoETS, AutoTheta, AutoARIMA) or a checkpoint folder's model (the shipped zero-shot model by
+default; compressed post hoc if asked) scored on a benchmark against Seasonal Naive, with
+``per_series`` and ``per_dataset`` tables written as CSV and markdown; on ``m3-tourism`` also the
+published Chronos rows beside ours and fan charts of a few forecasts.
 
 The steps are separate functions, so that the CLI can tell a bad checkpoint (:func:`load_model`,
 :func:`make_forecaster`) from an option the model does not take (:func:`score`); :func:`run`
@@ -15,11 +17,14 @@ import pathlib
 from collections.abc import Sequence
 
 from lowrank_ts.data import benchmark
-from lowrank_ts.evaluation import baselines, metrics, scoring
+from lowrank_ts.evaluation import baselines, metrics, plots, published, scoring
+from lowrank_ts import pretrained
 from lowrank_ts.interop import hf
 from lowrank_ts.models import posthoc, registry
 
 SEASONAL_NAIVE = "seasonal-naive"
+STATISTICAL = ("auto-ets", "auto-theta", "auto-arima")  # evaluation.statistical.BASELINES
+BASELINE_NAMES = (SEASONAL_NAIVE, *STATISTICAL)
 PER_SERIES_COLUMNS = ("dataset", "series", "horizon", "seasonality", "wql", "mase")
 PER_DATASET_COLUMNS = ("dataset", "num_series", "wql", "mase", "relative_wql", "relative_mase")
 
@@ -35,28 +40,41 @@ class Scores:
   aggregate: dict[str, float]
 
 
-def load_model(model: str | pathlib.Path) -> registry.ForecastModel | None:
-  """None for ``seasonal-naive``, else the model of the checkpoint folder ``model``
+def load_model(model: str | pathlib.Path | None) -> registry.ForecastModel | str:
+  """A baseline's name (:data:`BASELINE_NAMES`) as is; None: the shipped zero-shot model
+  (:mod:`lowrank_ts.pretrained`); else the model of the checkpoint folder ``model``
   (:func:`lowrank_ts.interop.hf.load`, which names the file of a corrupt checkpoint)."""
-  if model == SEASONAL_NAIVE:
-    return None
+  if model is None:
+    return pretrained.load()
+  if model in BASELINE_NAMES:
+    return model
   if not isinstance(model, (str, pathlib.Path)) or not pathlib.Path(model).is_dir():
-    raise ValueError(f"model must be {SEASONAL_NAIVE} or a checkpoint folder, got {model!r} "
-                     "(no such folder)")
+    raise ValueError(f"model must be one of {list(BASELINE_NAMES)} or a checkpoint folder, got "
+                     f"{model!r} (no such folder)")
   return hf.load(model)
 
 
-def make_forecaster(model: registry.ForecastModel | None, seed: int = 0,
-                    num_samples: int | None = None, posthoc_eps: float | None = None
+def make_forecaster(model: registry.ForecastModel | str, seed: int = 0,
+                    num_samples: int | None = None, posthoc_eps: float | None = None,
+                    benchmark_name: str = "real", processes: int = 1
                     ) -> tuple[scoring.Forecaster, dict[str, float]]:
-  """``(forecaster, extra)`` for what :func:`load_model` returned: Seasonal Naive for None,
+  """``(forecaster, extra)`` for what :func:`load_model` returned: a baseline by name (Seasonal
+  Naive as ``benchmark_name`` scores it, :func:`baseline_forecaster`; a statistical one over
+  ``processes`` workers, :class:`~lowrank_ts.evaluation.statistical.StatisticalForecaster`),
   else :func:`scoring.model_forecaster` of the model, compressed first when ``posthoc_eps`` is
   given (truncated SVD at that eps-rank, :func:`lowrank_ts.models.posthoc.compress`; ``extra``
   then holds its ``attention_size_ratio``)."""
-  if model is None:
+  if isinstance(model, str):
+    if model not in BASELINE_NAMES:
+      raise ValueError(f"model must be one of {list(BASELINE_NAMES)} or a loaded model, got "
+                       f"{model!r}")
     if posthoc_eps is not None:
-      raise ValueError(f"posthoc_eps needs a model checkpoint, not {SEASONAL_NAIVE}")
-    return baselines.seasonal_naive_forecaster, {}
+      raise ValueError(f"posthoc_eps needs a model checkpoint, not {model}")
+    if model == SEASONAL_NAIVE:
+      return baseline_forecaster(benchmark_name), {}
+    from lowrank_ts.evaluation import statistical  # noqa: PLC0415 (statsmodels: on use)
+
+    return statistical.StatisticalForecaster(model, processes=processes), {}
   extra = {}
   if posthoc_eps is not None:
     model, compression = posthoc.compress(model, posthoc_eps)
@@ -130,12 +148,45 @@ def write_tables(scores: Scores, out: pathlib.Path) -> None:
   write_table(dataset_table(scores), PER_DATASET_COLUMNS, out / "per_dataset")
 
 
-def run(model: str | pathlib.Path, benchmark_name: str, out: pathlib.Path, seed: int = 0,
-        num_samples: int | None = None, posthoc_eps: float | None = None) -> dict[str, float]:
-  """Evaluates ``model`` (``seasonal-naive`` or a checkpoint folder) on a benchmark; writes the
-  tables to ``out``. Returns the aggregate relative WQL / MASE against Seasonal Naive, plus
-  ``attention_size_ratio`` when ``posthoc_eps`` compresses the model first."""
-  forecaster, extra = make_forecaster(load_model(model), seed, num_samples, posthoc_eps)
-  scores = score(forecaster, benchmark.tasks(benchmark_name))
+def benchmark_tasks(benchmark_name: str, max_series: int | None = None) -> list[benchmark.Task]:
+  """The benchmark's tasks; ``max_series`` (m3-tourism only) keeps the first of each dataset."""
+  if max_series is None:
+    return benchmark.tasks(benchmark_name)
+  if benchmark_name != "m3-tourism":
+    raise ValueError(f"max_series applies to the m3-tourism benchmark only, not {benchmark_name!r}")
+  return benchmark.tasks(benchmark_name, max_series=max_series)
+
+
+def fallbacks_by_dataset(forecaster, tasks: Sequence[benchmark.Task]) -> dict[str, int]:
+  """Per dataset, the series a statistical forecaster answered with Seasonal Naive after
+  :func:`scoring.evaluate` ran it on ``tasks`` (which calls it once per horizon, in order)."""
+  order = [i for h in dict.fromkeys(t.horizon for t in tasks)
+           for i, t in enumerate(tasks) if t.horizon == h]
+  counts = dict.fromkeys(dict.fromkeys(t.dataset for t in tasks), 0)
+  for i, _ in getattr(forecaster, "failures", []):
+    counts[tasks[order[i]].dataset] += 1
+  return counts
+
+
+def published_rows() -> list[dict]:
+  """The published zero-shot rows (:mod:`lowrank_ts.evaluation.published`) as table rows:
+  relative WQL / MASE over the six datasets for every published model."""
+  return [{"model": m, **{f"relative_{k}": v for k, v in published.relative(m).items()}}
+          for m in published.models()]
+
+
+def run(model: str | pathlib.Path | None, benchmark_name: str, out: pathlib.Path,
+        seed: int = 0, num_samples: int | None = None, posthoc_eps: float | None = None,
+        processes: int = 1, max_series: int | None = None) -> dict[str, float]:
+  """Evaluates ``model`` (a baseline name, a checkpoint folder, None for the shipped model) on
+  a benchmark; writes the tables to ``out`` (and ``fan_charts.png``). Returns the aggregate
+  relative WQL / MASE against the benchmark's Seasonal Naive, plus ``attention_size_ratio``
+  when ``posthoc_eps`` compresses the model first. ``max_series``: only the first series of each
+  m3-tourism dataset (a smoke run, not the benchmark)."""
+  tasks = benchmark_tasks(benchmark_name, max_series)
+  forecaster, extra = make_forecaster(load_model(model), seed, num_samples, posthoc_eps,
+                                      benchmark_name, processes)
+  scores = score(forecaster, tasks, naive=baseline_forecaster(benchmark_name))
   write_tables(scores, out)
+  plots.fan_charts(tasks, scores.rows, pathlib.Path(out) / "fan_charts.png")
   return {**scores.aggregate, **extra}

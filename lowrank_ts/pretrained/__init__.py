@@ -1,0 +1,42 @@
+"""Pretrained models shipped inside the package (Hugging Face format folders beside this file).
+
+``cpu-zeroshot`` (:data:`DEFAULT`): a Chronos-Bolt of 0.1 M parameters trained on this
+project's CPU recipe ``cpu-zeroshot`` — data with no M-competition or Tourism series — and scored
+zero-shot on the ``m3-tourism`` benchmark. Its folder holds ``config.json``,
+``model.safetensors``, ``scores.json`` (the benchmark scores recorded when it was exported,
+which ``tests/test_pretrained.py`` reproduces) and ``README.md`` with the command that trains
+it. ``python -m lowrank_ts.forecast`` and ``python -m lowrank_ts.evaluate`` use it when
+``--model`` is not given.
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+import json
+import pathlib
+
+DEFAULT = "cpu-zeroshot"
+NAMES = ("cpu-zeroshot",)
+
+
+def path(name: str = DEFAULT) -> pathlib.Path:
+  """The folder of the shipped model ``name`` (a checkpoint folder ``interop.hf.load`` reads)."""
+  if name not in NAMES:
+    raise ValueError(f"name must be one of the shipped models {list(NAMES)}, got {name!r}")
+  folder = pathlib.Path(str(importlib.resources.files(__package__).joinpath(name)))
+  if not (folder / "model.safetensors").is_file():
+    raise FileNotFoundError(f"the shipped model {name!r} is missing from {folder} (a broken "
+                            "install? reinstall with pip install -e .)")
+  return folder
+
+
+def load(name: str = DEFAULT):
+  """The shipped model ``name`` (:func:`lowrank_ts.interop.hf.load`)."""
+  from lowrank_ts.interop import hf  # noqa: PLC0415 (JAX / Flax only when a model is loaded)
+
+  return hf.load(path(name))
+
+
+def recorded_scores(name: str = DEFAULT) -> dict:
+  """The scores recorded in the model's ``scores.json`` when it was exported."""
+  return json.loads((path(name) / "scores.json").read_text())
