@@ -1,6 +1,6 @@
 """Pretrained models shipped inside the package (Hugging Face format folders beside this file).
 
-``cpu-zeroshot`` (:data:`DEFAULT`): a Chronos-Bolt of 0.1 M parameters trained on this
+``cpu-zeroshot`` (:data:`DEFAULT`): a Chronos-Bolt of 0.34 M parameters trained on this
 project's CPU recipe ``cpu-zeroshot`` — data with no M-competition or Tourism series — and scored
 zero-shot on the ``m3-tourism`` benchmark. Its folder holds ``config.json``,
 ``model.safetensors``, ``scores.json`` (the benchmark scores recorded when it was exported,

@@ -132,6 +132,13 @@ TRAIN_CONFIGS: dict[str, TrainConfig] = {
     "cpu-zeroshot": TrainConfig(model="chronos-bolt-cpu-zs", steps=40_000, batch_size=64,
                                 checkpoint_every=2500, keep_checkpoints=1000, log_every=100,
                                 real_series=True, real_corpus=True, tsmixup_weighting="dataset"),
+    # The same data design at chronos-bolt-small size (48 M parameters, context 2048, a 64-step
+    # head) for one accelerator: bf16 compute, batch 256. Not run here (no GPU in this project's
+    # sessions so far); README "Zero-shot" gives its expected throughput.
+    "gpu-zeroshot": TrainConfig(model="chronos-bolt-small", steps=100_000, batch_size=256,
+                                compute_dtype="bfloat16", checkpoint_every=5000,
+                                keep_checkpoints=100, log_every=100, real_series=True,
+                                real_corpus=True, tsmixup_weighting="dataset"),
     # Seconds on 2 CPU cores: for tests and smoke runs.
     "cpu-test": TrainConfig(model="chronos-t5-cpu-mini", steps=20, batch_size=8,
                             checkpoint_every=10, context_length=64, prediction_length=16,
