@@ -40,3 +40,25 @@ def load(name: str = DEFAULT):
 def recorded_scores(name: str = DEFAULT) -> dict:
   """The scores recorded in the model's ``scores.json`` when it was exported."""
   return json.loads((path(name) / "scores.json").read_text())
+
+
+def benchmark_scores(model) -> dict:
+  """``model``'s zero-shot scores on the ``m3-tourism`` benchmark, as ``scores.json`` records
+  them: aggregate relative WQL / MASE and per-dataset WQL / MASE (deterministic for Bolt)."""
+  from lowrank_ts.data import benchmark  # noqa: PLC0415
+  from lowrank_ts.evaluation import report, scoring  # noqa: PLC0415
+
+  scores = report.score(scoring.model_forecaster(model), benchmark.tasks("m3-tourism"),
+                        naive=report.baseline_forecaster("m3-tourism"))
+  return {"benchmark": "m3-tourism", "relative_wql": scores.aggregate["wql"],
+          "relative_mase": scores.aggregate["mase"],
+          "datasets": {d: {"wql": s["wql"], "mase": s["mase"]}
+                       for d, s in scores.datasets.items()}}
+
+
+def record_scores(name: str = DEFAULT, **provenance) -> dict:
+  """Scores the shipped model ``name`` and writes them, with ``provenance`` (step, training
+  time, command), to its ``scores.json``; returns what was written."""
+  record = {**benchmark_scores(load(name)), **provenance}
+  (path(name) / "scores.json").write_text(json.dumps(record, indent=1) + "\n")
+  return record
