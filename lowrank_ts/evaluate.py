@@ -49,9 +49,10 @@ def _check_arguments(args: argparse.Namespace) -> None:
 
 def _published_table() -> str:
   rows = report.published_rows()
-  lines = ["published zero-shot scores on these six datasets (chronos-forecasting "
+  title = ("published zero-shot scores on these six datasets (chronos-forecasting "
            "scripts/evaluation/results/*-zero-shot.csv; relative = geometric mean of model / "
-           "Seasonal Naive):", "| model | relative_wql | relative_mase |", "|---|---|---|"]
+           "Seasonal Naive):")
+  lines = [title, "| model | relative_wql | relative_mase |", "|---|---|---|"]
   lines += [f"| {r['model']} | {r['relative_wql']:.3f} | {r['relative_mase']:.3f} |" for r in rows]
   return "\n".join(lines)
 

@@ -32,8 +32,8 @@ def test_a_statistical_baseline_reports_its_fallbacks(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("argv, name", [
-    (["--model", "seasonal-naive", "--max-series", "3"], "--max-series applies to --benchmark "
-                                                         "m3-tourism only"),
+    (["--model", "seasonal-naive", "--max-series", "3"],
+     "--max-series applies to --benchmark m3-tourism only"),
     (["--model", "seasonal-naive", "--benchmark", "m3-tourism", "--max-series", "0"],
      "--max-series must be"),
     (["--model", "auto-ets", "--processes", "0"], "--processes must be"),

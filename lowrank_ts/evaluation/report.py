@@ -16,9 +16,9 @@ import dataclasses
 import pathlib
 from collections.abc import Sequence
 
+from lowrank_ts import pretrained
 from lowrank_ts.data import benchmark
 from lowrank_ts.evaluation import baselines, metrics, plots, published, scoring
-from lowrank_ts import pretrained
 from lowrank_ts.interop import hf
 from lowrank_ts.models import posthoc, registry
 
@@ -72,7 +72,7 @@ def make_forecaster(model: registry.ForecastModel | str, seed: int = 0,
       raise ValueError(f"posthoc_eps needs a model checkpoint, not {model}")
     if model == SEASONAL_NAIVE:
       return baseline_forecaster(benchmark_name), {}
-    from lowrank_ts.evaluation import statistical  # noqa: PLC0415 (statsmodels: on use)
+    from lowrank_ts.evaluation import statistical
 
     return statistical.StatisticalForecaster(model, processes=processes), {}
   extra = {}

@@ -32,7 +32,7 @@ def path(name: str = DEFAULT) -> pathlib.Path:
 
 def load(name: str = DEFAULT):
   """The shipped model ``name`` (:func:`lowrank_ts.interop.hf.load`)."""
-  from lowrank_ts.interop import hf  # noqa: PLC0415 (JAX / Flax only when a model is loaded)
+  from lowrank_ts.interop import hf
 
   return hf.load(path(name))
 
@@ -45,8 +45,8 @@ def recorded_scores(name: str = DEFAULT) -> dict:
 def benchmark_scores(model) -> dict:
   """``model``'s zero-shot scores on the ``m3-tourism`` benchmark, as ``scores.json`` records
   them: aggregate relative WQL / MASE and per-dataset WQL / MASE (deterministic for Bolt)."""
-  from lowrank_ts.data import benchmark  # noqa: PLC0415
-  from lowrank_ts.evaluation import report, scoring  # noqa: PLC0415
+  from lowrank_ts.data import benchmark
+  from lowrank_ts.evaluation import report, scoring
 
   scores = report.score(scoring.model_forecaster(model), benchmark.tasks("m3-tourism"),
                         naive=report.baseline_forecaster("m3-tourism"))
