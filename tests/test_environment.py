@@ -20,9 +20,11 @@ def test_reference_stack_is_installed_under_ci(module):
 
 
 def test_ci_runs_with_the_skip_guard_on():
-  """.ci/run exports CI=true, which turns on the checks above and the skip guard of conftest."""
+  """.ci/run exports CI=true, which turns on the checks above and the skip guard of conftest,
+  and runs the slow tests as a second step."""
   ci = (pathlib.Path(__file__).parent.parent / ".ci" / "run").read_text()
   assert "export CI=true" in ci.splitlines()
+  assert "python -m pytest -q -m slow" in ci.splitlines()  # the slow tests run somewhere
 
 
 def test_importing_the_package_sets_no_global_flags():
