@@ -40,14 +40,19 @@ def compiler_options(platform: str | None = None) -> dict[str, str]:
 
 def jit(fun=None, **jit_kwargs):
   """``jax.jit`` with :func:`compiler_options`, decided at the first call (not at import), so
-  it can decorate module-level functions. Usable with or without keyword arguments."""
+  it can decorate module-level functions. Usable with or without keyword arguments; the result
+  has ``.lower(*args)`` like a jitted function (to inspect what it compiles)."""
   if fun is None:
     return functools.partial(jit, **jit_kwargs)
   compiled = []
 
-  @functools.wraps(fun)
-  def call(*args, **kwargs):
+  def jitted():
     if not compiled:
       compiled.append(jax.jit(fun, compiler_options=compiler_options(), **jit_kwargs))
-    return compiled[0](*args, **kwargs)
+    return compiled[0]
+
+  @functools.wraps(fun)
+  def call(*args, **kwargs):
+    return jitted()(*args, **kwargs)
+  call.lower = lambda *args, **kwargs: jitted().lower(*args, **kwargs)
   return call
