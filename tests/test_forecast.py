@@ -50,6 +50,17 @@ def test_chronos_forecast_summary(chronos_folder):
   assert np.all(np.diff(result["quantiles"], axis=-1) >= 0)
   again = forecasting.forecast(model, _series(), 5, jax.random.key(1), num_samples=7)
   np.testing.assert_array_equal(result["quantiles"], again["quantiles"])
+  # The summary is of the sample paths the same key draws: the mean their average, the median
+  # their 4th of 7 sorted values, the 0.1 level 0.6 of the way from the 1st to the 2nd.
+  paths = np.asarray(model.sample_paths(forecasting.prepare_context(_series()), 5,
+                                        jax.random.key(1), num_samples=7), np.float64)
+  ordered = np.sort(paths, axis=1)
+  # 1e-6: float32 paths averaged in another order (7 terms: a few ulp).
+  np.testing.assert_allclose(result["mean"], paths.sum(axis=1) / 7, rtol=1e-6, atol=1e-6)
+  np.testing.assert_allclose(result["quantiles"][..., 4], ordered[:, 3], rtol=1e-6, atol=1e-6)
+  np.testing.assert_allclose(result["quantiles"][..., 0],
+                             ordered[:, 0] + 0.6 * (ordered[:, 1] - ordered[:, 0]),
+                             rtol=1e-6, atol=1e-6)
   with pytest.raises(ValueError, match="key"):
     forecasting.forecast(model, _series(), 5)
   with pytest.raises(ValueError, match="horizon"):
