@@ -333,7 +333,7 @@ def test_cli_posthoc_eps_out_of_range_is_a_usage_error(tmp_path, capsys, bolt_fo
     (lambda: evaluation.run("chronos", "real", None), "model"),
     (lambda: evaluation.run("seasonal-naive", "real", None, posthoc_eps=0.1), "posthoc_eps"),
     (lambda: evaluation.model_forecaster("chronos"), "model"),
-    (lambda: evaluation.per_series(3), "fn"),
+    (lambda: evaluation.per_series(3), r"^fn must be callable, got int"),
     (lambda: evaluation.geometric_mean([1.0, 0.0]), "values"),
     (lambda: evaluation.geometric_mean([]), "values"),
     (lambda: evaluation.geometric_mean("12"), "values"),

@@ -61,7 +61,7 @@ def test_chronos_forecast_summary(chronos_folder):
   np.testing.assert_allclose(result["quantiles"][..., 0],
                              ordered[:, 0] + 0.6 * (ordered[:, 1] - ordered[:, 0]),
                              rtol=1e-6, atol=1e-6)
-  with pytest.raises(ValueError, match="key"):
+  with pytest.raises(ValueError, match=r"^key is required to sample Chronos forecasts"):
     forecasting.forecast(model, _series(), 5)
   with pytest.raises(ValueError, match="horizon"):
     model.sample_paths(forecasting.prepare_context(_series()), 0, jax.random.key(0))

@@ -63,11 +63,11 @@ def test_config_json_helpers_reject_bad_input():
     hf.config_to_json(CHRONOS_CONFIGS["chronos-t5-cpu"].t5)
   with pytest.raises(ValueError, match="config"):
     hf.dense_config(None)
-  with pytest.raises(ValueError, match="t5"):
+  with pytest.raises(ValueError, match=r"^t5 must be a T5Config, got NoneType"):
     hf.t5_entries(None)
   with pytest.raises(ValueError, match="config"):
     hf.entries_for("chronos")
-  with pytest.raises(ValueError, match="raw"):
+  with pytest.raises(ValueError, match=r"^raw must be a dict, got list"):
     hf.config_from_json([])
 
 

@@ -136,7 +136,7 @@ def test_sample_rejects_bad_input(model):
                         (dict(num_samples=2, horizon=2, top_k=-1), "top_k")):
     with pytest.raises(ValueError, match=match):
       sampling.sample(model, ids, mask, key, **kwargs)
-  with pytest.raises(ValueError, match="key"):
+  with pytest.raises(ValueError, match=r"^key must be a JAX PRNG key \(.*\), got dtype int32"):
     sampling.sample(model, ids, mask, 3, num_samples=2, horizon=2)
   with pytest.raises(ValueError, match="token_ids_BL"):
     sampling.sample(model, ids[0], None, key, num_samples=2, horizon=2)

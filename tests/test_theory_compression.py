@@ -290,13 +290,13 @@ def test_bad_input_names_the_argument():
     cp.vocabulary_basis(np.ones(4), 1)
   with pytest.raises(ValueError, match="basis"):
     cp.compress_attention(eye, eye, eye, np.eye(4))
-  with pytest.raises(ValueError, match="w_k"):
+  with pytest.raises(ValueError, match=r"^w_k must have shape \(d, d\)=\(4, 4\), got \(4, 3\)"):
     cp.compress_attention(eye, np.ones((4, 3)), eye, np.eye(4)[:, :2])
   with pytest.raises(ValueError, match="num_heads"):
     cp.compression_hypothesis_constant(np.ones((4, 5)), eye, eye, eye, num_heads=3)
-  with pytest.raises(ValueError, match="w_v"):
+  with pytest.raises(ValueError, match=r"^w_v must have shape \(d, d\)=\(4, 4\), got \(5, 5\)"):
     cp.compression_hypothesis_constant(np.ones((4, 5)), eye, eye, np.ones((5, 5)))
-  with pytest.raises(ValueError, match="c"):
+  with pytest.raises(ValueError, match=r"^c must be a finite number > 0, got 0\.0"):
     cp.compression_error_constant(0.0)
   with pytest.raises(ValueError, match="sigma_next"):
     cp.compression_token_error_bound(1.0, 4, 1.5)
@@ -314,5 +314,5 @@ def test_bad_input_names_the_argument():
     cp.compression_lower_bound([1.0, 0.5], 2)  # r must be < d
   with pytest.raises(ValueError, match="log_weight"):
     cp.incompressible_attention([1.0, 0.5], 3, log_weight=-1.0)
-  with pytest.raises(ValueError, match="w_v"):
+  with pytest.raises(ValueError, match=r"^w_v must have shape \(d, d\)=\(4, 4\), got \(4, 3\)"):
     cp.best_value_approximation(np.ones((4, 5)), eye, eye, np.ones((4, 3)), 1)

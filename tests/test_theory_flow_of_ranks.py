@@ -330,9 +330,9 @@ def test_bad_arguments_raise_naming_them():
     fr.theorem4_lower_bound_construction(s, 2, 3, 1)
   with pytest.raises(ValueError, match="num_heads"):
     fr.corollary1_lower_bound(s, 0)
-  with pytest.raises(ValueError, match="w_k"):
+  with pytest.raises(ValueError, match=r"^w_k must have d=4 columns, got shape \(3, 3\)"):
     fr.theorem4_scale_weights(np.eye(4), np.eye(3), np.eye(4), 2)
-  with pytest.raises(ValueError, match="w_v"):
+  with pytest.raises(ValueError, match=r"and of w_v must be non-zero to be rescaled$"):
     fr.theorem4_scale_weights(np.eye(4), np.eye(4), np.zeros((4, 4)), 2)
-  with pytest.raises(ValueError, match="u"):
+  with pytest.raises(ValueError, match=r"^u must have 2 dimensions, got shape \(4,\)"):
     fr.theorem4_hypotheses(np.ones(4), np.eye(4), np.eye(4), np.eye(4), 1, 1)

@@ -316,10 +316,13 @@ def test_effective_sketch_rank_and_eckart_young():
 
 # ----------------------------------------------------------------------------- bad input
 @pytest.mark.parametrize("call,name", [
-    (lambda: sk.theorem6_construction([0.5, 1.0, 0.2, 0.1], 2, 4), "s"),
-    (lambda: sk.theorem6_construction([1.0, 0.5, 0.0, 0.0], 2, 4), "s"),
-    (lambda: sk.theorem6_construction([2.0, 0.5, 0.2, 0.1], 2, 4), "s"),
-    (lambda: sk.theorem6_construction([[1.0, 0.5]], 1, 4), "s"),
+    (lambda: sk.theorem6_construction([0.5, 1.0, 0.2, 0.1], 2, 4), r"^s must be non-increasing"),
+    (lambda: sk.theorem6_construction([1.0, 0.5, 0.0, 0.0], 2, 4),
+     r"^s must lie in \(0, 1\], got range \[0\.0, 1\.0\]"),
+    (lambda: sk.theorem6_construction([2.0, 0.5, 0.2, 0.1], 2, 4),
+     r"^s must lie in \(0, 1\], got range \[0\.1, 2\.0\]"),
+    (lambda: sk.theorem6_construction([[1.0, 0.5]], 1, 4),
+     r"^s must have 1 dimensions, got shape \(1, 2\)"),
     (lambda: sk.theorem6_construction(np.ones(6), 4, 6), "num_heads"),
     (lambda: sk.theorem6_construction(np.ones(4), 4, 4), "num_heads"),  # d_h = 1
     (lambda: sk.theorem6_construction(np.ones(4), 2, 3), "length"),
@@ -334,14 +337,17 @@ def test_effective_sketch_rank_and_eckart_young():
      "d_tilde"),
     (lambda: sk.theorem6_best_value_approximation(
         sk.theorem6_construction(np.ones(8), 2, 8), 5), "d_tilde"),
-    (lambda: sk.separated_unit_vectors(3, 1), "dim"),
+    (lambda: sk.separated_unit_vectors(3, 1),
+     r"^dim=1 admits no 3 pairwise non-parallel unit vectors"),
     (lambda: sk.interleaved_spectrum([1.0, 0.5, 0.2], 2), "num_heads"),
     (lambda: sk.theorem6_limit_attention(5, 4), "length"),
-    (lambda: sk.theorem6_alpha(0.0, 4, 4, 2, 0.5), "eps"),
+    (lambda: sk.theorem6_alpha(0.0, 4, 4, 2, 0.5), r"^eps must be a finite number > 0, got 0\.0"),
     (lambda: sk.theorem6_alpha(0.1, 4, 4, 2, 1.0), "max_cos"),
-    (lambda: sk.random_sparse_sketch(np.zeros(3), 8, 2, 1), "key"),
+    (lambda: sk.random_sparse_sketch(np.zeros(3), 8, 2, 1),
+     r"^key must be a JAX PRNG key \(.*\), got dtype float32"),
     (lambda: sk.random_sparse_sketch(jax.random.key(0), 8, 3, 1), "num_heads"),
-    (lambda: sk.effective_sketch_rank(0.1, [[1.0]]), "s"),
+    (lambda: sk.effective_sketch_rank(0.1, [[1.0]]),
+     r"^s must have 1 dimensions, got shape \(1, 1\)"),
 ])
 def test_bad_input_names_the_argument(call, name):
   with pytest.raises(ValueError, match=name):

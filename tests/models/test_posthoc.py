@@ -182,9 +182,18 @@ def test_factorised_rank_threshold():
     posthoc.factorised_rank(-1, 48, 64)
 
 
-@pytest.mark.parametrize("eps", [0, -0.1, 1.0, 2, float("nan"), "0.01", True, None])
-def test_bad_eps(eps):
-  with pytest.raises(ValueError, match="eps"):
+@pytest.mark.parametrize("eps, match", [
+    (0, r"^eps must be a finite number > 0, got 0\.0"),
+    (-0.1, r"^eps must be a finite number > 0, got -0\.1"),
+    (1.0, r"^eps must be < 1, got 1\.0"),
+    (2, r"^eps must be < 1, got 2\.0"),
+    (float("nan"), r"^eps must be a finite number > 0, got nan"),
+    ("0.01", r"^eps must be a positive number, got '0\.01'"),
+    (True, r"^eps must be a positive number, got True"),
+    (None, r"^eps must be a positive number, got None"),
+])
+def test_bad_eps(eps, match):
+  with pytest.raises(ValueError, match=match):
     posthoc.compress(_chronos(), eps)
 
 

@@ -226,5 +226,5 @@ def test_mask_helpers():
     t5_ops.causal_bias(2, 0)
   with pytest.raises(ValueError, match="table_NH"):
     t5_ops.relative_position_bias(jnp.ones(32), 2, 2, True)
-  with pytest.raises(ValueError, match="eps"):
+  with pytest.raises(ValueError, match=r"^eps must be a finite number > 0, got 0\.0"):
     t5_ops.rms_norm(jnp.ones((2, 3)), jnp.ones(3), eps=0.0)
