@@ -304,11 +304,11 @@ def test_bad_input_names_the_argument():
     cp.compression_error_bound(1.0, 4, 0.5, 0)
   with pytest.raises(ValueError, match="seq_len"):
     cp.incompressible_attention([1.0, 0.5, 0.2], 2)  # L < d
-  with pytest.raises(ValueError, match="sigma"):
+  with pytest.raises(ValueError, match=r"^sigma must be non-increasing"):
     cp.incompressible_attention([0.5, 1.0], 3)  # not descending
-  with pytest.raises(ValueError, match="sigma"):
+  with pytest.raises(ValueError, match=r"^sigma must lie in \(0, 1\], got range \[0.5, 1.5\]"):
     cp.incompressible_attention([1.5, 0.5], 3)  # not in (0, 1]
-  with pytest.raises(ValueError, match="sigma"):
+  with pytest.raises(ValueError, match=r"^sigma must lie in \(0, 1\], got range \[0.0, 1.0\]"):
     cp.compression_lower_bound([1.0, 0.0], 1)
   with pytest.raises(ValueError, match="rank"):
     cp.compression_lower_bound([1.0, 0.5], 2)  # r must be < d

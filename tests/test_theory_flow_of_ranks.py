@@ -303,10 +303,10 @@ def test_corollary1_printed_lower_range_fails_when_heads_exceed_head_dim():
 @pytest.mark.parametrize("sigma, match", [
     ([1.0, 0.5, 0.7, 0.1], "non-increasing"),
     ([0.9, 0.5, 0.2, 0.1], r"sigma\[0\]"),
-    ([1.0, 0.5, 0.2, 0.0], "sigma"),
-    ([1.0, 1.5, 0.2, 0.1], "sigma"),
-    ([[1.0, 0.5], [0.2, 0.1]], "sigma"),
-    ([], "sigma"),
+    ([1.0, 0.5, 0.2, 0.0], r"^sigma must lie in \(0, 1\], got range \[0.0, 1.0\]"),
+    ([1.0, 1.5, 0.2, 0.1], r"^sigma must lie in \(0, 1\], got range \[0.1, 1.5\]"),
+    ([[1.0, 0.5], [0.2, 0.1]], r"^sigma must have 1 dimensions, got shape \(2, 2\)"),
+    ([], r"^sigma must not be empty"),
 ])
 def test_bad_sigma_raises(sigma, match):
   for fn in (lambda s: fr.theorem4_singular_value_bound(s, 1, 1),
