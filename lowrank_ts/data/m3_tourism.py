@@ -18,7 +18,7 @@ tourism-monthly    366      24      12
 The context of a series is its whole training part (``x``), its target the competition's test
 part (``xx``), as Chronos scores the ``monash_m3_*`` / ``monash_tourism_*`` datasets (the last
 ``horizon`` values of each full series). No series of these competitions may enter the training
-data of a model scored on them (``tests/data/test_m3_tourism.py`` checks that no window of the
+data of a model scored on them (``tests/test_m3_tourism.py`` checks that no window of the
 real training series occurs in them).
 """
 

@@ -10,7 +10,7 @@ Seasonal Naive repeats the last season. Two versions:
 - :func:`seasonal_naive_point` (the ``m3-tourism`` benchmark's baseline): the point forecast at
   every quantile level, as chronos-forecasting scores it — its published Seasonal Naive WQL is
   the weighted absolute error ``sum |y - yhat| / sum |y|`` that a point forecast gets
-  (``tests/evaluation/test_m3_tourism_protocol.py`` reproduces those numbers).
+  (``tests/test_m3_tourism.py`` reproduces those numbers).
 """
 
 from __future__ import annotations
@@ -26,16 +26,23 @@ from lowrank_ts.evaluation.scoring import Forecaster
 from lowrank_ts.models.config import QUANTILE_LEVELS
 
 
-def seasonal_naive(context, horizon: int, seasonality: int,
-                   levels: Sequence[float] = QUANTILE_LEVELS) -> np.ndarray:
-  """Seasonal Naive quantiles [len(levels), horizon] (m = 1 when the context is not longer)."""
+def _last_season(context, horizon: int, seasonality: int):
+  """``(context float64, m, steps, point)``: the checked inputs, the season length used (1 when
+  the context is not longer than ``seasonality``) and the last season repeated over the
+  horizon."""
   context = checks.float_vector(context, "context", allow_nan=False, dtype=np.float64)
   horizon = checks.positive_int(horizon, "horizon")
   m = checks.positive_int(seasonality, "seasonality")
   if m >= context.shape[0]:
     m = 1
   steps = np.arange(horizon)
-  point = context[context.shape[0] - m + steps % m]
+  return context, m, steps, context[context.shape[0] - m + steps % m]
+
+
+def seasonal_naive(context, horizon: int, seasonality: int,
+                   levels: Sequence[float] = QUANTILE_LEVELS) -> np.ndarray:
+  """Seasonal Naive quantiles [len(levels), horizon] (m = 1 when the context is not longer)."""
+  context, m, steps, point = _last_season(context, horizon, seasonality)
   residuals = context[m:] - context[:-m]
   sigma = math.sqrt(float(np.mean(residuals ** 2))) if residuals.size else 0.0
   spread = sigma * np.sqrt(1 + steps // m)
@@ -47,12 +54,7 @@ def seasonal_naive_point(context, horizon: int, seasonality: int,
                          levels: Sequence[float] = QUANTILE_LEVELS) -> np.ndarray:
   """Seasonal Naive's point forecast at every level: [len(levels), horizon] (m = 1 when the
   context is not longer than m)."""
-  context = checks.float_vector(context, "context", allow_nan=False, dtype=np.float64)
-  horizon = checks.positive_int(horizon, "horizon")
-  m = checks.positive_int(seasonality, "seasonality")
-  if m >= context.shape[0]:
-    m = 1
-  point = context[context.shape[0] - m + np.arange(horizon) % m]
+  point = _last_season(context, horizon, seasonality)[3]
   return np.repeat(point[None, :], len(levels), axis=0)
 
 

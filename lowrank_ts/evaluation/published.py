@@ -4,7 +4,8 @@ A table of facts, not a computation: ``published_chronos.csv`` beside this modul
 and MASE that chronos-forecasting reports per dataset (:data:`SOURCE`), copied verbatim, for the
 six datasets of :data:`DATASETS` (our names; the file's ``source_dataset`` column keeps theirs).
 The statistical baselines of the Chronos paper (AutoETS, AutoARIMA, AutoTheta) are not among
-the published result files, so they are not here. Imports numpy and csv only.
+the published result files, so they are not here. The aggregate is
+:func:`lowrank_ts.evaluation.metrics.relative_scores`, as for our own scores.
 """
 
 from __future__ import annotations
@@ -13,9 +14,8 @@ import csv
 import functools
 import importlib.resources
 
-import numpy as np
-
 from lowrank_ts.data.m3_tourism import DATASETS  # the benchmark's six datasets, in order
+from lowrank_ts.evaluation import metrics
 
 BASELINE = "seasonal-naive"
 METRICS = ("wql", "mase")
@@ -56,7 +56,4 @@ def scores(model: str) -> dict[str, dict[str, float]]:
 def relative(model: str) -> dict[str, float]:
   """Geometric mean over :data:`DATASETS` of ``model`` / Seasonal Naive, for WQL and MASE (the
   Chronos paper's aggregate relative score; < 1 beats Seasonal Naive)."""
-  mine, baseline = scores(model), scores(BASELINE)
-  return {metric: float(np.exp(np.mean([np.log(mine[d][metric] / baseline[d][metric])
-                                        for d in DATASETS])))
-          for metric in METRICS}
+  return metrics.relative_scores(scores(model), scores(BASELINE))
