@@ -45,3 +45,25 @@ def test_bad_options_are_usage_errors_naming_them(tmp_path, capsys, argv, name):
   lines = capsys.readouterr().err.splitlines()
   assert exit_info.value.code == 2 and len(lines) == 1 and name in lines[0], lines
   assert not (tmp_path / "eval").exists()
+
+
+def test_fallbacks_are_counted_in_the_order_evaluate_calls_the_forecaster():
+  import types
+
+  import numpy as np
+
+  from lowrank_ts.data.benchmark import Task
+  from lowrank_ts.evaluation import report
+
+  def task(dataset, horizon):
+    return Task(dataset, f"{dataset}/{horizon}", np.ones(5), np.ones(horizon), None, 1)
+  tasks = [task("a", 2), task("b", 3), task("a", 2)]  # evaluate calls: [0, 2] (h 2), [1] (h 3)
+  failed = types.SimpleNamespace(failures=[(1, "fit failed"), (2, "fit failed")])
+  assert report.fallbacks_by_dataset(failed, tasks) == {"a": 1, "b": 1}
+  assert report.fallbacks_by_dataset(object(), tasks) == {"a": 0, "b": 0}
+
+
+def test_the_cli_names_of_the_statistical_baselines_are_the_modules():
+  from lowrank_ts.evaluation import report, statistical
+
+  assert set(report.STATISTICAL) == set(statistical.BASELINES)  # kept apart: no statsmodels import

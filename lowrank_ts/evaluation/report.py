@@ -159,9 +159,8 @@ def benchmark_tasks(benchmark_name: str, max_series: int | None = None) -> list[
 
 def fallbacks_by_dataset(forecaster, tasks: Sequence[benchmark.Task]) -> dict[str, int]:
   """Per dataset, the series a statistical forecaster answered with Seasonal Naive after
-  :func:`scoring.evaluate` ran it on ``tasks`` (which calls it once per horizon, in order)."""
-  order = [i for h in dict.fromkeys(t.horizon for t in tasks)
-           for i, t in enumerate(tasks) if t.horizon == h]
+  :func:`scoring.evaluate` ran it on ``tasks`` (in the order of :func:`scoring.horizon_groups`)."""
+  order = [i for group in scoring.horizon_groups(tasks) for i in group]
   counts = dict.fromkeys(dict.fromkeys(t.dataset for t in tasks), 0)
   for i, _ in getattr(forecaster, "failures", []):
     counts[tasks[order[i]].dataset] += 1

@@ -47,6 +47,13 @@ def model_forecaster(model: registry.ForecastModel, seed: int = 0,
   return forecaster
 
 
+def horizon_groups(tasks: Sequence[benchmark.Task]) -> list[list[int]]:
+  """Indices of ``tasks`` per horizon, horizons in order of first appearance: the batches
+  :func:`evaluate` hands the forecaster, one call each, in this order."""
+  return [[i for i, t in enumerate(tasks) if t.horizon == horizon]
+          for horizon in dict.fromkeys(t.horizon for t in tasks)]
+
+
 def evaluate(forecaster: Forecaster, tasks: Sequence[benchmark.Task]) -> list[dict]:
   """Per-series rows ``{dataset, series, horizon, seasonality, seasonal_error, wql, mase,
   target, quantiles}``, in the order of ``tasks``."""
@@ -56,8 +63,8 @@ def evaluate(forecaster: Forecaster, tasks: Sequence[benchmark.Task]) -> list[di
   if not tasks or not all(isinstance(t, benchmark.Task) for t in tasks):
     raise ValueError("tasks must be a non-empty sequence of benchmark.Task")
   quantiles = [None] * len(tasks)
-  for horizon in dict.fromkeys(t.horizon for t in tasks):
-    group = [i for i, t in enumerate(tasks) if t.horizon == horizon]
+  for group in horizon_groups(tasks):
+    horizon = tasks[group[0]].horizon
     out = np.asarray(forecaster([tasks[i].context for i in group], horizon,
                                 [tasks[i].seasonality for i in group]), np.float64)
     if out.shape != (len(group), len(QUANTILE_LEVELS), horizon):
