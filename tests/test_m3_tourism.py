@@ -85,3 +85,5 @@ def test_the_training_corpus_shares_no_window_with_a_benchmark_series():
   dropped = corpus.dropped()
   assert "fpp2/arrivals/Japan" in dropped and "datasets/AirPassengers" in dropped
   assert len(kept) >= 50  # the corpus the zero-shot recipe was designed around (69 series)
+  with pytest.raises(ValueError, match="^window must be >= 2"):
+    corpus.shared_windows(kept, reference, window=1)

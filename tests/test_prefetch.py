@@ -38,3 +38,8 @@ def test_prefetcher_raises_the_batch_error_and_checks_its_pipe():
     prefetch.close()
   with pytest.raises(ValueError, match="pipe must be an InputPipeline"):
     data.Prefetcher([], lambda b: b)
+  pipe = data.make_pipeline(config)
+  with pytest.raises(ValueError, match="^prepare must be callable, got int"):
+    data.Prefetcher(pipe, 3)
+  with pytest.raises(ValueError, match="^depth must be"):
+    data.Prefetcher(pipe, lambda b: b, depth=0)

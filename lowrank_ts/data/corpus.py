@@ -24,6 +24,7 @@ import io
 
 import numpy as np
 
+from lowrank_ts import checks
 from lowrank_ts.data import m3_tourism, real_series
 
 PACKAGES = ("datasets", "fpp2", "forecast", "AER", "MASS", "boot", "DAAG", "quantreg")
@@ -108,6 +109,9 @@ def shared_windows(series: list[np.ndarray], reference: list[np.ndarray],
                    window: int = WINDOW) -> list[int]:
   """Indices of ``series`` that share a ``window``-long stretch (up to scale, 4 significant
   digits) with any series of ``reference``."""
+  window = checks.positive_int(window, "window")
+  if window < 2:
+    raise ValueError(f"window must be >= 2 (a stretch, not one value), got {window}")
   fingerprints: set[bytes] = set()
   for r in reference:
     fingerprints |= _windows(np.asarray(r, np.float64), window)

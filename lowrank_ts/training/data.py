@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from lowrank_ts import checks
 from lowrank_ts.data import corpus, instances, kernel_synth, pipeline, real_series
 from lowrank_ts.training.config import TrainConfig
 
@@ -53,7 +54,10 @@ class Prefetcher:
                depth: int = 2):
     if not isinstance(pipe, pipeline.InputPipeline):
       raise ValueError(f"pipe must be an InputPipeline, got {type(pipe).__name__}")  # noqa: TRY004
-    self._pipe, self._prepare, self._depth = pipe, prepare, depth
+    if not callable(prepare):
+      raise ValueError(f"prepare must be callable, got {type(prepare).__name__}")  # noqa: TRY004
+    self._pipe, self._prepare = pipe, prepare
+    self._depth = checks.positive_int(depth, "depth")
     self._executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="prefetch")
     self._futures: dict[int, concurrent.futures.Future] = {}
 
