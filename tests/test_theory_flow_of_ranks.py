@@ -136,9 +136,11 @@ def test_eq5_needs_the_depth_hypothesis_counterexample_at_depth_one():
   sz = _sv(_z(u, zeros, zeros, -np.eye(d), h, 1))
   ratio = sz / sz[0]
   np.testing.assert_allclose(ratio[:d - 1], 1.0, rtol=1e-9)  # Z = E: flat spectrum (round-off)
-  # Eq. (5)'s right-hand side evaluated at D = 1 (2 x eq. (26)) is ~0.017 at k = 3 < ratio 1.
+  # Eq. (5)'s right-hand side evaluated at D = 1 (2 x eq. (26)) is 2 (1 + e^2) delta at k = 3
+  # (delta = 1e-3), while the ratio is 1: the literal bound fails by ~60x.
   literal = 2 * fr.theorem4_singular_value_bound(s, h, 1)
-  assert literal[2] < 0.02 and ratio[2] > 50 * literal[2]
+  np.testing.assert_allclose(literal[2], 2 * (1 + np.e ** 2) * 1e-3, rtol=1e-12)  # float64
+  assert ratio[2] > 50 * literal[2]
   with pytest.raises(ValueError, match="depth"):
     fr.theorem4_upper_bound(s, h, 1)
   # eq. (26) itself survives at D = 1.
