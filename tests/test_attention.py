@@ -158,6 +158,13 @@ def test_attention_is_jittable_and_differentiable():
   grads = jax.grad(f, argnums=(0, 1, 2, 3))(u, *ws)
   chex.assert_tree_all_finite(grads)
   chex.assert_equal_shape([grads[0], u])
+  # The gradients are right: reverse mode against central finite differences in float64
+  # (check_grads' default tolerance for float64, step 1e-4 for a smooth function).
+  from jax.test_util import check_grads
+  with spectral.float64():
+    args = (jnp.asarray(u, jnp.float64), *(jnp.asarray(w, jnp.float64) for w in ws))
+    check_grads(lambda u, *w: attn.multi_head_attention(u, *w, num_heads=2).sum(), args,
+                order=1, modes=["rev"], eps=1e-4)
 
 
 @pytest.mark.parametrize("call, match", [

@@ -104,6 +104,22 @@ def test_cli_end_to_end(chronos_folder, tmp_path, capsys):
   lines = out.read_text().splitlines()
   assert lines[0] == "series,step,mean,0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9"
   assert len(lines) == 1 + 2 * 3 and lines[1].startswith("a,1,") and lines[4].startswith("b,1,")
+  # The values are the Python API's forecast of the same series with the same seed.
+  series = [np.array([1.0, 2.5, 3.0, np.nan, 4.5]), np.array([np.nan, np.nan, 4.0, 5.0, 6.5])]
+  api = forecasting.forecast(hf.load(chronos_folder), series, 3, jax.random.key(1), num_samples=4)
+  table = np.array([[float(v) for v in line.split(",")[2:]] for line in lines[1:]])
+  expected = np.concatenate([api["mean"].reshape(6, 1), api["quantiles"].reshape(6, 9)], 1)
+  np.testing.assert_allclose(table, expected, rtol=1e-6)  # written with 7 significant digits
+  # --long: the same series as (series, value) rows, other columns ignored, gives the same file.
+  long = tmp_path / "long.csv"
+  rows = [f"{name},{t},{'' if np.isnan(v) else v}" for name, values in zip("ab", series)
+          for t, v in enumerate(values)]
+  long.write_text("series,time,value\n" + "\n".join(rows) + "\n")
+  out_long = tmp_path / "forecast_long.csv"
+  assert forecast.main(["--model", str(chronos_folder), "--input", str(long), "--long",
+                        "--horizon", "3", "--num-samples", "4", "--seed", "1",
+                        "--out", str(out_long)]) == 0
+  assert out_long.read_text() == out.read_text()
 
 
 @pytest.mark.parametrize("content, extra, match", [

@@ -1,5 +1,7 @@
 """The README's quick-start commands and Python examples stay true."""
 
+import contextlib
+import io
 import pathlib
 import re
 
@@ -17,8 +19,27 @@ def test_quick_start_is_two_commands_and_ci_runs_the_test_one():
   assert commands[1] in ci.splitlines(), "CI must run exactly the README's test command"
 
 
-def test_python_examples_run():
+def _printed_claims(block: str) -> list[str]:
+  """The values the README says each ``print(...)`` line shows: its trailing comment, after
+  an optional ``label: `` prefix (``# eq. (1): 19`` claims ``19``)."""
+  claims = []
+  for line in block.splitlines():
+    if line.lstrip().startswith("print(") and "#" in line:
+      comment = line.split("#", 1)[1].strip()
+      claims.append(comment.rsplit(": ", 1)[-1])
+  return claims
+
+
+def test_python_examples_run_and_print_what_they_claim():
   blocks = re.findall(r"```python\n(.*?)```", README, re.S)
   assert blocks
+  checked = 0
   for block in blocks:
-    exec(compile(block, "README.md", "exec"), {})
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+      exec(compile(block, "README.md", "exec"), {})
+    printed = out.getvalue().splitlines()
+    claims = _printed_claims(block)
+    assert printed == claims, f"README example prints {printed}, its comments say {claims}"
+    checked += len(claims)
+  assert checked >= 2  # the eps-rank and the forecast shapes
