@@ -9,6 +9,7 @@ import pytest
 from flax import nnx
 
 from lowrank_ts.models import BOLT_CONFIGS, BoltConfig, ChronosBolt
+from lowrank_ts.models.config import QUANTILE_LEVELS
 from lowrank_ts.models.chronos_bolt import instance_norm, patchify, quantile_loss
 from tests.helpers import FP32_U, rel_diff
 
@@ -97,3 +98,24 @@ def test_factorised_bolt_equals_its_dense_export():
   # gamma_n = n u of exact for n <= d_model + rank = 67 terms, 4 chained (q, scores, v, o),
   # both sides: 2 * 4 * 67 u = 3.2e-5 relative to the outputs' scale.
   assert rel_diff(forward(factored, context), forward(dense, context)) <= 2 * 4 * 67 * FP32_U
+
+
+def test_forecast_interpolates_non_standard_quantile_levels():
+  """A model trained on other levels reports the 9 standard ones by linear interpolation,
+  clamped outside its range: numpy's interp, level by level, is the reference."""
+  levels = (0.05, 0.25, 0.5, 0.75, 0.85)
+  t5 = dataclasses.replace(BOLT_CONFIGS["chronos-bolt-cpu"].t5, num_layers=1,
+                           num_decoder_layers=1)
+  config = dataclasses.replace(BOLT_CONFIGS["chronos-bolt-cpu"], t5=t5, quantiles=levels,
+                               prediction_length=8)
+  model = ChronosBolt(config, rngs=nnx.Rngs(2))
+  context = np.asarray(jax.random.normal(jax.random.key(1), (2, 40)).cumsum(-1))
+  q = np.asarray(model.predict_quantiles(context, 8), np.float64)  # [B, 5, H]
+  out = model.forecast(context, 8)
+  expected = np.stack([np.apply_along_axis(lambda v: np.interp(level, levels, v), 1, q)
+                       for level in QUANTILE_LEVELS], -1)
+  # float64 interpolation of float32 values on both sides (one product and one sum).
+  np.testing.assert_allclose(out["quantiles"], expected, rtol=1e-6)
+  np.testing.assert_array_equal(out["quantiles"][..., 8], q[:, 4])  # 0.9 > 0.85: clamped
+  np.testing.assert_array_equal(out["mean"], q[:, 2])  # the mean is the median
+  assert not np.allclose(out["quantiles"][..., 0], q[:, 0])  # 0.1 is interpolated, not copied
