@@ -34,8 +34,23 @@ def main(argv=None) -> int:
   parser.add_argument("--repeats", type=int, default=3)
   parser.add_argument("--quick", action="store_true", help="smaller shapes, for a smoke run")
   args = parser.parse_args(argv)
+  if args.repeats < 1:
+    parser.error(f"--repeats must be >= 1, got {args.repeats}")
   count, width = (16, 256) if args.quick else (144, 768)
   rows, cols = (128, 1024) if args.quick else (512, 4096)
+  record = run(count, width, rows, cols, args.repeats)
+  if record is None:
+    return 1
+  record["quick"] = args.quick
+  print(record["table"])
+  if not args.quick:
+    print("wrote", common.write("spectral", record))
+  return 0
+
+
+def run(count: int, width: int, rows: int, cols: int, repeats: int) -> dict | None:
+  """Both workloads at these shapes; the record (timings, ratios, table), or None (with a
+  message on stderr) when our eps-ranks differ from numpy's."""
   rng = np.random.default_rng(0)
   weights = rng.normal(size=(count, width, width)).astype(np.float32) / np.sqrt(width)
   weights_jax = jnp.asarray(weights)
@@ -52,7 +67,7 @@ def main(argv=None) -> int:
   }
   if not np.array_equal(ranks["ours"], ranks["numpy"]):
     print("eps-ranks differ between ours and numpy:", ranks, file=sys.stderr)
-    return 1
+    return None
 
   workloads = {
       f"eps-rank of {count} x {width}x{width}": {
@@ -71,25 +86,21 @@ def main(argv=None) -> int:
                                                        check_finite=False),
       },
   }
-  record = {"machine": common.machine(), "repeats": args.repeats, "quick": args.quick,
+  record = {"machine": common.machine(), "repeats": repeats,
+            "shapes": {"count": count, "width": width, "rows": rows, "cols": cols},
             "workloads": {}}
   lines = ["| workload | method | median s | min s | max s | first call s | "
            "ratio to scipy (median) |", "|---|---|---|---|---|---|---|"]
   for workload, methods in workloads.items():
-    timings = {name: common.timed(fn, args.repeats) for name, fn in methods.items()}
+    timings = {name: common.timed(fn, repeats) for name, fn in methods.items()}
     ref = timings["scipy gesdd loop"]["median_s"]
     for name, t in timings.items():
       t["ratio_to_scipy"] = t["median_s"] / ref
       lines.append(f"| {workload} | {name} | {t['median_s']:.3f} | {t['min_s']:.3f} | "
                    f"{t['max_s']:.3f} | {t['first_s']:.3f} | {t['ratio_to_scipy']:.2f} |")
     record["workloads"][workload] = timings
-  table = "\n".join(lines)
-  record["table"] = table
-  print(table)
-  if not args.quick:
-    print("wrote", common.write("spectral", record))
-  return 0
-
+  record["table"] = "\n".join(lines)
+  return record
 
 if __name__ == "__main__":
   sys.exit(main())
