@@ -1,58 +1,135 @@
 """Forecast CSV series with a checkpoint: ``python -m lowrank_ts.forecast``.
 
   python -m lowrank_ts.forecast [--model DIR] --input series.csv --horizon 24 \\
-      --num-samples 20 --seed 0 [--temperature 1 --top-k 50 --top-p 1] [--long] --out forecast.csv
+      --num-samples 20 --seed 0 [--temperature 1 --top-k 50 --top-p 1] [--long] \\
+      [--batch-size 64] [--data-parallel] [--plot fan.png] --out forecast.csv
 
 ``DIR`` is a Hugging Face format checkpoint folder (Chronos or Chronos-Bolt); without
-``--model``, the package's shipped zero-shot model (:mod:`lowrank_ts.pretrained`). The CSV formats
-are :mod:`lowrank_ts.inference.csv_io`'s (wide by default, ``--long`` for series/value rows);
-sampling options apply to Chronos only. The library: :func:`lowrank_ts.inference.forecasting.forecast`.
+``--model``, the package's shipped zero-shot model (:mod:`lowrank_ts.pretrained`). Inputs:
+wide CSV (:mod:`lowrank_ts.inference.csv_io`: one column per series; output ``series, step,
+mean, 0.1 ... 0.9``) or, with ``--long``, the ecosystem's long format
+(:mod:`lowrank_ts.inference.dataframe`: ``item_id, timestamp, target`` rows; output
+``item_id, timestamp, mean, 0.1 ... 0.9`` with future timestamps; needs pandas). A series with
+no observed value is forecast from an empty context, as chronos-forecasting does, with a
+warning; the exit code stays 0. Sampling options apply to Chronos only. The library:
+:func:`lowrank_ts.inference.forecasting.forecast`.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from collections.abc import Sequence
 
 import jax
+import numpy as np
 
-from lowrank_ts import cli, pretrained
-from lowrank_ts.inference import csv_io, forecasting
+from lowrank_ts import cli, pretrained, sharding
+from lowrank_ts.inference import csv_io, dataframe, forecasting
 from lowrank_ts.interop import hf
 
+DEFAULT_BATCH = 64  # series per model call: Chronos-T5-small's 20-sample cache stays < 1 GB
 
-def main(argv: Sequence[str] | None = None) -> int:
-  parser = argparse.ArgumentParser(prog="python -m lowrank_ts.forecast",
-                                   description=__doc__.split("\n\n")[0])
+
+def _parser() -> argparse.ArgumentParser:
+  parser = argparse.ArgumentParser(
+      prog="python -m lowrank_ts.forecast", description=__doc__.split("\n\n")[0],
+      epilog="A series with no observed value (an empty column) is not an error: it is "
+             "forecast as chronos-forecasting forecasts it (from an empty context: Chronos "
+             "with scale 1 and every token PAD, Bolt with loc 0 and scale 1), a warning names "
+             "it, and the exit code stays 0.")
   parser.add_argument("--model", default=None,
                       help="Hugging Face format checkpoint folder (default: the shipped "
                            f"{pretrained.DEFAULT} model)")
   parser.add_argument("--input", required=True, help="wide CSV, one column per series")
   parser.add_argument("--long", action="store_true",
-                      help="the input is long: columns 'series' and 'value', rows in time order")
+                      help="the input is long: one row per observation with columns "
+                           "--id-column, --timestamp-column, --target-column (needs pandas)")
+  parser.add_argument("--id-column", default="item_id", help="--long: series id column")
+  parser.add_argument("--timestamp-column", default="timestamp",
+                      help="--long: timestamp column ('' for none: rows in file order, output "
+                           "'step' 1..horizon)")
+  parser.add_argument("--target-column", default="target", help="--long: value column")
+  parser.add_argument("--freq", default=None,
+                      help="--long: pandas frequency of the timestamps (default: inferred)")
   parser.add_argument("--horizon", required=True, type=int)
   parser.add_argument("--num-samples", type=int, default=None)
   parser.add_argument("--seed", type=int, default=0)
   parser.add_argument("--temperature", type=float, default=None)
   parser.add_argument("--top-k", type=int, default=None)
   parser.add_argument("--top-p", type=float, default=None)
+  parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH,
+                      help="series per model call: memory is bounded by one batch, and "
+                           "every batch reuses one compiled program (default %(default)s)")
+  parser.add_argument("--data-parallel", action="store_true",
+                      help="split each batch over all local devices (jax.devices())")
+  parser.add_argument("--quiet", action="store_true", help="no progress bar")
+  parser.add_argument("--plot", default=None, metavar="FILE.png",
+                      help="also write fan charts (history tail, median, 10-90 %% band)")
+  parser.add_argument("--plot-series", type=int, default=6,
+                      help="series in the --plot figure (default %(default)s)")
   parser.add_argument("--out", required=True)
+  return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+  parser = _parser()
   args = parser.parse_args(argv)
-  if args.horizon <= 0:
-    cli.fail(parser, f"--horizon must be > 0, got {args.horizon}", cli.USAGE)
+  for flag, value in (("--horizon", args.horizon), ("--batch-size", args.batch_size),
+                      ("--plot-series", args.plot_series)):
+    if value <= 0:
+      cli.fail(parser, f"{flag} must be > 0, got {value}", cli.USAGE)
+  if args.plot is not None and not args.plot.lower().endswith(".png"):
+    cli.fail(parser, f"--plot must name a .png file, got {args.plot!r}", cli.USAGE)
   options = {k: v for k, v in (("num_samples", args.num_samples),
                                ("temperature", args.temperature), ("top_k", args.top_k),
                                ("top_p", args.top_p)) if v is not None}
-  with cli.errors(parser, cli.DATA):
-    names, context = (csv_io.read_long_csv if args.long else csv_io.read_wide_csv)(args.input)
-    model = pretrained.load() if args.model is None else hf.load(args.model)
-  with cli.errors(parser, cli.USAGE):  # sampling options the model does not take
-    result = forecasting.forecast(model, context, args.horizon, jax.random.key(args.seed),
-                                  **options)
-  with cli.errors(parser, cli.DATA):
-    csv_io.write_forecast_csv(args.out, names, result)
+  options.update(batch_size=args.batch_size, progress=not args.quiet)
+  if args.data_parallel:
+    options["mesh"] = sharding.make_mesh((jax.device_count(), 1))
+  key = jax.random.key(args.seed)
+  with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    if args.long:
+      with cli.errors(parser, cli.DATA, ImportError):
+        import pandas as pd
+        frame = pd.read_csv(args.input)
+        model = pretrained.load() if args.model is None else hf.load(args.model)
+        columns = dict(id_column=args.id_column, target=args.target_column,
+                       timestamp_column=args.timestamp_column or None)
+        names, context, _ = dataframe.series_from_df(frame, **columns)
+      with cli.errors(parser, cli.USAGE):  # sampling options the model does not take
+        result = dataframe.forecast_df(model, frame, args.horizon, key, freq=args.freq,
+                                       **columns, **options)
+      _report(parser, caught)
+      with cli.errors(parser, cli.DATA):
+        result.to_csv(args.out, index=False, float_format="%.7g")
+        quantiles = np.stack([result[c].to_numpy() for c in result.columns[3:]], -1)
+        quantiles = quantiles.reshape(len(names), args.horizon, -1)
+    else:
+      with cli.errors(parser, cli.DATA):
+        names, context = csv_io.read_wide_csv(args.input)
+        model = pretrained.load() if args.model is None else hf.load(args.model)
+      with cli.errors(parser, cli.USAGE):
+        result = forecasting.forecast(model, context, args.horizon, key, names=names, **options)
+      _report(parser, caught)
+      with cli.errors(parser, cli.DATA):
+        csv_io.write_forecast_csv(args.out, names, result)
+      quantiles = result["quantiles"]
+  if args.plot is not None:
+    from lowrank_ts.evaluation import plots
+    with cli.errors(parser, cli.DATA, ImportError):
+      plots.forecast_fan_charts([str(n) for n in names], context, quantiles, args.plot,
+                                num_series=args.plot_series)
   return 0
+
+
+def _report(parser: argparse.ArgumentParser, caught: list) -> None:
+  """The library's warnings as one ``prog: warning: ...`` line each on stderr."""
+  for w in caught:
+    print(f"{parser.prog}: warning: {w.message}", file=sys.stderr)
+  caught.clear()
 
 
 if __name__ == "__main__":

@@ -57,3 +57,36 @@ def state_shardings(mesh: Mesh, abstract_tree: Any) -> Any:
 
 def replicated(mesh: Mesh, tree: Any) -> Any:
   return jax.tree.map(lambda _: NamedSharding(mesh, PartitionSpec()), tree)
+
+
+def params_mesh(tree: Any) -> Mesh | None:
+  """The mesh a model's parameters were placed on (:func:`replicated` / :func:`state_shardings`)
+  when it spans more than one device, else None (a single-device model)."""
+  for leaf in jax.tree.leaves(tree):
+    sharding = getattr(leaf, "sharding", None)
+    if isinstance(sharding, NamedSharding) and sharding.mesh.size > 1:
+      return sharding.mesh
+  return None
+
+
+def batch_shards(mesh: Mesh) -> int:
+  """How many pieces the ``'batch'`` axis is split into on ``mesh``."""
+  return int(np.prod([mesh.shape[a] for a in AXIS_RULES["batch"]]))
+
+
+def rows_like_params(params: Any, *arrays: Any) -> tuple[jax.Array, ...]:
+  """``arrays`` (host or device, rows first) as device arrays, their rows split over the mesh
+  of ``params`` (:func:`params_mesh`) when it has one: what makes a jitted call of a model
+  placed on a mesh data-parallel (GSPMD propagates the row split; the replicated parameters
+  stay whole). Row counts must be divisible by the mesh's :func:`batch_shards`."""
+  mesh = params_mesh(params)
+  if mesh is None:
+    return tuple(jax.numpy.asarray(a) for a in arrays)
+  shards, out = batch_shards(mesh), []
+  for a in arrays:
+    if np.ndim(a) < 1 or np.shape(a)[0] % shards:
+      raise ValueError(f"rows: a batch of {np.shape(a)[:1]} rows cannot be split over the "
+                       f"{shards} data-parallel devices of the model's mesh; pad it to a "
+                       f"multiple of {shards}")
+    out.append(jax.device_put(a, batch_sharding(mesh, np.ndim(a))))
+  return tuple(out)

@@ -123,7 +123,6 @@ def test_cli_end_to_end(chronos_folder, tmp_path, capsys):
 
 
 @pytest.mark.parametrize("content, extra, match", [
-    ("a,b\n1,\n2,\n", [], "series 'b' is empty"),
     ("a,b\n1,x\n2,3\n", [], "column 'b' is not numeric"),
     ("a\n1\n2\n", ["--horizon", "0"], "--horizon must be > 0"),
 ])

@@ -76,24 +76,6 @@ def test_config_json_round_trip():
     assert hf.config_from_json(hf.config_to_json(config)) == config
 
 
-def test_long_csv(tmp_path):
-  path = tmp_path / "long.csv"
-  path.write_text("series,timestamp,value\nb,1,4\na,1,1\na,2,\na,3,3\nb,2,5\n")
-  names, values = csv_io.read_long_csv(path)
-  assert names == ["b", "a"]
-  np.testing.assert_array_equal(values, [[np.nan, 4, 5], [1, np.nan, 3]])
-  path.write_text("id,value\na,1\n")
-  with pytest.raises(ValueError, match="series_column"):
-    csv_io.read_long_csv(path)
-  path.write_text("series,value\na,1\na,x\n")
-  with pytest.raises(ValueError, match="'value' is not numeric: row 3"):
-    csv_io.read_long_csv(path)
-  path.write_text("series,value\na,1\nb,\n")
-  with pytest.raises(ValueError, match="series 'b' is empty"):
-    csv_io.read_long_csv(path)
-
-
 def test_missing_input_file_names_it(tmp_path):
-  for read in (csv_io.read_wide_csv, csv_io.read_long_csv):
-    with pytest.raises(ValueError, match=r"input .*nope\.csv does not exist"):
-      read(tmp_path / "nope.csv")
+  with pytest.raises(ValueError, match=r"input .*nope\.csv does not exist"):
+    csv_io.read_wide_csv(tmp_path / "nope.csv")

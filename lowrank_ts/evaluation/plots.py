@@ -3,7 +3,8 @@
 :func:`fan_charts` draws a grid of panels for a few series of a benchmark run, from the
 :class:`~lowrank_ts.data.benchmark.Task` objects and the per-series rows of
 :func:`lowrank_ts.evaluation.scoring.evaluate` (same order). matplotlib is imported inside the
-function, so importing this module stays cheap.
+function, so importing this module stays cheap. :func:`forecast_fan_charts` draws the same
+panels for forecasts without a held-out target (``python -m lowrank_ts.forecast --plot``).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import math
 import os
 import pathlib
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -94,25 +96,67 @@ def fan_charts(tasks: Sequence[benchmark.Task], rows: Sequence[dict], path: str 
   """
   _check_rows(tasks, rows)
   num_series = checks.positive_int(num_series, "num_series")
+  history, path, title = _check_figure_args(history, path, title)
+  chosen = choose_series([t.dataset for t in tasks], num_series)
+  panels = [(tasks[i].context, rows[i]["quantiles"], tasks[i].target,
+             f"{tasks[i].dataset} / {tasks[i].series}\n"
+             f"WQL {rows[i]['wql']:.3f}  MASE {rows[i]['mase']:.3f}") for i in chosen]
+  _grid(panels, path, history, title)
+  return chosen
+
+
+def forecast_fan_charts(names: Sequence[str], contexts: Any, quantiles_BHQ: Any,
+                        path: str | os.PathLike, num_series: int = 6,
+                        history: int | None = None, title: str | None = None) -> list[int]:
+  """Writes a PNG grid of fan charts of forecasts without a held-out target (the forecast
+  CLI's ``--plot``): per panel the history tail, the median and the 10-90 % / 20-80 % bands.
+
+  ``contexts``: one 1-D series per name (a list, or the rows of a ``[B, T]`` array, NaN =
+  missing); ``quantiles_BHQ``: ``[B, horizon, 9]`` at :data:`QUANTILE_LEVELS` (what
+  :func:`lowrank_ts.inference.forecasting.forecast` returns). ``num_series`` panels, evenly
+  spread over the series; returns their indices.
+  """
+  if isinstance(names, (str, bytes)) or not isinstance(names, Sequence) or not names:
+    raise ValueError("names must be a non-empty sequence of series names")
+  quantiles_BHQ = checks.float_array(quantiles_BHQ, "quantiles_BHQ", ndim=3)
+  if quantiles_BHQ.shape[0] != len(names) or quantiles_BHQ.shape[2] != len(QUANTILE_LEVELS):
+    raise ValueError(f"quantiles_BHQ must have shape [{len(names)}, horizon, "
+                     f"{len(QUANTILE_LEVELS)}], got {quantiles_BHQ.shape}")
+  if len(contexts) != len(names):
+    raise ValueError(f"contexts must hold one series per name ({len(names)}), got "
+                     f"{len(contexts)}")
+  num_series = checks.positive_int(num_series, "num_series")
+  history, path, title = _check_figure_args(history, path, title)
+  chosen = choose_series(["all"] * len(names), num_series)
+  panels = [(np.asarray(contexts[i], np.float64), quantiles_BHQ[i].T, None, str(names[i]))
+            for i in chosen]
+  _grid(panels, path, history, title)
+  return chosen
+
+
+def _check_figure_args(history, path, title):
   if history is not None:
     history = checks.positive_int(history, "history")
   if not isinstance(path, (str, os.PathLike)) or pathlib.Path(path).suffix.lower() != ".png":
     raise ValueError(f"path must be a file name ending in .png, got {path!r}")
   if title is not None and not isinstance(title, str):
     raise ValueError(f"title must be a string or None, got {title!r}")
-  chosen = choose_series([t.dataset for t in tasks], num_series)
+  return history, path, title
 
+
+def _grid(panels, path, history, title) -> None:
+  """One figure of ``(context, quantiles [9, H], target or None, title)`` panels."""
   import matplotlib  # lazily: plotting is optional and slow to import
   matplotlib.use("Agg")
   from matplotlib import pyplot as plt
 
-  columns = min(MAX_COLUMNS, len(chosen))
-  grid_rows = math.ceil(len(chosen) / columns)
+  columns = min(MAX_COLUMNS, len(panels))
+  grid_rows = math.ceil(len(panels) / columns)
   fig, axes = plt.subplots(grid_rows, columns, figsize=(4.5 * columns, 3.0 * grid_rows),
                            squeeze=False)
-  for ax, i in zip(axes.flat, chosen):
-    _panel(ax, tasks[i], rows[i], history)
-  for ax in list(axes.flat)[len(chosen):]:
+  for ax, panel in zip(axes.flat, panels):
+    _panel(ax, *panel, history)
+  for ax in list(axes.flat)[len(panels):]:
     ax.set_visible(False)
   axes.flat[0].legend(fontsize=7, loc="upper left")
   if title is not None:
@@ -121,18 +165,19 @@ def fan_charts(tasks: Sequence[benchmark.Task], rows: Sequence[dict], path: str 
   pathlib.Path(path).parent.mkdir(parents=True, exist_ok=True)
   fig.savefig(path, dpi=100)
   plt.close(fig)
-  return chosen
 
 
-def _panel(ax, task: benchmark.Task, row: dict, history: int | None) -> None:
-  """One fan chart; time is the series' index (context 0..T-1, target T..T+H-1)."""
-  horizon, length = task.horizon, len(task.context)
+def _panel(ax, context: np.ndarray, quantiles_QH: np.ndarray, target: np.ndarray | None,
+           title: str, history: int | None) -> None:
+  """One fan chart; time is the series' index (context 0..T-1, forecast T..T+H-1)."""
+  quantiles = np.asarray(quantiles_QH, np.float64)
+  horizon, length = quantiles.shape[1], len(context)
   shown = min(length, history or max(HISTORY_HORIZONS * horizon, MIN_HISTORY))
   past = np.arange(length - shown, length)
   future = np.arange(length, length + horizon)
-  quantiles = np.asarray(row["quantiles"], np.float64)
-  ax.plot(past, task.context[-shown:], color="black", lw=1, label="context")
-  ax.plot(future, task.target, color="black", lw=1, ls="--", label="target")
+  ax.plot(past, context[length - shown:], color="black", lw=1, label="context")
+  if target is not None:
+    ax.plot(future, target, color="black", lw=1, ls="--", label="target")
   for lower, upper, alpha in BANDS:
     ax.fill_between(future, quantiles[QUANTILE_LEVELS.index(lower)],
                     quantiles[QUANTILE_LEVELS.index(upper)], color="tab:blue", alpha=alpha,
@@ -140,6 +185,5 @@ def _panel(ax, task: benchmark.Task, row: dict, history: int | None) -> None:
   ax.plot(future, quantiles[QUANTILE_LEVELS.index(0.5)], color="tab:blue", lw=1.2,
           label="median")
   ax.axvline(length - 0.5, color="grey", lw=0.5)
-  ax.set_title(f"{task.dataset} / {task.series}\nWQL {row['wql']:.3f}  MASE {row['mase']:.3f}",
-               fontsize=8)
+  ax.set_title(title, fontsize=8)
   ax.tick_params(labelsize=7)

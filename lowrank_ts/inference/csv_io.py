@@ -1,9 +1,11 @@
 """The CSV formats of ``python -m lowrank_ts.forecast``.
 
 Input, wide: a header of series names, one column per series, empty cells for missing values
-(and for the start of shorter series). Input, long: columns ``series`` and ``value``, one row
-per observation in time order (other columns are ignored). Output: one row per series and
-step, ``series, step, mean, 0.1, ..., 0.9``.
+(and for the start of shorter series); a column with no value at all is a series without
+observations, forecast from an empty context with a warning (see
+:mod:`lowrank_ts.inference.forecasting`). Output: one row per series and step, ``series, step,
+mean, 0.1, ..., 0.9``. (The long format, ``item_id, timestamp, target`` rows, is pandas':
+:mod:`lowrank_ts.inference.dataframe`.)
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ from typing import Any
 
 import numpy as np
 
-from lowrank_ts import embeddings
 from lowrank_ts.models.config import QUANTILE_LEVELS
 
 
@@ -48,39 +49,7 @@ def read_wide_csv(path: Any) -> tuple[list[str], np.ndarray]:
       except ValueError:
         raise ValueError(f"input column {names[b]!r} is not numeric: row {t + 2} holds "
                          f"{cell!r}") from None
-  for b, name in enumerate(names):
-    if not np.isfinite(values[b]).any():
-      raise ValueError(f"input series {name!r} is empty (no numeric values)")
-  return names, values
-
-
-def read_long_csv(path: Any, series_column: str = "series",
-                  value_column: str = "value") -> tuple[list[str], np.ndarray]:
-  """Series names and a left-padded ``[B, T]`` array from a long CSV: one row per observation
-  in time order, a ``series_column`` naming the series and a ``value_column`` (empty =
-  missing); other columns (e.g. timestamps) are ignored."""
-  path = _existing(path)
-  with path.open(newline="") as f:
-    reader = csv.DictReader(f)
-    fields = reader.fieldnames or []
-    for column, arg in ((series_column, "series_column"), (value_column, "value_column")):
-      if column not in fields:
-        raise ValueError(f"{arg}: input {path} has no column {column!r} (columns: {fields})")
-    series: dict[str, list[float]] = {}
-    for line, row in enumerate(reader, start=2):
-      cell = (row[value_column] or "").strip()
-      try:
-        value = float(cell) if cell else np.nan
-      except ValueError:
-        raise ValueError(f"input column {value_column!r} is not numeric: row {line} holds "
-                         f"{cell!r}") from None
-      series.setdefault(row[series_column], []).append(value)
-  if not series:
-    raise ValueError(f"input {path} has no rows")
-  for name, values in series.items():
-    if not np.isfinite(values).any():
-      raise ValueError(f"input series {name!r} is empty (no numeric values)")
-  return list(series), embeddings.left_pad_and_stack(list(series.values()))
+  return names, values  # a column without numbers is an unobserved series (forecasting.py)
 
 
 def write_forecast_csv(path: Any, names: Sequence[str], result: dict[str, np.ndarray]) -> None:

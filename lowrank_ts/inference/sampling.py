@@ -23,7 +23,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from lowrank_ts import checks
+from lowrank_ts import checks, sharding
 
 # What the sampler needs of a model (lowrank_ts.models.t5.T5 has it).
 _DECODER_INTERFACE = ("encode", "init_decode_cache", "decode_step")
@@ -122,6 +122,8 @@ def sample(model, token_ids_BL, mask_BL, key, *, num_samples: int, horizon: int,
   if eos_token_id is not None:
     eos_token_id = checks.positive_int(eos_token_id, "eos_token_id", allow_zero=True)
   graphdef, state = nnx.split(model)
+  # Rows split over the parameters' mesh when the model was placed on one (data parallel).
+  token_ids_BL, mask_BL = sharding.rows_like_params(state, token_ids_BL, mask_BL)
   return _sample(graphdef, state, token_ids_BL, mask_BL, key, jnp.float32(temperature),
                  jnp.float32(top_p), num_samples=num_samples, horizon=horizon, top_k=top_k,
                  eos_token_id=eos_token_id)

@@ -92,9 +92,9 @@ class Chronos(T5):
       token_ids, mask, scale = tokenizer.tokenize(window)
       steps = min(remaining, config.prediction_length)
       compiled_steps = min(config.prediction_length, STEP_BUCKET * math.ceil(steps / STEP_BUCKET))
-      tokens = sampling.sample(self, token_ids, mask, jax.random.fold_in(key, len(chunks)),
+      tokens = np.asarray(sampling.sample(self, token_ids, mask, jax.random.fold_in(key, len(chunks)),
                                horizon=compiled_steps, eos_token_id=tokenizer.eos_token_id,
-                               **options)[..., :steps]
+                               **options))[..., :steps]
       values = np.asarray(tokenizer.detokenize(tokens, scale))
       chunks.append(values)
       remaining -= steps

@@ -34,7 +34,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from lowrank_ts import checks
+from lowrank_ts import checks, sharding
 from lowrank_ts.models.config import QUANTILE_LEVELS, BoltConfig
 from lowrank_ts.models.layers import normal_init, normal_param
 from lowrank_ts.models.t5 import Stack
@@ -209,14 +209,16 @@ class ChronosBolt(nnx.Module):
     # One graph traversal per forecast (not per chunk), and no write-back of the model's state
     # after each call (nnx.jit's): a plain jit of (structure, parameters).
     graphdef, state = nnx.split(self)
-    prediction = np.asarray(_apply(graphdef, state, jnp.asarray(context)))
+    # Rows split over the parameters' mesh when the model was placed on one (data parallel).
+    prediction = np.asarray(_apply(graphdef, state, *sharding.rows_like_params(state, context)))
     chunks, remaining = [prediction], horizon - prediction.shape[-1]
     batch, n_q = prediction.shape[:2]
     if remaining > 0:
       context = np.repeat(context[:, None], n_q, axis=1)
     while remaining > 0:
       context = np.concatenate([context, prediction], axis=-1)[..., -length:]
-      paths = np.asarray(_apply(graphdef, state, jnp.asarray(context.reshape(batch * n_q, -1))))
+      paths = np.asarray(_apply(graphdef, state, *sharding.rows_like_params(
+          state, context.reshape(batch * n_q, -1))))
       prediction = np.quantile(paths.reshape(batch, n_q * n_q, -1), levels, axis=1)
       prediction = np.moveaxis(prediction.astype(np.float32), 0, 1)
       chunks.append(prediction)
