@@ -101,7 +101,10 @@ def infer_frequency(ids, stamps, bounds) -> str:
   irregular = []
   for i, item in enumerate(ids):
     own = stamps[bounds[i]:bounds[i + 1]]
-    freq = pd.infer_freq(own) if len(own) >= 3 else None
+    with warnings.catch_warnings():  # pandas >= 3 announces an offset return type; use a str
+      warnings.filterwarnings("ignore", message=".*infer_freq.*")
+      freq = pd.infer_freq(own) if len(own) >= 3 else None
+    freq = getattr(freq, "freqstr", freq)
     if freq is None:
       irregular.append(item)
     else:
