@@ -1,0 +1,61 @@
+"""Forecasts of a fixed set of series by small random Chronos / Bolt models, on a mesh of all
+devices (``python tests/forecast_mesh_run.py OUT.npz`` under 8 forced CPU devices) or on one
+(in-process, :func:`run` with ``data_parallel=False``), for the mesh-equivalence test.
+
+It also records how many devices held the rows entering each jitted forecast (a spy on the
+models' jit boundaries), so the test knows the 8-device run really split the batch.
+"""
+
+import sys
+
+import jax
+import numpy as np
+
+from lowrank_ts import sharding
+from lowrank_ts.inference import forecasting, sampling
+from lowrank_ts.models import BOLT_CONFIGS, CHRONOS_CONFIGS, chronos_bolt, registry
+
+BATCH = 8
+HORIZON = 6
+
+
+def series() -> list[np.ndarray]:
+  rng = np.random.default_rng(0)
+  out = [(30 + rng.normal(size=int(n)).cumsum()).astype(np.float32)
+         for n in rng.integers(12, 40, size=11)]
+  out.append(np.full(16, np.nan, np.float32))  # unobserved: forecast from an empty context
+  return out
+
+
+def _spy(module, name, seen):
+  original = getattr(module, name)
+
+  def spied(*args, **kwargs):
+    rows = args[2]  # the context / token ids after (graphdef, state)
+    seen.append(len(rows.sharding.device_set))
+    return original(*args, **kwargs)
+  setattr(module, name, spied)
+  return original
+
+
+def run(data_parallel: bool) -> dict[str, np.ndarray]:
+  mesh = sharding.make_mesh((jax.device_count(), 1)) if data_parallel else None
+  seen_bolt, seen_chronos = [], []
+  originals = (_spy(chronos_bolt, "_apply", seen_bolt), _spy(sampling, "_sample", seen_chronos))
+  try:
+    bolt = registry.build(BOLT_CONFIGS["chronos-bolt-cpu"], seed=0)
+    chronos = registry.build(CHRONOS_CONFIGS["chronos-t5-cpu"], seed=0)
+    key = jax.random.key(0)
+    common = dict(batch_size=BATCH, mesh=mesh)
+    out = {"bolt": forecasting.forecast(bolt, series(), HORIZON, **common)["quantiles"],
+           "greedy": forecasting.forecast(chronos, series(), HORIZON, key, num_samples=2,
+                                          top_k=1, **common)["quantiles"]}
+  finally:
+    chronos_bolt._apply, sampling._sample = originals
+  out["devices_bolt"] = np.asarray(seen_bolt)
+  out["devices_chronos"] = np.asarray(seen_chronos)
+  return out
+
+
+if __name__ == "__main__":
+  np.savez(sys.argv[1], **run(data_parallel=True))
