@@ -307,9 +307,14 @@ def _derive(record: dict) -> None:
     r["flops_total"] = (r.get("flops") or dense["flops"])["total"]  # the same useful work
     r["gflops_per_s"] = r["flops_total"] / r["median_s"] / 1e9
     r["fraction_of_matmul_rate"] = r["gflops_per_s"] / peak
-    if r["impl"] == "ours":
-      ref = next(x for x in rows if (x["size"], x["family"], x["impl"]) == (
-          r["size"], r["family"], "reference"))
+    ref = next((x for x in rows if (x["size"], x["family"], x["impl"]) == (
+        r["size"], r["family"], "reference")), None)
+    # Stable keys every row has, for scripts: the reference's time / this row's (1 for the
+    # reference itself; None where the run had no reference row) and the share of the
+    # machine's jitted matmul rate achieved.
+    r["speedup_vs_reference"] = None if ref is None else ref["median_s"] / r["median_s"]
+    r["matmul_fraction"] = r["fraction_of_matmul_rate"]
+    if r["impl"] == "ours" and ref is not None:
       r["time_vs_reference"] = r["median_s"] / ref["median_s"]
       r["peak_rss_vs_reference"] = r["peak_rss_bytes"] / ref["peak_rss_bytes"]
       r["time_vs_dense"] = r["median_s"] / dense["median_s"]

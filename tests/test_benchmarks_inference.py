@@ -97,6 +97,10 @@ def test_workers_and_results_record(chronos_folder):
                                     + dense["xla_memory"]["temp_bytes"])
   assert ref["working_bytes"] == ref["peak_rss_bytes"] - ref["idle_rss_bytes"]
   assert dense["time_vs_dense"] == 1.0 and "time_vs_reference" in dense
+  for r in rows:  # the stable per-row keys scripts read
+    assert r["matmul_fraction"] == r["gflops_per_s"] / 50.0
+    assert r["speedup_vs_reference"] == ref["median_s"] / r["median_s"]
+  assert ref["speedup_vs_reference"] == 1.0
   assert posthoc["eps_ranks"] == [4] and posthoc["factorised"] == posthoc["projections"] == 12
   assert posthoc["flops_vs_dense"] < 1 and posthoc["attention_size_ratio"] == 0.5  # 4 x 32
   # 2 heads of size p2(3 k^0.27) = 4 instead of 8 in every layer (k = 1, 2): half the size.
