@@ -12,6 +12,7 @@ import jax
 import numpy as np
 
 from lowrank_ts import sharding
+from lowrank_ts.inference import data_parallel as parallel
 from lowrank_ts.inference import forecasting, sampling
 from lowrank_ts.models import BOLT_CONFIGS, CHRONOS_CONFIGS, chronos_bolt, registry
 
@@ -52,6 +53,12 @@ def run(data_parallel: bool) -> dict[str, np.ndarray]:
                                           top_k=1, **common)["quantiles"]}
   finally:
     chronos_bolt._apply, sampling._sample = originals
+  if mesh is not None:  # a replicated model called directly with rows the mesh cannot split
+    try:
+      parallel.replicate(bolt, mesh).forecast(np.ones((3, 20), np.float32), 2)
+      out["indivisible_error"] = np.asarray("")
+    except ValueError as err:
+      out["indivisible_error"] = np.asarray(str(err))
   out["devices_bolt"] = np.asarray(seen_bolt)
   out["devices_chronos"] = np.asarray(seen_chronos)
   return out

@@ -95,7 +95,7 @@ def test_cli_batches_and_plot(bolt, tmp_path):
                             "--batch-size", "2", "--quiet", "--plot", str(png),
                             "--plot-series", "2", "--out", str(out)]) == 0
   assert png.read_bytes()[:4] == b"\x89PNG"
-  names, context = csv_io.read_wide_csv(data)
+  _, context = csv_io.read_wide_csv(data)
   expected = forecasting.forecast(hf.load(folder), context, 4)
   written = np.loadtxt(out, delimiter=",", skiprows=1, usecols=range(2, 12))
   # 7 significant digits in the CSV; 1e-5 also covers batches of 2 vs 3 (see above).
@@ -107,3 +107,13 @@ def test_cli_batches_and_plot(bolt, tmp_path):
       forecast_cli.main(["--model", str(folder), "--input", str(data), "--horizon", "2",
                          "--out", str(out), *bad])
     assert exc.value.code == 2, match
+
+
+def test_bad_arguments_name_themselves(bolt):
+  series = _ragged(2, 41)
+  with pytest.raises(ValueError, match=r"^mesh must be a jax.sharding.Mesh"):
+    forecasting.forecast(bolt, series, 2, mesh="all")
+  with pytest.raises(ValueError, match=r"^names has 1 entries for 2 series"):
+    forecasting.forecast(bolt, series, 2, names=["a"])
+  with pytest.raises(ValueError, match=r"^batch_size must be"):
+    forecasting.forecast(bolt, series, 2, batch_size=-1)

@@ -25,6 +25,8 @@ def test_eight_device_forecast_equals_one_device(tmp_path):
   assert eight["devices_bolt"].size and set(eight["devices_bolt"]) == {8}
   assert eight["devices_chronos"].size and set(eight["devices_chronos"]) == {8}
   assert set(one["devices_bolt"]) == set(one["devices_chronos"]) == {1}
+  assert str(eight["indivisible_error"]).startswith(
+      "rows: a batch of (3,) rows cannot be split over the 8 data-parallel devices")
   # Greedy Chronos: the same tokens, so the same values.
   np.testing.assert_array_equal(eight["greedy"], one["greedy"])
   # Bolt: 1e-5, fp32 matmuls of 1-row shards vs an 8-row batch (values of order 30).

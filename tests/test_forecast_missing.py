@@ -12,9 +12,9 @@ from lowrank_ts.inference import forecasting
 torch = pytest.importorskip("torch")
 pytest.importorskip("chronos")
 
-from lowrank_ts.interop import hf  # noqa: E402
-from lowrank_ts.interop.hf_reference import bolt_checkpoint, chronos_checkpoint  # noqa: E402
-from tests.helpers import max_abs_diff  # noqa: E402
+from lowrank_ts.interop import hf
+from lowrank_ts.interop.hf_reference import bolt_checkpoint, chronos_checkpoint
+from tests.helpers import max_abs_diff
 
 
 def _series():

@@ -99,8 +99,8 @@ def fan_charts(tasks: Sequence[benchmark.Task], rows: Sequence[dict], path: str 
   history, path, title = _check_figure_args(history, path, title)
   chosen = choose_series([t.dataset for t in tasks], num_series)
   panels = [(tasks[i].context, rows[i]["quantiles"], tasks[i].target,
-             f"{tasks[i].dataset} / {tasks[i].series}\n"
-             f"WQL {rows[i]['wql']:.3f}  MASE {rows[i]['mase']:.3f}") for i in chosen]
+             (f"{tasks[i].dataset} / {tasks[i].series}\n"
+              f"WQL {rows[i]['wql']:.3f}  MASE {rows[i]['mase']:.3f}")) for i in chosen]
   _grid(panels, path, history, title)
   return chosen
 

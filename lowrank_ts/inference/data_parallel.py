@@ -17,8 +17,9 @@ from lowrank_ts import sharding
 
 def check_mesh(mesh, name: str = "mesh") -> Mesh:
   if not isinstance(mesh, Mesh):
-    raise ValueError(f"{name} must be a jax.sharding.Mesh (lowrank_ts.sharding.make_mesh), got "
-                     f"{type(mesh).__name__}")
+    raise ValueError(  # noqa: TRY004 (the project raises ValueError for every bad argument)
+        f"{name} must be a jax.sharding.Mesh (lowrank_ts.sharding.make_mesh), got "
+        f"{type(mesh).__name__}")
   missing = [a for a in sharding.AXIS_RULES["batch"] if a not in mesh.axis_names]
   if missing:
     raise ValueError(f"{name} must have the axes {sharding.MESH_AXES}, got {mesh.axis_names}")

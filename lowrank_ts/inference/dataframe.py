@@ -56,7 +56,8 @@ def series_from_df(df, *, id_column: str = "item_id", timestamp_column: str | No
   (a ``DatetimeIndex``; None without a timestamp column)."""
   pd = _pandas()
   if not isinstance(df, pd.DataFrame):
-    raise ValueError(f"df must be a pandas DataFrame, got {type(df).__name__}")
+    raise ValueError(  # noqa: TRY004 (the project raises ValueError for every bad argument)
+        f"df must be a pandas DataFrame, got {type(df).__name__}")
   if len(df) == 0:
     raise ValueError("df has no rows")
   _column(df, id_column, "id_column")

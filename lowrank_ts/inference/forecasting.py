@@ -25,7 +25,8 @@ import jax
 import numpy as np
 
 from lowrank_ts import checks, embeddings, sharding
-from lowrank_ts.inference import batching, data_parallel, progress as progress_bar
+from lowrank_ts.inference import batching, data_parallel
+from lowrank_ts.inference import progress as progress_bar
 from lowrank_ts.models import registry
 from lowrank_ts.models.config import QUANTILE_LEVELS
 
