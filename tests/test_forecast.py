@@ -110,16 +110,21 @@ def test_cli_end_to_end(chronos_folder, tmp_path, capsys):
   table = np.array([[float(v) for v in line.split(",")[2:]] for line in lines[1:]])
   expected = np.concatenate([api["mean"].reshape(6, 1), api["quantiles"].reshape(6, 9)], 1)
   np.testing.assert_allclose(table, expected, rtol=1e-6)  # written with 7 significant digits
-  # --long: the same series as (series, value) rows, other columns ignored, gives the same file.
+  # --long: the same series as (item_id, timestamp, target) rows forecasts the same values.
   long = tmp_path / "long.csv"
-  rows = [f"{name},{t},{'' if np.isnan(v) else v}" for name, values in zip("ab", series)
-          for t, v in enumerate(values)]
-  long.write_text("series,time,value\n" + "\n".join(rows) + "\n")
+  rows = [f"{name},2020-01-{t + 1:02d},{'' if np.isnan(v) else v}"
+          for name, values in zip("ab", series) for t, v in enumerate(values)]
+  long.write_text("item_id,timestamp,target\n" + "\n".join(rows) + "\n")
   out_long = tmp_path / "forecast_long.csv"
   assert forecast.main(["--model", str(chronos_folder), "--input", str(long), "--long",
                         "--horizon", "3", "--num-samples", "4", "--seed", "1",
                         "--out", str(out_long)]) == 0
-  assert out_long.read_text() == out.read_text()
+  long_lines = out_long.read_text().splitlines()
+  assert long_lines[0] == "item_id,timestamp,mean,0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9"
+  assert [line.split(",")[:2] for line in long_lines[1:4]] == [
+      ["a", "2020-01-06"], ["a", "2020-01-07"], ["a", "2020-01-08"]]  # daily, after the last
+  assert [line.split(",")[2:] for line in long_lines[1:]] == [
+      line.split(",")[2:] for line in lines[1:]]
 
 
 @pytest.mark.parametrize("content, extra, match", [
