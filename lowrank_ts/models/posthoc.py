@@ -16,6 +16,12 @@ A zero matrix (eps-rank 0) becomes a rank-1 factorisation of zeros (exact). Mean
 models; an already factorised projection (eqs. 19-20) is multiplied out first and judged the
 same way (so one that stays dense is stored dense). Heads and head sizes are never changed.
 
+:func:`compress` is that rule at one eps. :func:`compress_to_ranks` takes any ranks (from
+:mod:`lowrank_ts.models.allocation`: one eps, a target ratio, a global budget) and a storage
+mode: ``efficient`` as above, or ``paper``, which truncates *every* matrix at its rank (the
+function the paper's Table 2 evaluates) and stores a matrix whose factors would not save work
+as the dense product ``W_r``.
+
 Unlike the authors' code, which writes ``W_r`` back as a dense matrix (no speed or memory
 gain), the compressed model really holds the factors. SVDs are computed in the weights' dtype
 (fp32, as the authors do) with :mod:`lowrank_ts.spectral`.
@@ -31,7 +37,7 @@ import numpy as np
 from flax import nnx
 
 from lowrank_ts import checks, spectral
-from lowrank_ts.models import lowrank, registry
+from lowrank_ts.models import allocation, lowrank, registry
 from lowrank_ts.models.config import ATTENTION_KINDS, ProjectionSpec
 
 # (stack attribute, attention attribute) of each kind of attention layer.
@@ -42,23 +48,28 @@ _MODULES = {"encoder": ("encoder", "self_attention"),
 
 @dataclasses.dataclass(frozen=True)
 class ProjectionReport:
-  """What happened to one attention matrix. ``rank`` is None when it was kept dense."""
+  """What happened to one attention matrix. ``rank`` is None when it is stored dense."""
   name: str                 # e.g. "decoder_cross.3.v"
   shape: tuple[int, int]    # (d_in, d_out) as stored ([in, out])
-  eps_rank: int             # eq. (1) at the requested eps
+  eps_rank: int | None      # eq. (1) at the requested eps (None: ranks not chosen by one eps)
   rank: int | None          # rank of the stored factorisation, None = dense
-  relative_error: float     # ||W - W_stored||_2 / ||W||_2: sigma_{r+1} / sigma_1, 0 if dense
+  relative_error: float     # ||W - W_stored||_2 / ||W||_2: sigma_{t+1} / sigma_1, 0 if untouched
+  truncation_rank: int = 0  # singular values kept (min(shape) when untruncated)
 
 
 @dataclasses.dataclass(frozen=True)
 class CompressionReport:
-  eps: float
+  eps: float | None
   projections: tuple[ProjectionReport, ...]
   parameters_before: int
   parameters_after: int
   attention_parameters_before: int
   attention_parameters_after: int
-  attention_size_ratio: float   # lowrank.attention_size_ratio of the new T5 vs the old one
+  attention_size_ratio: float   # stored attention parameters, new T5 over the old one
+  mode: str = "efficient"
+  rank_ratio: float = 1.0       # the paper's Table 2 "Ratio" (allocation.rank_ratio)
+  parameter_bytes_before: int = 0
+  parameter_bytes_after: int = 0
 
   def ranks(self) -> dict[str, int | None]:
     return {p.name: p.rank for p in self.projections}
@@ -70,7 +81,7 @@ def factorised_rank(eps_rank: int, d_in: int, d_out: int) -> int | None:
   eps_rank = checks.positive_int(eps_rank, "eps_rank", allow_zero=True)
   d_in, d_out = checks.positive_int(d_in, "d_in"), checks.positive_int(d_out, "d_out")
   rank = max(eps_rank, 1)
-  return None if rank * (d_in + d_out) >= d_in * d_out else rank
+  return rank if allocation.saves_work(rank, d_in, d_out) else None
 
 
 def attention_projections(model: registry.ForecastModel
@@ -86,48 +97,97 @@ def attention_projections(model: registry.ForecastModel
         yield f"{kind}.{layer}.{proj}", kind, layer, proj, getattr(attn, proj)
 
 
+def _param_leaves(model):
+  return jax.tree.leaves(nnx.state(model, nnx.Param))
+
+
 def _param_count(model) -> int:
-  return sum(int(np.prod(x.shape)) for x in jax.tree.leaves(nnx.state(model, nnx.Param)))
+  return sum(int(np.prod(x.shape)) for x in _param_leaves(model))
+
+
+def parameter_bytes(model: registry.ForecastModel) -> int:
+  """Bytes of all of ``model``'s parameters in their stored dtype."""
+  registry.check_model(model)
+  return sum(int(np.prod(x.shape)) * np.dtype(x.dtype).itemsize for x in _param_leaves(model))
+
+
+def spectra(model: registry.ForecastModel) -> tuple[allocation.Spectrum, ...]:
+  """The singular values (computed in the weights' dtype, returned as float64) of every
+  attention matrix, in :func:`attention_projections` order."""
+  out = []
+  for name, *_, module in attention_projections(model):
+    w = module.dense_kernel()
+    s = np.asarray(jax.device_get(spectral.singular_values(w)), np.float64)
+    out.append(allocation.Spectrum(name, int(w.shape[0]), int(w.shape[1]), s))
+  return tuple(out)
 
 
 def compress(model: registry.ForecastModel, eps: float
              ) -> tuple[registry.ForecastModel, CompressionReport]:
-  """``(compressed_model, report)``: every attention matrix truncated at its eps-rank (module
-  docstring). All other parameters are copied; the input model is left unchanged."""
+  """``(compressed_model, report)``: every attention matrix truncated at its eps-rank where
+  factors save work, the rest kept dense (efficient mode; module docstring). All other
+  parameters are copied; the input model is left unchanged."""
   registry.check_model(model)
   eps = checks.positive_float(eps, "eps")
   if eps >= 1.0:  # sigma_j > eps sigma_1 would keep nothing
     raise ValueError(f"eps must be < 1, got {eps!r}")
+  found = spectra(model)
+  return compress_to_ranks(model, allocation.eps_ranks(found, eps), "efficient",
+                           found_spectra=found, eps=eps)
+
+
+def compress_to_ranks(model: registry.ForecastModel, ranks, mode: str, *,
+                      found_spectra: tuple[allocation.Spectrum, ...] | None = None,
+                      eps: float | None = None
+                      ) -> tuple[registry.ForecastModel, CompressionReport]:
+  """``model`` with attention matrix ``i`` (:func:`attention_projections` order) truncated at
+  ``ranks[i]`` as ``mode`` stores it (:mod:`.allocation`); ``found_spectra`` reuses
+  :func:`spectra`; ``eps`` is recorded (and eq. 1's ranks at it) when the ranks came from one."""
+  registry.check_model(model)
+  allocation.check_mode(mode)
+  found = spectra(model) if found_spectra is None else tuple(found_spectra)
+  ranks = tuple(ranks)
+  if len(ranks) != len(found):
+    raise ValueError(f"ranks must hold one rank per attention matrix ({len(found)}), got "
+                     f"{len(ranks)}")
+  for r, s in zip(ranks, found):
+    checks.positive_int(r, "ranks", upper=s.full_rank)
+  eps_ranks = allocation.eps_ranks(found, eps) if eps is not None else (None,) * len(found)
+  as_factors = allocation.stored_as_factors(found, ranks, mode)
+  kept = allocation.truncation_ranks(found, ranks, mode)
   config = model.config
   t5 = config.t5
   factors, reports = {}, []
   specs = {kind: list(t5.attention_specs(kind)) for kind in ATTENTION_KINDS}
-  for name, kind, layer, proj, module in attention_projections(model):
+  for (name, kind, layer, proj, module), spectrum, rank, factor, keep, r_eps in zip(
+      attention_projections(model), found, ranks, as_factors, kept, eps_ranks):
     w = module.dense_kernel()
-    d_in, d_out = w.shape
-    s = spectral.singular_values(w)
-    r_eps = int(spectral.eps_rank_from_singular_values(s, eps))
-    rank = factorised_rank(r_eps, d_in, d_out)
-    if rank is None:
-      spec, error = ProjectionSpec(), 0.0
-      factors[name] = {"kernel": w}
-    else:
+    if factor:
       spec = ProjectionSpec("shared_sketch", rank)
       sketch, lift = spectral.truncated_svd(w, rank=rank)
       factors[name] = {"sketch": sketch, "lift": lift}
-      top = float(s[0])
-      error = float(s[rank]) / top if rank < s.shape[0] and top > 0 else 0.0
+    else:
+      spec = ProjectionSpec()
+      if keep < spectrum.full_rank:  # paper mode: the truncated matrix, stored dense
+        sketch, lift = spectral.truncated_svd(w, rank=keep)
+        w = sketch @ lift
+      factors[name] = {"kernel": w}
+    s = spectrum.singular_values
+    error = float(s[keep] / s[0]) if keep < spectrum.full_rank and s[0] > 0 else 0.0
     specs[kind][layer] = dataclasses.replace(specs[kind][layer], **{proj: spec})
-    reports.append(ProjectionReport(name, (int(d_in), int(d_out)), r_eps, rank, error))
+    reports.append(ProjectionReport(name, (spectrum.d_in, spectrum.d_out), r_eps,
+                                    rank if factor else None, error, keep))
   new_t5 = t5.with_attention(specs)
-  new_config = dataclasses.replace(config, t5=new_t5)
-  compressed = _build(model, new_config, factors)
+  compressed = _build(model, dataclasses.replace(config, t5=new_t5), factors)
   report = CompressionReport(
       eps=eps, projections=tuple(reports), parameters_before=_param_count(model),
       parameters_after=_param_count(compressed),
       attention_parameters_before=lowrank.attention_parameters(t5),
       attention_parameters_after=lowrank.attention_parameters(new_t5),
-      attention_size_ratio=lowrank.attention_size_ratio(new_t5, reference=t5))
+      attention_size_ratio=lowrank.attention_size_ratio(new_t5, reference=t5), mode=mode,
+      rank_ratio=allocation.rank_ratio(found, ranks, mode),
+      parameter_bytes_before=parameter_bytes(model),
+      parameter_bytes_after=parameter_bytes(compressed))
   return compressed, report
 
 
