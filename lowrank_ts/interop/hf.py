@@ -6,7 +6,11 @@ which needs torch). :func:`load` builds the Flax model; :func:`save` writes a fo
 chronos-forecasting's ``BaseChronosPipeline.from_pretrained(folder)`` loads. Factorised
 attention (eqs. 19-20) is exported multiplied out to dense matrices, as the authors' post-hoc
 compression does; layouts with per-layer heads / head sizes have no Hugging Face T5
-equivalent and are refused.
+equivalent and are refused. ``save(model, folder, factorised=True)`` keeps the factors
+instead: the folder's ``config.json`` then records each projection's form under
+``lowrank_ts_attention`` and the tensors are named ``<projection>.sketch`` / ``.lift``; such a
+folder (what ``python -m lowrank_ts.compress`` writes) is read by :func:`load` and by every
+command of this project, not by transformers.
 
 Every tensor is checked: a missing, unexpected or mis-shaped tensor raises ``ValueError``
 naming it. Tied copies of the shared embedding (``encoder.embed_tokens.weight``,
@@ -28,7 +32,13 @@ import numpy as np
 from flax import nnx
 
 from lowrank_ts.models import registry
-from lowrank_ts.models.config import ATTENTION_KINDS, T5Config, config_from_hf
+from lowrank_ts.models.config import (
+  ATTENTION_KINDS,
+  AttentionSpec,
+  ProjectionSpec,
+  T5Config,
+  config_from_hf,
+)
 from lowrank_ts.models.registry import ModelConfig
 
 _T5_FIELDS = ("vocab_size", "d_model", "d_ff", "num_layers", "num_heads", "d_kv",
@@ -60,13 +70,43 @@ def _t5_config_from_json(raw: dict) -> T5Config:
     raise ValueError(f"T5 fields: {err}") from None
 
 
+LOWRANK_KEY = "lowrank_ts_attention"
+
+
+def _projection_forms(t5: T5Config) -> dict:
+  """``{kind: [{q: [form, rank], ...} per layer]}``: the projections' forms (``save``'s
+  ``factorised`` folders)."""
+  return {kind: [{p: [getattr(s, p).kind, getattr(s, p).rank] for p in "qkvo"}
+                 for s in t5.attention_specs(kind)] for kind in ATTENTION_KINDS}
+
+
+def _with_projection_forms(t5: T5Config, forms) -> T5Config:
+  """``t5`` with the projections' forms recorded under ``lowrank_ts_attention``."""
+  if not isinstance(forms, dict) or set(forms) != set(ATTENTION_KINDS):
+    raise ValueError(f"{LOWRANK_KEY} must map {list(ATTENTION_KINDS)} to per-layer forms")
+  specs = {}
+  for kind in ATTENTION_KINDS:
+    layers = forms[kind]
+    if not isinstance(layers, list) or len(layers) != len(t5.attention_specs(kind)):
+      raise ValueError(f"{LOWRANK_KEY}.{kind} must list {len(t5.attention_specs(kind))} layers")
+    try:
+      specs[kind] = tuple(AttentionSpec(t5.num_heads, t5.d_kv, **{
+          p: ProjectionSpec(*layer[p]) for p in "qkvo"}) for layer in layers)
+    except (KeyError, TypeError, ValueError) as err:
+      raise ValueError(f"{LOWRANK_KEY}.{kind}: {err}") from None
+  return t5.with_attention(specs)
+
+
 def config_from_json(raw: dict) -> ModelConfig:
   """The Chronos or Chronos-Bolt configuration described by a parsed ``config.json``."""
   if not isinstance(raw, dict):
     raise ValueError(f"raw must be a dict, got {type(raw).__name__}")
   if not isinstance(raw.get("chronos_config"), dict):
     raise ValueError("config.json has no chronos_config: not a Chronos checkpoint")
-  return config_from_hf(_t5_config_from_json(raw), raw["chronos_config"])
+  config = config_from_hf(_t5_config_from_json(raw), raw["chronos_config"])
+  if LOWRANK_KEY in raw:
+    config = dataclasses.replace(config, t5=_with_projection_forms(config.t5, raw[LOWRANK_KEY]))
+  return config
 
 
 def config_to_json(config: ModelConfig) -> dict:
@@ -81,9 +121,13 @@ def config_to_json(config: ModelConfig) -> dict:
   return raw
 
 
-def _attention_entries(prefix: str, path: tuple) -> Iterator[Entry]:
+def _attention_entries(prefix: str, path: tuple, spec: AttentionSpec) -> Iterator[Entry]:
   for name in "qkvo":
-    yield f"{prefix}.{name}.weight", path + (name, "kernel"), True
+    if getattr(spec, name).kind == "dense":
+      yield f"{prefix}.{name}.weight", path + (name, "kernel"), True
+    else:  # factors as stored in the Flax model (no torch layout exists for them)
+      for leaf in ("sketch", "lift"):
+        yield f"{prefix}.{name}.{leaf}", path + (name, leaf), False
 
 
 def _ff_entries(prefix: str, path: tuple, t5: T5Config) -> Iterator[Entry]:
@@ -93,7 +137,8 @@ def _ff_entries(prefix: str, path: tuple, t5: T5Config) -> Iterator[Entry]:
 
 
 def t5_entries(t5: T5Config) -> list[Entry]:
-  """Hugging Face tensor names of a dense T5 and where they live in :class:`~models.t5.T5`."""
+  """Hugging Face tensor names of a T5 and where they live in :class:`~models.t5.T5`
+  (factorised projections as ``.sketch`` / ``.lift``)."""
   if not isinstance(t5, T5Config):
     raise ValueError(f"t5 must be a T5Config, got {type(t5).__name__}")
   entries: list[Entry] = [("shared.weight", ("shared",), False)]
@@ -103,23 +148,27 @@ def t5_entries(t5: T5Config) -> list[Entry]:
     entries.append((f"{stack}.final_layer_norm.weight", (stack, "final_norm", "weight"), False))
     for i in range(layers):
       block, path = f"{stack}.block.{i}.layer", (stack, "layers", i)
-      entries += _attention_entries(f"{block}.0.SelfAttention", path + ("self_attention",))
+      self_spec = t5.attention_specs("encoder" if stack == "encoder" else "decoder_self")[i]
+      entries += _attention_entries(f"{block}.0.SelfAttention", path + ("self_attention",),
+                                    self_spec)
       entries.append((f"{block}.0.layer_norm.weight", path + ("self_norm", "weight"), False))
       ff = 1
       if stack == "decoder":
-        entries += _attention_entries(f"{block}.1.EncDecAttention", path + ("cross_attention",))
+        entries += _attention_entries(f"{block}.1.EncDecAttention", path + ("cross_attention",),
+                                      t5.attention_specs("decoder_cross")[i])
         entries.append((f"{block}.1.layer_norm.weight", path + ("cross_norm", "weight"), False))
         ff = 2
       entries += _ff_entries(f"{block}.{ff}", path, t5)
   return entries
 
 
-def entries_for(config: ModelConfig) -> list[Entry]:
+def entries_for(config: ModelConfig, factorised: bool = False) -> list[Entry]:
   """All tensor names a checkpoint of ``config`` (dense) must contain, with their Flax paths:
   the T5's, then the model's own parameters outside it (Bolt's patch MLPs; an untied
   ``lm_head``), named as transformers names them (``kernel`` -> ``weight``, transposed)."""
   registry.check_config(config)
-  return _entries(config, nnx.state(registry.abstract(dense_config(config)), nnx.Param))
+  config = config if factorised else dense_config(config)
+  return _entries(config, nnx.state(registry.abstract(config), nnx.Param))
 
 
 def _entries(config: ModelConfig, params) -> list[Entry]:
@@ -218,8 +267,11 @@ def from_tensors(config: ModelConfig, tensors: dict[str, np.ndarray], seed: int 
                  dtype=jnp.float32):
   """Builds the Flax model of ``config`` holding ``tensors`` (Hugging Face names)."""
   registry.check_config(config)
-  if not config.t5.is_dense:
-    raise ValueError("config must describe a dense T5 (Hugging Face checkpoints are dense)")
+  t5 = config.t5
+  if any((s.n_heads, s.d_kv) != (t5.num_heads, t5.d_kv)
+         for kind in ATTENTION_KINDS for s in t5.attention_specs(kind)):
+    raise ValueError("config must have num_heads x d_kv attention in every layer (Hugging Face "
+                     "checkpoints do)")
   if not isinstance(tensors, dict):
     raise ValueError(f"tensors must be a dict of arrays, got {type(tensors).__name__}")
   graphdef, params, rest = nnx.split(registry.abstract(config, dtype), nnx.Param, ...)
@@ -289,8 +341,10 @@ def _model_value(model, path: tuple) -> np.ndarray:
   return np.asarray(jax.device_get(value), dtype=np.float32)
 
 
-def to_tensors(model: registry.ForecastModel) -> dict[str, np.ndarray]:
-  """The Hugging Face tensors (fp32, torch layout) of a Chronos or Chronos-Bolt model."""
+def to_tensors(model: registry.ForecastModel, factorised: bool = False
+               ) -> dict[str, np.ndarray]:
+  """The Hugging Face tensors (fp32, torch layout) of a Chronos or Chronos-Bolt model;
+  factorised projections multiplied out, or kept as factors with ``factorised``."""
   t5 = registry.check_model(model).config.t5
   for kind in ATTENTION_KINDS:
     for spec in t5.attention_specs(kind):
@@ -299,7 +353,7 @@ def to_tensors(model: registry.ForecastModel) -> dict[str, np.ndarray]:
                          f"{spec.d_kv}; a Hugging Face T5 needs {t5.num_heads} x {t5.d_kv} in "
                          "every layer")
   tensors = {}
-  for name, path, transposed in entries_for(model.config):
+  for name, path, transposed in entries_for(model.config, factorised):
     value = _model_value(model, path)
     tensors[name] = np.ascontiguousarray(value.T if transposed else value)
   return tensors
@@ -311,13 +365,17 @@ def dense_config(config: ModelConfig) -> ModelConfig:
   return dataclasses.replace(config, t5=config.t5.dense())
 
 
-def save(model: registry.ForecastModel, folder: Any) -> pathlib.Path:
-  """Writes ``config.json`` and ``model.safetensors`` so chronos-forecasting can load them."""
+def save(model: registry.ForecastModel, folder: Any, factorised: bool = False
+         ) -> pathlib.Path:
+  """Writes ``config.json`` and ``model.safetensors`` so chronos-forecasting can load them;
+  with ``factorised``, factorised projections stay factors (only this project loads those)."""
   from safetensors.numpy import save_file
   folder = _folder(folder)
-  tensors = to_tensors(model)
+  tensors = to_tensors(model, factorised)
   folder.mkdir(parents=True, exist_ok=True)
   raw = config_to_json(dense_config(model.config))
+  if factorised and not model.config.t5.is_dense:
+    raw[LOWRANK_KEY] = _projection_forms(model.config.t5)
   (folder / "config.json").write_text(json.dumps(raw, indent=2) + "\n")
   # transformers refuses safetensors files without format metadata.
   save_file(tensors, str(folder / "model.safetensors"), metadata={"format": "pt"})

@@ -1,0 +1,184 @@
+"""Post-hoc compression of a trained model's attention by truncated SVD (§5, Table 2).
+
+``python -m lowrank_ts.compress [--model DIR] (--eps E | --ratio R) [--allocation uniform|global]
+[--mode paper|efficient] --out DIR2``
+
+``--model``: any checkpoint folder the project loads (our exports, imported Hugging Face
+Chronos / Chronos-Bolt folders; default: the shipped model, :mod:`lowrank_ts.pretrained`).
+``--eps E``: one eps for every attention matrix (eq. 1: keep ``sigma_j > E sigma_1``).
+``--ratio R``: a target attention size ratio, met by one eps (``--allocation uniform``, the
+smallest eps meeting it) or by a global budget (``--allocation global``: singular values taken
+across the whole model by their share of their matrix's squared Frobenius norm per unit of
+cost; :mod:`lowrank_ts.models.allocation`). ``--mode paper`` truncates every matrix and counts
+the paper's Table 2 "Ratio" (singular values kept over all of them); ``--mode efficient``
+(default) factorises a matrix only where that saves work, keeps the others dense and
+untruncated, and counts stored attention parameters. The target ``R`` is counted in the mode's
+own way; the report gives both counts whatever the mode.
+
+``--out DIR2`` receives ``config.json`` + ``model.safetensors`` holding the factors (``hf.save``
+with ``factorised=True``: ``python -m lowrank_ts.forecast --model DIR2`` and ``evaluate --model
+DIR2`` load it; chronos-forecasting does not) and ``compression.json``, the report printed
+here: per-matrix ranks, both ratios, parameters and parameter bytes before / after. A bad
+argument exits with status 2 and one line naming it; an unreadable checkpoint with 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import pathlib
+
+from lowrank_ts import cli, pretrained
+from lowrank_ts.interop import hf
+from lowrank_ts.models import allocation, posthoc, registry
+
+REPORT = "compression.json"
+
+
+@dataclasses.dataclass(frozen=True)
+class Request:
+  """What to compress to: exactly one of ``eps`` / ``ratio``; ``allocation`` global needs a
+  ratio."""
+  eps: float | None = None
+  ratio: float | None = None
+  allocation: str = "uniform"
+  mode: str = "efficient"
+
+  def __post_init__(self):
+    if (self.eps is None) == (self.ratio is None):
+      raise ValueError("eps and ratio: give exactly one")
+    if self.allocation not in allocation.ALLOCATIONS:
+      raise ValueError(f"allocation must be one of {allocation.ALLOCATIONS}, got "
+                       f"{self.allocation!r}")
+    allocation.check_mode(self.mode)
+    if self.eps is not None:
+      allocation.check_eps(self.eps)
+      if self.allocation == "global":
+        raise ValueError("allocation global spends a budget: give a ratio, not eps")
+    else:
+      if isinstance(self.ratio, bool) or not isinstance(self.ratio, (int, float)) or not (
+          0.0 < float(self.ratio) <= 1.0):
+        raise ValueError(f"ratio must be a number in (0, 1], got {self.ratio!r}")
+
+
+def ranks_for(spectra, request: Request) -> tuple[tuple[int, ...], float | None]:
+  """``(ranks, eps)`` that ``request`` asks for (``eps`` None for a global allocation)."""
+  if request.eps is not None:
+    return allocation.eps_ranks(spectra, request.eps), float(request.eps)
+  if request.allocation == "uniform":
+    eps = allocation.uniform_eps(spectra, request.ratio, request.mode)
+    return allocation.eps_ranks(spectra, eps), eps
+  return allocation.global_ranks(spectra, request.ratio, request.mode), None
+
+
+def compress(model: registry.ForecastModel, request: Request, spectra=None
+             ) -> tuple[registry.ForecastModel, posthoc.CompressionReport]:
+  """``model`` compressed as ``request`` says (``spectra``: :func:`posthoc.spectra`, when
+  already computed, e.g. for a sweep)."""
+  if not isinstance(request, Request):
+    raise ValueError(f"request must be a Request, got {type(request).__name__}")
+  spectra = posthoc.spectra(model) if spectra is None else spectra
+  ranks, eps = ranks_for(spectra, request)
+  return posthoc.compress_to_ranks(model, ranks, request.mode, found_spectra=spectra, eps=eps)
+
+
+def report_record(report: posthoc.CompressionReport, request: Request, source: str) -> dict:
+  """The JSON report: which count each number uses is in its name."""
+  size = report.rank_ratio if request.mode == "paper" else report.attention_size_ratio
+  return {
+      "model": source, "mode": request.mode, "allocation": request.allocation,
+      "eps": report.eps, "target_ratio": request.ratio,
+      "attention_size_ratio": size,
+      "attention_size_ratio_counts": ("rank ratio (the paper's Table 2 'Ratio')"
+                                      if request.mode == "paper" else
+                                      "stored attention parameters over dense"),
+      "rank_ratio": report.rank_ratio,
+      "parameter_ratio": report.attention_size_ratio,
+      "attention_parameters_before": report.attention_parameters_before,
+      "attention_parameters_after": report.attention_parameters_after,
+      "parameters_before": report.parameters_before,
+      "parameters_after": report.parameters_after,
+      "parameter_bytes_before": report.parameter_bytes_before,
+      "parameter_bytes_after": report.parameter_bytes_after,
+      "matrices": [{"name": p.name, "shape": list(p.shape), "eps_rank": p.eps_rank,
+                    "kept_singular_values": p.truncation_rank,
+                    "stored": f"factors rank {p.rank}" if p.rank is not None else "dense",
+                    "relative_error": p.relative_error} for p in report.projections],
+  }
+
+
+def summary(record: dict) -> str:
+  """The printed report: one line per matrix, then the totals."""
+  lines = [f"{'matrix':<22} {'shape':>9} {'kept':>5} {'stored':>16} {'rel. error':>10}"]
+  for m in record["matrices"]:
+    shape = "x".join(map(str, m["shape"]))
+    lines.append(f"{m['name']:<22} {shape:>9} {m['kept_singular_values']:>5} "
+                 f"{m['stored']:>16} {m['relative_error']:>10.3g}")
+  eps = "global allocation" if record["eps"] is None else f"eps {record['eps']:.4g}"
+  lines += [
+      f"mode {record['mode']}, {eps}"
+      + (f", target ratio {record['target_ratio']}" if record["target_ratio"] else ""),
+      f"attention size ratio {record['attention_size_ratio']:.4f} "
+      f"({record['attention_size_ratio_counts']})",
+      f"rank ratio (paper's count) {record['rank_ratio']:.4f}; stored attention parameters "
+      f"{record['attention_parameters_after']} / {record['attention_parameters_before']} = "
+      f"{record['parameter_ratio']:.4f}",
+      f"parameters {record['parameters_before']} -> {record['parameters_after']}; parameter "
+      f"bytes {record['parameter_bytes_before']} -> {record['parameter_bytes_after']} "
+      f"({record['parameter_bytes_after'] / record['parameter_bytes_before']:.4f})"]
+  return "\n".join(lines)
+
+
+def write(model: registry.ForecastModel, record: dict, out: pathlib.Path) -> pathlib.Path:
+  """The checkpoint (factors kept) and its ``compression.json`` in ``out``."""
+  hf.save(model, out, factorised=True)
+  (out / REPORT).write_text(json.dumps(record, indent=1) + "\n")
+  return out
+
+
+def _load(model: str | None) -> tuple[registry.ForecastModel, str]:
+  if model is None:
+    return pretrained.load(), str(pretrained.path())
+  return hf.load(model), str(model)
+
+
+def main(argv=None) -> None:
+  parser = argparse.ArgumentParser(prog="python -m lowrank_ts.compress",
+                                   description=__doc__.split("\n")[0])
+  parser.add_argument("--model", default=None,
+                      help="checkpoint folder (default: the shipped model)")
+  target = parser.add_mutually_exclusive_group(required=True)
+  target.add_argument("--eps", type=float, help="one eps for every attention matrix (eq. 1)")
+  target.add_argument("--ratio", type=float, help="target attention size ratio, in (0, 1]")
+  parser.add_argument("--allocation", choices=allocation.ALLOCATIONS, default="uniform")
+  parser.add_argument("--mode", choices=allocation.MODES, default="efficient")
+  parser.add_argument("--out", required=True, help="folder for the compressed checkpoint")
+  args = parser.parse_args(argv)
+  with cli.errors(parser, cli.USAGE):
+    try:
+      request = Request(args.eps, args.ratio, args.allocation, args.mode)
+    except ValueError as err:  # every message starts with the argument's name: make it the flag
+      raise ValueError(f"--{err}") from None
+    out = pathlib.Path(args.out)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+      raise ValueError(f"--out {args.out!r} exists and is not an empty folder")
+    if args.model is not None and not pathlib.Path(args.model).is_dir():
+      raise ValueError(f"--model must be a checkpoint folder, got {args.model!r} (no such "
+                       "folder)")
+  with cli.errors(parser, cli.DATA):  # a corrupt checkpoint
+    model, source = _load(args.model)
+  with cli.errors(parser, cli.USAGE):
+    try:
+      compressed, report = compress(model, request)
+    except ValueError as err:  # a ratio the model cannot reach ("ratio ... is below ...")
+      raise ValueError(f"--{err}") from None
+  record = report_record(report, request, source)
+  with cli.errors(parser, cli.USAGE):  # --out cannot be written
+    write(compressed, record, out)
+  print(summary(record))
+  print(f"wrote {out} ({REPORT} holds this report)")
+
+
+if __name__ == "__main__":
+  main()
