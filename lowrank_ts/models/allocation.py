@@ -26,7 +26,10 @@ Two allocations meet a target ratio ``R``:
   (:func:`global_ranks`). In the paper count this minimises ``sum_W ||W - W_r||_F^2 / ||W||_F^2``
   exactly (each matrix's gains decrease with ``j`` and every unit costs the same). Not in the
   paper. In efficient mode a matrix whose allocated rank no longer saves work is kept dense,
-  which stores fewer parameters than its factors would, so the budget still holds.
+  which stores fewer parameters than its factors would, so the budget still holds; but the
+  greedy does not plan that switch to dense (exact, and cheaper than factors near full rank),
+  so there it can lose to one eps on its own objective (tests/test_compress.py shows a case at
+  ratio 0.5); at low ratios, where every matrix is factorised, the two coincide.
 """
 
 from __future__ import annotations
