@@ -5,8 +5,8 @@ Every script ``python -m experiments.<name>`` parses the same flags (``--seed``,
 its results (the json's ``data``), ``verdicts(results, params)`` records each checked claim
 with :class:`Verdict`, ``plot(results, params)`` draws the figure from the results alone, and
 a short ``main`` calls them and ends with :func:`finish`, which writes ``<out>/<name>.png`` and
-``<out>/<name>.json``, prints a short summary and returns the process exit code (non-zero when
-a claim fails). The json records the run's ``wall_time_s``: runtimes are read from there
+``<out>/<name>.json``, prints a short summary and returns the process exit code (non-zero unless
+the status is PASS or "PASS (proxy: ...)"; see :class:`Verdict` for the vocabulary). The json records the run's ``wall_time_s``: runtimes are read from there
 (``python -m experiments.runtimes`` tabulates them), not kept in docstrings.
 """
 
@@ -69,6 +69,19 @@ def _jsonable(value: Any) -> Any:
   return value
 
 
+# What a check is evidence of. Only "claim" and "proxy" checks are evidence for the paper's
+# statement; "erratum" checks reproduce a printed statement failing; "construction" checks
+# hold by how the experiment is built (an identity, a bound many orders loose, an implementation
+# self-check) and are recorded but never counted as evidence.
+KINDS = {
+    "claim": "the paper's statement, in its stated setting",
+    "proxy": "the paper's statement in a stand-in setting (named in ``proxy``)",
+    "erratum": "a printed statement shown to fail (the check passes when it fails as stated)",
+    "construction": "by construction: satisfied by how the experiment is built, not evidence",
+}
+STATUSES = ("PASS", "PASS (proxy: ...)", "PARTIAL", "FAIL")
+
+
 @dataclasses.dataclass
 class Claim:
   name: str
@@ -77,10 +90,29 @@ class Claim:
   relation: str  # the statistic must satisfy: statistic <relation> threshold
   passed: bool
   description: str
+  reason: str = ""  # why the threshold is that number, decided from the claim
+  kind: str = "claim"  # one of KINDS
+  proxy: str = ""  # for kind "proxy": the stand-in setting
+
+
+@dataclasses.dataclass
+class Finding:
+  """A measured number reported as such (no pass/fail): what the checks do not cover, or
+  what goes against the paper's reading."""
+  name: str
+  value: Any
+  text: str
 
 
 class Verdict:
-  """Collects the claims an experiment checks; each is PASS or FAIL."""
+  """Collects the checks an experiment makes and its findings.
+
+  The experiment's status (:attr:`status`) is one of STATUSES: PASS when every check passes
+  and none is a proxy; "PASS (proxy: ...)" when every check passes and some evidence comes
+  from a stand-in setting; PARTIAL when some claim/proxy checks fail and others pass; FAIL
+  when every claim/proxy check fails, when a construction or erratum check fails (the
+  experiment itself is then wrong), or when nothing is checked.
+  """
 
   _RELATIONS = {
       "<=": lambda s, t: s <= t,
@@ -91,23 +123,59 @@ class Verdict:
 
   def __init__(self):
     self.claims: list[Claim] = []
+    self.findings: list[Finding] = []
 
   def check(self, name: str, statistic: float, relation: str, threshold: float,
-            description: str) -> bool:
-    """Records ``statistic <relation> threshold`` (NaN always fails)."""
+            description: str, reason: str, kind: str = "claim", proxy: str = "") -> bool:
+    """Records ``statistic <relation> threshold`` (NaN always fails). ``reason`` says in one
+    line why the threshold is that number, from the claim (required)."""
+    if not reason.strip():
+      raise ValueError(f"check {name!r}: reason must say why the threshold is {threshold}")
     if relation not in self._RELATIONS:
       raise ValueError(f"relation must be one of {sorted(self._RELATIONS)}, got {relation!r}")
+    if kind not in KINDS:
+      raise ValueError(f"kind must be one of {sorted(KINDS)}, got {kind!r}")
+    if kind == "proxy" and not proxy:
+      raise ValueError(f"check {name!r}: kind 'proxy' needs the stand-in setting in proxy=")
     statistic, threshold = float(statistic), float(threshold)
     passed = (not math.isnan(statistic)) and bool(self._RELATIONS[relation](statistic, threshold))
-    self.claims.append(Claim(name, statistic, threshold, relation, passed, description))
+    self.claims.append(Claim(name, statistic, threshold, relation, passed, description, reason,
+                             kind, proxy))
     return passed
+
+  def finding(self, name: str, value: Any, text: str) -> None:
+    """Records a measured number that is reported, not checked."""
+    self.findings.append(Finding(name, value, text))
 
   @property
   def passed(self) -> bool:
+    """Every check passed (and there was one)."""
     return bool(self.claims) and all(c.passed for c in self.claims)
 
+  @property
+  def status(self) -> str:
+    evidence = [c for c in self.claims if c.kind in ("claim", "proxy")]
+    if not evidence or any(not c.passed for c in self.claims
+                           if c.kind in ("construction", "erratum")):
+      return "FAIL"
+    passed = [c for c in evidence if c.passed]
+    if not passed:
+      return "FAIL"
+    if len(passed) < len(evidence):
+      return "PARTIAL"
+    proxies = list(dict.fromkeys(c.proxy for c in evidence if c.kind == "proxy"))
+    return f"PASS (proxy: {'; '.join(proxies)})" if proxies else "PASS"
+
+  @property
+  def thresholds(self) -> dict:
+    """{check name: [relation, threshold, kind]}: the table tests pin."""
+    return {c.name: [c.relation, c.threshold, c.kind] for c in self.claims}
+
   def to_json(self) -> dict:
-    return {"passed": self.passed, "claims": [dataclasses.asdict(c) for c in self.claims]}
+    return {"status": self.status, "passed": self.passed,
+            "claims": [dataclasses.asdict(c) for c in self.claims],
+            "findings": [dataclasses.asdict(f) for f in self.findings],
+            "thresholds": self.thresholds}
 
 
 def run(name: str, doc: str, argv, compute, verdicts, plot, headline) -> int:
@@ -124,7 +192,8 @@ def run(name: str, doc: str, argv, compute, verdicts, plot, headline) -> int:
 
 def finish(name: str, args: argparse.Namespace, fig, data: dict, params: dict, verdict: Verdict,
            start_time: float, headline: str) -> int:
-  """Writes the png and json, prints the summary, returns the exit code (0 iff all pass)."""
+  """Writes the png and json, prints the summary, returns the exit code (0 iff the status is
+  PASS or PASS (proxy: ...))."""
   os.makedirs(args.out, exist_ok=True)
   png = os.path.join(args.out, f"{name}.png")
   fig.savefig(png, dpi=110, bbox_inches="tight")
@@ -147,12 +216,17 @@ def finish(name: str, args: argparse.Namespace, fig, data: dict, params: dict, v
   with open(tmp, "w") as f:
     json.dump(_jsonable(record), f, indent=1)
   os.replace(tmp, path)  # atomic: an interrupted run never leaves a half-written json
-  print(f"[{name}] {headline}  ({args.size} size, seed {args.seed}, {wall:.1f} s)")
+  print(f"[{name}] {verdict.status}: {headline}  ({args.size} size, seed {args.seed}, "
+        f"{wall:.1f} s)")
   for c in verdict.claims:
     mark = "PASS" if c.passed else "FAIL"
-    print(f"  {mark}  {c.name}: {c.statistic:.4g} {c.relation} {c.threshold:.4g}  -- "
+    label = {"claim": "", "proxy": f" [proxy: {c.proxy}]", "erratum": " [erratum]",
+             "construction": " [by construction]"}[c.kind]
+    print(f"  {mark}  {c.name}{label}: {c.statistic:.4g} {c.relation} {c.threshold:.4g}  -- "
           f"{c.description}")
+  for f in verdict.findings:
+    print(f"  FINDING  {f.name}: {f.text}")
   print(f"  wrote {png} and {path}")
   if not verdict.claims:
     print("  FAIL  no claim was checked")
-  return 0 if verdict.passed else 1
+  return 0 if verdict.status.startswith("PASS") else 1
