@@ -14,12 +14,17 @@ a 16-value mask input), which is what Theorem 2 covers for any weights. Trained-
 belongs to the model-analysis experiments.
 
 Claims checked:
-  1. Theorem 2: for every k and eps in {1, 0.5, 0.2, 0.1},
-     |{j : sigma_j(Phi(X)) > eps ||W2||_2 ||W1 X||_2}| <= min(d, (1 + eps^-2) k).
-  2. Fig. 3a: the eps-rank of eq. (1) does not decrease as k grows (eps in {1e-1, 1e-2, 1e-3}).
-  3. Fig. 3b: embedded sinusoid patches are more aligned (smaller mean angle, eq. 2) than
-     embedded white-noise patches, and the embedded noise patches in R^768 are closer (in mean
-     angle) to i.i.d. Gaussian vectors in R^16 than to i.i.d. Gaussian vectors in R^768.
+  1. Theorem 2: |{j : sigma_j(Phi(X)) > eps ||W2||_2 ||W1 X||_2}| <= min(d, (1 + eps^-2) k),
+     over the (k, eps) cells where it can fail: the bound is below d and the threshold
+     eps ||W2|| ||W1 X|| below sigma_1 (elsewhere the count is 0 or the bound is d whatever
+     the spectrum; those cells are counted, not checked). eps in {1, 0.5, 0.3, 0.2, 0.1, 0.05}.
+  2. Fig. 3a (proxy: random-init MLP, the paper's Fig. 3 uses trained Chronos-Bolt models):
+     the eps-rank of eq. (1) does not decrease as k grows and is larger at k_max than at k = 1
+     (eps in {1e-1, 1e-2, 1e-3}).
+  3. Fig. 3b (same proxy; sign tests: which of two is smaller): embedded sinusoid patches are
+     more aligned (smaller mean angle, eq. 2) than embedded white-noise patches, and the
+     embedded noise patches in R^768 are closer (in mean angle) to i.i.d. Gaussian vectors in
+     R^16 than to i.i.d. Gaussian vectors in R^768.
 """
 
 from __future__ import annotations
@@ -41,7 +46,7 @@ SIZES = {
     "full": dict(d=768, d_f=3072, ks=(1, 2, 4, 8, 16, 32, 64), n_patches=2048, angle_k=16,
                  angle_patches=128),
 }
-THEOREM2_EPS = (1.0, 0.5, 0.2, 0.1)
+THEOREM2_EPS = (1.0, 0.5, 0.3, 0.2, 0.1, 0.05)
 RANK_EPS = (1e-1, 1e-2, 1e-3)
 N_SERIES = 64  # series in the synthetic corpus the patches are cut from
 
@@ -121,38 +126,73 @@ def _patch_size(corpus, network, k, k_max, d):
     bounds.append(embedding_bounds.theorem2_bound(d, k, eps))
   ranks = [int(spectral.eps_rank_from_singular_values(s, eps)) for eps in RANK_EPS]
   scale = embedding_bounds.theorem2_threshold(x_KxL, w1, w2, 1.0)  # ||W2|| ||W1 X||
+  # A cell can fail only if the bound is below d and some sigma_j exceeds the threshold.
+  informative = [bool(b < d and eps * float(scale) < float(s[0]))
+                 for eps, b in zip(THEOREM2_EPS, bounds)]
   return dict(k=k, singular_values=np.asarray(s), theorem2_counts=counts,
-              theorem2_bounds=bounds, eps_ranks=ranks,
+              theorem2_bounds=bounds, theorem2_informative=informative, eps_ranks=ranks,
               sigma1_over_norm_product=float(s[0] / scale))
 
 
-def _theorem2_excess(per_k):
-  """max over k and eps of Theorem 2's measured count minus its bound (<= 0: it holds)."""
-  return max(c - b for r in per_k for c, b in zip(r["theorem2_counts"], r["theorem2_bounds"]))
+def _theorem2_excess(per_k, informative_only=True):
+  """max over (k, eps) cells of Theorem 2's measured count minus its bound (<= 0: it holds);
+  NaN when no cell can fail."""
+  excess = [c - b for r in per_k for c, b, ok in zip(r["theorem2_counts"], r["theorem2_bounds"],
+                                                     r["theorem2_informative"])
+            if ok or not informative_only]
+  return max(excess) if excess else float("nan")
+
+
+PROXY = "random-init residual MLP, not trained Chronos-Bolt"
 
 
 def verdicts(results: dict, params: dict) -> common.Verdict:
   """Claims 1-3 of the docstring (Theorem 2, Fig. 3a, Fig. 3b)."""
   per_k, means = results["per_k"], results["mean_angles_rad"]
   verdict = common.Verdict()
+  cells = [ok for r in per_k for ok in r["theorem2_informative"]]
   verdict.check("theorem2_count_minus_bound_max", _theorem2_excess(per_k), "<=", 0,
-                "max over k and eps of measured count - min(d, (1+eps^-2)k)")
+                "max over the (k, eps) cells that can fail of measured count - "
+                "min(d, (1+eps^-2)k)", "Theorem 2 as stated: the count never exceeds the bound "
+                "(integers, no slack)")
+  verdict.finding("theorem2_cells", {"informative": sum(cells), "total": len(cells)},
+                  f"{sum(cells)} of {len(cells)} (k, eps) cells can fail (bound < d and "
+                  "threshold < sigma_1); the others hold whatever the spectrum: sigma_1 / "
+                  f"(||W2|| ||W1 X||) is only "
+                  f"{max(r['sigma1_over_norm_product'] for r in per_k):.2f}, so eps >= that "
+                  "counts 0")
   decreases = sum(int(b["eps_ranks"][e] < a["eps_ranks"][e]) for e in range(len(RANK_EPS))
                   for a, b in zip(per_k, per_k[1:]))
   verdict.check("eps_rank_decreases_with_k", decreases, "<=", 0,
-                "number of (eps, consecutive k) where the eq. (1) eps-rank decreases")
+                "number of (eps, consecutive k) where the eq. (1) eps-rank decreases",
+                "Fig. 3a: the rank grows with k, so no decrease at all (integer ranks)",
+                kind="proxy", proxy=PROXY)
+  growth = min(per_k[-1]["eps_ranks"][e] - per_k[0]["eps_ranks"][e] for e in range(len(RANK_EPS)))
+  verdict.check("eps_rank_growth_k_max_over_k1", growth, ">", 0,
+                "min over eps of eps-rank at k_max minus at k = 1",
+                "Fig. 3a: 'the numerical rank increases with the patch size': strictly larger",
+                kind="proxy", proxy=PROXY)
   verdict.check("mean_angle_sinusoid_minus_noise", means["sinusoid"] - means["noise"], "<", 0,
-                "mean angle (rad) of embedded sinusoid patches minus embedded noise patches")
+                "mean angle (rad) of embedded sinusoid patches minus embedded noise patches",
+                "Fig. 3b: sinusoid patches are more aligned than noise: a sign test",
+                kind="proxy", proxy=PROXY)
   closeness = (abs(means["noise"] - means["gauss_k"]) - abs(means["noise"] - means["gauss_d"]))
   verdict.check("noise_closer_to_gauss_k_than_gauss_d", closeness, "<", 0,
-                "|mean angle(embedded noise) - Gaussian R^k| - |... - Gaussian R^d|")
+                "|mean angle(embedded noise) - Gaussian R^k| - |... - Gaussian R^d|",
+                "Fig. 3b: Phi(noise) looks like the image of R^k, not R^d: nearer of the two "
+                "(a sign test)", kind="proxy", proxy=PROXY)
+  verdict.finding("mean_angles_deg", {n: float(np.degrees(v)) for n, v in means.items()},
+                  "mean angles (deg): " + ", ".join(f"{n} {np.degrees(v):.1f}"
+                                                    for n, v in means.items()))
   return verdict
 
 
 def headline(results: dict) -> str:
   per_k, means = results["per_k"], results["mean_angles_rad"]
   k_mid = per_k[min(4, len(per_k) - 1)]
-  return (f"Thm 2 count <= bound everywhere (max excess {_theorem2_excess(per_k)}); "
+  cells = sum(ok for r in per_k for ok in r["theorem2_informative"])
+  return (f"Thm 2 count <= bound on the {cells} informative (k, eps) cells (max excess "
+          f"{_theorem2_excess(per_k)}); "
           "eps-rank(1e-2) by k: "
           + ", ".join(f"{r['k']}:{r['eps_ranks'][1]}" for r in per_k)
           + f"; k={k_mid['k']}, eps=0.5: count {k_mid['theorem2_counts'][1]} vs bound "
