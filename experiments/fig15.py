@@ -75,13 +75,18 @@ from lowrank_ts.theory import compression  # noqa: E402
 SIZES = {
     #         left panel        right panel (d~ fixed)                      lower bound
     "smoke": dict(d=32, n=256, ranks=8, ds=(16, 64), held=16, rank_d=4, reps=2,
-                  lb_d=8, lb_factors=(1, 32), repeat_ls=(1, 64)),
+                  lb_d=8, lb_factors=(1, 32), repeat_ls=(1, 64),
+                  lb_range=((4, "geometric 0.9"),)),
     "default": dict(d=512, n=4096, ranks=16, ds=(64, 128, 256, 512), held=64,
                     rank_d=16, reps=4, lb_d=64, lb_factors=(1, 4, 32),
-                    repeat_ls=(1, 4, 16, 64, 256, 1024, 4096)),
+                    repeat_ls=(1, 4, 16, 64, 256, 1024, 4096),
+                    lb_range=((16, "log-uniform"), (32, "log-uniform"), (32, "geometric 0.9"),
+                              (64, "geometric 0.9"))),
     "full": dict(d=512, n=4096, ranks=None, ds=(64, 128, 256, 512, 1024, 2048), held=64,
                  rank_d=16, reps=4, lb_d=128, lb_factors=(1, 4, 32),
-                 repeat_ls=(1, 4, 16, 64, 256, 1024, 4096)),
+                 repeat_ls=(1, 4, 16, 64, 256, 1024, 4096),
+                 lb_range=((16, "log-uniform"), (32, "log-uniform"), (64, "log-uniform"),
+                           (64, "geometric 0.9"), (128, "geometric 0.9"))),
 }
 LOWER_RANDOM = 3  # random rank-d~ W~_V (perturbed optima) per d~ checked against the bound
 RANK_BUCKET = 64  # basis widths 64, 128, ...: 8 compilations for d = 512
@@ -205,9 +210,24 @@ def right_panel(key, p):
               slope=slope(np.array(p["ds"]), mean))
 
 
-def lower_bound_panel(key, p, seed):
-  d = p["lb_d"]
-  s = log_uniform_spectrum(d)
+def _lower_spectrum(d, kind):
+  if kind == "log-uniform":
+    return log_uniform_spectrum(d)
+  if kind == "geometric 0.9":
+    return 0.9 ** jnp.arange(d, dtype=jnp.float64)
+  raise ValueError(f"spectrum kind {kind!r} unknown")
+
+
+def lower_bound_range(key, p, seed):
+  """(c) at the other (d, spectrum) pairs of ``p['lb_range']``: Theorem 3's lower bound is
+  stated for every d, every L >= d and every 1 >= sigma_1 >= ... >= sigma_d > 0."""
+  return [dict(lower_bound_panel(jax.random.fold_in(key, i), p, seed + 1 + i, d, kind),
+               spectrum=kind) for i, (d, kind) in enumerate(p["lb_range"])]
+
+
+def lower_bound_panel(key, p, seed, d=None, spectrum="log-uniform"):
+  d = p["lb_d"] if d is None else d
+  s = _lower_spectrum(d, spectrum)
   w_v = spectral.matrix_with_spectrum(key, jnp.ones(d), d, d)  # Haar orthogonal
   rng = np.random.default_rng(seed)
   check_ranks = np.unique(np.round(np.geomspace(1, d - 1, 8)).astype(int))
@@ -269,6 +289,7 @@ def compute(p: dict, seed: int) -> tuple[dict, dict]:
   key_left, key_right, key_lower = jax.random.split(jax.random.key(seed), 3)
   panels = {"left": lambda: left_panel(key_left, p), "right": lambda: right_panel(key_right, p),
             "lower": lambda: lower_bound_panel(key_lower, p, seed),
+            "lower_range": lambda: lower_bound_range(jax.random.fold_in(key_lower, 1), p, seed),
             "repeated": lambda: repeated_token_panel(p)}
   results, timings = {}, {}
   with spectral.float64():
@@ -278,6 +299,7 @@ def compute(p: dict, seed: int) -> tuple[dict, dict]:
       timings[name] = time.time() - start
   print("panel timings (s):", {k: round(x, 1) for k, x in timings.items()})
   return dict(left=results["left"], right=results["right"], lower_bound=results["lower"],
+              lower_bound_range=results["lower_range"],
               repeated_token=results["repeated"]), timings
 
 
@@ -288,39 +310,77 @@ def parameters(p: dict, panel_seconds: dict) -> dict:
               lower_random_per_rank=LOWER_RANDOM)
 
 
+SLOPE_BAND = (0.9, 1.1)  # Fig. 15's slope 1: tail-factor bias <= 0.02 + rank scatter (docstring)
+LOWER_BOUND = 0.25  # Theorem 3 (2): error >= sigma_{d~+1}/4, as stated
+
+
+def _lower_worst(case):
+  return min(case["best_ratio"].min(), min(case["best_ratio_checked"]),
+             min(r for _, r in case["random_ratio"]))
+
+
 def verdicts(results: dict, params: dict) -> common.Verdict:
   """Claims (a)-(c) and errata (d) of the docstring; the pass bands are explained there."""
   left, right = results["left"], results["right"]
   v = common.Verdict()
-  v.check("slope_vs_sigma_bulk_min", left["slope_bulk"], ">=", 0.9,
-          "(a) log-log slope of ||Y-Y~||_F vs sigma_{d~+1}, d~ <= 7d/8 (paper: 1)")
-  v.check("slope_vs_sigma_bulk_max", left["slope_bulk"], "<=", 1.1, "(a) same, upper side")
-  v.check("slope_vs_discarded_frobenius_min", left["slope_vs_tail"], ">=", 0.9,
-          "(a) slope vs ||(I-P)X||_F over every d~ (the mechanism)")
-  v.check("slope_vs_discarded_frobenius_max", left["slope_vs_tail"], "<=", 1.1,
-          "(a) same, upper side")
+  band = ("Fig. 15's slope 1 +- 0.1: the tail-factor bias (<= 0.02 for d - d~ >= d/8) plus "
+          "the error's scatter between ranks (a few hundredths), see the docstring")
+  v.check("slope_vs_sigma_bulk_min", left["slope_bulk"], ">=", SLOPE_BAND[0],
+          "(a) log-log slope of ||Y-Y~||_F vs sigma_{d~+1}, d~ <= 7d/8 (paper: 1)", band)
+  v.check("slope_vs_sigma_bulk_max", left["slope_bulk"], "<=", SLOPE_BAND[1],
+          "(a) same, upper side", band)
+  v.check("slope_vs_sigma_all_min", left["slope_all"], ">=", SLOPE_BAND[0],
+          "(a) log-log slope over every d~ (the paper's Fig. 15 plots d~ = 1..d-1)",
+          "the same band as the bulk fit: the paper draws one slope-1 line over all d~")
+  v.check("slope_vs_sigma_all_max", left["slope_all"], "<=", SLOPE_BAND[1],
+          "(a) same, upper side", "the same band as the bulk fit (see above)")
+  v.finding("slope_vs_sigma_all", left["slope_all"],
+            f"over every d~ the fitted slope is {left['slope_all']:.3f} (bulk d~ <= 7d/8: "
+            f"{left['slope_bulk']:.3f}): near d~ = d - 1 only a few discarded singular values "
+            "remain and the error falls faster than sigma_{d~+1}; the paper's slope 1 holds "
+            "for the bulk only")
+  v.finding("slope_vs_discarded_frobenius", left["slope_vs_tail"],
+            f"slope vs ||(I-P)X||_F over every d~: {left['slope_vs_tail']:.3f} (the mechanism: "
+            "the error follows the discarded Frobenius mass, not sigma_{d~+1} alone)")
+  loose = ("K(C) sqrt(dL) sigma_{d~+1} with the proof's constant; measured ratio ~1e-5, so "
+           "this bound cannot fail here (recorded, not evidence)")
   v.check("bound_ratio_left", float(np.max(left["error_f"] / left["bound_f"])), "<=", 1.0,
-          "(a) max ||Y-Y~||_F / (K(C) sqrt(dL) sigma_{d~+1}) over d~ (corrected eq. 3)")
+          "(a) max ||Y-Y~||_F / (K(C) sqrt(dL) sigma_{d~+1}) over d~ (corrected eq. 3)", loose,
+          kind="construction")
   v.check("token_bound_ratio_left",
           float(np.max(left["error_token_max"] / left["bound_token"])), "<=", 1.0,
-          "(a) max per-token error / (K(C) sqrt(d) sigma_{d~+1})")
+          "(a) max per-token error / (K(C) sqrt(d) sigma_{d~+1})", loose, kind="construction")
   v.check("fast_evaluation_matches_dense", left["fast_vs_dense_gap"], "<=", 1e-9,
-          "(a) |fast / dense ||Y-Y~||_F - 1| at 3 d~ (1e-9: float64 round-off; measured ~1e-14)")
-  v.check("slope_vs_d_min", right["slope"], ">=", 0.4, "(b) log-log slope vs d (paper: 1/2)")
-  v.check("slope_vs_d_max", right["slope"], "<=", 0.6, "(b) same, upper side")
+          "(a) |fast / dense ||Y-Y~||_F - 1| at 3 d~ (implementation self-check)",
+          "float64 round-off of two evaluation orders (~1e-14) with 5 orders to spare",
+          kind="construction")
+  built_in = ("by construction: W_V's N(0, 1) entries are the only d-dependence (||W_V v|| = "
+              "sqrt(d)||v||), so slope 1/2 is put in; band = 4 sd of the 4-repetition mean")
+  v.check("slope_vs_d_min", right["slope"], ">=", 0.4, "(b) log-log slope vs d (paper: 1/2)",
+          built_in, kind="construction")
+  v.check("slope_vs_d_max", right["slope"], "<=", 0.6, "(b) same, upper side", built_in,
+          kind="construction")
   v.check("bound_ratio_right", float(np.max(right["error_f"] / right["bound_f"])), "<=", 1.0,
-          "(b) max error / corrected bound over d")
-  for name, case in results["lower_bound"]["cases"].items():
-    worst = min(case["best_ratio"].min(), min(case["best_ratio_checked"]),
-                min(r for _, r in case["random_ratio"]))
+          "(b) max error / corrected bound over d", loose, kind="construction")
+  lower_reason = "Theorem 3 (2) as stated: every rank-d~ W~_V errs by >= sigma_{d~+1}/4"
+  main_d = results["lower_bound"]["d"]
+  panels = [(f"d={main_d} log-uniform", results["lower_bound"])] + [
+      (f"d={r['d']} {r['spectrum']}", r) for r in results.get("lower_bound_range", [])]
+  for name in results["lower_bound"]["cases"]:
+    worst = {label: _lower_worst(panel["cases"][name]) for label, panel in panels}
     if "paper" in name:
-      v.check("erratum_paper_log4d_fails", worst, "<", 0.25,
-              f"(c) {name}: min error/sigma_(d~+1) falls below 1/4 (erratum reproduced)")
+      v.check("erratum_paper_log4d_fails", worst[panels[0][0]], "<", LOWER_BOUND,
+              f"(c) {name}, d={main_d}: min error/sigma_(d~+1) falls below 1/4",
+              "erratum 16 reproduced iff the paper's log(4d) weight breaks the stated 1/4",
+              kind="erratum")
     else:
-      v.check(f"lower_bound_{name}", worst, ">=", 0.25,
-              f"(c) {name}: min over d~ and W~_V of ||Y-Y~||_2/sigma_(d~+1) (Thm 3: >= 1/4)")
+      v.check(f"lower_bound_{name}", min(worst.values()), ">=", LOWER_BOUND,
+              f"(c) {name}: min over d~, W~_V and the {len(panels)} (d, spectrum) pairs "
+              f"({', '.join(worst)}) of ||Y-Y~||_2/sigma_(d~+1)", lower_reason)
   v.check("erratum_sqrt_L_slope", abs(results["repeated_token"]["slope"] - 0.5), "<=", 1e-6,
-          "(d) error of a repeated token grows exactly as sqrt(L) (float64 round-off)")
+          "(d) error of a repeated token grows exactly as sqrt(L)",
+          "erratum 15: the growth is exactly sqrt(L); 1e-6 = float64 round-off of a log-log "
+          "fit over 3.6 decades, with orders to spare", kind="erratum")
   return v
 
 
