@@ -29,10 +29,11 @@ largest j with error <= sigma_{j+1}. Claims: (1) j grows linearly in h at nearly
 rate: the least-squares slope of j vs h is within [0.75, 1.05] d~ (an optimal sketch has
 j = h d~, slope d~; random sketches lose a constant oversampling p, Halko-Martinsson-Tropp);
 (2) proportional: |intercept| <= 0.15 j(h_max) (a constant loss, not a loss that grows with
-h); (3) sparse is comparable to dense: j_sparse >= 0.8 j_dense wherever j_dense >= 20 (for smaller
-j one index is already 5-50%: the first version used j_dense >= 5 and failed at full size on
-h = 4, j = 3 vs 5, errors 0.866 vs 0.826; the error ratios sparse/dense are in the json); (4)
-Eckart-Young sanity: j <= h d~ for every sketch. The log-log slope of j vs h over the upper
+h); (3) sparse is comparable to dense, in eq. (30)'s own metric: the mean sparse error is at
+most twice the dense error for every h, and in indices: j_sparse >= 0.8 j_dense wherever
+j_dense >= 5 (the cut of the first version, restored: a later version moved it to 20 after
+this check failed at full size on h = 4, j = 3 vs 5, errors 0.866 vs 0.826 -- that failure
+stands and is reported); (4) Eckart-Young sanity: j <= h d~ for every sketch. The log-log slope of j vs h over the upper
 half of the h range is reported (it tends to 1 from above as h d~ >> p).
 """
 
@@ -131,26 +132,52 @@ def compute(cfg: dict, seed: int) -> dict:
           "loglog_heads": heads_arr[upper]}
 
 
+RATE_BAND = (0.75, 1.05)  # slope of j vs h in units of d~
+INTERCEPT_MAX = 0.15  # |intercept| / j(h_max)
+J_DENSE_MIN = 5  # compare j's only where one index is <= 20 % of j_dense
+J_RATIO_MIN = 0.8  # j_sparse / j_dense
+ERROR_RATIO_MAX = 2.0  # sparse error / dense error
+
+
 def verdicts(results: dict, params: dict) -> common.Verdict:
   """Claims (1)-(4) of the docstring."""
   slope, intercept = results["fit_slope"], results["fit_intercept"]
   j_sparse, j_dense = results["j_sparse"], results["j_dense"]
-  # j >= 20 only: below it the integer index and one sketch's spread of a few indices dominate
-  # a ratio of j's (full size, h = 4: j = 3 vs 5 for errors 0.866 vs 0.826).
-  compared = j_dense >= 20
-  ratio_dense = float(np.min(j_sparse[compared] / j_dense[compared])) if compared.any() else 1.0
+  compared = j_dense >= J_DENSE_MIN
+  ratio_dense = (float(np.min(j_sparse[compared] / j_dense[compared])) if compared.any()
+                 else float("nan"))
+  error_ratio = np.asarray(results["error_ratio_sparse_over_dense"])
   verdict = common.Verdict()
-  verdict.check("per_head_rate_low", slope / D_TILDE, ">=", 0.75,
-                "least-squares slope of j vs h, in units of d~ (optimal sketch: 1)")
-  verdict.check("per_head_rate_high", slope / D_TILDE, "<=", 1.05,
-                "... and no faster than an optimal sketch (Eckart-Young caps j at h d~)")
-  verdict.check("proportional", abs(intercept) / max(j_sparse[-1], 1.0), "<=", 0.15,
-                "|intercept| of the fit relative to j(h_max): j grows proportionally to h")
-  verdict.check("comparable_to_dense", ratio_dense, ">=", 0.8,
-                "min over h (j_dense >= 20) of j_sparse / j_dense")
+  verdict.check("per_head_rate_low", slope / D_TILDE, ">=", RATE_BAND[0],
+                "least-squares slope of j vs h, in units of d~ (optimal sketch: 1)",
+                "'grows proportionally to h' at a rate near the optimal d~ per head: losing more "
+                "than 1 of every 4 indices a head adds would not be 'comparable to dense'")
+  verdict.check("per_head_rate_high", slope / D_TILDE, "<=", RATE_BAND[1],
+                "... and no faster than an optimal sketch (Eckart-Young caps j at h d~)",
+                "Eckart-Young caps the slope at 1; 0.05 for a fit of means of integer j's")
+  verdict.check("proportional", abs(intercept) / max(j_sparse[-1], 1.0), "<=", INTERCEPT_MAX,
+                "|intercept| of the fit relative to j(h_max): j grows proportionally to h",
+                "proportional = zero intercept up to a random sketch's constant oversampling "
+                "loss p ~ 5-10 (Halko-Martinsson-Tropp): 2p / (h_max d~) ~ 0.15 at h_max d~ = 128")
+  verdict.check("comparable_to_dense", ratio_dense, ">=", J_RATIO_MIN,
+                f"min over h with j_dense >= {J_DENSE_MIN} of j_sparse / j_dense",
+                "'comparable to a dense sketching': at least 4/5 of its effective rank; "
+                f"j_dense >= {J_DENSE_MIN} where one index is <= 20 % (the original cut)")
+  verdict.check("comparable_error_to_dense", float(np.max(error_ratio)), "<=", ERROR_RATIO_MAX,
+                "max over h of mean sparse error / dense error (eq. 30)",
+                "'comparable' in eq. (30)'s own metric: the same order, within a factor 2")
   verdict.check("eckart_young",
                 float(np.max(results["j_sparse_each"] - results["j_optimal"][:, None])), "<=", 0,
-                "max over sketches of j - h d~ (no sketch beats the optimal one)")
+                "max over sketches of j - h d~ (no sketch beats the optimal one)",
+                "Eckart-Young: no rank-h d~ sketch beats the truncated SVD (integers)",
+                kind="construction")
+  verdict.finding("error_ratio_sparse_over_dense", error_ratio,
+                  "sparse / dense error by h: " + ", ".join(
+                      f"h={h}: {r:.3f}" for h, r in zip(results["heads"], error_ratio)))
+  verdict.finding("j_sparse_vs_dense", {"sparse": j_sparse, "dense": j_dense},
+                  "j sparse / dense by h: " + ", ".join(
+                      f"h={h}: {a:.1f}/{b:.0f}" for h, a, b in zip(results["heads"], j_sparse,
+                                                                  j_dense)))
   return verdict
 
 
