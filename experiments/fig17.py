@@ -13,20 +13,25 @@ sigma_1 = 1 as Theorem 4 requires. h runs over 1, 2, 4, ..., 32. Weights are d x
 
 Paper's claims checked:
 (a) Fig. 17: Y = MH-Attention(X; W_Q, W_K, W_V, h) + X "is higher-rank as h increases".
-    Weights: i.i.d. N(0, 1) entries (MATLAB ``randn``, what J.3's "randomly select" reads as),
-    three draws per h. Measured: the eps-rank (eq. 1) of Y averaged over the draws, r(h), for
-    eps in {1e-4, 1e-6, 1e-8}. "Does not decrease" means: no drop r(h) - r(2h) larger than
-    max(1 % of d, 1/draws) for any eps (ranks are integers: a singular value sitting at the
-    threshold in one draw moves the mean by 1/draws, and near saturation at d a few such flips
-    remain; the tolerance is 5 at d = 512, 0.5 in the smoke run). "Higher-rank" means r(h_max) - r(1) >= 5 % of d at eps = 1e-6 (the eps
-    whose rank is neither saturated at d nor flat).
+    PROXY: the weights have i.i.d. N(0, 1) entries (MATLAB ``randn``, what J.3's "randomly
+    select" reads as), outside Theorem 4 (1)'s hypotheses; three draws per h. Fig. 17 shows
+    relative singular values, so "higher-rank" is read without choosing an eps: the mean of
+    log10(sigma_k(Y)/sigma_1(Y)) over k (averaged over the draws), S(h), rises with every
+    doubling of h. "Does not decrease" at each eps in {1e-4, 1e-6, 1e-8}: no drop of the mean
+    eps-rank r(h) - r(2h) larger than max(1 % of d, 1/draws) (a singular value at the
+    threshold in one draw moves the mean by 1/draws). The growth r(h_max) - r(1) at each eps
+    is reported as a finding (at eps = 1e-4 it is 0), and so is S(h) with the weights scaled
+    into the hypotheses (flat: the rank stays at X's plus one).
 (b) Theorem 4 (1), eq. (5): with the first draw rescaled head by head onto the hypotheses'
     boundary (``theory.theorem4_scale_weights``: ||W_V^(i)||_2 = 1,
     ||W_Q^(i)T W_K^(i)||_2 = sqrt(d_h)), Z = X + Y/sqrt(D) at the smallest D with
     sqrt(D) >= 2 e^2 h (D = 219 h^2 roughly) satisfies sigma_k(Z)/sigma_1(Z) <= eq. (5) for
     every k. At D = 1 (the paper's Y = X + MH-Attention(X)) eq. (5) does not apply; eq. (26),
     sigma_k(Y) <= min_j sigma_{k-j+1} + e^2 h sigma_{floor((j-1)/h)+1}, does and is checked
-    for every k too. No tolerance beyond 1e-9 relative (float64 round-off).
+    for every k too. No tolerance beyond 1e-9 relative (float64 round-off). Either check can
+    only fail at an index k where the bound is below what Weyl's inequality already gives for
+    the measured ||Y|| (``theory.weyl_ratio_bound``); the number of such k is recorded, and a
+    check with none is labelled "by construction" (it cannot fail on this instance).
 (c) Theorem 4 (2), eq. (6): appendix F's construction (reconstructed in
     ``theory.theorem4_lower_bound_construction``) with this sigma, L and D = 1 has
     sigma_k(Z)/sigma_1(Z) >= (1/4)(sigma_{(i-1)d_h+ceil(k/i)} + sigma_{ceil(k/i)}) for every
@@ -52,7 +57,6 @@ from experiments import common
 from lowrank_ts import attention, spectral, theory
 
 EPSILONS = (1e-4, 1e-6, 1e-8)
-GROWTH_EPS = 1e-6
 SIZES = {
     "smoke": dict(d=32, length=64, heads=(1, 2, 4, 8), draws=2),
     "default": dict(d=512, length=1024, heads=(1, 2, 4, 8, 16, 32), draws=3),
@@ -109,8 +113,9 @@ def compute(cfg: dict, seed: int) -> dict:
 def _per_head(x, sigma, key_w, h, cfg):
   """One h: (a) on the raw draws, (b) on the first draw rescaled, (c) on the construction."""
   min_depth = theory.theorem4_min_depth(h)
-  raw_ranks, sigma_y_raw, first = _raw_draws(x, key_w, h, cfg)
-  rec = {"h": h, "raw_ranks": raw_ranks, "min_depth": min_depth, "sigma_y_raw": sigma_y_raw}
+  raw_ranks, sigma_y_raw, first, volume = _raw_draws(x, key_w, h, cfg)
+  rec = {"h": h, "raw_ranks": raw_ranks, "min_depth": min_depth, "sigma_y_raw": sigma_y_raw,
+         "log_volume_raw": volume}
   rec.update(_hypothesis_scaled(x, sigma, first, h, min_depth))
   rec.update(_construction(sigma, h, cfg["length"]))
   rec["raw_mean_ranks"] = np.mean(rec["raw_ranks"], axis=0)
@@ -124,14 +129,15 @@ def _raw_draws(x, key_w, h, cfg):
   """(a) Fig. 17's Y = MH-Attention(X) + X with N(0, 1) weights: eps-ranks of every draw, the
   spectrum of the first and its weights."""
   d = cfg["d"]
-  ranks = []
+  ranks, volumes = [], []
   for r in range(cfg["draws"]):
     w_q, w_k, w_v = np.asarray(jax.random.normal(jax.random.fold_in(key_w, r), (3, d, d)))
     sy = _sv(_multi_head_attention(x, w_q, w_k, w_v, h) + x)
     ranks.append(_ranks(sy))
+    volumes.append(float(np.mean(np.log10(sy / sy[0]))))
     if r == 0:
       sigma_y, first = sy, (w_q, w_k, w_v)
-  return ranks, sigma_y, first
+  return ranks, sigma_y, first, float(np.mean(volumes))
 
 
 def _hypothesis_scaled(x, sigma, first, h, min_depth):
@@ -143,9 +149,17 @@ def _hypothesis_scaled(x, sigma, first, h, min_depth):
   b26 = theory.theorem4_singular_value_bound(sigma, h, 1)
   sd = _sv(_residual_attention_layer(x, q, k, v, h, min_depth))
   b5 = theory.theorem4_upper_bound(sigma, h, min_depth)
+  # Weyl with the measured branch norms: where eq. (5) / (26) says more than that
+  branch = np.asarray(_multi_head_attention(x, q, k, v, h))
+  branch_norm = float(np.linalg.norm(branch, 2))
+  weyl5 = theory.weyl_ratio_bound(sigma, branch_norm / math.sqrt(min_depth))
+  weyl26 = sigma + branch_norm
   return {"hypotheses": hypotheses, "sigma_y_scaled": s1, "scaled_ranks": _ranks(s1),
           "bound26": b26, "ratio_z_depth": sd / sd[0], "bound5": b5,
-          "worst_eq5": float(np.max(sd / sd[0] / b5)), "worst_eq26": float(np.max(s1 / b26))}
+          "worst_eq5": float(np.max(sd / sd[0] / b5)), "worst_eq26": float(np.max(s1 / b26)),
+          "branch_norm": branch_norm, "eq5_informative": int(np.sum(b5 < weyl5)),
+          "eq26_informative": int(np.sum(b26 < weyl26)),
+          "log_volume_scaled": float(np.mean(np.log10(s1 / s1[0])))}
 
 
 def _construction(sigma, h, length):
@@ -162,35 +176,76 @@ def _construction(sigma, h, length):
           "eq6_pairs": int(ok.sum()), "alpha": c.alpha, "epsilon": c.epsilon}
 
 
+PROXY = "N(0,1) weights, outside Theorem 4's hypotheses"
+
+
 def verdicts(results: dict, params: dict) -> common.Verdict:
   """Claims (a)-(c) of the docstring."""
   per_h, raw, d = results["per_h"], results["raw_mean_ranks"], params["d"]
+  heads = [r["h"] for r in per_h]
   drop = float(np.max(raw[:-1] - raw[1:]))
-  g = EPSILONS.index(GROWTH_EPS)
-  growth = float(raw[-1, g] - raw[0, g])
+  volume = np.array([r["log_volume_raw"] for r in per_h])
   verdict = common.Verdict()
+  verdict.check("a_log_volume_rises", float(np.min(volume[1:] - volume[:-1])), ">", 0,
+                "min over h -> 2h of the rise of mean_k log10(sigma_k(Y)/sigma_1(Y)) (N(0,1))",
+                "Fig. 17: relative singular values lift as h grows, at every doubling",
+                kind="proxy", proxy=PROXY)
   verdict.check("a_no_decrease", drop, "<=", max(0.01 * d, 1 / params["draws"]),
-                "largest drop of the mean eps-rank of Y from h to 2h, any eps (N(0,1) weights)")
-  verdict.check("a_growth", growth, ">=", 0.05 * d,
-                f"mean eps-rank of Y at eps={GROWTH_EPS:g}: h_max minus h=1")
+                "largest drop of the mean eps-rank of Y from h to 2h, any eps (N(0,1) weights)",
+                "no decrease beyond a threshold-crossing in one draw (1/draws) or 1 % of d near "
+                "saturation", kind="proxy", proxy=PROXY)
+  growth = raw[-1] - raw[0]
+  verdict.finding("a_growth_by_eps", dict(zip([f"{e:g}" for e in EPSILONS], growth)),
+                  "eps-rank of Y, h=1 -> h_max (N(0,1) weights): " + ", ".join(
+                      f"eps={e:g}: {raw[0, i]:.1f} -> {raw[-1, i]:.1f}"
+                      for i, e in enumerate(EPSILONS))
+                  + f" (X: {results['eps_rank_x']}); no growth where the eps is above the tail")
+  scaled = results["scaled_ranks"]
+  verdict.finding("a_hypothesis_scaled", {"log_volume": [r["log_volume_scaled"] for r in per_h],
+                                          "eps_ranks": scaled},
+                  "with the weights scaled into Theorem 4 (1)'s hypotheses the eps-ranks are "
+                  + ", ".join(f"eps={e:g}: {scaled[0, i]}..{scaled[-1, i]}"
+                              for i, e in enumerate(EPSILONS))
+                  + f" for h = {heads[0]}..{heads[-1]} (X: {results['eps_rank_x']}): the growth "
+                  "of (a) needs weights outside the theorem")
   verdict.check("b_hypotheses", float(all(r["hypotheses"]["satisfied"] for r in per_h)), ">=",
-                1, "the rescaled weights meet Theorem 4 (1)'s hypotheses for every h (1 = yes)")
+                1, "the rescaled weights meet Theorem 4 (1)'s hypotheses for every h (1 = yes)",
+                "every h (1 = all): the weights are scaled onto the boundary",
+                kind="construction")
+  informative5 = sum(r["eq5_informative"] for r in per_h)
+  informative26 = sum(r["eq26_informative"] for r in per_h)
   verdict.check("b_eq5", max(r["worst_eq5"] for r in per_h), "<=", 1 + REL,
-                "max_k,h (sigma_k(Z)/sigma_1(Z)) / eq. (5) at the smallest admissible D")
+                "max_k,h (sigma_k(Z)/sigma_1(Z)) / eq. (5) at the smallest admissible D"
+                f" ({informative5} (h, k) pairs where eq. (5) is below Weyl's bound)",
+                "eq. (5) as stated; 1e-9 = float64 round-off",
+                kind="claim" if informative5 else "construction")
   verdict.check("b_eq26_depth1", max(r["worst_eq26"] for r in per_h), "<=", 1 + REL,
-                "max_k,h sigma_k(Y) / eq. (26) at D = 1 (hypothesis-scaled weights)")
+                "max_k,h sigma_k(Y) / eq. (26) at D = 1 (hypothesis-scaled weights)"
+                f" ({informative26} (h, k) pairs where eq. (26) is below Weyl's bound)",
+                "eq. (26) as stated; 1e-9 = float64 round-off",
+                kind="claim" if informative26 else "construction")
+  verdict.finding("b_informative", {"eq5": [r["eq5_informative"] for r in per_h],
+                                    "eq26": [r["eq26_informative"] for r in per_h],
+                                    "branch_norm": [r["branch_norm"] for r in per_h]},
+                  f"indices k (of d = {d}) where the bound says more than Weyl's inequality "
+                  "for the measured ||MH-Attention(X)||: eq. (5) at D_min "
+                  f"{[r['eq5_informative'] for r in per_h]}, eq. (26) at D = 1 "
+                  f"{[r['eq26_informative'] for r in per_h]} for h = {heads}")
   verdict.check("c_eq6", min(r["worst_eq6"] for r in per_h), ">=", 1 - REL,
-                "min over h and admissible (i, k) of construction ratio / eq. (6)")
+                "min over h and admissible (i, k) of construction ratio / eq. (6)",
+                "eq. (6) as stated on appendix F's construction; 1e-9 = float64 round-off")
   return verdict
 
 
 def headline(results: dict) -> str:
   per_h, raw, scaled = results["per_h"], results["raw_mean_ranks"], results["scaled_ranks"]
-  g = EPSILONS.index(GROWTH_EPS)
-  return (f"eps-rank of Y at eps={GROWTH_EPS:g}: {raw[0, g]:.1f} (h=1) -> {raw[-1, g]:.1f} "
-          f"(h={per_h[-1]['h']}) with N(0,1) weights, {scaled[0, g]:.1f} -> "
-          f"{scaled[-1, g]:.1f} with hypothesis-scaled weights; eq. (5)/(26) hold, "
-          f"construction >= {min(r['worst_eq6'] for r in per_h):.2f} x eq. (6)")
+  return ("eps-rank of Y, h=1 -> h=" + str(per_h[-1]["h"]) + ": N(0,1) weights "
+          + ", ".join(f"{e:g}: {raw[0, i]:.1f}->{raw[-1, i]:.1f}" for i, e in enumerate(EPSILONS))
+          + "; hypothesis-scaled "
+          + ", ".join(f"{e:g}: {scaled[0, i]}->{scaled[-1, i]}" for i, e in enumerate(EPSILONS))
+          + f" (X: {results['eps_rank_x']}); mean log10 relative sigma "
+          f"{per_h[0]['log_volume_raw']:.2f} -> {per_h[-1]['log_volume_raw']:.2f}; eq. (5)/(26) "
+          f"hold, construction >= {min(r['worst_eq6'] for r in per_h):.2f} x eq. (6)")
 
 
 def plot(results: dict, params: dict):

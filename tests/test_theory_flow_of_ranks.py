@@ -338,3 +338,27 @@ def test_bad_arguments_raise_naming_them():
     fr.theorem4_scale_weights(np.eye(4), np.eye(4), np.zeros((4, 4)), 2)
   with pytest.raises(ValueError, match=r"^u must have 2 dimensions, got shape \(4,\)"):
     fr.theorem4_hypotheses(np.ones(4), np.eye(4), np.eye(4), np.eye(4), 1, 1)
+
+
+def test_weyl_ratio_bound_holds_on_random_perturbations_and_is_attained_at_k_equal_d():
+  rng = np.random.default_rng(11)
+  d, length = 12, 30
+  sigma = np.sort(rng.uniform(0.01, 1.0, d))[::-1]
+  sigma[0] = 1.0
+  left = np.linalg.qr(rng.normal(size=(d, d)))[0]
+  right = np.linalg.qr(rng.normal(size=(length, d)))[0]
+  x = (left * sigma) @ right.T
+  for e_norm in (1e-3, 0.1, 0.4):
+    e = rng.normal(size=(d, length))
+    e *= e_norm / np.linalg.norm(e, 2)
+    s = np.linalg.svd(x + e, compute_uv=False)
+    # Weyl is exact; 1e-12 relative covers float64 round-off of a 12 x 30 SVD
+    assert np.all(s / s[0] <= fr.weyl_ratio_bound(sigma, e_norm) * (1 + 1e-12))
+  # attained: E = e u_d v_d^T - e u_1 v_1^T raises sigma_d by e and lowers sigma_1 by e
+  e_norm = 0.01
+  e = e_norm * (np.outer(left[:, -1], right[:, -1]) - np.outer(left[:, 0], right[:, 0]))
+  s = np.linalg.svd(x + e, compute_uv=False)
+  assert s[-1] / s[0] == pytest.approx(fr.weyl_ratio_bound(sigma, e_norm)[-1], rel=1e-12)
+  assert np.isinf(fr.weyl_ratio_bound(sigma, 1.0)).all()  # e >= sigma_1: nothing is left
+  with pytest.raises(ValueError, match="perturbation_norm must be finite and >= 0"):
+    fr.weyl_ratio_bound(sigma, -1.0)

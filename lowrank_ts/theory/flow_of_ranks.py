@@ -44,6 +44,7 @@ __all__ = [
     "theorem4_lower_bound",
     "corollary1_upper_bound",
     "corollary1_lower_bound",
+    "weyl_ratio_bound",
 ]
 
 _E2 = math.e ** 2
@@ -342,3 +343,23 @@ def corollary1_lower_bound(sigma: Any, num_heads: int) -> np.ndarray:
   ok = m < d_h
   return np.where(ok, 0.8 * _at(s, np.where(ok, m, 1)), np.nan)
 
+
+
+# ----------------------------------------------------------------------------- yardstick
+def weyl_ratio_bound(sigma: Any, perturbation_norm: float) -> np.ndarray:
+  """What Weyl's inequality alone gives for Z = U + E with ||E||_2 <= ``perturbation_norm``:
+
+      sigma_k(Z) / sigma_1(Z) <= (sigma_k + e) / (sigma_1 - e),   e = ||E||_2,
+
+  (inf where e >= sigma_1). A bound on sigma_k(Z)/sigma_1(Z) that is >= this at every k says
+  nothing the norm of the perturbation did not already imply: checking it cannot fail for a
+  Z with that ||E||. ``sigma`` [d] are U's singular values (non-increasing). Returns [d].
+  """
+  s = checks.spectrum(sigma, "sigma")
+  e = float(perturbation_norm)
+  if not math.isfinite(e) or e < 0:
+    raise ValueError(f"perturbation_norm must be finite and >= 0, got {perturbation_norm}")
+  denominator = s[0] - e
+  if denominator <= 0:
+    return np.full(s.shape, np.inf)
+  return (s + e) / denominator
