@@ -34,7 +34,9 @@ ROWS = [
     ("fig16", ("Theorem 6 / Fig. 16 (sparse head-dependent sketching; reduced to d = 512, "
                "L = 1024 by default)")),
     ("thm6", "Theorem 6, both claims on its construction"),
-    ("fig17", "Theorem 4, Corollary 1 / Fig. 17"),
+    ("thm5", "Theorem 5 (multi-head compression, constant vs h)"),
+    ("fig17", "Theorem 4 / Fig. 17"),
+    ("cor1", "Corollary 1 (D = 1 bounds; eq. (5) at admissible depths)"),
     ("depth", "flow-of-ranks through depth, random weights"),
 ]
 ALL_CHECKS = "all of the above, rewrites `paper_repro.md`"

@@ -43,18 +43,16 @@ from experiments import common
 from lowrank_ts import embeddings, spectral
 from lowrank_ts.theory import embedding_bounds as bounds
 
-# ranges: (d, L) pairs for claim 5: L < d, L = d, L >> d; sqrt(dL) from ~10 to ~2000
+# ranges: (d, L) pairs for claim 5: L < d, L = d, L >> d; sqrt(dL) from 32 to 1024 (default)
 SIZES = {
     "smoke": dict(d=24, L=96, n_nodes=256, nus=(1, 2), betas=(0.5, 2.0), w_maxes=(1.0, 1e2),
                   ranges=((24, 12), (24, 24), (8, 512))),
     "default": dict(d=128, L=2048, n_nodes=2048, nus=(1, 2, 3), betas=(0.25, 0.5, 1.0, 2.0, 4.0),
                     w_maxes=(1.0, 1e1, 1e2, 1e3, 1e4, 1e6),
-                    ranges=((128, 32), (128, 128), (32, 32), (128, 2048), (16, 8192),
-                            (256, 16384))),
+                    ranges=((128, 32), (128, 128), (32, 32), (16, 8192), (64, 16384))),
     "full": dict(d=256, L=4096, n_nodes=4096, nus=(1, 2, 3), betas=(0.25, 0.5, 1.0, 2.0, 4.0),
                  w_maxes=(1.0, 1e1, 1e2, 1e3, 1e4, 1e6),
-                 ranges=((256, 16), (256, 256), (32, 32), (256, 4096), (16, 16384),
-                         (512, 32768))),
+                 ranges=((256, 16), (256, 256), (32, 32), (16, 16384), (256, 32768))),
 }
 POLE_MIN = 1.25  # nearest pole of the analytic family: rho* = 1.25 + sqrt(1.25^2 - 1) = 2
 RATE_SLACK = 1.0  # claims: measured rate >= RATE_SLACK * predicted rate (no slack)
@@ -150,16 +148,18 @@ def analytic_section(rng, x, p):
 def range_section(rng, p):
   """Claim 5: Theorem 1.1 (nu = 1) and 1.2 at every (d, L) of ``p['ranges']``, fresh random
   points and functions for each size."""
+  # numpy's LAPACK SVD (float64): one jit compilation per shape would dominate the runtime
+  sv = lambda m: np.linalg.svd(m, compute_uv=False)
   out = []
   for d, L in p["ranges"]:
     x = rng.uniform(-1, 1, L)
     a, c = rng.uniform(-1, 1, d), rng.uniform(-0.9, 0.9, d)
-    smooth = _sigma(a[:, None] * np.maximum(x[None, :] - c[:, None], 0))
+    smooth = sv(a[:, None] * np.maximum(x[None, :] - c[:, None], 0))
     j_s = np.arange(3, d)  # nu = 1: nu + 1 < j <= d - 1
     smooth_bound = bounds.theorem1_sigma_bound_smooth(float(np.abs(a).max()), 1, d, L, j_s)
     floor_s = bounds.rounding_floor(smooth[0], d, L)
     phi, sup_on_ellipse, rho_star = _analytic_family(rng, d)
-    analytic = _sigma(phi(x))
+    analytic = sv(phi(x))
     j_a = np.arange(d)
     rhos = 1 + (rho_star - 1) * np.linspace(0.02, 0.98, 49)
     analytic_bound = _analytic_sigma_bound(sup_on_ellipse, rhos, d, L, j_a)

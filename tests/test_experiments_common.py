@@ -16,7 +16,8 @@ def _experiment(statistic: float):
 
   def verdicts(results, params):
     verdict = common.Verdict()
-    verdict.check("below_one", results["value"], "<", params["threshold"], "value < 1")
+    verdict.check("below_one", results["value"], "<", params["threshold"], "value < 1",
+                  "a toy threshold")
     return verdict
 
   def plot(results, params):
