@@ -57,7 +57,7 @@ CONFIGS = {  # (d, h, L, spectrum) for the d~ sweeps; the h sweep at d~ = 1
         "sweeps": [(32, 4, 64, "geometric 0.8"), (32, 8, 32, "log-uniform e^0..e^-5"),
                    (48, 4, 192, "random uniform"), (64, 8, 128, "geometric 0.9"),
                    (16, 4, 1024, "geometric 0.8"), (32, 4, 2048, "log-uniform e^0..e^-5"),
-                   (128, 8, 512, "geometric 0.9"), (32, 4, 8192, "geometric 0.9")],
+                   (128, 8, 512, "geometric 0.9"), (32, 4, 4096, "geometric 0.9")],
         "h_sweep": (128, 256, [2, 4, 8, 16, 32, 64])},
 }
 
