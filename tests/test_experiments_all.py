@@ -31,10 +31,10 @@ def test_ledger_rows_and_markers(tmp_path):
   assert len(table) == len(run_all.ROWS) + 1  # the header, then one row per result
   assert "crashed (exit 3)" in rows and "**FAIL**" in rows
   path = tmp_path / "ledger.md"
-  path.write_text(f"head\n{run_all.BEGIN}\nold\n{run_all.END}\ntail\n")
+  path.write_text(f"head\n{run_all.BEGIN}\nSTALE ROWS\n{run_all.END}\ntail\n")
   run_all.write_ledger(rows, str(path))
   text = path.read_text()
-  assert text.startswith("head\n") and text.endswith("tail\n") and "old" not in text
+  assert text.startswith("head\n") and text.endswith("tail\n") and "STALE ROWS" not in text
   path.write_text("no markers")
   with pytest.raises(ValueError, match="lacks the markers"):
     run_all.write_ledger(rows, str(path))
