@@ -2,6 +2,7 @@
 its markers."""
 
 import argparse
+import pathlib
 import importlib
 
 import pytest
@@ -38,3 +39,34 @@ def test_ledger_rows_and_markers(tmp_path):
   path.write_text("no markers")
   with pytest.raises(ValueError, match="lacks the markers"):
     run_all.write_ledger(rows, str(path))
+
+
+def test_main_runs_every_script_with_the_flags_and_fails_on_a_non_pass(tmp_path, monkeypatch,
+                                                                         capsys):
+  """experiments.all end to end, with the scripts replaced by a recorder: each is called
+  once with --seed/--out/--smoke, its fresh json is read, a crash has no record, any status
+  that is not a PASS makes the exit code 1, and a run outside figures/ leaves the ledger."""
+  import json
+  import subprocess
+  calls = []
+
+  def fake_run(cmd, capture_output, text):
+    name = cmd[2].removeprefix("experiments.")
+    calls.append((name, cmd[3:]))
+    if name == "fig15":
+      return subprocess.CompletedProcess(cmd, 3, "", "boom")  # a crash: no json
+    record = _record(True)
+    record["verdict"]["status"] = "PARTIAL" if name == "fig16" else "PASS"
+    (tmp_path / f"{name}.json").write_text(json.dumps(record))
+    return subprocess.CompletedProcess(cmd, 0, "", "")
+
+  monkeypatch.setattr(run_all.subprocess, "run", fake_run)
+  ledger = pathlib.Path(run_all.REPRO).read_text()
+  code = run_all.main(["--seed", "3", "--out", str(tmp_path), "--smoke"])
+  assert code == 1
+  assert [name for name, _ in calls] == run_all.EXPERIMENTS
+  assert all(flags == ["--seed", "3", "--out", str(tmp_path), "--smoke"] for _, flags in calls)
+  out = capsys.readouterr().out
+  assert f"{len(run_all.EXPERIMENTS) - 2}/{len(run_all.EXPERIMENTS)} experiments PASS" in out
+  assert "fig15 (FAIL)" in out and "fig16 (PARTIAL)" in out
+  assert pathlib.Path(run_all.REPRO).read_text() == ledger  # --out elsewhere: untouched
