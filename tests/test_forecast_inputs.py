@@ -51,7 +51,14 @@ def test_csv_round_trip_and_errors(tmp_path, bolt):
     csv_io.read_wide_csv(path)
   result = forecasting.forecast(bolt, values, 3)
   csv_io.write_forecast_csv(tmp_path / "out.csv", names, result)
-  assert len((tmp_path / "out.csv").read_text().splitlines()) == 7
+  lines = (tmp_path / "out.csv").read_text().splitlines()
+  assert len(lines) == 7
+  # Each row is (name, step, mean, 9 quantiles) of the result, to the 7 digits written.
+  assert [line.split(",")[:2] for line in lines[1:]] == [[n, str(h)] for n in names
+                                                        for h in (1, 2, 3)]
+  table = np.array([[float(v) for v in line.split(",")[2:]] for line in lines[1:]])
+  expected = np.concatenate([result["mean"][..., None], result["quantiles"]], -1).reshape(6, 10)
+  np.testing.assert_allclose(table, expected, rtol=1e-6)  # 7 significant digits
   with pytest.raises(ValueError, match="names"):
     csv_io.write_forecast_csv(tmp_path / "o.csv", ["x"], result)
   with pytest.raises(ValueError, match="result"):
