@@ -44,6 +44,41 @@ def test_every_bolt_config_builds(name):
     assert abs(n / (PUBLISHED_MILLIONS[size] * 1e6) - 1) < 0.01
 
 
+def test_instance_norm_statistics():
+  x = jnp.array([[1.0, jnp.nan, 3.0, 5.0], [2.0, 2.0, 2.0, 2.0], [jnp.nan] * 4])
+  normed, loc, scale = instance_norm(x)
+  # fp32 means of small integers: exact up to the default rtol 1e-7.
+  np.testing.assert_allclose(loc[:, 0], [3.0, 2.0, 0.0])
+  # population std of (1, 3, 5); constant series get eps; all-missing get 1. fp32 sqrt.
+  np.testing.assert_allclose(scale[:, 0], [np.sqrt(8 / 3), 1e-5, 1.0], rtol=1e-6)
+  assert np.isnan(normed[0, 1]) and np.all(np.isnan(normed[2]))
+
+
+def test_patchify_left_pads_with_nan():
+  patches = patchify(jnp.arange(5.0)[None], 4)
+  assert patches.shape == (1, 2, 4)
+  assert np.all(np.isnan(patches[0, 0, :3])) and patches[0, 0, 3] == 0.0
+  np.testing.assert_array_equal(patches[0, 1], [1.0, 2.0, 3.0, 4.0])
+
+
+def test_quantile_loss_is_zero_at_target_and_pinball_otherwise():
+  target = jnp.array([[1.0, 2.0]])
+  levels = jnp.array([0.1, 0.9])
+  exact = jnp.broadcast_to(target[:, None], (1, 2, 2))
+  assert float(quantile_loss(exact, target, jnp.ones((1, 2)), levels)) == 0.0
+  # prediction 1 above the target: level q costs 2 * 1 * (1 - q); mean over levels, sum over h.
+  loss = quantile_loss(exact + 1.0, target, jnp.ones((1, 2)), levels)
+  # fp32 arithmetic on 0.1 / 0.9: round-off only.
+  np.testing.assert_allclose(float(loss), 2 * (2 * 0.9 + 2 * 0.1) / 2, rtol=1e-6)
+  masked = quantile_loss(exact + 1.0, target, jnp.array([[1.0, 0.0]]), levels)
+  np.testing.assert_allclose(float(masked), float(loss) / 2, rtol=1e-6)  # same round-off
+
+
+@pytest.fixture(scope="module")
+def bolt():
+  return ChronosBolt(BOLT_CONFIGS["chronos-bolt-cpu"], rngs=nnx.Rngs(0))
+
+
 def test_forward_shape_and_equivariance(bolt):
   context = jax.random.normal(jax.random.key(0), (2, 40))
   forward = nnx.jit(lambda m, c: m(c))
