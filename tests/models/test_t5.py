@@ -228,3 +228,27 @@ def test_mask_helpers():
     t5_ops.relative_position_bias(jnp.ones(32), 2, 2, True)
   with pytest.raises(ValueError, match=r"^eps must be a finite number > 0, got 0\.0"):
     t5_ops.rms_norm(jnp.ones((2, 3)), jnp.ones(3), eps=0.0)
+
+
+def test_hidden_states_are_the_inputs_of_each_layer(small_model):
+  """Entry 0 is the embedding, entry i + 1 depends on layers <= i only, the last one through
+  the final norm is the stack's output."""
+  embeds = small_model.shared[...][jnp.array([[5, 6, 7, 8, 9, 10]])]
+  encoder = small_model.encoder
+  hidden = encoder.hidden_states(embeds)
+  assert len(hidden) == len(encoder.layers) + 1
+  np.testing.assert_array_equal(np.asarray(hidden[0]), np.asarray(embeds))
+  np.testing.assert_allclose(np.asarray(encoder.final_norm(hidden[-1])),
+                             np.asarray(small_model.encode(jnp.array([[5, 6, 7, 8, 9, 10]]))),
+                             rtol=1e-6, atol=1e-6)
+  # Perturbing layer 1 leaves the inputs of layers 0 and 1 unchanged and changes the output.
+  kernel = encoder.layers[1].ff.wo
+  original = kernel[...]
+  kernel[...] = original * 2.0
+  try:
+    perturbed = encoder.hidden_states(embeds)
+  finally:
+    kernel[...] = original
+  for i in (0, 1):
+    np.testing.assert_array_equal(np.asarray(perturbed[i]), np.asarray(hidden[i]))
+  assert not np.allclose(np.asarray(perturbed[2]), np.asarray(hidden[2]))
