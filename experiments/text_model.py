@@ -85,6 +85,8 @@ def token_ids(sentences=SENTENCES) -> list[np.ndarray]:
   with zipfile.ZipFile(_archive()) as z:
     name = next(n for n in z.namelist() if n.endswith("tokenizer.json"))
     tokenizer = Tokenizer.from_str(z.read(name).decode())
+  tokenizer.no_padding()  # the shipped tokenizer pads to 128; only real tokens are embedded
+  tokenizer.no_truncation()
   return [np.asarray(tokenizer.encode(s).ids, np.int64) for s in sentences]
 
 

