@@ -3,10 +3,12 @@ answer, and a smoke run of each that writes png + json with every claim recorded
 
 import json
 
+import jax
 import numpy as np
 import pytest
 
-from experiments import fig2, text_model
+from experiments import fig2, fig5, text_model
+from lowrank_ts import spectral
 
 
 def _need_text_model():
@@ -39,4 +41,26 @@ def test_fig2_smoke(tmp_path):
   assert data["shapes"]["text: all-MiniLM-L6-v2"][0] == 384
   assert record["verdict"]["thresholds"] == {
       "relative_eps_rank_Chronos-Bolt_over_text": ["<", 0.5, "proxy"]}
+  assert code == (0 if record["verdict"]["status"].startswith("PASS") else 1)
+
+
+def test_fig5_eps_ranks_match_eq1():
+  rng = np.random.default_rng(1)
+  s = np.array([1.0, 0.2, 0.05, 0.02, 0.004, 0.0005, 1e-5])
+  w = np.asarray(spectral.matrix_with_spectrum(jax.random.key(0), s, 9, 7), np.float64)
+  assert fig5.eps_ranks(w) == [int(np.sum(s > e)) for e in fig5.EPS_GRID]  # = [2, 3, 4, 4, 5]
+  assert fig5.eps_ranks(rng.standard_normal((3, 1)) @ rng.standard_normal((1, 5))) == [1] * 5
+
+
+def test_fig5_smoke(tmp_path):
+  _need_text_model()
+  code = fig5.main(["--smoke", "--out", str(tmp_path)])
+  record = _record(tmp_path, "fig5")
+  bolt = record["data"]["models"]["Chronos-Bolt"]
+  assert len(bolt["query_eps_ranks"]) == 2 and len(bolt["input_eps_ranks"]) == 3
+  assert bolt["input_eps_ranks"][0] == 2  # constant patches + the REG token: rank 2
+  assert len(record["data"]["text_query_eps_ranks"]) == text_model.N_LAYERS
+  assert set(record["verdict"]["thresholds"]) == {
+      "Chronos-Bolt_query_rank_growth_signs", "Chronos-Bolt_input_rank_decreases",
+      "Chronos-Bolt_input_rank_gain"}
   assert code == (0 if record["verdict"]["status"].startswith("PASS") else 1)
