@@ -45,7 +45,8 @@ SIZES = {"smoke": {}, "default": {}, "full": {}}  # the models fix the sizes
 
 def eps_ranks(w: np.ndarray) -> list[int]:
   """eps-rank of eq. (1) of ``w`` for each eps of EPS_GRID."""
-  s = np.linalg.svd(np.asarray(w, np.float64), compute_uv=False)
+  # fp32 SVD of the fp32 weights (as table2): far faster here, accurate to ~1e-7 sigma_1
+  s = np.linalg.svd(np.asarray(w, np.float32), compute_uv=False).astype(np.float64)
   return [int(np.sum(s > e * s[0])) for e in EPS_GRID]
 
 

@@ -7,7 +7,7 @@ import jax
 import numpy as np
 import pytest
 
-from experiments import fig2, fig5, text_model
+from experiments import fig2, fig5, fig10, text_model
 from lowrank_ts import spectral
 
 
@@ -63,4 +63,28 @@ def test_fig5_smoke(tmp_path):
   assert set(record["verdict"]["thresholds"]) == {
       "Chronos-Bolt_query_rank_growth_signs", "Chronos-Bolt_input_rank_decreases",
       "Chronos-Bolt_input_rank_gain"}
+  assert code == (0 if record["verdict"]["status"].startswith("PASS") else 1)
+
+
+def test_fig10_top_bin_fraction():
+  w = np.asarray(spectral.matrix_with_spectrum(jax.random.key(1), np.array([2.0, 1.0, 0.3, 0.1,
+                                                                              0.01]), 8, 5),
+                 np.float64)
+  rel = fig10.relative_singular_values(w)
+  np.testing.assert_allclose(rel, [1.0, 0.5, 0.15, 0.05, 0.005], rtol=1e-5)
+  assert fig10.top_bin_fraction(rel) == 0.6  # 1, 0.5, 0.15 lie in (0.1, 1]
+
+
+def test_fig10_smoke(tmp_path):
+  _need_text_model()
+  code = fig10.main(["--smoke", "--out", str(tmp_path)])
+  record = _record(tmp_path, "fig10")
+  text = record["data"]["text"]
+  assert len(text["W_Q"]["top_bin_fraction"]) == text_model.N_LAYERS
+  assert len(text["W_MLP"]["relative_singular_values"][0]) == 384  # [1536, 384]: 384 values
+  bolt = record["data"]["models"]["Chronos-Bolt"]
+  for kind in ("W_Q", "W_MLP"):
+    for rel, frac in zip(bolt[kind]["relative_singular_values"], bolt[kind]["top_bin_fraction"]):
+      assert rel[0] == 1.0 and frac == fig10.top_bin_fraction(np.asarray(rel))
+  assert len(record["verdict"]["thresholds"]) == 5
   assert code == (0 if record["verdict"]["status"].startswith("PASS") else 1)
