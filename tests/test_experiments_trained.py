@@ -7,7 +7,7 @@ import jax
 import numpy as np
 import pytest
 
-from experiments import fig2, fig5, fig10, text_model
+from experiments import fig2, fig5, fig10, fig13, text_model
 from lowrank_ts import spectral
 
 
@@ -87,4 +87,26 @@ def test_fig10_smoke(tmp_path):
     for rel, frac in zip(bolt[kind]["relative_singular_values"], bolt[kind]["top_bin_fraction"]):
       assert rel[0] == 1.0 and frac == fig10.top_bin_fraction(np.asarray(rel))
   assert len(record["verdict"]["thresholds"]) == 5
+  assert code == (0 if record["verdict"]["status"].startswith("PASS") else 1)
+
+
+def test_fig13_smoke(tmp_path):
+  code = fig13.main(["--smoke", "--out", str(tmp_path)])
+  record = _record(tmp_path, "fig13")
+  data, params = record["data"], record["params"]
+  assert params["quantized_table"].startswith("random")  # no --t5-model
+  for context in ("random", "sinusoid"):
+    for strategy in fig13.STRATEGIES:
+      r = data[context][strategy]
+      rel = np.asarray(r["relative_singular_values"])
+      assert rel[0] == 1.0 and r["eps_rank"] == int(np.sum(rel > fig13.EPS))
+      angles = np.asarray(r["angles_rad"])
+      assert np.all(angles >= 0) and np.all(angles <= np.pi / 2 + 1e-3)
+    # Chebyshev features of degree <= 8: algebraic rank 8, nothing above round-off after it.
+    assert np.all(np.asarray(data[context]["Chebyshev"]["relative_singular_values"])[8:] < 1e-5)
+  # a random N(0, 1) bin table: the random context's tokens are many distinct bins, full rank
+  assert data["random"]["quantized"]["eps_rank"] == 64
+  assert record["verdict"]["thresholds"] == {
+      "strategies_random_rank_below_sinusoid": ["<=", 0.0, "proxy"],
+      "strategies_random_rank_above_sinusoid": [">=", 2.0, "proxy"]}
   assert code == (0 if record["verdict"]["status"].startswith("PASS") else 1)
