@@ -12,8 +12,8 @@ Embedded inputs (columns are tokens):
   - a random-init Bolt of the same configuration (seed ``--seed``), same patches;
   - Time-MoE-style embedding (Corollary 2) with d = the Bolt's d_model, random w, v ~ N(0, 1),
     beta = 1, on the same instance-normalised contexts (every value a token);
-  - Chronos-T5 (``--t5-model``, when given): token embedding of one real context (the last
-    context_length values of each real series, concatenated over series). The committed run
+  - Chronos-T5 (``--t5-model``, when given): token embeddings (rows of its table, EOS left out)
+    of the real contexts (the last context_length values of each real series), side by side. The committed run
     uses /tmp/issue12_runs/t5-hf: a chronos-t5 of d_model 64 trained 1500 steps on CPU (the
     README "Compression" command), far from the paper's chronos-t5-base;
   - text: all-MiniLM-L6-v2 (experiments/text_model.py), a SUBSTITUTE for the paper's T5 LLM on
