@@ -61,10 +61,12 @@ def t5_token_embedding(model, context: np.ndarray) -> np.ndarray:
 
 
 def t5_bin_embeddings(model) -> np.ndarray:
-  """Chronos-T5's embedding vectors of its value bins (special tokens excluded), ``[d, bins]``
-  in the order of the bin centres."""
-  n_special = model.config.tokenizer.n_special_tokens
-  return np.asarray(model.shared[...])[n_special:].T.astype(np.float64)
+  """Chronos-T5's embedding vectors of its value bins, ``[d, n_bins]`` in the order of the bin
+  centres: bin i is token n_special + 1 + i (bucketize against [-1e20, midpoints, 1e20] counts
+  from 1), so token n_special, which no value produces, is left out."""
+  tokenizer = model.config.tokenizer
+  first = tokenizer.n_special_tokens + 1
+  return np.asarray(model.shared[...])[first:first + tokenizer.n_bins].T.astype(np.float64)
 
 
 def _layers(model):

@@ -7,8 +7,10 @@ import jax
 import numpy as np
 import pytest
 
-from experiments import fig2, fig5, fig10, fig13, text_model
+from experiments import fig2, fig5, fig10, fig13, text_model, trained
 from lowrank_ts import spectral
+from lowrank_ts.interop import hf
+from lowrank_ts.models import named_config, registry
 
 
 def _need_text_model():
@@ -110,3 +112,40 @@ def test_fig13_smoke(tmp_path):
       "strategies_random_rank_below_sinusoid": ["<=", 0.0, "proxy"],
       "strategies_random_rank_above_sinusoid": [">=", 2.0, "proxy"]}
   assert code == (0 if record["verdict"]["status"].startswith("PASS") else 1)
+
+
+@pytest.fixture(scope="module")
+def t5_folder(tmp_path_factory):
+  """A random-init Chronos-T5 (chronos-t5-cpu-mini, d_model 48) saved as a checkpoint folder."""
+  model = registry.build(named_config("chronos-t5-cpu-mini"), seed=3)
+  return hf.save(model, tmp_path_factory.mktemp("t5") / "ckpt")
+
+
+def test_t5_readers(t5_folder):
+  model = trained.load(str(t5_folder))
+  context = np.sin(np.arange(40) / 3.0).astype(np.float32)
+  x = trained.t5_token_embedding(model, context)
+  ids, _, _ = model.config.tokenizer.tokenize(context[None], append_eos=False)
+  np.testing.assert_array_equal(x, np.asarray(model.shared[...])[np.asarray(ids)[0]].T)
+  bins = trained.t5_bin_embeddings(model)
+  assert bins.shape == (48, model.config.tokenizer.n_bins)
+  # the token of the value at bin centre i (scale 1) has column i's embedding
+  tokenizer = model.config.tokenizer
+  picked = [0, 7, 4000, tokenizer.n_bins - 1]
+  ids, _, _ = tokenizer.tokenize(tokenizer.bin_centers()[picked][None], scale=np.ones(1),
+                                 append_eos=False)
+  np.testing.assert_array_equal(np.asarray(model.shared[...])[np.asarray(ids)[0]].T,
+                                bins[:, picked])
+  inputs = trained.encoder_layer_inputs(model, np.zeros(model.config.context_length))
+  assert len(inputs) == 3 and inputs[0].shape == (48, model.config.context_length + 1)
+  s = np.linalg.svd(inputs[0], compute_uv=False)
+  assert np.sum(s > 1e-4 * s[0]) == 2  # one bin token repeated, and EOS
+
+
+def test_fig5_smoke_with_t5(tmp_path, t5_folder):
+  _need_text_model()
+  fig5.main(["--smoke", "--out", str(tmp_path), "--t5-model", str(t5_folder)])
+  record = _record(tmp_path, "fig5")
+  t5 = record["data"]["models"]["Chronos-T5"]
+  assert len(t5["query_eps_ranks"]) == 2 and t5["input_eps_ranks"][0] == 2
+  assert {c["name"] for c in record["verdict"]["claims"]} >= {"Chronos-T5_input_rank_gain"}
