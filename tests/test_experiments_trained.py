@@ -32,6 +32,8 @@ def test_relative_eps_rank_and_curve_ratio():
   assert fig2.curve_ratio(rng.standard_normal((2, 500)), rng) > 0.7  # an unordered cloud
 
 
+# ~15 s: CI's second step.
+@pytest.mark.slow
 def test_fig2_smoke(tmp_path):
   _need_text_model()
   code = fig2.main(["--smoke", "--out", str(tmp_path)])
@@ -77,6 +79,8 @@ def test_fig10_top_bin_fraction():
   assert fig10.top_bin_fraction(rel) == 0.6  # 1, 0.5, 0.15 lie in (0.1, 1]
 
 
+# ~15 s: CI's second step.
+@pytest.mark.slow
 def test_fig10_smoke(tmp_path):
   _need_text_model()
   code = fig10.main(["--smoke", "--out", str(tmp_path)])

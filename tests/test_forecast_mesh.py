@@ -7,10 +7,13 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from tests import forecast_mesh_run
 
 
+# ~30 s (a subprocess with 8 forced devices): CI's second step.
+@pytest.mark.slow
 def test_eight_device_forecast_equals_one_device(tmp_path):
   env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=8",
              JAX_PLATFORMS="cpu")

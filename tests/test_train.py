@@ -125,6 +125,8 @@ def test_bfloat16_compute_keeps_float32_params(tmp_path):
   assert abs(loss16 - loss32) < 2e-2 * loss32, (loss16, loss32)
 
 
+# ~45 s (a subprocess with 8 forced devices): CI's second step.
+@pytest.mark.slow
 def test_eight_device_mesh_equals_one_device(tmp_path):
   """The same run on a (2, 4) data x fsdp mesh of 8 CPU devices and on one device
   (``tests/mesh_run.py``): identical initial parameters, the same loss and gradients up to fp32
