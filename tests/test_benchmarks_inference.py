@@ -72,6 +72,7 @@ def chronos_folder(tmp_path_factory):
   return str(folder)
 
 
+@pytest.mark.slow  # over 15 s: CI's second step
 def test_workers_and_results_record(chronos_folder):
   # 16 x 16 matrices with spectrum j^-3: eps-rank 4 at 1e-2 (4^-3 > 0.01 > 5^-3), below the
   # break-even rank 8, so the post-hoc model really is factorised.

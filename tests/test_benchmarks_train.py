@@ -101,6 +101,7 @@ def test_both_stacks_compute_the_same_loss_and_gradients():
   assert float(out["grad_norm"]) == pytest.approx(norm.item(), rel=1e-3)
 
 
+@pytest.mark.slow  # over 15 s: CI's second step
 def test_quick_run_writes_consistent_results(tmp_path):
   out = tmp_path / "train.json"
   assert bench.main(["--quick", "--repeats", "1", "--no-mesh", "--out", str(out)]) == 0
@@ -146,6 +147,7 @@ def test_quick_run_writes_consistent_results(tmp_path):
       small["train_flops_per_step"] / dense["train_flops_per_step"], rel=1e-9)
 
 
+@pytest.mark.slow  # over 15 s: CI's second step
 def test_eight_device_worker_measures_both_meshes():
   records = bench.mesh_records(quick=True, repeats=1, matmul_gflops=50.0)
   assert [r["mesh_shape"] for r in records] == [[8, 1], [2, 4]]

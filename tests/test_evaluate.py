@@ -211,6 +211,7 @@ def test_cli_evaluates_a_checkpoint_folder(tmp_path):
   assert len(rows) == 17 and all(np.isfinite(float(r["relative_wql"])) for r in rows)
 
 
+@pytest.mark.slow  # over 15 s: CI's second step
 def test_posthoc_eps_compresses_before_scoring(tmp_path, bolt_folder):
   folder = bolt_folder
   dense = evaluation.run(str(folder), "real", tmp_path / "dense")

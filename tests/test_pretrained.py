@@ -24,6 +24,7 @@ def test_the_shipped_model_is_the_zero_shot_recipes(model):
     pretrained.path("chronos-t5-large")
 
 
+@pytest.mark.slow  # over 15 s: CI's second step
 def test_it_reproduces_its_recorded_benchmark_scores(model):
   recorded, now = pretrained.recorded_scores(), pretrained.benchmark_scores(model)
   # 1e-5: the forecasts are fp32 and deterministic; another CPU's XLA may sum them in another

@@ -67,6 +67,7 @@ def test_tiny_bolt_quantile_loss_decreases(tmp_path):
   assert np.mean(losses[-3:]) < 0.9 * np.mean(losses[:3]), losses
 
 
+@pytest.mark.slow  # over 15 s: CI's second step
 def test_interrupted_run_resumes_to_identical_parameters(tmp_path):
   config = dataclasses.replace(FAST, checkpoint_every=2, keep_checkpoints=2)
   full = loop.train(config, str(tmp_path / "full"), progress=False, stop_after=7)

@@ -8,6 +8,7 @@ import sys
 import textwrap
 
 import numpy as np
+import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -54,6 +55,7 @@ def _finish(proc):
   return out
 
 
+@pytest.mark.slow  # over 15 s: CI's second step
 def test_two_processes_equal_one_process_with_the_same_mesh(tmp_path):
   port = _free_port()
   hosts = [_spawn(i, 2, port, tmp_path / "two", devices=2) for i in range(2)]

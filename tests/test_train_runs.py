@@ -55,6 +55,7 @@ def _rows(path):
     return list(csv.DictReader(f))
 
 
+@pytest.mark.slow  # over 15 s: CI's second step
 def test_sigkill_mid_training_then_rerun_gives_identical_parameters(tmp_path):
   reference = _cli(tmp_path / "reference")
   killed = _cli(tmp_path / "killed", slow=True)
@@ -121,6 +122,7 @@ def test_tensorboard_scalars_equal_the_csv(tmp_path):
                                   np.float32([float(r[name]) for r in rows]))
 
 
+@pytest.mark.slow  # over 15 s: CI's second step
 def test_learning_curve_scores_every_checkpoint_like_evaluate(tmp_path):
   config = dataclasses.replace(FAST, model="chronos-bolt-cpu-h16", steps=8, checkpoint_every=4,
                                context_length=None, prediction_length=None, min_past=16)
@@ -177,6 +179,7 @@ def test_dataset_weighting_gives_each_real_series_a_dataset_share():
     TrainConfig(tsmixup_weighting="by-length")
 
 
+@pytest.mark.slow  # over 15 s: CI's second step
 def test_low_rank_attention_trains_and_reloads(tmp_path):
   from lowrank_ts.models import lowrank
 
