@@ -28,9 +28,7 @@ only at large eps).
 
 from __future__ import annotations
 
-import argparse
 import sys
-import time
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -134,17 +132,7 @@ def plot(results, params):
 
 
 def main(argv=None) -> int:
-  extra = argparse.ArgumentParser(add_help=False)
-  extra.add_argument("--model", default=None, help="Chronos-Bolt folder (default: shipped)")
-  extra.add_argument("--t5-model", default=None, help="a Chronos-T5 folder to analyse too")
-  known, rest = extra.parse_known_args(argv)
-  args = common.parse_args(__doc__, rest)
-  args.argv = list(sys.argv[1:] if argv is None else argv)
-  start = time.time()
-  results, params = compute(args.size, args.seed, known.model, known.t5_model)
-  verdict = verdicts(results, params)
-  return common.finish("fig5", args, plot(results, params), results, params, verdict, start,
-                       headline(results, params))
+  return trained.run('fig5', sys.modules[__name__], argv)
 
 
 if __name__ == "__main__":

@@ -101,3 +101,25 @@ def encoder_layer_inputs(model, context: np.ndarray) -> list[np.ndarray]:
     ids, mask, _ = model.config.tokenizer.tokenize(context)
     hidden = model.encoder.hidden_states(model.shared[...][jnp.asarray(ids)], jnp.asarray(mask))
   return [np.asarray(h[0]).T.astype(np.float64) for h in hidden]
+
+
+def run(name: str, module, argv=None, t5_help: str = "a Chronos-T5 folder to analyse too") -> int:
+  """The command line shared by the trained-model scripts (fig2, fig5, fig10): ``--model`` and
+  ``--t5-model`` on top of experiments.common's flags, then ``module``'s compute / verdicts /
+  plot / headline, written by ``common.finish``."""
+  import argparse
+  import sys
+  import time
+
+  from experiments import common
+  extra = argparse.ArgumentParser(add_help=False)
+  extra.add_argument("--model", default=None, help="Chronos-Bolt folder (default: shipped)")
+  extra.add_argument("--t5-model", default=None, help=t5_help)
+  known, rest = extra.parse_known_args(argv)
+  args = common.parse_args(module.__doc__, rest)
+  args.argv = list(sys.argv[1:] if argv is None else argv)
+  start = time.time()
+  results, params = module.compute(args.size, args.seed, known.model, known.t5_model)
+  verdict = module.verdicts(results, params)
+  return common.finish(name, args, module.plot(results, params), results, params, verdict,
+                       start, module.headline(results, params))
