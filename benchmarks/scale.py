@@ -88,8 +88,9 @@ def _spawn(spec: dict) -> dict:
 
 
 def run(size: str, series=SERIES, contexts=CONTEXTS, fixed_series=FIXED_SERIES,
-        batch: int = BATCH, log=print) -> dict:
-  """Both sweeps for both implementations; the results record."""
+        batch: int = BATCH, log=print, save=None) -> dict:
+  """Both sweeps for both implementations; the results record (``save(record)`` is called
+  after every point, so an interrupted sweep keeps what it measured)."""
   from lowrank_ts.interop.hf_reference import bolt_checkpoint
   d_model, d_ff, layers, heads, d_kv = inference.SIZES[size]
   record = {"machine": common.machine(), "matmul": common.matmul_gflops(),
@@ -110,7 +111,73 @@ def run(size: str, series=SERIES, contexts=CONTEXTS, fixed_series=FIXED_SERIES,
                **_spawn(spec)}
         record["rows"].append(row)
         log(f"  {sweep} {impl} {n} series x {context}: {row['seconds']:.2f} s, "
-            f"{row['peak_rss_bytes'] / 2**20:.0f} MB peak RSS")
+            f"{row['peak_rss_bytes'] / 2**20:.0f} MB peak RSS", flush=True)
+        if save is not None:
+          save(record)
+  _ratios(record)
+  return record
+
+
+def _ratios(record: dict) -> None:
+  """Per point: the reference's time / ours and our peak RSS / the reference's."""
+  by_point = {}
+  for r in record["rows"]:
+    by_point.setdefault((r["sweep"], r["series"], r["context"]), {})[r["impl"]] = r
+  record["ratios"] = [
+      {"sweep": k[0], "series": k[1], "context": k[2],
+       "speedup_vs_reference": v["reference"]["seconds"] / v["ours"]["seconds"],
+       "peak_rss_vs_reference": v["ours"]["peak_rss_bytes"] / v["reference"]["peak_rss_bytes"]}
+      for k, v in by_point.items() if {"reference", "ours"} <= set(v)]
+
+
+def demo(size: str, num_series: int, batch: int = BATCH, context: int = FIXED_CONTEXT,
+         every: int = 10_000, log=print) -> dict:
+  """``num_series`` Chronos-Bolt series forecast batch by batch
+  (:func:`forecasting.forecast_batches`, fixed shapes, one compiled program), in this process:
+  wall time and RSS (current and high-water mark since the model was loaded) every ``every``
+  series. The series are generated before the forecast starts (``[num_series, context]``
+  float32, counted in the RSS from the start); each batch's forecast is reduced to its mean
+  and dropped, as a caller writing results to disk would."""
+  import numpy as np
+
+  from lowrank_ts.inference import forecasting
+  from lowrank_ts.interop import hf
+  from lowrank_ts.interop.hf_reference import bolt_checkpoint
+  d_model, d_ff, layers, heads, d_kv = inference.SIZES[size]
+  record = {"machine": common.machine(), "matmul": common.matmul_gflops(),
+            "settings": {"size": size, "num_series": num_series, "batch": batch,
+                         "context": context, "horizon": HORIZON}, "points": []}
+  with tempfile.TemporaryDirectory() as tmp:
+    bolt_checkpoint(pathlib.Path(tmp), context_length=max(context, 2048),
+                    prediction_length=HORIZON, d_model=d_model, d_ff=d_ff, num_layers=layers,
+                    num_heads=heads, d_kv=d_kv, initializer_factor=0.05)
+    model = hf.load(tmp)
+  rng = np.random.default_rng(0)
+  series = np.empty((num_series, context), np.float32)
+  for start in range(0, num_series, 4096):  # random walks plus a season, in slices
+    rows = min(4096, num_series - start)
+    walk = rng.normal(size=(rows, context)).cumsum(-1)
+    series[start:start + rows] = 50 + walk + 10 * np.sin(2 * np.pi * np.arange(context) / 24)
+  record["input_bytes"] = series.nbytes
+  settled = inference._settle()
+  record["loaded_rss_bytes"] = inference._current_rss()
+  record.update(settled)
+  start, done, checksum, next_mark = time.perf_counter(), 0, 0.0, every
+  for _, out in forecasting.forecast_batches(model, series, HORIZON, batch_size=batch):
+    done += out["mean"].shape[0]
+    checksum += float(np.sum(out["mean"], dtype=np.float64))
+    if done >= next_mark or done == num_series:
+      point = {"series_done": done, "seconds": time.perf_counter() - start,
+               "rss_bytes": inference._current_rss(), "peak_rss_bytes": inference._peak_rss()}
+      record["points"].append(point)
+      log(f"  {done} series: {point['seconds']:.0f} s, RSS {point['rss_bytes'] / 2**20:.0f} "
+          f"MB, peak {point['peak_rss_bytes'] / 2**20:.0f} MB", flush=True)
+      next_mark += every
+  record["checksum_of_means"] = checksum
+  peaks = [p["peak_rss_bytes"] for p in record["points"]]
+  first = next(p for p in record["points"] if p["series_done"] >= every)
+  record["peak_rss_growth_after_first_mark_bytes"] = peaks[-1] - first["peak_rss_bytes"]
+  record["series_per_s"] = num_series / record["points"][-1]["seconds"]
   return record
 
 
@@ -154,17 +221,36 @@ def main(argv=None) -> int:
   parser.add_argument("--out", default=None, help="results file (default: results/scale.json; "
                       "--quick writes nothing unless given)")
   parser.add_argument("--plot", default=None, help="PNG of the sweeps (default beside --out)")
+  parser.add_argument("--demo", type=int, default=None, metavar="N",
+                      help="instead of the sweeps: N series through the batched forecast in "
+                      "this process, RSS recorded every --every series (results/scale_demo.json)")
+  parser.add_argument("--every", type=int, default=10_000)
   parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
   args = parser.parse_args(argv)
   if args.worker is not None:
     print("RESULT " + json.dumps(_worker(json.loads(args.worker))))
     return 0
+  if args.demo is not None:
+    if args.demo < 1 or args.every < 1:
+      parser.error(f"--demo and --every must be >= 1, got {args.demo} and {args.every}")
+    record = demo(args.size, args.demo, every=args.every)
+    if args.out:
+      pathlib.Path(args.out).write_text(json.dumps(record, indent=1))
+    print("wrote", args.out or common.write("scale_demo", record))
+    return 0
+
+  def save(record):
+    if args.out:
+      pathlib.Path(args.out).write_text(json.dumps(record, indent=1))
+    elif not args.quick:
+      common.write("scale", record)
   if args.quick:
-    record = run("cpu", QUICK_SERIES, QUICK_CONTEXTS, fixed_series=64, batch=32)
+    record = run("cpu", QUICK_SERIES, QUICK_CONTEXTS, fixed_series=64, batch=32, save=save)
   else:
-    record = run(args.size)
+    record = run(args.size, save=save)
   record["quick"] = args.quick
-  out = args.out or (None if args.quick else common.write("scale", record))
+  save(record)
+  out = args.out or (None if args.quick else str(pathlib.Path(common.RESULTS) / "scale.json"))
   if args.out:
     pathlib.Path(args.out).write_text(json.dumps(record, indent=1))
   if out:

@@ -117,3 +117,21 @@ def test_bad_arguments_name_themselves(bolt):
     forecasting.forecast(bolt, series, 2, names=["a"])
   with pytest.raises(ValueError, match=r"^batch_size must be"):
     forecasting.forecast(bolt, series, 2, batch_size=-1)
+
+
+@pytest.mark.slow  # three compilations (~20 s on 2 shared cores)
+def test_bolt_row_blocks_equal_one_call_and_see_parameter_updates(monkeypatch):
+  model = registry.build(BOLT_CONFIGS["chronos-bolt-cpu"], seed=3)  # its own: it is mutated
+  context = forecasting.prepare_context(_ragged(10, 37))
+  whole = model.predict_quantiles(context, 7)
+  monkeypatch.setattr(chronos_bolt, "ROW_BLOCK", 4)  # blocks of 4, 4, 2 + 2 filler rows
+  blocked = model.predict_quantiles(context, 7)
+  # 1e-5: the same rows in blocks of 4 vs 10 (XLA may block the matmuls differently).
+  np.testing.assert_allclose(blocked, whole, rtol=1e-5, atol=1e-5)
+  # The cached split reads the Variables at every call: an in-place update is used.
+  kernel = model.output_patch_embedding.residual_layer.kernel
+  kernel[...] = 10 * kernel[...]
+  updated = model.predict_quantiles(context, 7)
+  chronos_bolt._SPLITS.clear()  # a fresh split of the updated model
+  np.testing.assert_array_equal(updated, model.predict_quantiles(context, 7))
+  assert not np.allclose(updated, whole, rtol=1e-2, atol=1e-2)

@@ -26,6 +26,7 @@ re-reducing the ``Q x Q`` paths to ``Q`` quantiles, as ``ChronosBoltPipeline`` d
 from __future__ import annotations
 
 import functools
+import weakref
 from collections.abc import Mapping
 from typing import Any
 
@@ -206,19 +207,15 @@ class ChronosBolt(nnx.Module):
     horizon = checks.positive_int(horizon, "horizon")
     length, levels = self.config.context_length, self.config.quantiles
     context = checks.float_array(context, "context", ndim=2)[:, -length:]
-    # One graph traversal per forecast (not per chunk), and no write-back of the model's state
-    # after each call (nnx.jit's): a plain jit of (structure, parameters).
-    graphdef, state = nnx.split(self)
-    # Rows split over the parameters' mesh when the model was placed on one (data parallel).
-    prediction = np.asarray(_apply(graphdef, state, *sharding.rows_like_params(state, context)))
+    call = _Call(self)
+    prediction = call(context)
     chunks, remaining = [prediction], horizon - prediction.shape[-1]
     batch, n_q = prediction.shape[:2]
     if remaining > 0:
       context = np.repeat(context[:, None], n_q, axis=1)
     while remaining > 0:
       context = np.concatenate([context, prediction], axis=-1)[..., -length:]
-      paths = np.asarray(_apply(graphdef, state, *sharding.rows_like_params(
-          state, context.reshape(batch * n_q, -1))))
+      paths = call(context.reshape(batch * n_q, -1))
       prediction = np.quantile(paths.reshape(batch, n_q * n_q, -1), levels, axis=1)
       prediction = np.moveaxis(prediction.astype(np.float32), 0, 1)
       chunks.append(prediction)
@@ -242,9 +239,61 @@ class ChronosBolt(nnx.Module):
     return {"mean": q[:, levels.index(0.5)], "quantiles": out}
 
 
-@functools.partial(jax.jit, static_argnums=0)
-def _apply(graphdef, state, context_BT):
-  return nnx.merge(graphdef, state)(context_BT)
+# Rows per compiled call: more rows are forecast in blocks of this many (the last one padded
+# with all-NaN rows, whose forecasts are dropped), so the memory of the model's intermediates
+# is that of one block for any batch (ChronosBoltPipeline runs a batch whole) and every block
+# reuses one compiled program. Bolt's rows are independent, so blocking changes no result
+# beyond rounding (XLA may block the matmuls differently).
+ROW_BLOCK = 256
+# Per model: its graph's structure, the pytree structure of its state and the Variables that
+# hold the state, taken once (nnx.split traverses the whole graph, ~500 nodes: milliseconds a
+# call). Each call reads the Variables' current values, so parameters updated in place
+# (``nnx.update``, ``param[...] = x``, an optimizer step) are used; a model whose structure
+# changes after its first forecast (a submodule replaced) must be rebuilt or copied.
+_SPLITS: weakref.WeakKeyDictionary[ChronosBolt, tuple] = weakref.WeakKeyDictionary()
+
+
+class _Call:
+  """The jitted forward of ``model`` on host contexts ``[R, T]`` -> numpy ``[R, Q, H]``, in
+  blocks of :data:`ROW_BLOCK` rows (a multiple of the data-parallel device count)."""
+
+  def __init__(self, model: ChronosBolt):
+    if model not in _SPLITS:
+      graphdef, state = nnx.split(model)
+      variables = [v for _, v in nnx.iter_graph(model) if isinstance(v, nnx.Variable)]
+      leaves, treedef = jax.tree.flatten(state)
+      if len(variables) != len(leaves) or not all(
+          v.get_value() is leaf for v, leaf in zip(variables, leaves)):
+        raise AssertionError("nnx.iter_graph and nnx.split disagree on the Variables' order")
+      _SPLITS[model] = (graphdef, treedef, variables)
+    self.graphdef, self.treedef, variables = _SPLITS[model]
+    self.leaves = tuple(v.get_value() for v in variables)
+    mesh = sharding.params_mesh(self.leaves)
+    shards = 1 if mesh is None else sharding.batch_shards(mesh)
+    self.block = shards * -(-ROW_BLOCK // shards)
+
+  def _run(self, rows_RT: np.ndarray) -> np.ndarray:
+    (rows,) = sharding.rows_like_params(self.leaves, rows_RT)
+    return np.asarray(_apply(self.graphdef, self.leaves, rows, treedef=self.treedef))
+
+  def __call__(self, context_RT: np.ndarray) -> np.ndarray:
+    rows = context_RT.shape[0]
+    if rows <= self.block:
+      return self._run(context_RT)
+    out = []
+    for start in range(0, rows, self.block):
+      part = context_RT[start:start + self.block]
+      kept = part.shape[0]
+      if kept < self.block:
+        part = np.concatenate([part, np.full((self.block - kept, part.shape[1]), np.nan,
+                                             part.dtype)])
+      out.append(self._run(part)[:kept])
+    return np.concatenate(out)
+
+
+@functools.partial(jax.jit, static_argnums=0, static_argnames="treedef")
+def _apply(graphdef, leaves, context_BT, *, treedef):
+  return nnx.merge(graphdef, jax.tree.unflatten(treedef, leaves))(context_BT)
 
 
 def _interpolate_levels(q_BQH, levels, level):
