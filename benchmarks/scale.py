@@ -97,8 +97,11 @@ def run(size: str, series=SERIES, contexts=CONTEXTS, fixed_series=FIXED_SERIES,
             "settings": dict(size=size, horizon=HORIZON, batch=batch,
                              fixed_context=FIXED_CONTEXT, fixed_series=fixed_series),
             "rows": []}
-  plan = [("series", n, FIXED_CONTEXT) for n in series]
+  # The largest batch last: an interrupted sweep (results are saved point by point) keeps the
+  # whole context sweep.
+  plan = [("series", n, FIXED_CONTEXT) for n in series[:-1]]
   plan += [("context", fixed_series, c) for c in contexts]
+  plan += [("series", series[-1], FIXED_CONTEXT)]
   with tempfile.TemporaryDirectory() as tmp:
     bolt_checkpoint(pathlib.Path(tmp), context_length=max(max(contexts), 2048),
                     prediction_length=HORIZON, d_model=d_model, d_ff=d_ff, num_layers=layers,
