@@ -152,3 +152,19 @@ def test_longer_horizon_keeps_the_first_steps(model):
   short = sampling.sample(model, ids, mask, jax.random.key(4), num_samples=3, horizon=3)
   longer = sampling.sample(model, ids, mask, jax.random.key(4), num_samples=3, horizon=5)
   np.testing.assert_array_equal(longer[..., :3], short)
+
+
+def test_stacked_cross_attention_equals_the_general_path():
+  # The decode path (a bias constant over the query axes: every path and head of a series is
+  # one stacked product) against the general einsum (the same bias broadcast in full).
+  from lowrank_ts.models import layers
+  key = jax.random.key(7)
+  q = jax.random.normal(key, (2, 3, 2, 4, 8))  # [B, N, L, H, K]
+  cache = layers.CrossAttentionCache(jax.random.normal(jax.random.fold_in(key, 1), (2, 4, 8, 5)),
+                                     jax.random.normal(jax.random.fold_in(key, 2), (2, 4, 5, 8)))
+  bias = jnp.where(jnp.arange(5) < jnp.array([[5], [3]]), 0.0, -1e9)[:, None, None, None]
+  stacked = layers._cross_attend(q, cache, bias)
+  general = layers._cross_attend(q, cache, jnp.broadcast_to(bias, (2, 3, 4, 2, 5)))
+  # fp32, the same products summed in another order.
+  np.testing.assert_allclose(stacked, general, atol=1e-6, rtol=1e-5)
+  assert stacked.shape == q.shape and float(jnp.ptp(stacked)) > 0.1

@@ -230,9 +230,7 @@ class Attention(nnx.Module):
       weights = t5_ops.attention_weights(q, self.k(kv), bias)
       return None, self.o(t5_ops.attend(self.dropout(weights), self.v(kv)))
     if isinstance(cache, CrossAttentionCache):
-      scores = jnp.einsum("b...lhk,bhks->b...hls", q, cache.keys)
-      weights = t5_ops.softmax_fp32(scores, bias).astype(cache.values.dtype)
-      return cache, self.o(jnp.einsum("b...hls,bhsk->b...lhk", weights, cache.values))
+      return cache, self.o(_cross_attend(q, cache, bias))
     if index is None:
       raise ValueError("index (the position of x's first row) is required with a cache")
     cache = SelfAttentionCache(*(
@@ -242,6 +240,29 @@ class Attention(nnx.Module):
     scores = jnp.einsum("...lhk,...htk->...hlt", q, cache.keys)
     weights = t5_ops.softmax_fp32(scores, bias).astype(cache.values.dtype)
     return cache, self.o(jnp.einsum("...hlt,...htk->...lhk", weights, cache.values))
+
+
+def _cross_attend(q, cache: CrossAttentionCache, bias) -> jax.Array:
+  """``q [B, ..., L, H, K]`` over the cached encoder keys of its series: ``[B, ..., L, H, K]``.
+
+  All query rows of a series (every sample path and position) are stacked per head, so each
+  series-head is one ``[R, K] x [K, S]`` product and one ``[R, S] x [S, K]`` product with the
+  scores kept ``[B, H, R, S]`` in between (the layout both products want; scores laid out
+  ``[B, ..., H, L, S]`` cost a transpose of the whole score tensor before and after the
+  softmax). A bias that varies along the query axes takes the general einsum path.
+  """
+  batch, heads, dim = q.shape[0], q.shape[-2], q.shape[-1]
+  bias = jnp.asarray(bias)
+  if bias.ndim == q.ndim and bias.shape[0] in (1, batch) and all(
+      s == 1 for s in bias.shape[1:-1]):
+    rows_BHRK = jnp.moveaxis(q.reshape(batch, -1, heads, dim), 2, 1)
+    scores_BHRS = jnp.einsum("bhrk,bhks->bhrs", rows_BHRK, cache.keys)
+    weights = t5_ops.softmax_fp32(scores_BHRS, bias.reshape(bias.shape[0], 1, 1, -1))
+    out_BHRK = jnp.einsum("bhrs,bhsk->bhrk", weights.astype(cache.values.dtype), cache.values)
+    return jnp.moveaxis(out_BHRK, 1, 2).reshape(q.shape)
+  scores = jnp.einsum("b...lhk,bhks->b...hls", q, cache.keys)
+  weights = t5_ops.softmax_fp32(scores, bias).astype(cache.values.dtype)
+  return jnp.einsum("b...hls,bhsk->b...lhk", weights, cache.values)
 
 
 class FeedForward(nnx.Module):
