@@ -28,6 +28,15 @@ class TrainConfig:
   # parameterization of lowrank.PARAMETERIZATIONS and a schedule "power:D0,ALPHA",
   # "uniform:RANK" or "concave:R_MIN,R_MAX[,GAMMA]" (e.g. "reduced_head_size:power:4,0.3").
   attention: str = "dense"
+  # Model-size overrides applied to the named model before `attention`: comma-separated
+  # "field=int" of T5Config (d_model, d_ff, num_heads, d_kv, num_layers, ...) or of the model
+  # config (input_patch_size -- the stride follows it --, context_length, ...), e.g.
+  # "d_model=128,d_kv=32,d_ff=512" (the trained-model rank sweeps, experiments/sweeps.py).
+  model_overrides: str = ""
+  # Chronos-T5 only: > 0 replaces the token embedding by the fixed rank-r Chebyshev table of
+  # appendix I (lowrank_ts.embeddings.chebyshev_vocabulary), excluded from optimisation; the
+  # LM head is then untied (its own trained matrix), so only the input vocabulary is fixed.
+  fixed_vocabulary_rank: int = 0
   steps: int = 1000
   batch_size: int = 32
   learning_rate: float = 1e-3
@@ -63,6 +72,14 @@ class TrainConfig:
                  "min_past", "kernel_synth_series", "kernel_synth_length"):
       checks.positive_int(getattr(self, name), name)
     checks.positive_int(self.seed, "seed", allow_zero=True)
+    checks.positive_int(self.fixed_vocabulary_rank, "fixed_vocabulary_rank", allow_zero=True)
+    if self.fixed_vocabulary_rank:
+      if not isinstance(self.model_config, model_configs.ChronosConfig):
+        raise ValueError(f"fixed_vocabulary_rank needs a Chronos-T5 model (a token vocabulary), "
+                         f"got model={self.model!r}")
+      if self.fixed_vocabulary_rank > self.model_config.t5.d_model:
+        raise ValueError(f"fixed_vocabulary_rank={self.fixed_vocabulary_rank} must be <= "
+                         f"d_model={self.model_config.t5.d_model}")
     checks.positive_float(self.learning_rate, "learning_rate")
     for name in ("weight_decay", "max_grad_norm"):
       value = getattr(self, name)
@@ -98,7 +115,9 @@ class TrainConfig:
   def model_config(self) -> model_configs.ChronosConfig | model_configs.BoltConfig:
     """The named model's config with :attr:`attention`'s layout applied to its backbone
     (computed once per TrainConfig; a ValueError naming ``attention`` if it does not parse)."""
-    base = model_configs.named_config(self.model)
+    base = apply_model_overrides(model_configs.named_config(self.model), self.model_overrides)
+    if self.fixed_vocabulary_rank:  # the fixed table is the input vocabulary only
+      base = dataclasses.replace(base, t5=dataclasses.replace(base.t5, tie_word_embeddings=False))
     return dataclasses.replace(base, t5=lowrank.parse_layout(self.attention).apply(base.t5))
 
   @property
@@ -110,6 +129,41 @@ class TrainConfig:
   def horizon(self) -> int:
     """The training windows' target length (``prediction_length`` or the model's)."""
     return self.prediction_length or self.model_config.prediction_length
+
+
+def apply_model_overrides(config, text: str):
+  """``config`` (a ChronosConfig / BoltConfig) with the ``"field=int,..."`` overrides of
+  :attr:`TrainConfig.model_overrides` applied: T5Config fields go to the backbone, the others
+  to the model config (``input_patch_size`` sets the stride too). A ValueError naming
+  ``model_overrides`` on anything else."""
+  if not isinstance(text, str):
+    raise ValueError(f"model_overrides must be a string, got {text!r}")
+  if not text.strip():
+    return config
+  t5_fields = {f.name for f in dataclasses.fields(model_configs.T5Config)} - {
+      "encoder_attention", "decoder_self_attention", "decoder_cross_attention"}  # `attention`
+  top_fields = {f.name for f in dataclasses.fields(config)} - {"t5", "tokenizer", "quantiles"}
+  t5_values, top_values = {}, {}
+  for item in text.split(","):
+    name, _, value = item.strip().partition("=")
+    if name not in t5_fields | top_fields:
+      raise ValueError(f"model_overrides: unknown field {name!r} in {text!r}; fields: "
+                       f"{sorted(t5_fields | top_fields)}")
+    try:
+      parsed = int(value)
+    except ValueError:
+      if value.lower() not in ("true", "false"):
+        raise ValueError(f"model_overrides: {name} must be an integer or true/false, got "
+                         f"{value!r}") from None
+      parsed = value.lower() == "true"
+    (t5_values if name in t5_fields else top_values)[name] = parsed
+  if "input_patch_size" in top_values:
+    top_values.setdefault("input_patch_stride", top_values["input_patch_size"])
+  try:
+    return dataclasses.replace(config, t5=dataclasses.replace(config.t5, **t5_values),
+                               **top_values)
+  except (TypeError, ValueError) as err:
+    raise ValueError(f"model_overrides {text!r}: {err}") from None
 
 
 # Named recipes; any model config name also works (TrainConfig(model=name)).

@@ -18,19 +18,34 @@ import numpy as np
 import optax
 from flax import nnx
 
-from lowrank_ts import sharding, xla
+from lowrank_ts import embeddings, sharding, xla
 from lowrank_ts.models import registry
 from lowrank_ts.training.config import TrainConfig
+
+FROZEN_PARAMS = ("shared",)  # with fixed_vocabulary_rank: the fixed token table
+
+
+def _is_frozen(path) -> bool:
+  return tuple(getattr(k, "key", getattr(k, "name", k)) for k in path)[:1] == FROZEN_PARAMS
+
+
+def frozen_labels(params):
+  """``"frozen"`` for the fixed vocabulary's table, ``"trained"`` for every other leaf."""
+  return jax.tree_util.tree_map_with_path(
+      lambda path, _: "frozen" if _is_frozen(path) else "trained", params)
 
 
 def make_optimizer(config: TrainConfig) -> tuple[optax.GradientTransformation, optax.Schedule]:
   """AdamW with the learning rate decaying linearly to 0 over ``config.steps`` (clipped at
-  ``max_grad_norm`` first unless it is 0), and that schedule."""
+  ``max_grad_norm`` first unless it is 0), and that schedule. With ``fixed_vocabulary_rank``
+  the token table gets zero updates (and takes no part in the clipping norm)."""
   schedule = optax.linear_schedule(config.learning_rate, 0.0, config.steps)
-  adamw = optax.adamw(schedule, weight_decay=config.weight_decay)
+  tx = optax.adamw(schedule, weight_decay=config.weight_decay)
   if config.max_grad_norm > 0:
-    return optax.chain(optax.clip_by_global_norm(config.max_grad_norm), adamw), schedule
-  return adamw, schedule
+    tx = optax.chain(optax.clip_by_global_norm(config.max_grad_norm), tx)
+  if config.fixed_vocabulary_rank:
+    tx = optax.multi_transform({"trained": tx, "frozen": optax.set_to_zero()}, frozen_labels)
+  return tx, schedule
 
 
 class Trainer:
@@ -52,6 +67,10 @@ class Trainer:
 
     def init():
       model = registry.build(model_config, seed=config.seed)
+      if config.fixed_vocabulary_rank:  # appendix I: the fixed rank-r Chebyshev vocabulary
+        model.shared[...] = embeddings.chebyshev_vocabulary(
+            model_config.tokenizer, config.fixed_vocabulary_rank, model_config.t5.d_model,
+            jax.random.fold_in(jax.random.key(config.seed), 0xC4EB))
       _, params, rest = nnx.split(model, nnx.Param, ...)
       state = {"params": params, "opt_state": self.tx.init(params),
                "step": jnp.zeros((), jnp.int32)}
