@@ -128,6 +128,7 @@ def plot(results, params):
             color=color, ms=12, label=f"MiniLM (text), ε={eps:.3g}")
   ax.plot([16, 400], [16, 400], "k:", lw=0.8, label="rank = d")
   ax.set_xscale("log", base=2)
+  ax.set_yscale("log")
   ax.set_xlabel("hidden size d")
   ax.set_ylabel("averaged ε-rank of W_Q")
   ax.set_title("(a) Chronos-Bolt trained at several d vs text", fontsize=10)
