@@ -84,9 +84,8 @@ def compute(size: str, seed: int, root: str):
          "final": {}}
   for run in runs:
     workdir = sweeps.ensure_trained(run, root)
-    history = sweeps.query_history(workdir)
+    history, model = sweeps.query_history(workdir, with_last_model=True)
     out["histories"][run.name] = {k: history[k] for k in ("steps", "averaged_eps_rank")}
-    model = sweeps.checkpoint_models(workdir)[-1][1]
     stats = _model_stats(model, run.value)
     within, across = block_angle_means(stats["first_layer_row_angles"], run.value)
     out["final"][run.name] = dict(stats, averaged_eps_rank=history["averaged_eps_rank"][-1],

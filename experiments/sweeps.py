@@ -241,10 +241,10 @@ EPS_GRID = (1e-1, 10 ** -1.5, 1e-2)  # the eps of the rank figures' curves
 CHECK_EPS = 1e-2  # the eps the checks use (fixed before the runs: Fig. 4's middle of range)
 
 
-def query_history(workdir: str) -> dict:
+def query_history(workdir: str, with_last_model: bool = False):
   """W_Q of every encoder layer at every kept checkpoint (and step 0) of a run: ``steps``,
   per step the singular values of each layer's W_Q, and the averaged eps-rank (mean over
-  layers) for each eps of EPS_GRID."""
+  layers) for each eps of EPS_GRID. With ``with_last_model``: ``(that, the last model)``."""
   from experiments import trained
   steps, spectra = [], []
   for step, model in checkpoint_models(workdir):
@@ -252,7 +252,8 @@ def query_history(workdir: str) -> dict:
     spectra.append([singular_values(w) for w in trained.query_matrices(model)])
   averaged = [[float(np.mean([eps_rank(s, e) for s in layers])) for e in EPS_GRID]
               for layers in spectra]
-  return {"steps": steps, "spectra": spectra, "averaged_eps_rank": averaged}
+  history = {"steps": steps, "spectra": spectra, "averaged_eps_rank": averaged}
+  return (history, model) if with_last_model else history
 
 
 def stability(history: dict, eps: float = CHECK_EPS) -> float:
