@@ -1,7 +1,7 @@
 """Post-hoc compression of a trained model's attention by truncated SVD (§5, Table 2).
 
 ``python -m lowrank_ts.compress [--model DIR] (--eps E | --ratio R) [--allocation uniform|global]
-[--mode paper|efficient] --out DIR2``
+[--mode paper|efficient] [--finetune-steps N [--config NAME] [--finetune-lr LR]] --out DIR2``
 
 ``--model``: any checkpoint folder the project loads (our exports, imported Hugging Face
 Chronos / Chronos-Bolt folders; default: the shipped model, :mod:`lowrank_ts.pretrained`).
@@ -20,6 +20,18 @@ with ``factorised=True``: ``python -m lowrank_ts.forecast --model DIR2`` and ``e
 DIR2`` load it; chronos-forecasting does not) and ``compression.json``, the report printed
 here: per-matrix ranks, both ratios, parameters and parameter bytes before / after. A bad
 argument exits with status 2 and one line naming it; an unreadable checkpoint with 1.
+
+``--finetune-steps N`` heals the truncation: the compressed model, ranks fixed, trains N more
+steps (:mod:`lowrank_ts.training.finetune`) on the batches ``python -m lowrank_ts.train`` makes
+for the recipe the model was trained with — ``--config NAME`` (a recipe of
+``lowrank_ts.training.config.TRAIN_CONFIGS``), else ``DIR/train_config.json`` when the folder
+has one, else, for the shipped model, ``cpu-zeroshot`` (its README: no M-competition or Tourism
+series in that data). ``--finetune-lr`` (default ``FINETUNE_LR`` = 1e-4, a tenth of the recipes'
+peak: healing starts from a trained point) decays linearly to 0 over the N steps.
+``compression.json`` then holds a ``finetune`` entry: the steps, the recipe, the learning rate
+and the loss on held-out batches of that pipeline before and after. With ``--mode paper`` every
+truncated matrix is then stored as factors of its rank (also where the dense product would be
+cheaper), so that training cannot give a truncated matrix its rank back.
 """
 
 from __future__ import annotations
@@ -32,8 +44,11 @@ import pathlib
 from lowrank_ts import cli, pretrained
 from lowrank_ts.interop import hf
 from lowrank_ts.models import allocation, posthoc, registry
+from lowrank_ts.training import config as train_config
 
 REPORT = "compression.json"
+SHIPPED_RECIPE = "cpu-zeroshot"  # lowrank_ts/pretrained/cpu-zeroshot/README.md
+FINETUNE_LR = 1e-4
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,15 +87,18 @@ def ranks_for(spectra, request: Request) -> tuple[tuple[int, ...], float | None]
   return allocation.global_ranks(spectra, request.ratio, request.mode), None
 
 
-def compress(model: registry.ForecastModel, request: Request, spectra=None
+def compress(model: registry.ForecastModel, request: Request, spectra=None, *,
+             for_training: bool = False
              ) -> tuple[registry.ForecastModel, posthoc.CompressionReport]:
   """``model`` compressed as ``request`` says (``spectra``: :func:`posthoc.spectra`, when
-  already computed, e.g. for a sweep)."""
+  already computed, e.g. for a sweep; ``for_training``: every truncated matrix held as factors,
+  :func:`posthoc.compress_to_ranks`)."""
   if not isinstance(request, Request):
     raise ValueError(f"request must be a Request, got {type(request).__name__}")
   spectra = posthoc.spectra(model) if spectra is None else spectra
   ranks, eps = ranks_for(spectra, request)
-  return posthoc.compress_to_ranks(model, ranks, request.mode, found_spectra=spectra, eps=eps)
+  return posthoc.compress_to_ranks(model, ranks, request.mode, found_spectra=spectra, eps=eps,
+                                   factors_for_training=for_training)
 
 
 def report_record(report: posthoc.CompressionReport, request: Request, source: str) -> dict:
@@ -137,6 +155,22 @@ def write(model: registry.ForecastModel, record: dict, out: pathlib.Path) -> pat
   return out
 
 
+def recipe(config: str | None, model_dir: str | None) -> tuple[train_config.TrainConfig, str]:
+  """The training recipe to heal with and where it came from (module docstring's order)."""
+  if config is not None:
+    if config not in train_config.TRAIN_CONFIGS:
+      raise ValueError(f"config must be one of {sorted(train_config.TRAIN_CONFIGS)}, got "
+                       f"{config!r}")
+    return train_config.TRAIN_CONFIGS[config], config
+  if model_dir is None:
+    return train_config.TRAIN_CONFIGS[SHIPPED_RECIPE], SHIPPED_RECIPE
+  from lowrank_ts.training import checkpoints  # orbax: only when a recipe is looked up
+  path = pathlib.Path(model_dir) / checkpoints.CONFIG_FILE
+  if path.is_file():
+    return checkpoints.read_config(str(model_dir)), str(path)
+  raise ValueError(f"config: --finetune-steps needs --config NAME ({path} does not exist)")
+
+
 def _load(model: str | None) -> tuple[registry.ForecastModel, str]:
   if model is None:
     return pretrained.load(), str(pretrained.path())
@@ -153,6 +187,11 @@ def main(argv=None) -> None:
   target.add_argument("--ratio", type=float, help="target attention size ratio, in (0, 1]")
   parser.add_argument("--allocation", choices=allocation.ALLOCATIONS, default="uniform")
   parser.add_argument("--mode", choices=allocation.MODES, default="efficient")
+  parser.add_argument("--finetune-steps", type=int, default=0,
+                      help="train the compressed model N steps on its recipe's data (0: no)")
+  parser.add_argument("--config", default=None,
+                      help="the recipe to fine-tune with (default: the model's own)")
+  parser.add_argument("--finetune-lr", type=float, default=FINETUNE_LR)
   parser.add_argument("--out", required=True, help="folder for the compressed checkpoint")
   args = parser.parse_args(argv)
   with cli.errors(parser, cli.USAGE):
@@ -160,6 +199,17 @@ def main(argv=None) -> None:
       request = Request(args.eps, args.ratio, args.allocation, args.mode)
     except ValueError as err:  # every message starts with the argument's name: make it the flag
       raise ValueError(f"--{err}") from None
+    if args.finetune_steps < 0:
+      raise ValueError(f"--finetune-steps must be >= 0, got {args.finetune_steps}")
+    if not args.finetune_lr > 0:
+      raise ValueError(f"--finetune-lr must be > 0, got {args.finetune_lr}")
+    if args.config is not None and not args.finetune_steps:
+      raise ValueError("--config is the fine-tuning recipe: give --finetune-steps N too")
+    if args.finetune_steps:
+      try:
+        config, origin = recipe(args.config, args.model)
+      except ValueError as err:
+        raise ValueError(f"--{err}") from None
     out = pathlib.Path(args.out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
       raise ValueError(f"--out {args.out!r} exists and is not an empty folder")
@@ -170,13 +220,28 @@ def main(argv=None) -> None:
     model, source = _load(args.model)
   with cli.errors(parser, cli.USAGE):
     try:
-      compressed, report = compress(model, request)
+      compressed, report = compress(model, request, for_training=bool(args.finetune_steps))
     except ValueError as err:  # a ratio the model cannot reach ("ratio ... is below ...")
       raise ValueError(f"--{err}") from None
   record = report_record(report, request, source)
+  if args.finetune_steps:
+    from lowrank_ts.training import finetune  # the training stack only when asked for
+    with cli.errors(parser, cli.USAGE):
+      try:
+        finetune.check_compatible(compressed, config)
+      except ValueError as err:
+        raise ValueError(f"--{err}") from None
+    with cli.errors(parser, cli.DATA, FloatingPointError):
+      compressed, healed = finetune.finetune(compressed, config, args.finetune_steps,
+                                             learning_rate=args.finetune_lr)
+    record["finetune"] = {"recipe": origin, **healed}
   with cli.errors(parser, cli.USAGE):  # --out cannot be written
     write(compressed, record, out)
   print(summary(record))
+  if "finetune" in record:
+    f = record["finetune"]
+    print(f"fine-tuned {f['steps']} steps on {f['recipe']} (lr {f['learning_rate']:g}): "
+          f"held-out loss {f['held_out_loss_before']:.4f} -> {f['held_out_loss_after']:.4f}")
   print(f"wrote {out} ({REPORT} holds this report)")
 
 

@@ -138,11 +138,13 @@ def compress(model: registry.ForecastModel, eps: float
 
 def compress_to_ranks(model: registry.ForecastModel, ranks, mode: str, *,
                       found_spectra: tuple[allocation.Spectrum, ...] | None = None,
-                      eps: float | None = None
+                      eps: float | None = None, factors_for_training: bool = False
                       ) -> tuple[registry.ForecastModel, CompressionReport]:
   """``model`` with attention matrix ``i`` (:func:`attention_projections` order) truncated at
   ``ranks[i]`` as ``mode`` stores it (:mod:`.allocation`); ``found_spectra`` reuses
-  :func:`spectra`; ``eps`` is recorded (and eq. 1's ranks at it) when the ranks came from one."""
+  :func:`spectra`; ``eps`` is recorded (and eq. 1's ranks at it) when the ranks came from one.
+  ``factors_for_training``: every truncated matrix is stored as factors of its rank, also where
+  they cost more than the dense product (paper mode), so that training keeps the rank."""
   registry.check_model(model)
   allocation.check_mode(mode)
   found = spectra(model) if found_spectra is None else tuple(found_spectra)
@@ -155,6 +157,8 @@ def compress_to_ranks(model: registry.ForecastModel, ranks, mode: str, *,
   eps_ranks = allocation.eps_ranks(found, eps) if eps is not None else (None,) * len(found)
   as_factors = allocation.stored_as_factors(found, ranks, mode)
   kept = allocation.truncation_ranks(found, ranks, mode)
+  if factors_for_training:
+    as_factors = tuple(f or k < s.full_rank for f, k, s in zip(as_factors, kept, found))
   config = model.config
   t5 = config.t5
   factors, reports = {}, []
@@ -163,6 +167,7 @@ def compress_to_ranks(model: registry.ForecastModel, ranks, mode: str, *,
       attention_projections(model), found, ranks, as_factors, kept, eps_ranks):
     w = module.dense_kernel()
     if factor:
+      rank = keep if factors_for_training else rank
       spec = ProjectionSpec("shared_sketch", rank)
       sketch, lift = _truncated(w, rank)
       factors[name] = {"sketch": sketch, "lift": lift}
