@@ -1,18 +1,22 @@
 """A model compressed by ``python -m lowrank_ts.compress`` against its parent: forecast time,
 parameter bytes and checkpoint bytes, measured side by side in one run.
 
-Command: ``python -m benchmarks.compress [--size small] [--ratio 0.5] [--repeats 7]``
-(about 2-4 minutes on 2 busy cores; writes ``benchmarks/results/compress.json``).
+Command: ``python -m benchmarks.compress [--cases shipped,small] [--ratio 0.5] [--repeats 7]
+[--batch B]`` (a few minutes on 2 idle cores; writes ``benchmarks/results/compress.json``).
 
-The parent is a Chronos-Bolt of the named size (``chronos-bolt-<size>``, random weights) whose
-every attention matrix ``U S V^T`` is given the power-law spectrum ``sigma_j = sigma_1 j^-1.1``
-(same singular vectors; random Gaussian weights have flat spectra, trained ones do not, see
-benchmarks/inference.py), written as a checkpoint folder. The child is what the CLI writes for
-``--ratio R --mode efficient`` (stored attention parameters <= R of the parent's), loaded back
-from its folder. Both forecast the same batch (``batch`` series, context = the model's, its
+Two parents, one run: ``shipped`` is the shipped Chronos-Bolt (lowrank_ts/pretrained/cpu-zeroshot,
+trained weights, d_model 64, context 256; batch 256 by default); a size name (``small``:
+``chronos-bolt-small``, d_model 512, 6+6 layers, context 2048; batch 32 by default) is that
+config with random weights whose every attention matrix ``U S V^T`` is given the power-law
+spectrum ``sigma_j = sigma_1 j^-1.1`` (same singular vectors; random Gaussian weights have flat
+spectra, trained ones do not, see benchmarks/inference.py), written as a checkpoint folder.
+The child is what the CLI writes for ``--ratio R --mode efficient`` (stored attention
+parameters <= R of the parent's; every number here is in efficient mode: a matrix is factorised
+only where that saves work), loaded back from its folder. Both forecast the same batch (``batch`` series, context = the model's, its
 horizon); calls alternate parent / child after one warm-up each (compilation), and the medians
 are compared. The machine's jitted matmul rate (:func:`common.matmul_gflops`) is recorded beside
-the times: only the ratios mean anything across machines.
+the times, before and after the cases (the machine may be shared): only the ratios mean
+anything across machines.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from benchmarks import common
-from lowrank_ts import compress, spectral
+from lowrank_ts import compress, pretrained, spectral
 from lowrank_ts.interop import hf
 from lowrank_ts.models import named_config, posthoc, registry
 
@@ -49,18 +53,27 @@ def _folder_bytes(folder: pathlib.Path) -> int:
   return (folder / "model.safetensors").stat().st_size
 
 
-def run(size: str, ratio: float, repeats: int, batch: int) -> dict:
-  gflops = common.matmul_gflops()
+BATCH = {"shipped": 256, "small": 32}
+
+
+def run(case: str, ratio: float, repeats: int, batch: int | None) -> dict:
+  batch = batch or BATCH.get(case, 32)
   with tempfile.TemporaryDirectory() as tmp:
     tmp = pathlib.Path(tmp)
-    hf.save(parent_model(size), tmp / "parent")
-    parent = hf.load(tmp / "parent")
+    if case == "shipped":
+      source = pretrained.path()
+      label = f"shipped Chronos-Bolt ({source.name}, trained weights)"
+    else:
+      source = tmp / "parent"
+      hf.save(parent_model(case), source)
+      label = f"chronos-bolt-{case} (random weights, power-law spectra)"
+    parent = hf.load(source)
     request = compress.Request(ratio=ratio, mode="efficient")
     child, rep = compress.compress(parent, request)
-    record = compress.report_record(rep, request, f"chronos-bolt-{size} (power-law spectra)")
+    record = compress.report_record(rep, request, label)
     compress.write(child, record, tmp / "child")
     child = hf.load(tmp / "child")  # what the CLI wrote, loaded as any checkpoint
-    sizes = {"parent_file_bytes": _folder_bytes(tmp / "parent"),
+    sizes = {"parent_file_bytes": _folder_bytes(pathlib.Path(source)),
              "child_file_bytes": _folder_bytes(tmp / "child")}
   config = parent.config
   rng = np.random.default_rng(0)
@@ -79,9 +92,8 @@ def run(size: str, ratio: float, repeats: int, batch: int) -> dict:
   parent_s = statistics.median(p for p, _ in pairs)
   child_s = statistics.median(c for _, c in pairs)
   return {
-      "size": size, "ratio_target": ratio, "batch": batch, "context": config.context_length,
-      "horizon": horizon, "repeats": repeats, "machine": common.machine(),
-      "matmul": gflops, **first, "parent_median_s": parent_s, "child_median_s": child_s,
+      "case": case, "parent": label, "mode": "efficient", "ratio_target": ratio, "batch": batch,
+      "context": config.context_length, "horizon": horizon, "repeats": repeats, **first, "parent_median_s": parent_s, "child_median_s": child_s,
       "time_ratio": child_s / parent_s, "pairs_s": pairs,
       "child_faster_in_pairs": sum(c < p for p, c in pairs),
       "parameter_bytes_ratio": record["parameter_bytes_after"] / record["parameter_bytes_before"],
@@ -94,20 +106,29 @@ def run(size: str, ratio: float, repeats: int, batch: int) -> dict:
 
 def main(argv=None) -> None:
   parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-  parser.add_argument("--size", default="small", choices=("tiny", "mini", "small", "base"))
+  parser.add_argument("--cases", default="shipped,small",
+                      help="comma-separated: shipped and / or sizes tiny, mini, small, base")
   parser.add_argument("--ratio", type=float, default=0.5)
   parser.add_argument("--repeats", type=int, default=7)
-  parser.add_argument("--batch", type=int, default=256)
+  parser.add_argument("--batch", type=int, default=None, help="series per call (per-case default)")
   parser.add_argument("--out", default=None, help="results file name (default: compress)")
   args = parser.parse_args(argv)
+  cases = args.cases.split(",")
+  for case in cases:
+    if case not in ("shipped", "tiny", "mini", "small", "base"):
+      parser.error(f"--cases: unknown case {case!r}")
   start = time.time()
-  result = run(args.size, args.ratio, args.repeats, args.batch)
+  result = {"machine": common.machine(), "matmul_before": common.matmul_gflops(),
+            "cases": [run(c, args.ratio, args.repeats, args.batch) for c in cases]}
+  result["matmul_after"] = common.matmul_gflops()
   result["wall_time_s"] = time.time() - start
   path = common.write(args.out or "compress", result)
-  print(f"chronos-bolt-{args.size}: child / parent forecast time {result['time_ratio']:.3f} "
-        f"(child faster in {result['child_faster_in_pairs']}/{args.repeats} pairs), parameter "
-        f"bytes {result['parameter_bytes_ratio']:.3f}, file {result['file_bytes_ratio']:.3f}; "
-        f"matmul {result['matmul']['gflops_best']:.0f} GFLOP/s; wrote {path}")
+  for r in result["cases"]:
+    print(f"{r['parent']}: child / parent forecast time {r['time_ratio']:.3f} (child faster in "
+          f"{r['child_faster_in_pairs']}/{args.repeats} pairs), parameter bytes "
+          f"{r['parameter_bytes_ratio']:.3f}, file {r['file_bytes_ratio']:.3f}")
+  print(f"matmul {result['matmul_before']['gflops_best']:.0f} / "
+        f"{result['matmul_after']['gflops_best']:.0f} GFLOP/s (before / after); wrote {path}")
 
 
 if __name__ == "__main__":
