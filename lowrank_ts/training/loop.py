@@ -26,12 +26,15 @@ except ImportError:  # pragma: no cover
 
 
 def train(config: TrainConfig, workdir: str, *, devices=None, progress: bool = True,
-          stop_after: int | None = None):
+          stop_after: int | None = None, init_params=None):
   """Trains to ``config.steps`` (resuming from ``workdir``'s latest checkpoint); returns the final
   train state ``{params, opt_state, step}`` (sharded).
 
   ``stop_after`` ends the run after that step without saving it, as a kill would (for tests of
-  resumption); ``devices`` defaults to all.
+  resumption); ``devices`` defaults to all. ``init_params`` (a function ``params -> params`` of
+  the same structure) edits the freshly initialised parameters of a run that starts from step 0
+  (e.g. copying a trained model's embedding in; ignored on resume, where the checkpoint holds
+  them); the fresh AdamW state (zero moments) does not depend on the values and is kept.
   """
   if not isinstance(config, TrainConfig):
     raise ValueError(f"config must be a TrainConfig, got {type(config).__name__}")  # noqa: TRY004
@@ -45,6 +48,8 @@ def train(config: TrainConfig, workdir: str, *, devices=None, progress: bool = T
   mngr = checkpoints.checkpoint_manager(workdir, config)
   try:
     state, rest = trainer.init()
+    if init_params is not None:
+      state = {**state, "params": init_params(state["params"])}
     restored = checkpoints.restore_latest(mngr, trainer, pipe.get_state())
     if restored is not None:
       state, data_state = restored

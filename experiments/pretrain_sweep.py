@@ -1,0 +1,320 @@
+"""The pretrained compressed Chronos-Bolt runs shared by fig7 (+ Table 4), table3 and appe.
+
+Every run is ``lowrank_ts.training.loop.train`` of one :class:`~lowrank_ts.training.config.
+TrainConfig` in its own workdir ``ROOT/<size>/<run name>`` (``--workdir`` of the scripts sets
+ROOT; default ``/tmp/s6_runs/pretrain``): a finished run (its last checkpoint at ``steps``) is
+reused, an unfinished one resumes, a missing one is trained. ``python -m
+experiments.pretrain_sweep [--smoke | --full] [--workdir ROOT] [NAME ...]`` trains the named
+runs (default: all) in this order, one after the other, in this process.
+
+Data design: the zero-shot recipe's (``cpu-zeroshot``: KernelSynth, TSMixup over it, the 16
+in-domain series' training parts and the real corpus; no M-competition or Tourism series), so
+every run is scored zero-shot on ``m3-tourism``. Every run of a size has the same steps, batch,
+data and seed (the appendix-E runs add seeds 1 and 2); only the attention layout (and, for
+``*_emb``, the embedding's initialisation) differs.
+
+Sizes (decided from a 200-step probe under the shared machine's contention: 4.6 steps/s at
+batch 64, ~50 s of start-up per run):
+
+- ``default`` (reduced protocol, run by hand): Chronos-Bolt d_model 64, 2+2 layers, 4 heads of
+  16 (``chronos-bolt-cpu-zs``), ``cpu-zeroshot``'s data with ``steps=500`` (batch 64, seed 0),
+  15 runs, ~70 min niced on 2 shared cores (the recipe itself is 40 000 steps: these models
+  are far from converged, so every comparison is at an equal, small budget).
+- ``full`` (not run; GPU/TPU): ``gpu-zeroshot`` (chronos-bolt-small, d_model 512, 6+6 layers,
+  8 heads of 64, 100 000 steps, batch 256, bf16) with the paper's unscaled layouts.
+- ``smoke`` (tests): 3 steps, batch 4, context 64, KernelSynth only.
+
+Layouts. Table 4's Bolt layouts are ``(d0, alpha)`` of the power schedule on the head size
+(``d_kv,i = ceil(d0 (1 + i)^alpha)``, heads kept; the dense row is (64, 0) = d_kv 64), i.e.
+``reduced_head_size:power:D0,ALPHA`` here. Scaled to our d_kv of 16 by d0 -> d0 * 16 / 64
+(alpha kept): (2, 0.25) -> (0.5, 0.25), (3, 0.5) -> (0.75, 0.5), (5, 0.7) -> (1.25, 0.7), head
+sizes (1, 1, 1, 1), (1, 2, 2, 2), (2, 3, 3, 4) over the 4 schedule indices, attention size
+ratios 0.0625 / 0.104 / 0.177 (on chronos-bolt-small the paper's layouts give 0.052 / 0.110 /
+0.255: with 4 indices instead of 12 the schedule grows less). Table 3's analogue (flow-of-ranks
+vs a uniform rank at equal ratio; Moirai's (8, 0.34) vs 16 and (10, 0.58) vs 32 at d_kv 64):
+uniform 4 and 8 (ratios 0.25 and 0.5) against power schedules with d0 = half the uniform rank
+and alpha chosen so that the ratio is exactly equal: (2, 0.8) -> (2, 4, 5, 7) and (4, 0.85) ->
+(4, 8, 11, 13) (full size, 12 indices of d_kv 64: (8, 0.42) and (16, 0.43), ratios 0.249 and
+0.501; the paper's Moirai (8, 0.34) and (10, 0.58) give 0.219 and 0.406 on chronos-bolt-small).
+Appendix E: shared sketching (eq. 19, ``shared_sketch``) at rank 5 against
+head-dependent sketching (eq. 20, ``head_sketch``) at rank 2: 5 (64 + 64) = 4 x 2 (64 + 16)
+= 640 parameters per projection, ratio 0.156 both, seeds 0, 1, 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import statistics
+import sys
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+from lowrank_ts.data import benchmark
+from lowrank_ts.evaluation import report, scoring
+from lowrank_ts.inference import forecasting
+from lowrank_ts.models import lowrank
+from lowrank_ts.training import checkpoints, loop
+from lowrank_ts.training import config as train_config
+
+ROOT = "/tmp/s6_runs/pretrain"
+SIZES = ("smoke", "default", "full")
+# The parameters a reused embedding copies from the dense run: the REG / PAD token table, the
+# input patch embedding and the output (quantile head) patch embedding (no attention shapes).
+EMBEDDING = ("shared", "input_patch_embedding", "output_patch_embedding")
+
+
+@dataclasses.dataclass(frozen=True)
+class Run:
+  """One pretraining run: an attention layout per size, a seed, and whether its embedding and
+  head start from the dense run's trained ones (``reuse_embedding``)."""
+  layouts: dict  # size -> attention string (lowrank.parse_layout)
+  seed: int = 0
+  reuse_embedding: bool = False
+  label: str = ""
+
+
+def _same(layout: str) -> dict:
+  return {"smoke": layout, "default": layout, "full": layout}
+
+
+def _scaled(default: str, full: str) -> dict:
+  return {"smoke": default, "default": default, "full": full}
+
+
+RUNS: dict[str, Run] = {
+    "dense": Run(_same("dense"), label="dense"),
+    # Fig. 7 / Table 4 (Bolt): the paper's (d0, alpha), d0 scaled by d_kv 16 / 64.
+    "bolt_2_0.25": Run(_scaled("reduced_head_size:power:0.5,0.25",
+                               "reduced_head_size:power:2,0.25"), label="(2, 0.25)"),
+    "bolt_3_0.5": Run(_scaled("reduced_head_size:power:0.75,0.5",
+                              "reduced_head_size:power:3,0.5"), label="(3, 0.5)"),
+    "bolt_5_0.7": Run(_scaled("reduced_head_size:power:1.25,0.7",
+                              "reduced_head_size:power:5,0.7"), label="(5, 0.7)"),
+    "bolt_2_0.25_emb": Run(_scaled("reduced_head_size:power:0.5,0.25",
+                                   "reduced_head_size:power:2,0.25"), reuse_embedding=True,
+                           label="(2, 0.25), dense embedding"),
+    # Table 3 analogue: flow-of-ranks (power) vs uniform rank at equal ratio.
+    "flow_0.25": Run(_scaled("reduced_head_size:power:2,0.8", "reduced_head_size:power:8,0.42"),
+                     label="flow (2, 0.8)"),
+    "uniform_0.25": Run(_scaled("reduced_head_size:uniform:4", "reduced_head_size:uniform:16"),
+                        label="uniform 4"),
+    "flow_0.5": Run(_scaled("reduced_head_size:power:4,0.85", "reduced_head_size:power:16,0.43"),
+                    label="flow (4, 0.85)"),
+    "uniform_0.5": Run(_scaled("reduced_head_size:uniform:8", "reduced_head_size:uniform:32"),
+                       label="uniform 8"),
+    # Appendix E: shared (eq. 19) vs head-dependent (eq. 20) sketching, equal parameters
+    # (full size: 9 (512 + 512) = 8 x 2 (512 + 64)).
+    **{f"{kind}_s{s}": Run(_scaled(f"{kind}_sketch:uniform:{r}", f"{kind}_sketch:uniform:{rf}"),
+                           seed=s, label=f"{kind} rank {r}, seed {s}")
+       for s in range(3) for kind, r, rf in (("shared", 5, 9), ("head", 2, 2))},
+}
+
+
+def base_config(size: str) -> train_config.TrainConfig:
+  """The recipe every run of ``size`` shares (its layout and seed are set per run)."""
+  if size not in SIZES:
+    raise ValueError(f"size must be one of {SIZES}, got {size!r}")
+  if size == "full":
+    return train_config.TRAIN_CONFIGS["gpu-zeroshot"]
+  base = train_config.TRAIN_CONFIGS["cpu-zeroshot"]
+  if size == "default":
+    return dataclasses.replace(base, steps=500, checkpoint_every=500, keep_checkpoints=1,
+                               log_every=100)
+  return dataclasses.replace(base, steps=3, batch_size=4, checkpoint_every=3, keep_checkpoints=1,
+                             log_every=1, context_length=64, kernel_synth_series=16,
+                             kernel_synth_length=256, real_series=False, real_corpus=False)
+
+
+def run_config(name: str, size: str) -> train_config.TrainConfig:
+  """The :class:`TrainConfig` of run ``name`` at ``size``."""
+  if name not in RUNS:
+    raise ValueError(f"run must be one of {sorted(RUNS)}, got {name!r}")
+  run = RUNS[name]
+  return dataclasses.replace(base_config(size), attention=run.layouts[size], seed=run.seed)
+
+
+def workdir(name: str, size: str, root: str | None = None) -> str:
+  return os.path.join(root or ROOT, size, name)
+
+
+def done(name: str, size: str, root: str | None = None) -> bool:
+  """Whether run ``name`` has its last checkpoint."""
+  return run_config(name, size).steps in checkpoints.checkpoint_steps(workdir(name, size, root))
+
+
+def copy_embedding(source_model):
+  """``params -> params`` copying :data:`EMBEDDING` of ``source_model`` (same embedding shapes)
+  into freshly initialised parameters (placed as the originals): the ``init_params`` hook of
+  :func:`lowrank_ts.training.loop.train`."""
+  source = nnx.state(source_model, nnx.Param)
+
+  def init(params):
+    copied = {path: leaf for path, leaf in jax.tree_util.tree_flatten_with_path(source)[0]
+              if path[0].key in EMBEDDING}
+
+    def replace(path, old):
+      if path[0].key not in EMBEDDING:
+        return old
+      if path not in copied or copied[path].shape != old.shape:
+        raise ValueError(f"source model's {jax.tree_util.keystr(path)} does not match the "
+                         f"run's {old.shape}")
+      return jax.device_put(jnp.asarray(copied[path], old.dtype), old.sharding)
+    return jax.tree_util.tree_map_with_path(replace, params)
+  return init
+
+
+def ensure(name: str, size: str, root: str | None = None, progress: bool = False) -> str:
+  """Trains run ``name`` (resuming; a no-op when done), training the dense run first when the
+  run reuses its embedding; returns its workdir."""
+  path = workdir(name, size, root)
+  if done(name, size, root):
+    return path
+  init = None
+  if RUNS[name].reuse_embedding:
+    init = copy_embedding(load("dense", size, root))
+    with open(os.path.join(os.makedirs(path, exist_ok=True) or path, "init_from.json"), "w") as f:
+      json.dump({"embedding_from": workdir("dense", size, root), "params": EMBEDDING}, f)
+  start = time.time()
+  loop.train(run_config(name, size), path, progress=progress, init_params=init)
+  print(f"[pretrain_sweep] {name} ({size}) trained in {time.time() - start:.0f} s", flush=True)
+  return path
+
+
+def load(name: str, size: str, root: str | None = None):
+  """The trained model of run ``name`` (training it first if needed)."""
+  return checkpoints.load_model(ensure(name, size, root))
+
+
+def attention_size_ratio(name: str, size: str) -> float:
+  """The paper's attention size ratio of run ``name``'s layout (parameters of q, k, v, o)."""
+  return lowrank.attention_size_ratio(run_config(name, size).model_config.t5)
+
+
+# -- scoring ------------------------------------------------------------------------------------
+EVAL = {"smoke": {"real": ["AirPassengers", "co2"], "max_series": 1, "time_repeats": 1},
+        "default": {"real": None, "max_series": None, "time_repeats": 3},
+        "full": {"real": None, "max_series": None, "time_repeats": 5}}
+
+
+def tasks(size: str) -> dict:
+  p = EVAL[size]
+  return {"in_domain": benchmark.tasks("real", names=p["real"]),
+          "zero_shot": report.benchmark_tasks("m3-tourism", p["max_series"])}
+
+
+def _naive(bench: str):
+  return report.baseline_forecaster("real" if bench == "in_domain" else "m3-tourism")
+
+
+def naive_baselines(bench_tasks: dict) -> dict:
+  return {b: scoring.per_dataset(scoring.evaluate(_naive(b), t)) for b, t in bench_tasks.items()}
+
+
+def scores(name: str, size: str, root: str | None, bench_tasks: dict, baselines: dict) -> dict:
+  """Aggregate WQL / MASE relative to Seasonal Naive on each benchmark (and per dataset),
+  cached in the run's workdir as ``scores.json``."""
+  path = os.path.join(workdir(name, size, root), "scores.json")
+  if os.path.exists(path):
+    with open(path) as f:
+      return json.load(f)
+  model = load(name, size, root)
+  out = {}
+  for bench, t in bench_tasks.items():
+    s = report.score(scoring.model_forecaster(model), t, baselines[bench], naive=_naive(bench))
+    out[bench] = {"wql": float(s.aggregate["wql"]), "mase": float(s.aggregate["mase"]),
+                  "per_dataset": {d: {"relative_wql": s.datasets[d]["wql"] / s.baseline[d]["wql"],
+                                      "relative_mase": s.datasets[d]["mase"]
+                                      / s.baseline[d]["mase"]} for d in s.datasets}}
+  with open(path + ".tmp", "w") as f:
+    json.dump(out, f, indent=1)
+  os.replace(path + ".tmp", path)
+  return out
+
+
+def relative(score: dict, dense: dict) -> dict:
+  """``{in_domain_wql, in_domain_mase, zero_shot_wql, zero_shot_mase}`` relative to dense."""
+  return {f"{b}_{m}": score[b][m] / dense[b][m] for b in ("in_domain", "zero_shot")
+          for m in ("wql", "mase")}
+
+
+# -- speed and memory, measured side by side ---------------------------------------------------
+def zero_shot_contexts(bench_tasks: dict) -> tuple[np.ndarray, int]:
+  zs = bench_tasks["zero_shot"]
+  return (forecasting.prepare_context([np.asarray(t.context, np.float32) for t in zs]),
+          max(t.horizon for t in zs))
+
+
+def forecast_seconds(models: dict, contexts: np.ndarray, horizon: int, repeats: int) -> dict:
+  """Median wall seconds of one forecast of every context, per model; the models' calls
+  interleaved round by round (after one compiling call each), so load changes hit all alike."""
+  def call(model):
+    start = time.perf_counter()
+    forecasting.forecast(model, contexts, horizon)
+    return time.perf_counter() - start
+  for model in models.values():
+    call(model)
+  rounds = [{name: call(model) for name, model in models.items()} for _ in range(repeats)]
+  return {name: statistics.median(r[name] for r in rounds) for name in models}
+
+
+def working_bytes(model, contexts: np.ndarray) -> dict:
+  """XLA's compiled memory analysis of the model's forward on the whole batch of contexts:
+  argument (parameters + inputs) + temporary bytes (as benchmarks/inference.py)."""
+  graphdef, state = nnx.split(model)
+  x = jnp.asarray(contexts[:, -model.config.context_length:])
+  analysis = jax.jit(lambda s, c: nnx.merge(graphdef, s)(c)).lower(state, x).compile(
+  ).memory_analysis()
+  params = nnx.state(model, nnx.Param)
+  return {"argument_bytes": int(analysis.argument_size_in_bytes),
+          "temp_bytes": int(analysis.temp_size_in_bytes),
+          "working_bytes": int(analysis.argument_size_in_bytes + analysis.temp_size_in_bytes),
+          "param_bytes": int(sum(v.nbytes for v in jax.tree.leaves(params)))}
+
+
+def protocol(size: str, names) -> dict:
+  """What the json records about the runs (steps, batch, data, layouts, seeds)."""
+  base = base_config(size)
+  return {"recipe": {k: getattr(base, k) for k in ("model", "steps", "batch_size",
+                                                   "learning_rate", "real_series",
+                                                   "real_corpus", "tsmixup_weighting")},
+          "runs": {n: {"attention": RUNS[n].layouts[size], "seed": RUNS[n].seed,
+                       "reuse_embedding": RUNS[n].reuse_embedding,
+                       "attention_size_ratio": attention_size_ratio(n, size)} for n in names}}
+
+
+def main(argv=None) -> int:
+  parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+  size = parser.add_mutually_exclusive_group()
+  size.add_argument("--full", action="store_true")
+  size.add_argument("--smoke", action="store_true")
+  parser.add_argument("--workdir", default=ROOT)
+  parser.add_argument("--score", action="store_true",
+                      help="also score each run (cached in its workdir's scores.json)")
+  parser.add_argument("names", nargs="*", default=list(RUNS))
+  args = parser.parse_args(argv)
+  bad = [n for n in args.names if n not in RUNS]
+  if bad:
+    parser.error(f"names must be among {sorted(RUNS)}, got {bad}")
+  chosen = "full" if args.full else "smoke" if args.smoke else "default"
+  bench = baselines = None
+  for name in args.names:
+    ensure(name, chosen, args.workdir)
+    if args.score:
+      if bench is None:
+        bench = tasks(chosen)
+        baselines = naive_baselines(bench)
+      s = scores(name, chosen, args.workdir, bench, baselines)
+      print(f"[pretrain_sweep] {name}: zero-shot rel. WQL {s['zero_shot']['wql']:.4f}, "
+            f"in-domain {s['in_domain']['wql']:.4f}", flush=True)
+  return 0
+
+
+if __name__ == "__main__":
+  sys.exit(main())

@@ -1,0 +1,72 @@
+"""experiments/pretrain_sweep.py: the runs' layouts and ratios, the embedding-reuse hook of
+lowrank_ts.training.loop.train (fast); smoke runs of fig7 / table3 / appe are in
+tests/test_experiments_thresholds.py (slow)."""
+
+import dataclasses
+
+import jax
+import numpy as np
+import pytest
+from flax import nnx
+
+from experiments import appe, fig7, table3
+from experiments import pretrain_sweep as sweep
+from lowrank_ts.models import config as model_configs
+from lowrank_ts.models import lowrank, registry
+from lowrank_ts.training import loop
+from lowrank_ts.training.config import TRAIN_CONFIGS
+
+
+def test_table3_pairs_have_equal_ratios_and_appe_equal_parameters():
+  for size in ("default", "smoke"):
+    for flow, uniform in table3.PAIRS.values():
+      assert sweep.attention_size_ratio(flow, size) == sweep.attention_size_ratio(uniform, size)
+      assert len(set(table3._ranks(flow, size))) > 1 and len(set(table3._ranks(uniform, size))) == 1
+    counts = {lowrank.attention_parameters(sweep.run_config(n, size).model_config.t5)
+              for arm in appe.ARMS for n in appe.names(arm)}
+    assert len(counts) == 1
+  # Table 4's layouts scaled to d_kv 16: ratios 0.0625 < 0.104 < 0.177, all below dense.
+  ratios = [sweep.attention_size_ratio(n, "default") for n in fig7.LAYOUTS]
+  assert ratios == sorted(ratios) and ratios[-1] < 1.0
+  assert sweep.attention_size_ratio("dense", "default") == 1.0
+
+
+def test_run_names_and_sizes_are_checked():
+  with pytest.raises(ValueError, match="run must be one of"):
+    sweep.run_config("nope", "default")
+  with pytest.raises(ValueError, match="size must be one of"):
+    sweep.run_config("dense", "huge")
+  with pytest.raises(SystemExit):  # argparse's exit for an unknown run name
+    sweep.main(["--smoke", "nope"])
+
+
+def _params(model):
+  return nnx.state(model, nnx.Param)
+
+
+@pytest.mark.slow  # builds two models: ~5 s idle, 20 s on the shared machine
+def test_copy_embedding_copies_the_embedding_and_keeps_attention():
+  dense = registry.build(sweep.run_config("dense", "default").model_config, seed=1)
+  compressed = registry.build(sweep.run_config("bolt_2_0.25", "default").model_config, seed=0)
+  params = _params(compressed)
+  out = sweep.copy_embedding(dense)(params)
+  source = _params(dense)
+  for key in sweep.EMBEDDING:
+    for a, b in zip(jax.tree.leaves(out[key]), jax.tree.leaves(source[key])):
+      np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+  for key in ("encoder", "decoder"):  # attention and MLPs: the run's own initialisation
+    for a, b in zip(jax.tree.leaves(out[key]), jax.tree.leaves(params[key])):
+      np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+  # A source whose head has another horizon (64 steps vs 24) cannot be copied in.
+  other = registry.build(model_configs.named_config("chronos-bolt-cpu"), seed=0)
+  with pytest.raises(ValueError, match="does not match"):
+    sweep.copy_embedding(other)(params)
+
+
+@pytest.mark.slow  # builds a pipeline and a train state: ~5 s idle, 20 s shared
+def test_loop_train_applies_init_params_to_a_fresh_run(tmp_path):
+  config = dataclasses.replace(TRAIN_CONFIGS["cpu-test"], steps=2)
+  zero = lambda params: jax.tree.map(lambda x: x * 0.0, params)
+  state = loop.train(config, str(tmp_path), progress=False, stop_after=0, init_params=zero)
+  assert int(state["step"]) == 0
+  assert all(float(np.abs(np.asarray(x)).max()) == 0.0 for x in jax.tree.leaves(state["params"]))
