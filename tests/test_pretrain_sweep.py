@@ -70,3 +70,13 @@ def test_loop_train_applies_init_params_to_a_fresh_run(tmp_path):
   state = loop.train(config, str(tmp_path), progress=False, stop_after=0, init_params=zero)
   assert int(state["step"]) == 0
   assert all(float(np.abs(np.asarray(x)).max()) == 0.0 for x in jax.tree.leaves(state["params"]))
+
+
+def test_saved_kernel_synth_pool_is_the_generated_one(tmp_path):
+  from lowrank_ts.data import kernel_synth
+  path = sweep.kernel_synth_pool("dense", "smoke", str(tmp_path))
+  config = sweep.run_config("dense", "smoke")
+  expected = kernel_synth.kernel_synth(config.kernel_synth_series, config.seed,
+                                       length=config.kernel_synth_length)
+  np.testing.assert_array_equal(np.load(path), expected)
+  assert sweep.kernel_synth_pool("dense", "smoke", str(tmp_path)) == path  # reused, not redone
