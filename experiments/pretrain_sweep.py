@@ -266,6 +266,17 @@ def scores(name: str, size: str, root: str | None, bench_tasks: dict, baselines:
   return out
 
 
+def scores_for(names, size: str, root: str | None = None) -> dict:
+  """:func:`scores` of every run in ``names``; the benchmarks are loaded (and Seasonal Naive
+  run) only when some run has no cached scores yet."""
+  cached = {n: os.path.exists(os.path.join(workdir(n, size, root), "scores.json")) for n in names}
+  bench = baselines = None
+  if not all(cached.values()):
+    bench = tasks(size)
+    baselines = naive_baselines(bench)
+  return {n: scores(n, size, root, bench, baselines) for n in names}
+
+
 def relative(score: dict, dense: dict) -> dict:
   """``{in_domain_wql, in_domain_mase, zero_shot_wql, zero_shot_mase}`` relative to dense."""
   return {f"{b}_{m}": score[b][m] / dense[b][m] for b in ("in_domain", "zero_shot")

@@ -57,9 +57,7 @@ SEED_RUNS = ("shared_s0", "shared_s1", "shared_s2", "head_s0", "head_s1", "head_
 
 def compute(size, seed, root=None):
   del seed  # the runs' seeds are the protocol's (experiments.pretrain_sweep)
-  bench = sweep.tasks(size)
-  naive = sweep.naive_baselines(bench)
-  scores = {n: sweep.scores(n, size, root, bench, naive) for n in NAMES}
+  scores = sweep.scores_for(NAMES, size, root)
   rows = []
   for ratio, (flow, uniform) in PAIRS.items():
     for kind, n in (("with", flow), ("without", uniform)):
@@ -71,10 +69,11 @@ def compute(size, seed, root=None):
   # The protocol's seed-to-seed spread, from appendix E's runs when they are all trained.
   spread = None
   if all(sweep.done(n, size, root) for n in SEED_RUNS):
+    seeds = sweep.scores_for(SEED_RUNS, size, root)
     spread = {}
     for kind in ("shared", "head"):
-      values = [sweep.scores(f"{kind}_s{s}", size, root, bench, naive)["zero_shot"]["wql"]
-                / scores["dense"]["zero_shot"]["wql"] for s in range(3)]
+      values = [seeds[f"{kind}_s{s}"]["zero_shot"]["wql"] / scores["dense"]["zero_shot"]["wql"]
+                for s in range(3)]
       spread[kind] = {"values": values, "stdev": statistics.stdev(values)}
   results = {"rows": rows, "scores": scores, "seed_spread_zero_shot_wql": spread}
   params = {"size": size, **sweep.protocol(size, NAMES), "paper_table3": PAPER_TABLE3,
