@@ -92,7 +92,7 @@ MAINS = {"fig4": fig4.main, "fig11": fig11.main, "fig9": fig9.main, "fig12": fig
 
 @pytest.fixture(scope="module")
 def smoke_root(tmp_path_factory):
-  """One tiny trained sweep (6 runs of 8 steps) shared by every script's smoke run."""
+  """One tiny trained sweep (6 runs of 4 steps) shared by every script's smoke run."""
   root = tmp_path_factory.mktemp("sweeps")
   sweeps.main(["--size", "smoke", "--root", str(root)])
   return root
