@@ -88,7 +88,7 @@ def plot(results):
     ax.bar(range(len(rows)), [r[f"{bench}_wql"] for r in rows],
            color=["C3" if r["finetune"] is None else "C2" for r in rows])
     ax.set_xticks(range(len(rows)), [f"{r['model']}\n{r['rank_ratio']:.3f}" for r in rows],
-                  fontsize=7)
+                  fontsize=7, rotation=25, ha="right")
     ax.axhline(1.0, color="grey", lw=0.5)
     ax.set(ylabel="WQL relative to the uncompressed model",
            title=f"{bench.replace('_', '-')}: before (red) / after (green) healing")
