@@ -132,3 +132,18 @@ def test_quick_run_end_to_end(tmp_path):
       ("chronos", "ours", "posthoc"), ("chronos", "ours", "ratio-0.075"),
       ("bolt", "reference", "dense"), ("bolt", "ours", "dense")}
   assert record["table"] in proc.stdout
+
+
+def test_scale_ratios_pair_each_point():
+  from benchmarks import scale
+  mb = 2 ** 20
+  rows = [{"sweep": "series", "series": 8, "context": 512, "impl": "reference", "seconds": 2.0,
+           "peak_rss_bytes": 800 * mb},
+          {"sweep": "series", "series": 8, "context": 512, "impl": "ours", "seconds": 0.5,
+           "peak_rss_bytes": 400 * mb},
+          {"sweep": "context", "series": 512, "context": 64, "impl": "reference", "seconds": 1.0,
+           "peak_rss_bytes": 700 * mb}]  # an interrupted sweep: no "ours" row yet
+  record = {"rows": rows}
+  scale._ratios(record)
+  assert record["ratios"] == [{"sweep": "series", "series": 8, "context": 512,
+                               "speedup_vs_reference": 4.0, "peak_rss_vs_reference": 0.5}]
