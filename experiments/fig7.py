@@ -8,7 +8,7 @@ Runtime: see ``wall_time_s`` in figures/fig7.json (the training is not in it: th
 trained, or reused, by experiments/pretrain_sweep.py, whose docstring gives the protocol).
 
 Runs (experiments.pretrain_sweep, default size: chronos-bolt-cpu-zs, d_model 64, 2+2 layers,
-``cpu-zeroshot``'s data, 500 steps, batch 64, seed 0, ~4-5 min each on 2 shared cores):
+``cpu-zeroshot``'s data, 500 steps, batch 64, seed 0, 74-286 s of training each on 2 shared cores):
 dense, the authors' Bolt layouts (d0, alpha) = (2, 0.25), (3, 0.5), (5, 0.7) of Table 4 as
 ``reduced_head_size:power`` with d0 scaled by our d_kv / theirs = 16 / 64, and (2, 0.25)
 again with the embedding and head (REG token table, input and output patch embeddings)

@@ -14,11 +14,13 @@ data and seed (the appendix-E runs add seeds 1 and 2); only the attention layout
 ``*_emb``, the embedding's initialisation) differs.
 
 Sizes (decided from a 200-step probe under the shared machine's contention: 4.6 steps/s at
-batch 64, ~50 s of start-up per run):
+batch 64, ~50 s of start-up per run; the steps were first set at 1 000 and cut to 500 when the
+first dense run slowed to 1.3 steps/s, before any run had been scored):
 
 - ``default`` (reduced protocol, run by hand): Chronos-Bolt d_model 64, 2+2 layers, 4 heads of
   16 (``chronos-bolt-cpu-zs``), ``cpu-zeroshot``'s data with ``steps=500`` (batch 64, seed 0),
-  15 runs, ~70 min niced on 2 shared cores (the recipe itself is 40 000 steps: these models
+  15 runs: 55 min niced on 2 shared cores at load ~8-13, scoring and fig7 included, 2026-12-01
+  (74-286 s of training per run; the recipe itself is 40 000 steps: these models
   are far from converged, so every comparison is at an equal, small budget).
 - ``full`` (not run; GPU/TPU): ``gpu-zeroshot`` (chronos-bolt-small, d_model 512, 6+6 layers,
   8 heads of 64, 100 000 steps, batch 256, bf16) with the paper's unscaled layouts.
