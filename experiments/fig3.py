@@ -455,7 +455,7 @@ def main(argv=None) -> int:
   import time
   extra = argparse.ArgumentParser(add_help=False)
   extra.add_argument("--model", nargs="?", const="", default=None,
-                     help="trained Chronos-Bolt k sweep (its root; default /tmp/s6_runs/13/SIZE)")
+                     help="trained Chronos-Bolt k sweep (its root; default runs/sweeps/SIZE)")
   known, rest = extra.parse_known_args(argv)
   if known.model is None:
     return common.run("fig3", __doc__, rest, _compute_with_params, verdicts, plot,

@@ -2,7 +2,7 @@
 
 Every run is ``lowrank_ts.training.loop.train`` of one :class:`~lowrank_ts.training.config.
 TrainConfig` in its own workdir ``ROOT/<size>/<run name>`` (``--workdir`` of the scripts sets
-ROOT; default ``/tmp/s6_runs/pretrain``): a finished run (its last checkpoint at ``steps``) is
+ROOT; default ``runs/pretrain``): a finished run (its last checkpoint at ``steps``) is
 reused, an unfinished one resumes, a missing one is trained. ``python -m
 experiments.pretrain_sweep [--smoke | --full] [--workdir ROOT] [NAME ...]`` trains the named
 runs (default: all) in this order, one after the other, in this process.
@@ -70,7 +70,7 @@ from lowrank_ts.models import lowrank
 from lowrank_ts.training import checkpoints, loop
 from lowrank_ts.training import config as train_config
 
-ROOT = "/tmp/s6_runs/pretrain"
+ROOT = "runs/pretrain"
 SIZES = ("smoke", "default", "full")
 # The parameters a reused embedding copies from the dense run: the REG / PAD token table, the
 # input patch embedding and the output (quantile head) patch embedding (no attention shapes).
@@ -154,8 +154,10 @@ def kernel_synth_pool(name: str, size: str, root: str | None = None) -> str:
   seed, length)`` is a pure function of those three), written once per (size, seed) under
   the root so that runs do not regenerate it (~45 s each on the shared machine)."""
   config = run_config(name, size)
-  path = os.path.join(root or ROOT, size, f"kernel_synth_seed{config.seed}_"
-                      f"{config.kernel_synth_series}x{config.kernel_synth_length}.npy")
+  # Absolute: the path is saved in each run's training config and read again on resume.
+  path = os.path.abspath(os.path.join(
+      root or ROOT, size, f"kernel_synth_seed{config.seed}_"
+      f"{config.kernel_synth_series}x{config.kernel_synth_length}.npy"))
   if not os.path.exists(path):
     os.makedirs(os.path.dirname(path), exist_ok=True)
     pool = kernel_synth.kernel_synth(config.kernel_synth_series, config.seed,

@@ -34,7 +34,7 @@ from lowrank_ts.training.trainer import Trainer
 CHECKPOINTS = 8  # kept per run (evenly spaced)
 STABLE_LAST = 3  # checkpoints over which a statistic must have settled
 STABLE_TOLERANCE = 0.1  # max relative change over the last STABLE_LAST checkpoints
-DEFAULT_ROOT = "/tmp/s6_runs/13"
+DEFAULT_ROOT = "runs/sweeps"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -94,7 +94,8 @@ def _base(size: str, steps: int | None = None, batch_size: int | None = None,
 
 def pool_path(series: int, length: int) -> str:
   """Where the shared KernelSynth pool (seed 0: the recipe's own draw) is kept."""
-  return os.path.join(DEFAULT_ROOT, f"kernel_synth_{series}x{length}_seed0.npy")
+  # Absolute: the path is saved in each run's training config and read again on resume.
+  return os.path.abspath(os.path.join(DEFAULT_ROOT, f"kernel_synth_{series}x{length}_seed0.npy"))
 
 
 def _ensure_pool(config: train_config.TrainConfig) -> None:
