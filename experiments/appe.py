@@ -34,7 +34,6 @@ it answers the question only when it does.
 
 from __future__ import annotations
 
-import argparse
 import math
 import statistics
 import sys
@@ -135,13 +134,9 @@ def headline(results, params):
 
 
 def main(argv=None) -> int:
-  extra = argparse.ArgumentParser(add_help=False)
-  extra.add_argument("--workdir", default=None, help="runs' root (default: pretrain_sweep.ROOT)")
-  known, rest = extra.parse_known_args(argv)
-  args = common.parse_args(__doc__, rest)
-  args.argv = list(sys.argv[1:] if argv is None else argv)
+  args = common.parse_args(__doc__, argv, extra=sweep.WORKDIR_FLAG)
   start = time.time()
-  results, params = compute(args.size, args.seed, known.workdir)
+  results, params = compute(args.size, args.seed, args.workdir)
   return common.finish("appe", args, plot(results, params), results, params,
                        verdicts(results, params), start, headline(results, params))
 

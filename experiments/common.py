@@ -37,10 +37,14 @@ DEFAULT_OUT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__fil
 cpu_jit = xla.jit
 
 
-def parse_args(description: str, argv: list[str] | None = None) -> argparse.Namespace:
-  """The flags every experiment accepts. ``size`` is 'smoke', 'default' or 'full'."""
+def parse_args(description: str, argv: list[str] | None = None,
+               extra: dict[str, dict] | None = None) -> argparse.Namespace:
+  """The flags every experiment accepts. ``size`` is 'smoke', 'default' or 'full'.
+  ``extra``: a script's own flags, ``{flag: add_argument keywords}`` (listed by ``--help``)."""
   parser = argparse.ArgumentParser(description=description,
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
+  for flag, kwargs in (extra or {}).items():
+    parser.add_argument(flag, **kwargs)
   parser.add_argument("--seed", type=int, default=0, help="PRNG seed (default 0)")
   parser.add_argument("--out", default=DEFAULT_OUT, help="output folder (default: figures/)")
   size = parser.add_mutually_exclusive_group()

@@ -113,17 +113,11 @@ def plot(results, params):
 
 
 def main(argv=None) -> int:
-  import argparse
   import time
-  extra = argparse.ArgumentParser(add_help=False)
-  extra.add_argument("--workdir", default=None, help="the sweeps' root (runs reused/trained)")
-  extra.add_argument("--run", default=None, help="a run folder name in the root")
-  known, rest = extra.parse_known_args(argv)
-  args = common.parse_args(__doc__, rest)
-  args.argv = list(sys.argv[1:] if argv is None else argv)
-  root = known.workdir or f"{sweeps.DEFAULT_ROOT}/{args.size}"
+  args = common.parse_args(__doc__, argv, extra={
+      **sweeps.WORKDIR_FLAG, "--run": {"default": None, "help": "a run folder name in the root"}})
   start = time.time()
-  results, params = compute(args.size, args.seed, root, known.run)
+  results, params = compute(args.size, args.seed, sweeps.root(args), args.run)
   verdict = verdicts(results, params)
   return common.finish("fig11", args, plot(results, params), results, params, verdict, start,
                        headline(results, params))

@@ -159,17 +159,12 @@ def plot(results, params):
 
 
 def main(argv=None) -> int:
-  import argparse
   import time
-  extra = argparse.ArgumentParser(add_help=False)
-  extra.add_argument("--workdir", default=None, help="the sweeps' root (runs reused/trained)")
-  extra.add_argument("--no-4c", action="store_true", help="only the d sweep (panel a)")
-  known, rest = extra.parse_known_args(argv)
-  args = common.parse_args(__doc__, rest)
-  args.argv = list(sys.argv[1:] if argv is None else argv)
-  root = known.workdir or f"{sweeps.DEFAULT_ROOT}/{args.size}"
+  args = common.parse_args(__doc__, argv, extra={
+      **sweeps.WORKDIR_FLAG,
+      "--no-4c": {"action": "store_true", "help": "only the d sweep (panel a)"}})
   start = time.time()
-  results, params = compute(args.size, args.seed, root, not known.no_4c)
+  results, params = compute(args.size, args.seed, sweeps.root(args), not args.no_4c)
   verdict = verdicts(results, params)
   return common.finish("fig4", args, plot(results, params), results, params, verdict, start,
                        headline(results, params))

@@ -43,7 +43,6 @@ The embedding reused vs trained from scratch is reported as a finding (no paper 
 
 from __future__ import annotations
 
-import argparse
 import pathlib
 import sys
 import time
@@ -266,13 +265,9 @@ def table4_headline(results, params):
 
 
 def main(argv=None) -> int:
-  extra = argparse.ArgumentParser(add_help=False)
-  extra.add_argument("--workdir", default=None, help="runs' root (default: pretrain_sweep.ROOT)")
-  known, rest = extra.parse_known_args(argv)
-  args = common.parse_args(__doc__, rest)
-  args.argv = list(sys.argv[1:] if argv is None else argv)
+  args = common.parse_args(__doc__, argv, extra=sweep.WORKDIR_FLAG)
   start = time.time()
-  results, params = compute(args.size, args.seed, known.workdir)
+  results, params = compute(args.size, args.seed, args.workdir)
   code = common.finish("fig7", args, plot(results, params), results, params,
                        verdicts(results, params), start, headline(results, params))
   results["pareto"] = pareto(results)

@@ -162,16 +162,10 @@ def plot(results, params):
 
 def main_for(name: str, module, argv=None) -> int:
   """The command line of fig9 / fig12: experiments.common's flags and ``--workdir``."""
-  import argparse
   import time
-  extra = argparse.ArgumentParser(add_help=False)
-  extra.add_argument("--workdir", default=None, help="the sweeps' root (runs reused/trained)")
-  known, rest = extra.parse_known_args(argv)
-  args = common.parse_args(module.__doc__, rest)
-  args.argv = list(sys.argv[1:] if argv is None else argv)
-  root = known.workdir or f"{sweeps.DEFAULT_ROOT}/{args.size}"
+  args = common.parse_args(module.__doc__, argv, extra=sweeps.WORKDIR_FLAG)
   start = time.time()
-  results, params = compute(args.size, args.seed, root)
+  results, params = compute(args.size, args.seed, sweeps.root(args))
   verdict = module.verdicts(results, params)
   return common.finish(name, args, module.plot(results, params), results, params, verdict,
                        start, module.headline(results, params))

@@ -71,6 +71,8 @@ from lowrank_ts.training import checkpoints, loop
 from lowrank_ts.training import config as train_config
 
 ROOT = "runs/pretrain"
+# The flag of the scripts that read these runs (fig7, table3, appe): common.parse_args's extra.
+WORKDIR_FLAG = {"--workdir": {"default": None, "help": "runs' root (default: pretrain_sweep.ROOT)"}}
 SIZES = ("smoke", "default", "full")
 # The parameters a reused embedding copies from the dense run: the REG / PAD token table, the
 # input patch embedding and the output (quantile head) patch embedding (no attention shapes).

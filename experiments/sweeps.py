@@ -35,6 +35,15 @@ CHECKPOINTS = 8  # kept per run (evenly spaced)
 STABLE_LAST = 3  # checkpoints over which a statistic must have settled
 STABLE_TOLERANCE = 0.1  # max relative change over the last STABLE_LAST checkpoints
 DEFAULT_ROOT = "runs/sweeps"
+# The flag of the scripts that read the sweeps (fig4, fig9, fig11, fig12): common.parse_args's
+# extra; `root(args)` resolves it.
+WORKDIR_FLAG = {"--workdir": {"default": None,
+                              "help": "the sweeps' root (runs reused/trained)"}}
+
+
+def root(args) -> str:
+  """The sweeps' root of a parsed command line: ``--workdir`` or DEFAULT_ROOT/<size>."""
+  return args.workdir or f"{DEFAULT_ROOT}/{args.size}"
 
 
 @dataclasses.dataclass(frozen=True)

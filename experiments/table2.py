@@ -55,7 +55,6 @@ is a proxy here (d_model-64 CPU models; MiniLM for the text T5).
 
 from __future__ import annotations
 
-import argparse
 import pathlib
 import statistics
 import sys
@@ -65,7 +64,7 @@ import jax
 import matplotlib.pyplot as plt
 import numpy as np
 
-from experiments import common, text_model
+from experiments import common, text_model, trained
 from lowrank_ts import compress, pretrained
 from lowrank_ts.data import benchmark
 from lowrank_ts.evaluation import report, scoring
@@ -311,18 +310,14 @@ def headline(results, params, verdict=None):
 
 
 def main(argv=None) -> int:
-  extra = argparse.ArgumentParser(add_help=False)
-  extra.add_argument("--model", default=None, help="Chronos-Bolt folder (default: shipped)")
-  extra.add_argument("--t5-model", default=None, help="a Chronos-T5 folder to sweep too")
-  known, rest = extra.parse_known_args(argv)
-  args = common.parse_args(__doc__, rest)
-  args.argv = list(sys.argv[1:] if argv is None else argv)
-  for flag, value in (("--model", known.model), ("--t5-model", known.t5_model)):
+  args = common.parse_args(__doc__, argv, extra=trained.model_flags("a Chronos-T5 folder to "
+                                                                      "sweep too"))
+  for flag, value in (("--model", args.model), ("--t5-model", args.t5_model)):
     if value is not None and not pathlib.Path(value).is_dir():
       print(f"table2: error: {flag} must be a checkpoint folder, got {value!r}", file=sys.stderr)
       return 2
   start = time.time()
-  results, params = compute(args.size, args.seed, known.model, known.t5_model)
+  results, params = compute(args.size, args.seed, args.model, args.t5_model)
   verdict = verdicts(results, params)
   return common.finish("table2", args, plot(results, params), results, params, verdict, start,
                        headline(results, params, verdict))

@@ -103,23 +103,22 @@ def encoder_layer_inputs(model, context: np.ndarray) -> list[np.ndarray]:
   return [np.asarray(h[0]).T.astype(np.float64) for h in hidden]
 
 
+def model_flags(t5_help: str) -> dict:
+  """``--model`` (a Chronos-Bolt folder) and ``--t5-model`` for common.parse_args's extra."""
+  return {"--model": {"default": None, "help": "Chronos-Bolt folder (default: shipped)"},
+          "--t5-model": {"default": None, "help": t5_help}}
+
+
 def run(name: str, module, argv=None, t5_help: str = "a Chronos-T5 folder to analyse too") -> int:
   """The command line shared by the trained-model scripts (fig2, fig5, fig10): ``--model`` and
   ``--t5-model`` on top of experiments.common's flags, then ``module``'s compute / verdicts /
   plot / headline, written by ``common.finish``."""
-  import argparse
-  import sys
   import time
 
   from experiments import common
-  extra = argparse.ArgumentParser(add_help=False)
-  extra.add_argument("--model", default=None, help="Chronos-Bolt folder (default: shipped)")
-  extra.add_argument("--t5-model", default=None, help=t5_help)
-  known, rest = extra.parse_known_args(argv)
-  args = common.parse_args(module.__doc__, rest)
-  args.argv = list(sys.argv[1:] if argv is None else argv)
+  args = common.parse_args(module.__doc__, argv, extra=model_flags(t5_help))
   start = time.time()
-  results, params = module.compute(args.size, args.seed, known.model, known.t5_model)
+  results, params = module.compute(args.size, args.seed, args.model, args.t5_model)
   verdict = module.verdicts(results, params)
   return common.finish(name, args, module.plot(results, params), results, params, verdict,
                        start, module.headline(results, params))
