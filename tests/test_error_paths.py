@@ -162,3 +162,12 @@ def test_saved_train_config_files_are_checked(tmp_path):
   path.write_text(json.dumps({"steps": 3, "colour": "red"}))
   with pytest.raises(ValueError, match=r"has unknown fields \['colour'\]"):
     checkpoints.read_config(str(tmp_path))
+
+
+def test_loop_train_rejects_an_init_params_that_is_not_a_function(tmp_path):
+  from lowrank_ts.training import config as train_config
+  from lowrank_ts.training import loop
+  config = train_config.TRAIN_CONFIGS["cpu-test"]
+  with pytest.raises(ValueError, match="^init_params must be a function params -> params, "
+                                       "got dict"):
+    loop.train(config, str(tmp_path), progress=False, init_params={})

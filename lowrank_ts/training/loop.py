@@ -38,6 +38,9 @@ def train(config: TrainConfig, workdir: str, *, devices=None, progress: bool = T
   """
   if not isinstance(config, TrainConfig):
     raise ValueError(f"config must be a TrainConfig, got {type(config).__name__}")  # noqa: TRY004
+  if init_params is not None and not callable(init_params):
+    raise ValueError(f"init_params must be a function params -> params, got "
+                     f"{type(init_params).__name__}")
   os.makedirs(workdir, exist_ok=True)
   primary = jax.process_index() == 0  # one process writes the config, metrics and events
   checkpoints.record_config(workdir, config, write=primary)
