@@ -87,34 +87,39 @@ def baseline_points() -> dict:
   return out
 
 
-def compute(size, seed, root=None):
+def compute(size, seed, root=None, names=NAMES, family="bolt"):
+  """Scores, times and memory of the runs ``names`` of one family (the first is its dense
+  run), every ratio relative to that dense run."""
   del seed  # the runs' seeds are the protocol's (experiments.pretrain_sweep)
+  dense = names[0]
   bench = sweep.tasks(size)
   naive = sweep.naive_baselines(bench)
-  scores = {n: sweep.scores(n, size, root, bench, naive) for n in NAMES}
-  models = {n: sweep.load(n, size, root) for n in NAMES}
+  scores = {n: sweep.scores(n, size, root, bench, naive) for n in names}
+  models = {n: sweep.load(n, size, root) for n in names}
   contexts, horizon = sweep.zero_shot_contexts(bench)
   gflops = bench_common.matmul_gflops(n=512 if size == "smoke" else 2048)
   seconds = sweep.forecast_seconds(models, contexts, horizon, sweep.EVAL[size]["time_repeats"])
-  memory = {n: sweep.working_bytes(m, contexts) for n, m in models.items()}
+  memory = {n: sweep.working_bytes(m, contexts, family) for n, m in models.items()}
   rows = []
-  for n in NAMES:
+  for n in names:
     rows.append({"name": n, "label": sweep.RUNS[n].label, "attention": sweep.RUNS[n].layouts[size],
                  "attention_size_ratio": sweep.attention_size_ratio(n, size),
                  "reuse_embedding": sweep.RUNS[n].reuse_embedding,
-                 **sweep.relative(scores[n], scores["dense"]),
+                 **sweep.relative(scores[n], scores[dense]),
                  "zero_shot_wql_vs_naive": scores[n]["zero_shot"]["wql"],
                  "zero_shot_mase_vs_naive": scores[n]["zero_shot"]["mase"],
                  "in_domain_wql_vs_naive": scores[n]["in_domain"]["wql"],
                  "forecast_seconds": seconds[n], "seconds_per_series": seconds[n] / len(contexts),
-                 "time_ratio": seconds[n] / seconds["dense"],
-                 "memory_ratio": memory[n]["working_bytes"] / memory["dense"]["working_bytes"],
-                 "param_bytes_ratio": memory[n]["param_bytes"] / memory["dense"]["param_bytes"],
+                 "time_ratio": seconds[n] / seconds[dense],
+                 "memory_ratio": memory[n]["working_bytes"] / memory[dense]["working_bytes"],
+                 "param_bytes_ratio": memory[n]["param_bytes"] / memory[dense]["param_bytes"],
                  **memory[n]})
   results = {"rows": rows, "baselines": baseline_points(), "matmul_gflops": gflops,
              "zero_shot_series": len(contexts), "scores": scores}
-  params = {"size": size, **sweep.protocol(size, NAMES), "paper_table4": PAPER_TABLE4,
-            "workdir": root or sweep.ROOT, "time_repeats": sweep.EVAL[size]["time_repeats"]}
+  params = {"size": size, **sweep.protocol(size, names), "workdir": root or sweep.ROOT,
+            "time_repeats": sweep.EVAL[size]["time_repeats"]}
+  if family == "bolt":
+    params["paper_table4"] = PAPER_TABLE4
   return results, params
 
 

@@ -65,7 +65,7 @@ from flax import nnx
 
 from lowrank_ts.data import benchmark, kernel_synth
 from lowrank_ts.evaluation import report, scoring
-from lowrank_ts.inference import forecasting
+from lowrank_ts.inference import forecasting, sampling
 from lowrank_ts.models import lowrank
 from lowrank_ts.training import checkpoints, loop
 from lowrank_ts.training import config as train_config
@@ -87,6 +87,7 @@ class Run:
   seed: int = 0
   reuse_embedding: bool = False
   label: str = ""
+  family: str = "bolt"  # which recipe (FAMILIES): "bolt" or "t5"
 
 
 def _same(layout: str) -> dict:
@@ -95,6 +96,10 @@ def _same(layout: str) -> dict:
 
 def _scaled(default: str, full: str) -> dict:
   return {"smoke": default, "default": default, "full": full}
+
+
+def _t5(default: str, full: str, **kwargs) -> Run:
+  return Run(_scaled(default, full), family="t5", **kwargs)
 
 
 RUNS: dict[str, Run] = {
@@ -123,13 +128,29 @@ RUNS: dict[str, Run] = {
     **{f"{kind}_s{s}": Run(_scaled(f"{kind}_sketch:uniform:{r}", f"{kind}_sketch:uniform:{rf}"),
                            seed=s, label=f"{kind} rank {r}, seed {s}")
        for s in range(3) for kind, r, rf in (("shared", 5, 9), ("head", 2, 2))},
+    # Fig. 7 (Chronos-T5): the authors' layouts (d0, beta) with their power-of-two rounding
+    # (``authors:``), d0 scaled by our d_kv / theirs = 16 / 64 (chronos-t5-base at --full).
+    "t5_dense": _t5("dense", "dense", label="T5 dense"),
+    "t5_3_0.27": _t5("authors:0.75,0.27", "authors:3,0.27", label="T5 (3, 0.27)"),
+    "t5_5_0.35": _t5("authors:1.25,0.35", "authors:5,0.35", label="T5 (5, 0.35)"),
+    "t5_7_0.40": _t5("authors:1.75,0.40", "authors:7,0.40", label="T5 (7, 0.40)"),
+    "t5_3_0.27_emb": _t5("authors:0.75,0.27", "authors:3,0.27", reuse_embedding=True,
+                         label="T5 (3, 0.27), dense embedding"),
 }
+FAMILIES = ("bolt", "t5")
+DENSE = {"bolt": "dense", "t5": "t5_dense"}  # the run each family's runs are relative to
+T5_STEPS = 2000  # default size (see the module docstring)
 
 
-def base_config(size: str) -> train_config.TrainConfig:
-  """The recipe every run of ``size`` shares (its layout and seed are set per run)."""
+def base_config(size: str, family: str = "bolt") -> train_config.TrainConfig:
+  """The recipe every run of ``size`` and ``family`` shares (its layout and seed are set per
+  run)."""
   if size not in SIZES:
     raise ValueError(f"size must be one of {SIZES}, got {size!r}")
+  if family not in FAMILIES:
+    raise ValueError(f"family must be one of {FAMILIES}, got {family!r}")
+  if family == "t5":
+    return _t5_config(size)
   if size == "full":
     return train_config.TRAIN_CONFIGS["gpu-zeroshot"]
   base = train_config.TRAIN_CONFIGS["cpu-zeroshot"]
@@ -141,13 +162,29 @@ def base_config(size: str) -> train_config.TrainConfig:
                              kernel_synth_length=256, real_series=False, real_corpus=False)
 
 
+def _t5_config(size: str) -> train_config.TrainConfig:
+  base = train_config.TRAIN_CONFIGS["cpu-t5-zeroshot"]
+  if size == "full":  # chronos-t5-base, the paper's recipe, on the zero-shot data design
+    return dataclasses.replace(base, model="chronos-t5-base", model_overrides="",
+                               steps=200_000, batch_size=256, compute_dtype="bfloat16",
+                               checkpoint_every=10_000, keep_checkpoints=100, log_every=100)
+  if size == "default":
+    return dataclasses.replace(base, steps=T5_STEPS, checkpoint_every=T5_STEPS,
+                               keep_checkpoints=1, log_every=100)
+  return dataclasses.replace(base, model_overrides="context_length=32,prediction_length=8",
+                             steps=3, batch_size=4, checkpoint_every=3, keep_checkpoints=1,
+                             log_every=1, kernel_synth_series=16, kernel_synth_length=256,
+                             real_series=False, real_corpus=False)
+
+
 def run_config(name: str, size: str, kernel_synth_path: str = "") -> train_config.TrainConfig:
   """The :class:`TrainConfig` of run ``name`` at ``size`` (``kernel_synth_path``: the same
   KernelSynth pool, generated once per seed and saved by :func:`kernel_synth_pool`)."""
   if name not in RUNS:
     raise ValueError(f"run must be one of {sorted(RUNS)}, got {name!r}")
   run = RUNS[name]
-  return dataclasses.replace(base_config(size), attention=run.layouts[size], seed=run.seed,
+  return dataclasses.replace(base_config(size, run.family), attention=run.layouts[size],
+                             seed=run.seed,
                              kernel_synth_path=kernel_synth_path)
 
 
@@ -175,7 +212,7 @@ def workdir(name: str, size: str, root: str | None = None) -> str:
 
 def done(name: str, size: str, root: str | None = None) -> bool:
   """Whether run ``name`` has its last checkpoint."""
-  return base_config(size).steps in checkpoints.checkpoint_steps(workdir(name, size, root))
+  return run_config(name, size).steps in checkpoints.checkpoint_steps(workdir(name, size, root))
 
 
 def copy_embedding(source_model):
@@ -207,9 +244,10 @@ def ensure(name: str, size: str, root: str | None = None, progress: bool = False
     return path
   init = None
   if RUNS[name].reuse_embedding:
-    init = copy_embedding(load("dense", size, root))
+    dense = DENSE[RUNS[name].family]
+    init = copy_embedding(load(dense, size, root))
     with open(os.path.join(os.makedirs(path, exist_ok=True) or path, "init_from.json"), "w") as f:
-      json.dump({"embedding_from": workdir("dense", size, root), "params": EMBEDDING}, f)
+      json.dump({"embedding_from": workdir(dense, size, root), "params": EMBEDDING}, f)
   start = time.time()
   config = run_config(name, size)
   recorded = os.path.join(path, checkpoints.CONFIG_FILE)
@@ -298,10 +336,13 @@ def zero_shot_contexts(bench_tasks: dict) -> tuple[np.ndarray, int]:
 
 def forecast_seconds(models: dict, contexts: np.ndarray, horizon: int, repeats: int) -> dict:
   """Median wall seconds of one forecast of every context, per model; the models' calls
-  interleaved round by round (after one compiling call each), so load changes hit all alike."""
+  interleaved round by round (after one compiling call each), so load changes hit all alike.
+  A sampling model (Chronos-T5) draws its configured number of paths with one fixed key."""
+  key = jax.random.key(0)
+
   def call(model):
     start = time.perf_counter()
-    forecasting.forecast(model, contexts, horizon)
+    forecasting.forecast(model, contexts, horizon, key)
     return time.perf_counter() - start
   for model in models.values():
     call(model)
@@ -309,13 +350,25 @@ def forecast_seconds(models: dict, contexts: np.ndarray, horizon: int, repeats: 
   return {name: statistics.median(r[name] for r in rounds) for name in models}
 
 
-def working_bytes(model, contexts: np.ndarray) -> dict:
-  """XLA's compiled memory analysis of the model's forward on the whole batch of contexts:
-  argument (parameters + inputs) + temporary bytes (as benchmarks/inference.py)."""
+def working_bytes(model, contexts: np.ndarray, family: str = "bolt") -> dict:
+  """XLA's compiled memory analysis of the forecast program on the whole batch of contexts:
+  argument (parameters + inputs) + temporary bytes (as benchmarks/inference.py). Chronos-Bolt:
+  its forward; Chronos-T5 (``family="t5"``): the jitted sampler (encoder + decode loop over
+  the config's number of paths and prediction length; ``sampling.lowered``)."""
+  if family not in FAMILIES:
+    raise ValueError(f"family must be one of {FAMILIES}, got {family!r}")
   graphdef, state = nnx.split(model)
   x = jnp.asarray(contexts[:, -model.config.context_length:])
-  analysis = jax.jit(lambda s, c: nnx.merge(graphdef, s)(c)).lower(state, x).compile(
-  ).memory_analysis()
+  if family == "t5":
+    config = model.config
+    token_ids, mask, _ = config.tokenizer.tokenize(np.asarray(x))
+    lowered = sampling.lowered(model, token_ids, mask, jax.random.key(0),
+                               num_samples=config.num_samples,
+                               horizon=config.prediction_length, top_k=config.top_k,
+                               eos_token_id=config.tokenizer.eos_token_id)
+  else:
+    lowered = jax.jit(lambda s, c: nnx.merge(graphdef, s)(c)).lower(state, x)
+  analysis = lowered.compile().memory_analysis()
   params = nnx.state(model, nnx.Param)
   return {"argument_bytes": int(analysis.argument_size_in_bytes),
           "temp_bytes": int(analysis.temp_size_in_bytes),
@@ -325,10 +378,11 @@ def working_bytes(model, contexts: np.ndarray) -> dict:
 
 def protocol(size: str, names) -> dict:
   """What the json records about the runs (steps, batch, data, layouts, seeds)."""
-  base = base_config(size)
-  return {"recipe": {k: getattr(base, k) for k in ("model", "steps", "batch_size",
-                                                   "learning_rate", "real_series",
-                                                   "real_corpus", "tsmixup_weighting")},
+  base = base_config(size, RUNS[names[0]].family)
+  return {"recipe": {k: getattr(base, k) for k in ("model", "model_overrides", "steps",
+                                                   "batch_size", "learning_rate", "adam_eps",
+                                                   "real_series", "real_corpus",
+                                                   "tsmixup_weighting")},
           "runs": {n: {"attention": RUNS[n].layouts[size], "seed": RUNS[n].seed,
                        "reuse_embedding": RUNS[n].reuse_embedding,
                        "attention_size_ratio": attention_size_ratio(n, size)} for n in names}}

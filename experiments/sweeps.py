@@ -67,13 +67,15 @@ SIZES = {
     # Sized to under an hour of niced training on 2 cores shared with four other jobs (the
     # niced run got 15-45 % of one core: ~2-5 steps/s at d 64, plus minutes of start-up per
     # run): 600 steps for the d and h sweeps, 400 for k (context 64, so k = 1 sees 64
-    # tokens), 300 for the slower Chronos-T5 runs (context 64, batch 16). d = 256 did not fit.
+    # tokens). Session 7 (quiet machine, ~12 T5 steps/s) added d = 256 (600 steps) and re-ran
+    # the Chronos-T5 runs at 1 500 steps (context 64, batch 16) with Adam eps T5_ADAM_EPS and
+    # r up to 32 (the 300-step runs with eps 1e-8 never moved W_Q: see T5_ADAM_EPS).
     "default": dict(steps=600, batch_size=32, context_length=None, prediction_length=None,
                     min_past=60, kernel_synth_series=1000, kernel_synth_length=1024,
                     real_series=True, real_corpus=True, t5_context=64, t5_horizon=16,
-                    t5_steps=300, t5_batch=16, k_steps=400, d_base=64,
-                    d_values=(32, 64, 128), k_values=(1, 2, 4, 8, 16),
-                    h_values=(1, 2, 4, 8), r_values=(1, 2, 4, 8), k_context=64),
+                    t5_steps=1500, t5_batch=16, k_steps=400, d_base=64,
+                    d_values=(32, 64, 128, 256), k_values=(1, 2, 4, 8, 16),
+                    h_values=(1, 2, 4, 8), r_values=(1, 2, 4, 8, 16, 32), k_context=64),
 }
 # The paper's sizes (not run): Chronos-Bolt base (d 768, 12+12 layers), 200k steps, batch 256;
 # d sweep 256...1024 (Fig. 4a), h sweep at d = 1024 (Fig. 9), fixed vocabulary at d = 512
@@ -81,6 +83,16 @@ SIZES = {
 FULL = dict(steps=200_000, batch_size=256, bolt="chronos-bolt-base", t5="chronos-t5-small",
             d_values=(256, 384, 512, 768, 1024), h_values=(1, 2, 3, 4, 8, 16), d_heads=1024,
             k_values=(1, 2, 4, 8, 16, 32), r_values=(1, 2, 4, 8, 16, 32), d_vocab=512)
+
+
+# Adam's epsilon for the Chronos-T5 runs (Fig. 4c). At Chronos' init (initializer_factor 0.05)
+# the T5's attention gradients are ~1e-10 (decoder) to ~1e-12 (encoder) per matrix (measured on
+# the d-64 r-8 run's first batches, session 7), so with the recipe's eps = 1e-8 Adam's step is
+# ~lr * g / eps ~ 1e-5 of its intended size and W_Q stayed at its init for all 300 steps (the
+# session-6 runs: sigma_1 0.0246 -> 0.0246). 1e-20 is far below every such gradient, so Adam
+# is scale-free there as intended (r = 8, 300 steps: sigma_1 0.025 -> 1.5). Bolt runs keep 1e-8
+# (their W_Q trains with it: Fig. 11).
+T5_ADAM_EPS = train_config.TRAIN_CONFIGS["cpu-t5-zeroshot"].adam_eps  # 1e-20
 
 
 def _base(size: str, steps: int | None = None, batch_size: int | None = None,
@@ -156,7 +168,7 @@ def r_sweep(size: str) -> list[Run]:
       size, steps=p["t5_steps"], batch_size=p["t5_batch"], model="chronos-t5-cpu",
       context_length=p["t5_context"],
       prediction_length=p["t5_horizon"], model_overrides=_dims(p["d_base"]),
-      fixed_vocabulary_rank=r)) for r in p["r_values"]]
+      fixed_vocabulary_rank=r, adam_eps=T5_ADAM_EPS)) for r in p["r_values"]]
 
 
 SWEEPS = {"d": d_sweep, "h": h_sweep, "k": k_sweep, "r": r_sweep}
@@ -165,6 +177,16 @@ SWEEPS = {"d": d_sweep, "h": h_sweep, "k": k_sweep, "r": r_sweep}
 def ensure_trained(run: Run, root: str) -> str:
   """``root/run.name``, trained to ``run.config.steps`` (resumed or reused if it already is)."""
   workdir = os.path.join(root, run.name)
+  if os.path.exists(os.path.join(workdir, checkpoints.CONFIG_FILE)):
+    # A run of that name trained with other settings is never reused silently. The KernelSynth
+    # pool's path may differ (another root): the pool is named by its size and seed.
+    saved = checkpoints.read_config(workdir)
+    diffs = [f"{f.name}: {getattr(saved, f.name)!r} (recorded) vs {getattr(run.config, f.name)!r}"
+             for f in dataclasses.fields(saved) if f.name != "kernel_synth_path"
+             and getattr(saved, f.name) != getattr(run.config, f.name)]
+    if diffs:
+      raise ValueError(f"run {workdir!r} was trained with other settings than the sweep's "
+                       f"{run.name!r} (" + "; ".join(diffs) + "): use another --workdir")
   steps = checkpoints.checkpoint_steps(workdir)
   if not steps or steps[-1] < run.config.steps:
     _ensure_pool(run.config)
@@ -224,14 +246,18 @@ def spearman(x, y) -> float:
 
 def main(argv=None) -> int:
   """Trains sweeps in order (one run at a time): ``python -m experiments.sweeps [--size S]
-  [--root DIR] [--sweeps d,k,h,r]``."""
+  [--root DIR] [--sweeps d,k,h,r]`` (``--root`` defaults to the figures' ``--workdir``
+  default, runs/sweeps/<size>)."""
   import argparse
   import time
   parser = argparse.ArgumentParser(description=main.__doc__)
   parser.add_argument("--size", default="default", choices=sorted(SIZES))
-  parser.add_argument("--root", default=DEFAULT_ROOT)
+  parser.add_argument("--root", default=None,
+                      help="the sweeps' root (default: runs/sweeps/<size>, the figure "
+                           "scripts' default --workdir)")
   parser.add_argument("--sweeps", default="d,k,h,r")
   args = parser.parse_args(argv)
+  args.root = args.root or f"{DEFAULT_ROOT}/{args.size}"
   names = args.sweeps.split(",")
   if set(names) - set(SWEEPS):
     parser.error(f"--sweeps must name sweeps of {sorted(SWEEPS)}, got {args.sweeps!r}")

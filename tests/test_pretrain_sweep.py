@@ -31,6 +31,25 @@ def test_table3_pairs_have_equal_ratios_and_appe_equal_parameters():
   assert sweep.attention_size_ratio("dense", "default") == 1.0
 
 
+def test_t5_runs_use_the_t5_recipe_and_the_authors_layouts():
+  from experiments import fig7_t5
+  for size in ("smoke", "default", "full"):
+    for name in fig7_t5.NAMES:
+      config = sweep.run_config(name, size)
+      assert config.model.startswith("chronos-t5") and config.real_corpus == (size != "smoke")
+      assert config.adam_eps == TRAIN_CONFIGS["cpu-t5-zeroshot"].adam_eps
+  assert sweep.run_config("t5_dense", "full").model == "chronos-t5-base"
+  # The authors' layouts, d0 scaled by 16 / 64, by the paper's count on chronos-t5-cpu; on
+  # chronos-t5-base (full) they are 0.090 / 0.177 / 0.271 (tests/models/test_lowrank.py).
+  ratios = [sweep.attention_size_ratio(n, "default") for n in fig7_t5.LAYOUTS]
+  assert ratios == pytest.approx([0.0625, 0.1042, 0.1458], abs=1e-3)  # printed values, 3 dp
+  full = [sweep.attention_size_ratio(n, "full") for n in fig7_t5.LAYOUTS]
+  assert full == pytest.approx([13 / 144, 51 / 288, 39 / 144], rel=1e-12)  # exact fractions
+  assert sweep.DENSE[sweep.RUNS["t5_3_0.27_emb"].family] == "t5_dense"
+  with pytest.raises(ValueError, match="family must be one of"):
+    sweep.base_config("default", "rnn")
+
+
 def test_run_names_and_sizes_are_checked():
   with pytest.raises(ValueError, match="run must be one of"):
     sweep.run_config("nope", "default")

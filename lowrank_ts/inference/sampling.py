@@ -102,15 +102,9 @@ def _check_inputs(model, token_ids_BL, mask_BL):
   return token_ids_BL.astype(jnp.int32), mask_BL.astype(bool)
 
 
-def sample(model, token_ids_BL, mask_BL, key, *, num_samples: int, horizon: int,
-           temperature: float = 1.0, top_k: int | None = 50, top_p: float = 1.0,
-           eos_token_id: int | None = 1) -> jax.Array:
-  """Samples ``[B, num_samples, horizon]`` token ids after the encoder inputs.
-
-  ``eos_token_id`` is suppressed at every step (``None`` allows it); ``top_k=None`` or 0
-  disables top-k. One compiled program per (model structure, shapes, num_samples, horizon,
-  top_k); temperature and top_p are traced.
-  """
+def _arguments(model, token_ids_BL, mask_BL, key, num_samples, horizon, temperature, top_k,
+               top_p, eos_token_id):
+  """``sample``'s checked arguments as ``(args, static kwargs)`` of the jitted ``_sample``."""
   token_ids_BL, mask_BL = _check_inputs(model, token_ids_BL, mask_BL)
   key = checks.prng_key(key)
   num_samples = checks.positive_int(num_samples, "num_samples")
@@ -124,6 +118,31 @@ def sample(model, token_ids_BL, mask_BL, key, *, num_samples: int, horizon: int,
   graphdef, state = nnx.split(model)
   # Rows split over the parameters' mesh when the model was placed on one (data parallel).
   token_ids_BL, mask_BL = sharding.rows_like_params(state, token_ids_BL, mask_BL)
-  return _sample(graphdef, state, token_ids_BL, mask_BL, key, jnp.float32(temperature),
-                 jnp.float32(top_p), num_samples=num_samples, horizon=horizon, top_k=top_k,
-                 eos_token_id=eos_token_id)
+  return ((graphdef, state, token_ids_BL, mask_BL, key, jnp.float32(temperature),
+           jnp.float32(top_p)),
+          dict(num_samples=num_samples, horizon=horizon, top_k=top_k, eos_token_id=eos_token_id))
+
+
+def sample(model, token_ids_BL, mask_BL, key, *, num_samples: int, horizon: int,
+           temperature: float = 1.0, top_k: int | None = 50, top_p: float = 1.0,
+           eos_token_id: int | None = 1) -> jax.Array:
+  """Samples ``[B, num_samples, horizon]`` token ids after the encoder inputs.
+
+  ``eos_token_id`` is suppressed at every step (``None`` allows it); ``top_k=None`` or 0
+  disables top-k. One compiled program per (model structure, shapes, num_samples, horizon,
+  top_k); temperature and top_p are traced.
+  """
+  args, static = _arguments(model, token_ids_BL, mask_BL, key, num_samples, horizon,
+                            temperature, top_k, top_p, eos_token_id)
+  return _sample(*args, **static)
+
+
+def lowered(model, token_ids_BL, mask_BL, key, *, num_samples: int, horizon: int,
+            temperature: float = 1.0, top_k: int | None = 50, top_p: float = 1.0,
+            eos_token_id: int | None = 1):
+  """The program :func:`sample` runs for these arguments, lowered and not run (``jax.stages.
+  Lowered``): ``.compile().memory_analysis()`` gives its working memory, ``.cost_analysis()``
+  its FLOPs."""
+  args, static = _arguments(model, token_ids_BL, mask_BL, key, num_samples, horizon,
+                            temperature, top_k, top_p, eos_token_id)
+  return _sample.lower(*args, **static)

@@ -40,7 +40,7 @@ def make_optimizer(config: TrainConfig) -> tuple[optax.GradientTransformation, o
   ``max_grad_norm`` first unless it is 0), and that schedule. With ``fixed_vocabulary_rank``
   the token table gets zero updates (and takes no part in the clipping norm)."""
   schedule = optax.linear_schedule(config.learning_rate, 0.0, config.steps)
-  tx = optax.adamw(schedule, weight_decay=config.weight_decay)
+  tx = optax.adamw(schedule, eps=config.adam_eps, weight_decay=config.weight_decay)
   if config.max_grad_norm > 0:
     tx = optax.chain(optax.clip_by_global_norm(config.max_grad_norm), tx)
   if config.fixed_vocabulary_rank:
