@@ -9,12 +9,20 @@ not part of it when ``--workdir`` holds the trained runs.
 
 Models (experiments/sweeps.py; the default is a reduced CPU protocol, PROXIES of the paper's
 pretrained models): (a) Chronos-Bolt trained with the zero-shot recipe's data (cpu-zeroshot:
-no M-competition or Tourism series) at d in {32, 64, 128} (4 heads of d/4, d_ff = 4d, 2+2
-layers) for 600 steps each, against all-MiniLM-L6-v2 (d = 384, 6 layers), a SUBSTITUTE for
-the paper's T5 LLMs; (c) Chronos-T5 (d 64, 2+2 layers) whose token embedding is the fixed
-rank-r Chebyshev table of appendix I (frozen, ``fixed_vocabulary_rank``), r in {1, 2, 4, 8},
-300 steps each (context 64). The paper: Chronos / T5 at d = 256 ... 1024 and a d = 512 Chronos
+no M-competition or Tourism series) at d in {32, 64, 128, 256} (4 heads of d/4, d_ff = 4d, 2+2
+layers) for 600 steps each (27-102 s each on the quiet 2 cores), against all-MiniLM-L6-v2
+(d = 384, 6 layers), a SUBSTITUTE for the paper's T5 LLMs; (c) Chronos-T5 (d 64, 2+2 layers)
+whose token embedding is the fixed rank-r Chebyshev table of appendix I (frozen,
+``fixed_vocabulary_rank``), r in {1, 2, 4, 8, 16, 32}, 1 500 steps each (context 64, batch 16,
+Adam eps 1e-20: ~2 min each). The paper: Chronos / T5 at d = 256 ... 1024 and a d = 512 Chronos
 with rank(Xi) = 1 ... 32 (``--full`` lists those configs; not run here).
+
+History of panel (c): the first runs (session 6: r <= 8, 300 steps, Adam eps 1e-8) left W_Q at
+its random init (sigma_1 0.0246 -> 0.0246), so their FAIL tested nothing. Cause, measured: at
+Chronos' init (initializer_factor 0.05) the T5's attention gradients are 1e-10 to 1e-14, far
+below eps = 1e-8, so Adam's steps there were ~1e-4 of their intended size. The runs now use
+eps 1e-20 (experiments.sweeps.T5_ADAM_EPS); r was extended to 32 (the paper's range) and the
+steps to 1 500 in the same change, before the new runs were read. The threshold is unchanged.
 
 Claims checked (thresholds fixed before the runs; eps = 1e-2, sweeps.CHECK_EPS):
   1. Fig. 4a, "W_Q stays low-rank in a Chronos model, [its rank] scales almost linearly with
@@ -23,7 +31,8 @@ Claims checked (thresholds fixed before the runs; eps = 1e-2, sweeps.CHECK_EPS):
   2. Fig. 4a, same claim: the log-log slope of the TS averaged eps-rank against d is < 0.5,
      halfway between a flat curve (0) and the text model's proportional growth (1).
   3. Fig. 4c, "the numerical ranks of attention matrices increase with rank(Xi)": Spearman's
-     rho(r, averaged eps-rank) >= 0.8 -- with 4 points, one swap of neighbours at most.
+     rho(r, averaged eps-rank) >= 0.8 -- with 6 points, up to three swaps of neighbours (a
+     rising trend with noise), while no trend gives rho ~ 0.
   4. Stabilisation (each sweep): the averaged eps-rank moves by <= 10 % over the last 3
      checkpoints of every run; otherwise the sweep's conclusion is provisional.
 """
@@ -37,8 +46,8 @@ import numpy as np
 
 from experiments import common, sweeps, text_model
 
-PROXY = "CPU-trained d <= 128 models, 600 steps; all-MiniLM-L6-v2 as the text model"
-PROXY_4C = "CPU-trained d-64 Chronos-T5 with a fixed vocabulary, 300 steps"
+PROXY = "CPU-trained d <= 256 models, 600 steps; all-MiniLM-L6-v2 as the text model"
+PROXY_4C = "CPU-trained d-64 Chronos-T5 with a fixed vocabulary, 1 500 steps"
 SLOPE_MAX = 0.5
 SPEARMAN_MIN = 0.8
 
@@ -62,7 +71,8 @@ def compute(size: str, seed: int, root: str, with_4c: bool = True):
                                          "context": run.config.context,
                                          "model": run.config.model,
                                          "model_overrides": run.config.model_overrides,
-                                         "fixed_vocabulary_rank": run.config.fixed_vocabulary_rank}
+                                         "fixed_vocabulary_rank": run.config.fixed_vocabulary_rank,
+                                         "adam_eps": run.config.adam_eps}
                               for run in runs}
   text = [sweeps.singular_values(w) for w in text_model.query_matrices()]
   results["text"] = {"d": int(text[0].shape[0]), "spectra": text,
@@ -99,8 +109,8 @@ def verdicts(results, params):
     rho = sweeps.spearman(r_sweep["values"], _final(r_sweep, e))
     verdict.check("fig4c_spearman_rank_vs_rank_xi", rho, ">=", SPEARMAN_MIN,
                   "Spearman rho of rank(Xi) and the averaged eps-rank of W_Q",
-                  "Fig. 4c: the rank grows with rank(Xi); 0.8 allows one swap of neighbours "
-                  "among 4 points", kind="proxy", proxy=PROXY_4C)
+                  "Fig. 4c: the rank grows with rank(Xi); 0.8 allows up to three swaps of "
+                  "neighbours among 6 points", kind="proxy", proxy=PROXY_4C)
     sweeps.stability_check(verdict, "r_sweep", r_sweep["histories"], PROXY_4C)
   return verdict
 

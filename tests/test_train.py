@@ -164,12 +164,30 @@ def test_eight_device_mesh_equals_one_device(tmp_path):
 
 @pytest.mark.parametrize("field, value", [
     ("batch_size", 0), ("steps", -1), ("learning_rate", 0.0), ("weight_decay", -1.0),
-    ("compute_dtype", "float16"), ("mesh_shape", (2,)), ("mesh_shape", (3, 1)),
+    ("adam_eps", 0.0), ("adam_eps", -1e-8), ("compute_dtype", "float16"), ("mesh_shape", (2,)), ("mesh_shape", (3, 1)),
     ("kernel_synth_path", "series.csv"), ("prediction_length", 0), ("model", "gpt-2")])
 def test_bad_config_raises_naming_the_field(field, value):
   name = "name" if field == "model" else field
   with pytest.raises(ValueError, match=name):
     dataclasses.replace(TINY, **{field: value})
+
+
+def test_adam_eps_sets_the_step_on_tiny_gradients():
+  # Gradients of 1e-12 (Chronos-T5's attention at init is ~1e-10 to 1e-14): Adam's first step
+  # is lr * g / (|g| + eps) per element -- ~lr with eps 1e-20, ~lr * 1e-4 with the default 1e-8.
+  from lowrank_ts.training.trainer import make_optimizer
+  params = {"w": jnp.zeros(4)}
+  grads = {"w": jnp.full(4, 1e-12)}
+  steps = {}
+  for eps in (1e-8, 1e-20):
+    config = dataclasses.replace(TINY, adam_eps=eps, max_grad_norm=0.0)
+    tx, _ = make_optimizer(config)
+    updates, _ = tx.update(grads, tx.init(params), params)
+    steps[eps] = float(jnp.abs(updates["w"]).max())
+  lr = TINY.learning_rate
+  # fp32 bias correction: 1 - 0.999 is 1.3e-5 off in float32 (its square root 6e-6)
+  assert steps[1e-20] == pytest.approx(lr, rel=1e-4)
+  assert steps[1e-8] == pytest.approx(lr * 1e-12 / (1e-12 + 1e-8), rel=1e-3)  # same, via eps
 
 
 def test_bad_mesh_override_and_config_name():
