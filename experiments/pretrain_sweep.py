@@ -5,7 +5,8 @@ TrainConfig` in its own workdir ``ROOT/<size>/<run name>`` (``--workdir`` of the
 ROOT; default ``runs/pretrain``): a finished run (its last checkpoint at ``steps``) is
 reused, an unfinished one resumes, a missing one is trained. ``python -m
 experiments.pretrain_sweep [--smoke | --full] [--workdir ROOT] [NAME ...]`` trains the named
-runs (default: all) in this order, one after the other, in this process.
+runs (default: all) in this order, one after the other, in this process; ``--score`` also
+scores each, ``--export DIR`` also writes each as a Hugging Face folder ``DIR/<name>``.
 
 Data design: the zero-shot recipe's (``cpu-zeroshot``: KernelSynth, TSMixup over it, the 16
 in-domain series' training parts and the real corpus; no M-competition or Tourism series), so
@@ -396,6 +397,9 @@ def main(argv=None) -> int:
   parser.add_argument("--workdir", default=ROOT)
   parser.add_argument("--score", action="store_true",
                       help="also score each run (cached in its workdir's scores.json)")
+  parser.add_argument("--export", default=None, metavar="DIR",
+                      help="also write each run's model as a Hugging Face folder DIR/<name> "
+                           "(e.g. the T5 that experiments.table2 --t5-model reads)")
   parser.add_argument("names", nargs="*", default=list(RUNS))
   args = parser.parse_args(argv)
   bad = [n for n in args.names if n not in RUNS]
@@ -409,6 +413,10 @@ def main(argv=None) -> int:
   bench = baselines = None
   for name in args.names:
     ensure(name, chosen, args.workdir)
+    if args.export:
+      from lowrank_ts.interop import hf
+      hf.save(load(name, chosen, args.workdir), os.path.join(args.export, name))
+      print(f"[pretrain_sweep] {name}: exported to {os.path.join(args.export, name)}", flush=True)
     if args.score:
       if bench is None:
         bench = tasks(chosen)

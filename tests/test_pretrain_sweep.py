@@ -99,3 +99,16 @@ def test_saved_kernel_synth_pool_is_the_generated_one(tmp_path):
                                        length=config.kernel_synth_length)
   np.testing.assert_array_equal(np.load(path), expected)
   assert sweep.kernel_synth_pool("dense", "smoke", str(tmp_path)) == path  # reused, not redone
+
+
+@pytest.mark.slow  # trains one 3-step smoke Chronos-T5 (~15 s)
+def test_export_writes_a_folder_that_loads_as_the_run(tmp_path):
+  from lowrank_ts.interop import hf
+  assert sweep.main(["--smoke", "--workdir", str(tmp_path / "runs"), "--export",
+                     str(tmp_path / "hf"), "t5_dense"]) == 0
+  exported = hf.load(str(tmp_path / "hf" / "t5_dense"))
+  run = sweep.load("t5_dense", "smoke", str(tmp_path / "runs"))
+  assert exported.config == run.config
+  for (path, a), (_, b) in zip(nnx.to_flat_state(nnx.state(exported, nnx.Param)),
+                               nnx.to_flat_state(nnx.state(run, nnx.Param))):
+    np.testing.assert_array_equal(np.asarray(a[...]), np.asarray(b[...]), err_msg=str(path))
