@@ -27,6 +27,15 @@ first dense run slowed to 1.3 steps/s, before any run had been scored):
   8 heads of 64, 100 000 steps, batch 256, bf16) with the paper's unscaled layouts.
 - ``smoke`` (tests): 3 steps, batch 4, context 64, KernelSynth only.
 
+Chronos-T5 runs (``family="t5"``, Fig. 7's T5 rows, experiments/fig7_t5.py), decided in
+session 7 on the quiet machine before any T5 run was scored: the ``cpu-t5-zeroshot`` recipe
+(chronos-t5-cpu: d_model 64, 2+2 layers, 4 heads of 16; windows of 128 + 24; batch 32; the
+same zero-shot data design; Adam eps 1e-20, see that recipe) for ``T5_STEPS`` = 2 000 steps,
+seed 0, ~3 steps/s (~11 min per run); ``t5_dense``, the authors' layouts ``authors:D0,BETA``
+with D0 scaled by 16 / 64 (``t5_3_0.27``, ``t5_5_0.35``, ``t5_7_0.40``) and ``t5_3_0.27_emb``
+(its token table, also its tied LM head, from ``t5_dense``). ``full``: chronos-t5-base, 200 000 steps, batch
+256, bf16, the unscaled layouts (not run). ``smoke``: 3 steps, batch 4, windows of 32 + 8.
+
 A run's KernelSynth pool (``kernel_synth(series, seed, length)``, deterministic) is generated
 once per seed and saved under the root (:func:`kernel_synth_pool`; the run's
 ``kernel_synth_path``): the same data as generating it in the run (the default dense run did),
