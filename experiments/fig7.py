@@ -48,6 +48,7 @@ import sys
 import time
 
 import matplotlib.pyplot as plt
+import numpy as np
 
 from benchmarks import common as bench_common
 from experiments import common
@@ -87,9 +88,10 @@ def baseline_points() -> dict:
   return out
 
 
-def compute(size, seed, root=None, names=NAMES, family="bolt"):
+def compute(size, seed, root=None, names=NAMES, family="bolt", time_series=None):
   """Scores, times and memory of the runs ``names`` of one family (the first is its dense
-  run), every ratio relative to that dense run."""
+  run), every ratio relative to that dense run; time and memory on all zero-shot contexts, or
+  on ``time_series`` of them evenly spaced over the benchmark (every dataset represented)."""
   del seed  # the runs' seeds are the protocol's (experiments.pretrain_sweep)
   dense = names[0]
   bench = sweep.tasks(size)
@@ -97,6 +99,9 @@ def compute(size, seed, root=None, names=NAMES, family="bolt"):
   scores = {n: sweep.scores(n, size, root, bench, naive) for n in names}
   models = {n: sweep.load(n, size, root) for n in names}
   contexts, horizon = sweep.zero_shot_contexts(bench)
+  n_zero_shot = len(contexts)
+  if time_series is not None and time_series < len(contexts):
+    contexts = contexts[np.linspace(0, len(contexts) - 1, time_series).round().astype(int)]
   gflops = bench_common.matmul_gflops(n=512 if size == "smoke" else 2048)
   seconds = sweep.forecast_seconds(models, contexts, horizon, sweep.EVAL[size]["time_repeats"])
   memory = {n: sweep.working_bytes(m, contexts, family) for n, m in models.items()}
@@ -115,7 +120,7 @@ def compute(size, seed, root=None, names=NAMES, family="bolt"):
                  "param_bytes_ratio": memory[n]["param_bytes"] / memory[dense]["param_bytes"],
                  **memory[n]})
   results = {"rows": rows, "baselines": baseline_points(), "matmul_gflops": gflops,
-             "zero_shot_series": len(contexts), "scores": scores}
+             "zero_shot_series": n_zero_shot, "timed_series": len(contexts), "scores": scores}
   params = {"size": size, **sweep.protocol(size, names), "workdir": root or sweep.ROOT,
             "time_repeats": sweep.EVAL[size]["time_repeats"]}
   if family == "bolt":
