@@ -6,8 +6,7 @@ Command: ``python -m experiments.fig10 [--seed S] [--out DIR] [--full | --smoke]
 Runtime: see ``wall_time_s`` in figures/fig10.json.
 
 Models as in experiments/fig5.py: the shipped Chronos-Bolt (d_model 64, 2 encoder layers),
-with ``--t5-model`` a Chronos-T5 (committed run: /tmp/issue12_runs/t5-hf, d_model 64, 1500
-CPU steps), and all-MiniLM-L6-v2 (6 layers, d = 384) as a SUBSTITUTE for the paper's T5 LLM.
+with ``--t5-model`` a Chronos-T5 (committed run: runs/pretrain/hf/t5_dense, d_model 64, 2 000 CPU steps with Adam eps 1e-20 -- ``python -m experiments.pretrain_sweep --export runs/pretrain/hf t5_dense``), and all-MiniLM-L6-v2 (6 layers, d = 384) as a SUBSTITUTE for the paper's T5 LLM.
 The paper uses base models: 12 layers, W_Q 768 x 768, W_MLP 3072 x 768.
 
 The statistic is size-free: the fraction of a matrix's relative singular values in

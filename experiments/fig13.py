@@ -9,8 +9,8 @@ Runtime: see ``wall_time_s`` in figures/fig13.json.
 Contexts (length T, standardised): sin(t), t = 0, 1, ..., T - 1, and i.i.d. N(0, 1) (seed).
 Strategies (lowrank_ts/embeddings.py; d = 64, the size of our trained models):
   - quantized (Chronos bins): Chronos' mean-scale tokenizer, then the rows of a bin table --
-    a trained Chronos-T5's (``--t5-model``; committed run: /tmp/issue12_runs/t5-hf, d_model 64,
-    1500 CPU steps) or, without one, a random-init table N(0, 1) (said in the params);
+    a trained Chronos-T5's (``--t5-model``; committed run:
+    runs/pretrain/hf/t5_dense, d_model 64, 2 000 CPU steps with Adam eps 1e-20 -- ``python -m experiments.pretrain_sweep --export runs/pretrain/hf t5_dense``) or, without one, a random-init table N(0, 1) (said in the params);
   - patch MLP: the shipped trained Chronos-Bolt's input patch embedding (k = 16);
   - Time-MoE (Corollary 2): random w, v ~ N(0, 1), beta = 1;
   - Chebyshev (appendix I): k = 8 fixed features (rank exactly 8 by construction).

@@ -14,8 +14,8 @@ Embedded inputs (columns are tokens):
     beta = 1, on the same instance-normalised contexts (every value a token);
   - Chronos-T5 (``--t5-model``, when given): token embeddings (rows of its table, EOS left out)
     of the real contexts (the last context_length values of each real series), side by side. The committed run
-    uses /tmp/issue12_runs/t5-hf: a chronos-t5 of d_model 64 trained 1500 steps on CPU (the
-    README "Compression" command), far from the paper's chronos-t5-base;
+    uses runs/pretrain/hf/t5_dense, d_model 64, 2 000 CPU steps with Adam eps 1e-20 -- ``python -m experiments.pretrain_sweep --export runs/pretrain/hf t5_dense``,
+    far from the paper's chronos-t5-base;
   - text: all-MiniLM-L6-v2 (experiments/text_model.py), a SUBSTITUTE for the paper's T5 LLM on
     Dickens: BERT's embedded input (word + position + type, LayerNorm) of a fixed 12-sentence
     set tokenised with its own tokenizer.json.

@@ -7,8 +7,8 @@ Command: ``python -m experiments.fig5 [--seed S] [--out DIR] [--full | --smoke] 
 Runtime: see ``wall_time_s`` in figures/fig5.json.
 
 Models: the shipped Chronos-Bolt (``--model`` to change; d_model 64, 2 encoder layers) and,
-with ``--t5-model``, a Chronos-T5 (the committed run: /tmp/issue12_runs/t5-hf, d_model 64,
-2 encoder layers, 1500 CPU steps -- the paper's Fig. 5 uses chronos-t5-base, 12 layers). Text
+with ``--t5-model``, a Chronos-T5 (the committed run: runs/pretrain/hf/t5_dense, d_model 64, 2 000 CPU steps with Adam eps 1e-20 -- ``python -m experiments.pretrain_sweep --export runs/pretrain/hf t5_dense``,
+2 encoder layers -- the paper's Fig. 5 uses chronos-t5-base, 12 layers). Text
 model: all-MiniLM-L6-v2 (6 layers, d = 384), a SUBSTITUTE for the paper's T5 LLM.
 
 Claims checked (decided before running; EPS_GRID = 1e-1, 10^-1.5, 1e-2, 10^-2.5, 1e-3):
