@@ -14,8 +14,7 @@ dense, the authors' Bolt layouts (d0, alpha) = (2, 0.25), (3, 0.5), (5, 0.7) of 
 again with the embedding and head (REG token table, input and output patch embeddings)
 initialised from the trained dense run instead of from scratch. ``--full``: chronos-bolt-small
 (``gpu-zeroshot``, 100 000 steps, batch 256) with the unscaled layouts (not run here).
-Chronos-T5 rows of Fig. 7 ((3, 0.27), (5, 0.35), (7, 0.40)) are not run: a Chronos-T5 trains
-far slower on this CPU (see paper_repro.md).
+Chronos-T5 rows of Fig. 7 ((3, 0.27), (5, 0.35), (7, 0.40)): experiments/fig7_t5.py.
 
 Measured per run: the paper's attention size ratio (parameters of q, k, v, o), aggregate WQL
 and MASE relative to Seasonal Naive on the in-domain benchmark (16 real series) and zero-shot
