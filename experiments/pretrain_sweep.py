@@ -250,6 +250,9 @@ def ensure(name: str, size: str, root: str | None = None, progress: bool = False
   """Trains run ``name`` (resuming; a no-op when done), training the dense run first when the
   run reuses its embedding; returns its workdir."""
   path = workdir(name, size, root)
+  # A finished run of another config (an older protocol) is never reused silently; the
+  # KernelSynth pool's path is set per root (kernel_synth_pool), so it may differ.
+  checkpoints.check_reusable(path, run_config(name, size), ignore=("kernel_synth_path",))
   if done(name, size, root):
     return path
   init = None

@@ -177,16 +177,9 @@ SWEEPS = {"d": d_sweep, "h": h_sweep, "k": k_sweep, "r": r_sweep}
 def ensure_trained(run: Run, root: str) -> str:
   """``root/run.name``, trained to ``run.config.steps`` (resumed or reused if it already is)."""
   workdir = os.path.join(root, run.name)
-  if os.path.exists(os.path.join(workdir, checkpoints.CONFIG_FILE)):
-    # A run of that name trained with other settings is never reused silently. The KernelSynth
-    # pool's path may differ (another root): the pool is named by its size and seed.
-    saved = checkpoints.read_config(workdir)
-    diffs = [f"{f.name}: {getattr(saved, f.name)!r} (recorded) vs {getattr(run.config, f.name)!r}"
-             for f in dataclasses.fields(saved) if f.name != "kernel_synth_path"
-             and getattr(saved, f.name) != getattr(run.config, f.name)]
-    if diffs:
-      raise ValueError(f"run {workdir!r} was trained with other settings than the sweep's "
-                       f"{run.name!r} (" + "; ".join(diffs) + "): use another --workdir")
+  # A run of that name trained with other settings is never reused silently. The KernelSynth
+  # pool's path may differ (another root): the pool is named by its size and seed.
+  checkpoints.check_reusable(workdir, run.config, ignore=("kernel_synth_path",))
   steps = checkpoints.checkpoint_steps(workdir)
   if not steps or steps[-1] < run.config.steps:
     _ensure_pool(run.config)

@@ -112,3 +112,15 @@ def test_export_writes_a_folder_that_loads_as_the_run(tmp_path):
   for (path, a), (_, b) in zip(nnx.to_flat_state(nnx.state(exported, nnx.Param)),
                                nnx.to_flat_state(nnx.state(run, nnx.Param))):
     np.testing.assert_array_equal(np.asarray(a[...]), np.asarray(b[...]), err_msg=str(path))
+
+
+def test_a_finished_run_of_another_config_is_not_reused(tmp_path):
+  import json
+  import os
+  path = sweep.workdir("t5_dense", "smoke", str(tmp_path))
+  os.makedirs(path)
+  other = dataclasses.replace(sweep.run_config("t5_dense", "smoke"), attention="authors:1,0.3")
+  with open(os.path.join(path, "train_config.json"), "w") as f:
+    json.dump(dataclasses.asdict(other), f)
+  with pytest.raises(ValueError, match=r"other settings \(attention: 'authors:1,0.3' \(recorded\)"):
+    sweep.ensure("t5_dense", "smoke", str(tmp_path))

@@ -97,6 +97,26 @@ def read_config(workdir: str) -> TrainConfig:
     raise ValueError(f"{path}: {err}") from None
 
 
+def config_differences(recorded: TrainConfig, config: TrainConfig,
+                       ignore: tuple[str, ...] = ()) -> list[str]:
+  """``"field: recorded (recorded) vs new"`` for each TrainConfig field (outside ``ignore``)
+  where ``config`` differs from the ``recorded`` one."""
+  return [f"{f.name}: {getattr(recorded, f.name)!r} (recorded) vs {getattr(config, f.name)!r}"
+          for f in dataclasses.fields(TrainConfig) if f.name not in ignore
+          and getattr(recorded, f.name) != getattr(config, f.name)]
+
+
+def check_reusable(workdir: str, config: TrainConfig, ignore: tuple[str, ...] = ()) -> None:
+  """A ValueError naming each differing field when ``workdir`` records a run of another config
+  (nothing when it records none): what an experiment calls before reusing a finished run."""
+  if not os.path.exists(os.path.join(workdir, CONFIG_FILE)):
+    return
+  diffs = config_differences(read_config(workdir), config, ignore)
+  if diffs:
+    raise ValueError(f"run {workdir!r} was trained with other settings (" + "; ".join(diffs)
+                     + "): use another --workdir")
+
+
 def record_config(workdir: str, config: TrainConfig, write: bool = True) -> None:
   """Writes ``config`` to ``workdir`` (when ``write``); refuses to resume a run whose steps it
   would change (a ValueError naming the recorded file and each changed field)."""
