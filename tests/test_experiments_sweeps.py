@@ -131,7 +131,7 @@ def test_a_run_trained_with_other_settings_is_not_reused(tmp_path, monkeypatch):
   other = dataclasses.replace(run.config, adam_eps=1e-8, kernel_synth_path="/elsewhere/pool.npy")
   fields = dataclasses.asdict(other)
   (workdir / "train_config.json").write_text(json.dumps(fields))
-  with pytest.raises(ValueError, match=r"other settings .*adam_eps: 1e-08 \(recorded\)"):
+  with pytest.raises(ValueError, match=r"other settings .*adam_eps: 1e-08 -> 1e-20"):
     sweeps.ensure_trained(run, str(tmp_path))
   fields["adam_eps"] = run.config.adam_eps  # now only the pool's path differs: not refused;
   (workdir / "train_config.json").write_text(json.dumps(fields))

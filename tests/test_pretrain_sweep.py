@@ -122,5 +122,5 @@ def test_a_finished_run_of_another_config_is_not_reused(tmp_path):
   other = dataclasses.replace(sweep.run_config("t5_dense", "smoke"), attention="authors:1,0.3")
   with open(os.path.join(path, "train_config.json"), "w") as f:
     json.dump(dataclasses.asdict(other), f)
-  with pytest.raises(ValueError, match=r"other settings \(attention: 'authors:1,0.3' \(recorded\)"):
+  with pytest.raises(ValueError, match=r"other settings \(recorded -> wanted: attention: 'authors:1,0.3' -> 'dense'"):
     sweep.ensure("t5_dense", "smoke", str(tmp_path))

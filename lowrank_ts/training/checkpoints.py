@@ -99,9 +99,9 @@ def read_config(workdir: str) -> TrainConfig:
 
 def config_differences(recorded: TrainConfig, config: TrainConfig,
                        ignore: tuple[str, ...] = ()) -> list[str]:
-  """``"field: recorded (recorded) vs new"`` for each TrainConfig field (outside ``ignore``)
-  where ``config`` differs from the ``recorded`` one."""
-  return [f"{f.name}: {getattr(recorded, f.name)!r} (recorded) vs {getattr(config, f.name)!r}"
+  """``"field: recorded -> new"`` for each TrainConfig field (outside ``ignore``) where
+  ``config`` differs from the ``recorded`` one."""
+  return [f"{f.name}: {getattr(recorded, f.name)!r} -> {getattr(config, f.name)!r}"
           for f in dataclasses.fields(TrainConfig) if f.name not in ignore
           and getattr(recorded, f.name) != getattr(config, f.name)]
 
@@ -113,8 +113,8 @@ def check_reusable(workdir: str, config: TrainConfig, ignore: tuple[str, ...] = 
     return
   diffs = config_differences(read_config(workdir), config, ignore)
   if diffs:
-    raise ValueError(f"run {workdir!r} was trained with other settings (" + "; ".join(diffs)
-                     + "): use another --workdir")
+    raise ValueError(f"run {workdir!r} was trained with other settings (recorded -> wanted: "
+                     + "; ".join(diffs) + "): use another --workdir")
 
 
 def record_config(workdir: str, config: TrainConfig, write: bool = True) -> None:
@@ -122,11 +122,7 @@ def record_config(workdir: str, config: TrainConfig, write: bool = True) -> None
   would change (a ValueError naming the recorded file and each changed field)."""
   path = os.path.join(workdir, CONFIG_FILE)
   if os.path.exists(path):
-    saved = read_config(workdir)
-    diffs = [f"{f.name}: {getattr(saved, f.name)!r} -> {getattr(config, f.name)!r}"
-             for f in dataclasses.fields(TrainConfig)
-             if f.name not in RESUMABLE_CHANGES
-             and getattr(saved, f.name) != getattr(config, f.name)]
+    diffs = config_differences(read_config(workdir), config, ignore=RESUMABLE_CHANGES)
     if diffs:
       raise ValueError(f"{path} records a run with a different config (" + "; ".join(diffs)
                        + "): resume with the same settings or use a new --workdir")
