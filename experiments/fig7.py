@@ -87,12 +87,14 @@ def baseline_points() -> dict:
   return out
 
 
-def compute(size, seed, root=None, names=NAMES, family="bolt", time_series=None):
-  """Scores, times and memory of the runs ``names`` of one family (the first is its dense
-  run), every ratio relative to that dense run; time and memory on all zero-shot contexts, or
-  on ``time_series`` of them evenly spaced over the benchmark (every dataset represented)."""
+def compute(size, seed, root=None, names=NAMES, time_series=None):
+  """Scores, times and memory of the runs ``names`` of one family (the first is its dense run,
+  whose family is theirs), every ratio relative to that dense run; time and memory on all
+  zero-shot contexts, or on ``time_series`` of them evenly spaced over the benchmark (every
+  dataset represented)."""
   del seed  # the runs' seeds are the protocol's (experiments.pretrain_sweep)
   dense = names[0]
+  family = sweep.RUNS[dense].family
   bench = sweep.tasks(size)
   naive = sweep.naive_baselines(bench)
   scores = {n: sweep.scores(n, size, root, bench, naive) for n in names}

@@ -66,7 +66,7 @@ TIME_SERIES = {"smoke": None, "default": 256, "full": None}
 
 
 def compute(size, seed, root=None):
-  return fig7.compute(size, seed, root, names=NAMES, family="t5", time_series=TIME_SERIES[size])
+  return fig7.compute(size, seed, root, names=NAMES, time_series=TIME_SERIES[size])
 
 
 def verdicts(results, params):
