@@ -108,6 +108,11 @@ CASES = {
         r"^real_series: cannot parse 'maybe' \(real_series must be true or false, got 'maybe'\)"),
     "override int": (lambda: train_config.with_overrides(
         train_config.TrainConfig(), {"steps": "many"}), r"^steps: cannot parse 'many'"),
+    # training/checkpoints.py.
+    "config differences": (lambda: checkpoints.config_differences(
+        train_config.TrainConfig(), {"steps": 3}), r"^config must be a TrainConfig, got dict"),
+    "check reusable": (lambda: checkpoints.check_reusable(".", "cpu-test"),
+                       r"^config must be a TrainConfig, got str"),
     # training/metrics.py.
     "logdir": (lambda: metrics.TensorBoardScalars(""), r"^logdir must be a non-empty path"),
 }
@@ -141,6 +146,18 @@ def test_t5_inputs_are_checked(t5):
   with pytest.raises(ValueError, match=r"^encoder_BSD must be \[batch=2, length, d_model\], "
                                        r"got \(1, 3"):
     t5.decode(ids, jnp.ones((1, 3, t5.d_model)))
+
+
+def test_sampler_program_and_its_memory_check_their_arguments(t5):
+  import jax
+
+  from experiments import pretrain_sweep
+  from lowrank_ts.inference import sampling
+  ids = jnp.ones((2, 3), jnp.int32)
+  with pytest.raises(ValueError, match=r"^num_samples must be"):
+    sampling.lowered(t5, ids, None, jax.random.key(0), num_samples=0, horizon=2)
+  with pytest.raises(ValueError, match=r"^family must be one of \('bolt', 't5'\), got 'rnn'"):
+    pretrain_sweep.working_bytes(t5, np.ones((2, 8), np.float32), family="rnn")
 
 
 def test_t5_config_type_is_checked():

@@ -101,6 +101,9 @@ def config_differences(recorded: TrainConfig, config: TrainConfig,
                        ignore: tuple[str, ...] = ()) -> list[str]:
   """``"field: recorded -> new"`` for each TrainConfig field (outside ``ignore``) where
   ``config`` differs from the ``recorded`` one."""
+  for name, value in (("recorded", recorded), ("config", config)):
+    if not isinstance(value, TrainConfig):
+      raise ValueError(f"{name} must be a TrainConfig, got {type(value).__name__}")  # noqa: TRY004
   return [f"{f.name}: {getattr(recorded, f.name)!r} -> {getattr(config, f.name)!r}"
           for f in dataclasses.fields(TrainConfig) if f.name not in ignore
           and getattr(recorded, f.name) != getattr(config, f.name)]
@@ -109,6 +112,8 @@ def config_differences(recorded: TrainConfig, config: TrainConfig,
 def check_reusable(workdir: str, config: TrainConfig, ignore: tuple[str, ...] = ()) -> None:
   """A ValueError naming each differing field when ``workdir`` records a run of another config
   (nothing when it records none): what an experiment calls before reusing a finished run."""
+  if not isinstance(config, TrainConfig):
+    raise ValueError(f"config must be a TrainConfig, got {type(config).__name__}")  # noqa: TRY004
   if not os.path.exists(os.path.join(workdir, CONFIG_FILE)):
     return
   diffs = config_differences(read_config(workdir), config, ignore)
