@@ -37,12 +37,12 @@ def _time(fn, *args, repeats):
 def run(size: str = "small", batch: int = 8, samples: int = 20, context: int = 512,
         horizon: int = 64, repeats: int = 20) -> dict:
   from lowrank_ts.inference import sampling
-  from lowrank_ts.models import Chronos, ChronosConfig
+  from lowrank_ts.models import ChronosConfig, registry
   from lowrank_ts.models.config import T5Config
   d_model, d_ff, layers, heads, d_kv = inference.SIZES[size]
   t5 = T5Config(vocab_size=4096, d_model=d_model, d_ff=d_ff, num_layers=layers,
                 num_heads=heads, d_kv=d_kv, initializer_factor=0.05)
-  model = Chronos(ChronosConfig(t5), rngs=nnx.Rngs(0))
+  model = registry.build(ChronosConfig(t5), seed=0)
   graphdef, state = nnx.split(model)
   ids = jax.random.randint(jax.random.key(1), (batch, context + 1), 3, 4096)
   mask = jnp.ones(ids.shape, bool)

@@ -70,7 +70,7 @@ from lowrank_ts.data import benchmark
 from lowrank_ts.evaluation import report, scoring
 from lowrank_ts.inference import forecasting
 from lowrank_ts.interop import hf
-from lowrank_ts.models import Chronos, allocation, posthoc
+from lowrank_ts.models import allocation, posthoc
 
 EPS_GRID = (0.0, 1e-3, 10 ** -2.5, 1e-2, 10 ** -1.5, 1e-1, 10 ** -0.75, 10 ** -0.5, 10 ** -0.25)
 PAPER_RATIOS = (0.237, 0.151)
@@ -173,9 +173,8 @@ def sweep(model, p, seed, label):
   tasks = _benchmarks(p)
   baselines = {n: scoring.per_dataset(scoring.evaluate(_naive(n), t)) for n, t in tasks.items()}
   spectra = posthoc.spectra(model)
-  is_chronos = isinstance(model, Chronos)
-  samples = p["t5_samples"] if is_chronos else None
-  options = {"num_samples": samples} if is_chronos else {}
+  samples = p["t5_samples"] if model.sampled else None
+  options = {"num_samples": samples} if model.sampled else {}
   dense = _scores(model, tasks, baselines, seed, samples)
   contexts = _timing_batch(tasks["zero_shot"])
   horizon = model.config.prediction_length  # one model call, one compilation per variant
@@ -197,7 +196,7 @@ def sweep(model, p, seed, label):
            **_relative(_scores(product, tasks, baselines, seed, samples), dense),
            "time_ratio": _time_ratio(compressed, model, contexts, horizon, p["time_repeats"],
                                      seed, options) if p["time_repeats"] else None}
-    if is_chronos:
+    if model.sampled:  # next-token logits: a token vocabulary
       jt = tasks["in_domain"][:p["jaccard_series"]] if p["jaccard_series"] else tasks["in_domain"]
       row["top10_jaccard"] = _jaccard(model, product, jt)
     row["seconds"] = time.time() - start

@@ -87,19 +87,8 @@ def mlp_matrices(model) -> list[np.ndarray]:
 def encoder_layer_inputs(model, context: np.ndarray) -> list[np.ndarray]:
   """The input to each encoder layer, then the last layer's output, for one context (Fig. 5c):
   ``num_layers + 1`` matrices ``[d_model, tokens]``."""
-  context = np.asarray(context, np.float32)[None]
-  if isinstance(model, ChronosBolt):
-    k = model.config.input_patch_size
-    normed, _, _ = instance_norm(jnp.asarray(context))
-    patches = patchify(normed, k)
-    mask = jnp.nan_to_num(patchify(jnp.ones_like(normed), k), nan=0.0)
-    patches = jnp.where(mask > 0, patches, 0.0)
-    embeds = model.input_patch_embedding(jnp.concatenate([patches, mask], -1))
-    embeds = jnp.concatenate([embeds, model.shared[...][1][None, None]], axis=1)  # REG token
-    hidden = model.encoder.hidden_states(embeds)
-  else:
-    ids, mask, _ = model.config.tokenizer.tokenize(context)
-    hidden = model.encoder.hidden_states(model.shared[...][jnp.asarray(ids)], jnp.asarray(mask))
+  embeds, mask = model.encoder_inputs(np.asarray(context, np.float32)[None])
+  hidden = model.encoder.hidden_states(embeds, mask)
   return [np.asarray(h[0]).T.astype(np.float64) for h in hidden]
 
 

@@ -39,6 +39,8 @@ STEP_BUCKET = 16
 class Chronos(T5):
   """A T5 with Chronos' tokenizer and sampling defaults (``self.config``, a ChronosConfig)."""
 
+  sampled = True  # forecasts are sample paths over a token vocabulary (registry.ForecastModel)
+
   def __init__(self, config: ChronosConfig, *, rngs: nnx.Rngs, dtype=jnp.float32):
     if not isinstance(config, ChronosConfig):
       raise ValueError(f"config must be a ChronosConfig, got {type(config).__name__}")
@@ -71,6 +73,13 @@ class Chronos(T5):
     ce_BT = optax.softmax_cross_entropy_with_integer_labels(
         logits_BTV.astype(jnp.float32), jnp.where(valid_BT, labels_BT, 0))
     return jnp.sum(ce_BT * valid_BT) / jnp.maximum(jnp.sum(valid_BT), 1)
+
+  def encoder_inputs(self, context_BT: np.ndarray) -> tuple[jax.Array, jax.Array]:
+    """``(embeds_BLD, mask_BL)``: what the encoder reads for float contexts ``[B, T]`` (NaN =
+    missing): the mean-scaled tokens (EOS appended) looked up in the shared table."""
+    context_BT = checks.float_array(context_BT, "context_BT", ndim=2)
+    ids, mask, _ = self.config.tokenizer.tokenize(context_BT[:, -self.config.context_length:])
+    return self.shared[...][jnp.asarray(ids)], jnp.asarray(mask)
 
   # -- forecasting ------------------------------------------------------------------------------
   def sample_paths(self, context: np.ndarray, horizon: int, key: Any, *,

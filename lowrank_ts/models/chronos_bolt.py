@@ -103,6 +103,8 @@ class ResidualBlock(nnx.Module):
 class ChronosBolt(nnx.Module):
   """Chronos-Bolt forecasting model (``self.config`` is its :class:`BoltConfig`)."""
 
+  sampled = False  # direct quantile forecasts (registry.ForecastModel)
+
   def __init__(self, config: BoltConfig, *, rngs: nnx.Rngs, dtype=jnp.float32):
     if not isinstance(config, BoltConfig):
       raise ValueError(f"config must be a BoltConfig, got {type(config).__name__}")
@@ -134,11 +136,9 @@ class ChronosBolt(nnx.Module):
     length = self.config.context_length
     return context_BT[:, -length:], mask_BT[:, -length:].astype(jnp.float32)
 
-  def encode(self, context_BT, mask_BT=None):
-    """``(hidden_BND, attention_mask_BN, loc_B1, scale_B1)`` for raw contexts (NaN = missing).
-
-    ``N`` counts patches plus the REG token.
-    """
+  def _embed(self, context_BT, mask_BT):
+    """``(embeds_BND, attention_mask_BN, loc_B1, scale_B1)``: instance-normalised patches (and
+    their masks) through the input residual block, then the REG token."""
     context_BT, mask_BT = self._context(context_BT, mask_BT)
     normed_BT, loc, scale = instance_norm(context_BT)
     patches_BNP = patchify(normed_BT, self.config.input_patch_size)
@@ -152,6 +152,20 @@ class ChronosBolt(nnx.Module):
       embeds_BND = jnp.concatenate([embeds_BND, reg_B1D], axis=1)
       attention_mask_BN = jnp.concatenate(
           [attention_mask_BN, jnp.ones((embeds_BND.shape[0], 1), bool)], axis=1)
+    return embeds_BND, attention_mask_BN, loc, scale
+
+  def encoder_inputs(self, context_BT) -> tuple[jax.Array, jax.Array]:
+    """``(embeds_BND, mask_BN)``: what the encoder reads for raw contexts ``[B, T]`` (NaN =
+    missing): the patch embeddings plus the REG token."""
+    embeds_BND, attention_mask_BN, _, _ = self._embed(context_BT, None)
+    return embeds_BND, attention_mask_BN
+
+  def encode(self, context_BT, mask_BT=None):
+    """``(hidden_BND, attention_mask_BN, loc_B1, scale_B1)`` for raw contexts (NaN = missing).
+
+    ``N`` counts patches plus the REG token.
+    """
+    embeds_BND, attention_mask_BN, loc, scale = self._embed(context_BT, mask_BT)
     return self.encoder(embeds_BND, attention_mask_BN), attention_mask_BN, loc, scale
 
   def decode(self, hidden_BND, attention_mask_BN) -> jax.Array:

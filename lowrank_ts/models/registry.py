@@ -5,9 +5,13 @@ The interface (:class:`ForecastModel`), as Flax's gemma ``Transformer`` exposes 
 
 - ``config``: the frozen config it was built from (:class:`ChronosConfig` / :class:`BoltConfig`,
   the backbone in ``config.t5``);
+- ``sampled``: True if forecasts are sample paths over a token vocabulary (they take sampling
+  options and a PRNG key; the model has token logits), False for direct quantiles;
 - ``training_batch(batch)``: host-side (numpy) model inputs from the input pipeline's float
   windows ``{context [B, C], target [B, H]}``;
 - ``loss(batch)``: the fp32 training loss of such a batch (jittable);
+- ``encoder_inputs(context)``: ``(embeds [B, N, d_model], mask [B, N])``, what the encoder
+  stack (``encoder``, with ``hidden_states``) reads for float32 contexts ``[B, T]``;
 - ``forecast(context, horizon, key=None, **options)``: ``{"mean" [B, H], "quantiles"
   [B, H, 9]}`` at :data:`QUANTILE_LEVELS` for float32 contexts ``[B, T]`` (NaN = missing).
 """
@@ -32,10 +36,13 @@ MODELS: dict[type, type[nnx.Module]] = {ChronosConfig: Chronos, BoltConfig: Chro
 
 class ForecastModel(Protocol):
   config: ModelConfig
+  sampled: bool
 
   def training_batch(self, batch: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]: ...
 
   def loss(self, batch: Mapping[str, jax.Array]) -> jax.Array: ...
+
+  def encoder_inputs(self, context: np.ndarray) -> tuple[jax.Array, jax.Array]: ...
 
   def forecast(self, context: np.ndarray, horizon: int, key: Any = None,
                **options) -> dict[str, np.ndarray]: ...

@@ -79,7 +79,8 @@ class TrainConfig:
     checks.positive_int(self.seed, "seed", allow_zero=True)
     checks.positive_int(self.fixed_vocabulary_rank, "fixed_vocabulary_rank", allow_zero=True)
     if self.fixed_vocabulary_rank:
-      if not isinstance(self.model_config, model_configs.ChronosConfig):
+      # What the fixed table is built from (trainer.Trainer): the model's tokenizer.
+      if getattr(self.model_config, "tokenizer", None) is None:
         raise ValueError(f"fixed_vocabulary_rank needs a Chronos-T5 model (a token vocabulary), "
                          f"got model={self.model!r}")
       if self.fixed_vocabulary_rank > self.model_config.t5.d_model:

@@ -1,6 +1,7 @@
 """The model registry and the new config / layout entry points reject bad input by name."""
 
 import jax.numpy as jnp
+import numpy as np
 import pytest
 from flax import nnx
 
@@ -21,6 +22,37 @@ def test_registry_builds_every_kind_and_names_bad_arguments():
     registry.abstract(named_config("chronos-t5-cpu").t5)
   with pytest.raises(ValueError, match="model must be a Chronos or ChronosBolt model, got object"):
     registry.check_model(object())
+
+
+def test_every_model_has_the_whole_interface():
+  members = [m for m in vars(registry.ForecastModel) if not m.startswith("_")]
+  members += list(registry.ForecastModel.__annotations__)
+  assert {"config", "sampled", "training_batch", "loss", "encoder_inputs", "forecast"} <= set(
+      members)
+  for model_class in registry.MODELS.values():
+    assert all(hasattr(model_class, m) for m in members if m != "config"), model_class
+
+
+def test_encoder_inputs_are_what_the_model_encodes():
+  """``encoder_inputs`` through the encoder equals the model's own encoding path (exact: the
+  same operations in the same order)."""
+  rng = np.random.default_rng(0)
+  context = rng.normal(size=(3, 80)).astype(np.float32) * 5 + 20
+  context[1, :30] = np.nan
+  bolt = registry.build(named_config("chronos-bolt-cpu"))
+  embeds, mask = bolt.encoder_inputs(context)
+  hidden, bolt_mask, _, _ = bolt.encode(context)
+  np.testing.assert_array_equal(mask, bolt_mask)
+  np.testing.assert_array_equal(bolt.encoder(embeds, mask), hidden)
+  assert not bolt.sampled
+  chronos = registry.build(named_config("chronos-t5-cpu-mini"))
+  embeds, mask = chronos.encoder_inputs(context)
+  ids, ids_mask, _ = chronos.config.tokenizer.tokenize(context)
+  np.testing.assert_array_equal(mask, ids_mask)
+  np.testing.assert_array_equal(chronos.encoder(embeds, mask), chronos.encode(ids, ids_mask))
+  assert chronos.sampled
+  with pytest.raises(ValueError, match="context_BT must have 2 dimensions"):
+    chronos.encoder_inputs(context[0])
 
 
 def test_with_attention_names_unknown_kinds():
