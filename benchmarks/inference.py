@@ -38,11 +38,9 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import functools
-import gc
 import json
 import os
 import pathlib
-import resource
 import statistics
 import subprocess
 import sys
@@ -51,7 +49,7 @@ import time
 
 import numpy as np
 
-from benchmarks import common
+from benchmarks import common, memory
 from benchmarks.flops import bolt_forecast_flops, chronos_forecast_flops
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -70,46 +68,6 @@ CHRONOS_VARIANTS = ("dense", "posthoc", *(f"ratio-{r}" for r in LAYOUTS))
 # ------------------------------------------------------------------------------------------
 # Workers: one implementation per process
 # ------------------------------------------------------------------------------------------
-
-def _status_bytes(field: str) -> int:
-  with open("/proc/self/status") as f:
-    for line in f:
-      if line.startswith(field + ":"):
-        return int(line.split()[1]) * 1024  # reported in kB
-  raise RuntimeError(f"/proc/self/status has no {field}")
-
-
-def _current_rss() -> int:
-  return _status_bytes("VmRSS")
-
-
-def _reset_peak_rss() -> bool:
-  """Restarts this process's RSS high-water mark (Linux >= 4.0); False where not possible."""
-  try:
-    with open("/proc/self/clear_refs", "w") as f:
-      f.write("5")
-    return True
-  except OSError:
-    return False
-
-
-def _settle() -> dict:
-  """After loading: the process's peak so far, then a fresh peak from the idle loaded state."""
-  gc.collect()
-  setup_peak = _peak_rss()
-  reset = _reset_peak_rss()
-  return {"setup_peak_rss_bytes": setup_peak, "peak_rss_reset_after_setup": reset}
-
-
-def _peak_rss() -> int:
-  """This process's peak RSS. Linux carries ``ru_maxrss`` over from the forking parent across
-  exec (a worker would report at least the driver's RSS), so read the high-water mark of this
-  process's own address space (VmHWM) and use ``ru_maxrss`` only where that is missing."""
-  try:
-    return _status_bytes("VmHWM")
-  except (OSError, RuntimeError):
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
-
 
 def _series(batch: int, length: int) -> np.ndarray:
   """Positive random-walk-plus-season series, float32 ``[batch, length]``."""
@@ -137,7 +95,7 @@ def _ours(spec: dict) -> dict:
 
   from lowrank_ts.inference import sampling
   from lowrank_ts.interop import hf
-  from lowrank_ts.models import Chronos, lowrank, posthoc
+  from lowrank_ts.models import lowrank, posthoc, registry
   context = _series(spec["batch"], spec["context"])
   info = {}
   if spec["variant"].startswith("ratio-"):  # random weights: only the config is read
@@ -145,7 +103,7 @@ def _ours(spec: dict) -> dict:
         (pathlib.Path(spec["folder"]) / "config.json").read_text()))
     d0, beta = LAYOUTS[spec["variant"].removeprefix("ratio-")]
     config = dataclasses.replace(dense, t5=lowrank.authors_layout(dense.t5, d0, beta))
-    model = Chronos(config, rngs=nnx.Rngs(0))
+    model = registry.build(config, seed=0)
     info = {"base_tilde_d": d0, "beta": beta,
             "d_kv": [s.d_kv for s in config.t5.attention_specs("encoder")]
             + [s.d_kv for s in config.t5.attention_specs("decoder_cross")]}
@@ -162,14 +120,14 @@ def _ours(spec: dict) -> dict:
   graphdef, state = nnx.split(model)
   params = nnx.state(model, nnx.Param)
   param_bytes = sum(x.nbytes for x in jax.tree.leaves(params))
-  info.update(_settle())
-  idle = _current_rss()
+  info.update(memory.settle())
+  idle = memory.rss_bytes()
   if spec["family"] == "bolt":
     t5 = model.config.t5
     flops = bolt_forecast_flops(model.config, spec["batch"], spec["context"])
     timing = common.timed(lambda: model.predict_quantiles(context, spec["horizon"]),
                           spec["repeats"])
-    peak = _peak_rss()
+    peak = memory.peak_rss_bytes()
     program = jax.jit(lambda state, x: nnx.merge(graphdef, state)(x)).lower
     args = (state, jnp.asarray(context))
   else:
@@ -179,7 +137,7 @@ def _ours(spec: dict) -> dict:
                                    spec["samples"])
     timing = common.timed(lambda: model.sample_paths(
         context, spec["horizon"], key, num_samples=spec["samples"]), spec["repeats"])
-    peak = _peak_rss()
+    peak = memory.peak_rss_bytes()
     # The very program sample_paths ran (same static and traced arguments as
     # sampling.sample passes): JAX returns its cached executable instead of compiling again.
     # (context is a multiple of 64 long and the horizon <= prediction_length: one chunk, no
@@ -220,11 +178,11 @@ def _reference(spec: dict) -> dict:
     def call():
       return pipeline.predict(context, prediction_length=spec["horizon"],
                               num_samples=spec["samples"])
-  settled = _settle()
-  idle = _current_rss()
+  settled = memory.settle()
+  idle = memory.rss_bytes()
   with torch.inference_mode():
     timing = common.timed(call, spec["repeats"])
-  peak = _peak_rss()
+  peak = memory.peak_rss_bytes()
   return {**timing, "peak_rss_bytes": peak, "idle_rss_bytes": idle, "param_bytes": param_bytes,
           "process_peak_rss_bytes": max(peak, settled["setup_peak_rss_bytes"]),
           "working_bytes": peak - idle, **settled}

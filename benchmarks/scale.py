@@ -34,7 +34,7 @@ import sys
 import tempfile
 import time
 
-from benchmarks import common, inference
+from benchmarks import common, inference, memory
 
 SERIES = (8, 64, 512, 4096, 16384)
 CONTEXTS = (64, 128, 256, 512, 1024, 2048)
@@ -67,13 +67,13 @@ def _worker(spec: dict) -> dict:
       forecasting.forecast(model, context if rows is None else context[:rows], spec["horizon"],
                            batch_size=spec["batch"])
   call(min(spec["batch"], spec["series"]))  # warm-up: compiles ours, one batch
-  settled = inference._settle()
-  idle = inference._current_rss()
+  settled = memory.settle()
+  idle = memory.rss_bytes()
   start = time.perf_counter()
   call()
   seconds = time.perf_counter() - start
   return {"seconds": seconds, "series_per_s": spec["series"] / seconds,
-          "peak_rss_bytes": inference._peak_rss(), "idle_rss_bytes": idle, **settled}
+          "peak_rss_bytes": memory.peak_rss_bytes(), "idle_rss_bytes": idle, **settled}
 
 
 def _spawn(spec: dict) -> dict:
@@ -162,8 +162,8 @@ def demo(size: str, num_series: int, batch: int = BATCH, context: int = FIXED_CO
     walk = rng.normal(size=(rows, context)).cumsum(-1)
     series[start:start + rows] = 50 + walk + 10 * np.sin(2 * np.pi * np.arange(context) / 24)
   record["input_bytes"] = series.nbytes
-  settled = inference._settle()
-  record["loaded_rss_bytes"] = inference._current_rss()
+  settled = memory.settle()
+  record["loaded_rss_bytes"] = memory.rss_bytes()
   record.update(settled)
   start, done, checksum, next_mark = time.perf_counter(), 0, 0.0, every
   for _, out in forecasting.forecast_batches(model, series, HORIZON, batch_size=batch):
@@ -171,7 +171,7 @@ def demo(size: str, num_series: int, batch: int = BATCH, context: int = FIXED_CO
     checksum += float(np.sum(out["mean"], dtype=np.float64))
     if done >= next_mark or done == num_series:
       point = {"series_done": done, "seconds": time.perf_counter() - start,
-               "rss_bytes": inference._current_rss(), "peak_rss_bytes": inference._peak_rss()}
+               "rss_bytes": memory.rss_bytes(), "peak_rss_bytes": memory.peak_rss_bytes()}
       record["points"].append(point)
       log(f"  {done} series: {point['seconds']:.0f} s, RSS {point['rss_bytes'] / 2**20:.0f} "
           f"MB, peak {point['peak_rss_bytes'] / 2**20:.0f} MB", flush=True)
