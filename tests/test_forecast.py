@@ -127,16 +127,19 @@ def test_cli_end_to_end(chronos_folder, tmp_path, capsys):
       line.split(",")[2:] for line in lines[1:]]
 
 
-@pytest.mark.parametrize("content, extra, match", [
-    ("a,b\n1,x\n2,3\n", [], "column 'b' is not numeric"),
-    ("a\n1\n2\n", ["--horizon", "0"], "--horizon must be > 0"),
+@pytest.mark.parametrize("content, extra, match, code", [
+    ("a,b\n1,x\n2,3\n", [], "column 'b' is not numeric", 1),
+    ("a,b\n", [], "has a header but no rows of values", 1),
+    ("a\n1\n2\n", ["--horizon", "0"], "--horizon must be > 0", 2),
 ])
-def test_cli_errors(chronos_folder, tmp_path, capsys, content, extra, match):
+def test_cli_errors(chronos_folder, tmp_path, capsys, content, extra, match, code):
   data = tmp_path / "series.csv"
   data.write_text(content)
   args = ["--model", str(chronos_folder), "--input", str(data), "--out",
           str(tmp_path / "o.csv")]
   args += extra or ["--horizon", "2"]
-  with pytest.raises(SystemExit):
+  with pytest.raises(SystemExit) as exit_:
     forecast.main(args)
-  assert match in capsys.readouterr().err
+  assert exit_.value.code == code  # 1: bad data in a file, 2: a bad argument
+  err = capsys.readouterr().err
+  assert match in err and len(err.strip().splitlines()) == 1  # one line, no traceback

@@ -49,6 +49,9 @@ def test_csv_round_trip_and_errors(tmp_path, bolt):
   path.write_text("")
   with pytest.raises(ValueError, match="header"):
     csv_io.read_wide_csv(path)
+  path.write_text("x,y\n")
+  with pytest.raises(ValueError, match=r"^input .*in\.csv has a header but no rows of values$"):
+    csv_io.read_wide_csv(path)
   result = forecasting.forecast(bolt, values, 3)
   csv_io.write_forecast_csv(tmp_path / "out.csv", names, result)
   lines = (tmp_path / "out.csv").read_text().splitlines()

@@ -35,6 +35,8 @@ def read_wide_csv(path: Any) -> tuple[list[str], np.ndarray]:
   if not rows or not any(cell.strip() for cell in rows[0]):
     raise ValueError(f"input {path} has no header row of series names")
   names = [n.strip() for n in rows[0]]
+  if len(rows) == 1:
+    raise ValueError(f"input {path} has a header but no rows of values")
   values = np.full((len(names), len(rows) - 1), np.nan, np.float32)
   for t, row in enumerate(rows[1:]):
     if len(row) > len(names):
