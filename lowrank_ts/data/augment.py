@@ -26,8 +26,3 @@ def _drop_values(series: np.ndarray, rng: np.random.Generator,
   out[rng.uniform(size=out.shape[0]) < p] = np.nan
   return out
 
-
-def missing_fraction(series: np.ndarray) -> float:
-  """Fraction of NaN values of a 1-D series."""
-  series = checks.float_vector(series, "series", allow_nan=True)
-  return float(np.isnan(series).mean())

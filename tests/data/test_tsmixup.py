@@ -6,6 +6,10 @@ import pytest
 from lowrank_ts.data import augment, instances, tsmixup
 
 
+def _missing_fraction(series: np.ndarray) -> float:
+  return float(np.isnan(series).mean())
+
+
 def _sources():
   rng = np.random.default_rng(0)
   return [rng.normal(5, 2, size=n).astype(np.float32) for n in (3000, 2500, 700, 4000)]
@@ -62,14 +66,14 @@ def test_drop_values_rate_and_determinism():
     assert out.dtype == np.float32 and out.shape == x.shape
     kept = ~np.isnan(out)
     np.testing.assert_array_equal(out[kept], x[kept])
-    rates.append(augment.missing_fraction(out))
+    rates.append(_missing_fraction(out))
   np.testing.assert_array_equal(augment.drop_values(x, np.random.default_rng(3)),
                                 augment.drop_values(x, np.random.default_rng(3)))
   rates = np.array(rates)
   # p ~ U(0, 0.2): rates within [0, 0.2] up to binomial noise (sd <= 0.003 at n = 20000).
   assert rates.min() >= 0 and rates.max() < 0.21
   assert 0.06 < rates.mean() < 0.14  # mean 0.1; sd of a 40-sample mean of U(0, .2) is 0.009
-  assert augment.missing_fraction(augment.drop_values(x, np.random.default_rng(0), 0.0)) == 0
+  assert _missing_fraction(augment.drop_values(x, np.random.default_rng(0), 0.0)) == 0
 
 
 def test_instances_split_and_left_pad():
