@@ -2,7 +2,7 @@
 the paper, nobody reports it for time-series foundation models): a finding, not a claim.
 
 Command: ``python -m experiments.healing [--seed S] [--out DIR] [--smoke | --full]``
-(default: about 15 minutes on 2 idle cores, mostly the three trainings).
+Runtime: see ``wall_time_s`` in figures/healing.json (mostly the three trainings).
 
 Protocol, fixed before any run (nothing here is chosen on M3 / Tourism, nor on the in-domain
 scores): the shipped Chronos-Bolt (lowrank_ts/pretrained/cpu-zeroshot) truncated as Table 2's
