@@ -10,7 +10,7 @@ from statsmodels.tsa.exponential_smoothing.ets import ETSModel
 from statsmodels.tsa.forecasting.theta import ThetaModel
 from statsmodels.tsa.statespace.sarimax import SARIMAX
 
-from lowrank_ts.evaluation import baselines, statistical
+from lowrank_ts.evaluation import baselines, statistical, statistical_arima, statistical_ets
 from lowrank_ts.models.config import QUANTILE_LEVELS
 
 NAMES = sorted(statistical.BASELINES)
@@ -100,7 +100,7 @@ def test_arima_forecasts_levels_of_the_differenced_fit():
   y = _seasonal(3)
   fit = statistical.fit_arima(y, 12)
   (_, d, _), (_, seasonal_d, _, m) = fit.result.model.order, fit.result.model.seasonal_order
-  levels = statistical._integrate(y, np.asarray(fit.result.forecast(12)), d, seasonal_d, m)
+  levels = statistical_arima._integrate(y, np.asarray(fit.result.forecast(12)), d, seasonal_d, m)
   # Same parameters, same data: round-off here (2e-16); the diffuse start of the integrated
   # states has given up to 1e-7 relative with d + D = 2. A missed integration is off by O(1).
   np.testing.assert_allclose(fit.quantiles(12, QUANTILE_LEVELS)[4], levels, rtol=1e-6)
@@ -126,7 +126,8 @@ def test_a_failed_fit_falls_back_to_seasonal_naive_and_is_counted(monkeypatch, n
 
 
 def test_non_finite_quantiles_fall_back(monkeypatch):
-  monkeypatch.setattr(statistical, "_ets_quantiles", lambda r, h, levels: np.full((9, h), np.nan))
+  monkeypatch.setattr(statistical_ets, "_ets_quantiles",
+                      lambda r, h, levels: np.full((9, h), np.nan))
   forecaster = statistical.StatisticalForecaster("auto-ets")
   y = _trending()
   out = forecaster([y, y], 4, [1, 1])
