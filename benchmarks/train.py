@@ -37,7 +37,6 @@ target is missed, by how much.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import os
 import subprocess
@@ -49,89 +48,17 @@ import numpy as np
 
 from benchmarks import common
 from benchmarks.flops import forward_flops
+from benchmarks.train_reference import time_reference
+from benchmarks.train_report import ENCODER_PARTS, diagnosis, table
+from benchmarks.train_workloads import Workload, mesh_workloads, train_config, workloads
 from lowrank_ts.models import lowrank, registry
-from lowrank_ts.models.config import ChronosConfig, T5Config
+from lowrank_ts.models.config import T5Config
 from lowrank_ts.training import data as training_data
-from lowrank_ts.training.config import TrainConfig
 from lowrank_ts.training.trainer import Trainer
 
 TARGET_RATIO = 1.25  # issue 6: ours >= 1.25x the reference's tokens/s
 MESH_WORKER_FLAG = "--mesh-worker"
 _RESULT_MARKER = "MESH_RESULTS_JSON "
-
-
-# -- configurations -----------------------------------------------------------------------------
-@dataclasses.dataclass(frozen=True)
-class Workload:
-  """One model at one batch shape, timed for ours (and the reference when ``reference``)."""
-  name: str
-  model: ChronosConfig
-  context: int
-  horizon: int
-  batch: int
-  mesh_shape: tuple[int, int] = (1, 1)
-  reference: bool = True
-
-
-@dataclasses.dataclass(frozen=True)
-class BenchTrainConfig(TrainConfig):
-  """A :class:`TrainConfig` whose model is the unregistered ``chronos`` config (``model`` only
-  labels it: TrainConfig accepts registered names only)."""
-  chronos: ChronosConfig | None = None
-
-  def __post_init__(self):
-    if not isinstance(self.chronos, ChronosConfig):
-      raise ValueError(  # noqa: TRY004 (the repository raises ValueError for bad arguments)
-          f"chronos must be a ChronosConfig, got {type(self.chronos).__name__}")
-    super().__post_init__()
-
-  @property
-  def model_config(self) -> ChronosConfig:
-    return self.chronos
-
-
-def _chronos(vocab_size, d_model, d_ff, layers, heads, d_kv) -> ChronosConfig:
-  return ChronosConfig(T5Config(vocab_size=vocab_size, d_model=d_model, d_ff=d_ff,
-                                num_layers=layers, num_heads=heads, d_kv=d_kv))
-
-
-def compressed(model: ChronosConfig) -> ChronosConfig:
-  """``model`` with every attention layer at head size ``d_kv / 4`` (size ratio 0.25)."""
-  t5 = lowrank.low_rank_t5(model.t5, lowrank.UniformSchedule(max(model.t5.d_kv // 4, 1)),
-                           "reduced_head_size")
-  return dataclasses.replace(model, t5=t5)
-
-
-def workloads(quick: bool) -> list[Workload]:
-  """The main process's workloads (dense with reference, then compressed)."""
-  from lowrank_ts.models.config import CHRONOS_CONFIGS
-  if quick:  # a one-layer stand-in of the reference point only: compilation dominates
-    dense = [Workload("reference-point (quick)", _chronos(4096, 32, 64, 1, 2, 16), 32, 8, 8)]
-  else:
-    dense = [Workload("reference-point", _chronos(4096, 128, 512, 2, 4, 32), 256, 32, 64),
-             Workload("chronos-t5-tiny", CHRONOS_CONFIGS["chronos-t5-tiny"], 512, 64, 32)]
-  return dense + [dataclasses.replace(w, name=w.name + " compressed 0.25",
-                                      model=compressed(w.model), reference=False)
-                  for w in dense]
-
-
-def mesh_workloads(quick: bool) -> list[Workload]:
-  """The reference point on 8 devices (and, in a full run, on one of the same 8-device
-  process, whose runtime may differ from a 1-device process's)."""
-  ref_point = workloads(quick)[0]
-  shapes = ((8, 1), (2, 4)) if quick else ((1, 1), (8, 1), (2, 4))
-  return [dataclasses.replace(ref_point, name=f"{ref_point.name} mesh {shape}",
-                              mesh_shape=shape, reference=False)
-          for shape in shapes]
-
-
-def train_config(w: Workload) -> BenchTrainConfig:
-  """The training recipe's defaults at ``w``'s shapes; a small KernelSynth pool (the pipeline's
-  cost is measured, not its variety)."""
-  return BenchTrainConfig(model="chronos-t5-tiny", chronos=w.model, batch_size=w.batch,
-                          context_length=w.context, prediction_length=w.horizon,
-                          mesh_shape=w.mesh_shape, min_past=min(60, w.context),
-                          kernel_synth_series=16, kernel_synth_length=1024, steps=10_000)
 
 
 # -- ours -------------------------------------------------------------------------------------
@@ -215,75 +142,6 @@ def _profile_ours(trainer, state, rest, batch, repeats) -> dict:
           "encoder_forward_s": enc["median_s"]}
 
 
-# -- the PyTorch reference ----------------------------------------------------------------------
-def reference_model(t5: T5Config):
-  """transformers' T5ForConditionalGeneration with ``t5``'s dimensions, dropout off."""
-  import transformers
-  if not t5.is_dense:
-    raise ValueError("the reference T5 has dense num_heads x d_kv attention only")
-  config = transformers.T5Config(
-      vocab_size=t5.vocab_size, d_model=t5.d_model, d_kv=t5.d_kv, d_ff=t5.d_ff,
-      num_layers=t5.num_layers, num_decoder_layers=t5.num_decoder_layers, num_heads=t5.num_heads,
-      relative_attention_num_buckets=t5.relative_attention_num_buckets,
-      relative_attention_max_distance=t5.relative_attention_max_distance, dropout_rate=0.0,
-      layer_norm_epsilon=t5.layer_norm_epsilon, initializer_factor=t5.initializer_factor,
-      feed_forward_proj=t5.feed_forward_proj, tie_word_embeddings=t5.tie_word_embeddings,
-      decoder_start_token_id=t5.decoder_start_token_id, pad_token_id=0, eos_token_id=1)
-  return transformers.T5ForConditionalGeneration(config)
-
-
-def time_reference(w: Workload, batches: list[dict], repeats: int, profile: bool = False) -> dict:
-  """Steps of the PyTorch stack (2 threads) on the same batches (cycled)."""
-  import torch
-  torch.set_num_threads(2)
-  torch.manual_seed(0)
-  config = train_config(w)
-  model = reference_model(w.model.t5)
-  model.train()
-  optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate,
-                                weight_decay=config.weight_decay)
-  schedule = torch.optim.lr_scheduler.LambdaLR(
-      optimizer, lambda s: max(0.0, 1.0 - s / config.steps))
-  torch_batches = [{"input_ids": torch.from_numpy(np.asarray(b["input_ids"], np.int64)),
-                    "attention_mask": torch.from_numpy(np.asarray(b["attention_mask"], np.int64)),
-                    "labels": torch.from_numpy(np.asarray(b["labels"], np.int64))}
-                   for b in batches]
-  count = 0
-
-  def forward():
-    nonlocal count
-    batch = torch_batches[count % len(torch_batches)]
-    count += 1
-    return model(**batch).loss
-
-  def step():
-    forward().backward()
-    if config.max_grad_norm > 0:  # in "optimizer and rest", as optax's clipping is in ours
-      torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
-    optimizer.step()
-    schedule.step()
-    optimizer.zero_grad(set_to_none=True)
-
-  result = {"timing": common.timed(step, repeats),
-            "parameters": sum(p.numel() for p in model.parameters()),
-            "torch": torch.__version__, "threads": torch.get_num_threads()}
-  if profile:
-    fwd = common.timed(forward, repeats)
-
-    def forward_backward():
-      forward().backward()
-      optimizer.zero_grad(set_to_none=True)
-
-    fwd_bwd = common.timed(forward_backward, repeats)
-    batch = torch_batches[0]
-    with torch.no_grad():  # the encoder's share of a forward pass (no graph kept)
-      enc = common.timed(lambda: model.encoder(input_ids=batch["input_ids"],
-                                               attention_mask=batch["attention_mask"]), repeats)
-    result["profile"] = {"forward_s": fwd["median_s"], "forward_backward_s": fwd_bwd["median_s"],
-                         "encoder_forward_s": enc["median_s"]}
-  return result
-
-
 # -- records ----------------------------------------------------------------------------------
 def _rates(timing: dict, tokens: int, flops: int, matmul_gflops: float) -> dict:
   steps_per_s = 1.0 / timing["median_s"]
@@ -291,10 +149,6 @@ def _rates(timing: dict, tokens: int, flops: int, matmul_gflops: float) -> dict:
   return {"steps_per_s": steps_per_s, "tokens_per_s": tokens * steps_per_s,
           "gflops": gflops, "fraction_of_matmul_rate": gflops / matmul_gflops,
           "compile_or_first_s": timing["first_s"]}
-
-
-ENCODER_PARTS = ("encoder_attention_projections", "encoder_attention_scores",
-                 "encoder_feed_forward")
 
 
 def _split(profile: dict, step_s: float, flops: dict) -> dict:
@@ -372,54 +226,6 @@ def _mesh_worker(quick: bool, repeats: int, matmul_gflops: float) -> None:
     chosen = devices[:1] if w.mesh_shape == (1, 1) else devices
     records.append(measure(w, repeats, matmul_gflops, chosen))
   print(_RESULT_MARKER + json.dumps(records), flush=True)
-
-
-def diagnosis(record: dict) -> str:
-  """Where a step's time goes in both stacks (from the forward / backward split)."""
-  parts = []
-  for stack in ("ours", "reference"):
-    prof = record.get(stack, {}).get("profile")
-    if prof:
-      step = prof["step_s"]
-      parts.append(f"{stack}: step {step:.3f} s = forward {prof['forward_s']:.3f} s "
-                   f"({prof['forward_s'] / step:.0%}) + backward {prof['backward_s']:.3f} s "
-                   f"({prof['backward_s'] / step:.0%}) + optimizer and rest "
-                   f"{prof['optimizer_and_rest_s']:.3f} s "
-                   f"({prof['optimizer_and_rest_s'] / step:.0%}); forward "
-                   f"{prof['forward_gflops']:.1f} GFLOP/s, backward "
-                   f"{prof['backward_gflops']:.1f} GFLOP/s, encoder forward "
-                   f"{prof['encoder_forward_s']:.3f} s at {prof['encoder_forward_gflops']:.1f} "
-                   f"GFLOP/s; step {record[stack]['gflops']:.1f} GFLOP/s "
-                   f"({record[stack]['fraction_of_matmul_rate']:.0%} of the matmul rate)")
-  flops = record["forward_flops"]
-  shares = sorted(((v / flops["total"], k) for k, v in flops.items() if k != "total"),
-                  reverse=True)[:3]
-  parts.append("largest forward FLOP shares: " + ", ".join(f"{k} {s:.0%}" for s, k in shares)
-               + "; attention scores are "
-               f"{flops['encoder_attention_scores'] / sum(flops[k] for k in ENCODER_PARTS):.0%}"
-               " of the encoder's FLOPs")
-  return "; ".join(parts)
-
-
-def table(records: list[dict], matmul_gflops: float) -> str:
-  lines = [f"Jitted fp32 matmul rate here: {matmul_gflops:.1f} GFLOP/s.", "",
-           ("| workload | stack | mesh | steps/s | tokens/s | train GFLOP/step | GFLOP/s | "
-            "of matmul rate | first call s | ours / reference tokens/s | "
-            "input pipeline batches/s |"),
-           "|---|---|---|---|---|---|---|---|---|---|---|"]
-  for r in records:
-    for stack in ("ours", "reference"):
-      if stack not in r:
-        continue
-      s = r[stack]
-      ratio = f"{r['ratio_tokens_per_s']:.2f}" if stack == "ours" and "reference" in r else ""
-      pipe = f"{r['pipeline']['batches_per_s']:.1f}" if stack == "ours" else ""
-      lines.append(f"| {r['name']} | {stack} | {tuple(r['mesh_shape'])} | "
-                   f"{s['steps_per_s']:.3f} | {s['tokens_per_s']:.0f} | "
-                   f"{r['train_flops_per_step'] / 1e9:.2f} | {s['gflops']:.1f} | "
-                   f"{s['fraction_of_matmul_rate']:.0%} | {s['compile_or_first_s']:.1f} | "
-                   f"{ratio} | {pipe} |")
-  return "\n".join(lines)
 
 
 def main(argv=None) -> int:

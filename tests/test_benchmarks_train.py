@@ -6,6 +6,7 @@ import pytest
 
 from benchmarks import flops as flop_counts
 from benchmarks import train as bench
+from benchmarks import train_reference, train_workloads
 from lowrank_ts.models.config import AttentionSpec, ProjectionSpec, T5Config
 
 
@@ -53,19 +54,19 @@ def test_forward_flops_rejects_bad_sizes(name, value):
 
 
 def test_compressed_model_has_a_quarter_of_the_attention_parameters():
-  for w in bench.workloads(quick=False):
-    ratio = bench.lowrank.attention_size_ratio(bench.compressed(w.model).t5)
+  for w in train_workloads.workloads(quick=False):
+    ratio = bench.lowrank.attention_size_ratio(train_workloads.compressed(w.model).t5)
     assert ratio == pytest.approx(0.25, abs=1e-12)  # exact: d_kv / 4 in every layer
 
 
 def test_bench_train_config_needs_a_chronos_config():
   with pytest.raises(ValueError, match="chronos"):
-    bench.BenchTrainConfig(model="chronos-t5-tiny")
+    train_workloads.BenchTrainConfig(model="chronos-t5-tiny")
 
 
 def test_reference_model_has_our_parameter_count():
-  model = bench.workloads(quick=True)[0].model
-  torch_model = bench.reference_model(model.t5)
+  model = train_workloads.workloads(quick=True)[0].model
+  torch_model = train_reference.reference_model(model.t5)
   assert sum(p.numel() for p in torch_model.parameters()) == bench.registry.parameter_count(model)
 
 
@@ -79,12 +80,12 @@ def test_both_stacks_compute_the_same_loss_and_gradients():
 
   from lowrank_ts.interop import hf
   from lowrank_ts.training.trainer import Trainer
-  w = bench.workloads(quick=True)[0]
+  w = train_workloads.workloads(quick=True)[0]
   (batch,), _ = bench.host_batches(w, 1)
-  trainer = Trainer(bench.train_config(w), jax.devices()[:1])
+  trainer = Trainer(train_workloads.train_config(w), jax.devices()[:1])
   state, rest = trainer.init()
   tensors = hf.to_tensors(nnx.merge(trainer.graphdef, state["params"], rest))
-  reference = bench.reference_model(w.model.t5)
+  reference = train_reference.reference_model(w.model.t5)
   missing, unexpected = reference.load_state_dict(
       {k: torch.tensor(v) for k, v in tensors.items()}, strict=False)
   assert not unexpected
@@ -151,7 +152,7 @@ def test_quick_run_writes_consistent_results(tmp_path):
 def test_eight_device_worker_measures_both_meshes():
   records = bench.mesh_records(quick=True, repeats=1, matmul_gflops=50.0)
   assert [r["mesh_shape"] for r in records] == [[8, 1], [2, 4]]
-  w = bench.workloads(quick=True)[0]
+  w = train_workloads.workloads(quick=True)[0]
   flops = flop_counts.train_flops(w.model.t5, w.batch, w.context + 1, w.horizon + 1)
   for r in records:
     assert r["train_flops_per_step"] == flops  # same model and batch, split over 8 devices
