@@ -41,7 +41,7 @@ import time
 
 import matplotlib.pyplot as plt
 
-from experiments import common
+from experiments import common, pretrain_scores
 from experiments import pretrain_sweep as sweep
 
 SEEDS = (0, 1, 2)
@@ -56,7 +56,7 @@ def names(arm):
 def compute(size, seed, root=None):
   del seed  # the runs' seeds are the protocol's
   rows = []
-  cached = sweep.scores_for([n for a in ARMS for n in names(a)], size, root)
+  cached = pretrain_scores.scores_for([n for a in ARMS for n in names(a)], size, root)
   for arm in ARMS:
     for n in names(arm):
       s = cached[n]

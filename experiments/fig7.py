@@ -50,7 +50,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from benchmarks import common as bench_common
-from experiments import common
+from experiments import common, pretrain_scores
 from experiments import pretrain_sweep as sweep
 
 LAYOUTS = ("bolt_2_0.25", "bolt_3_0.5", "bolt_5_0.7")
@@ -95,23 +95,24 @@ def compute(size, seed, root=None, names=NAMES, time_series=None):
   del seed  # the runs' seeds are the protocol's (experiments.pretrain_sweep)
   dense = names[0]
   family = sweep.RUNS[dense].family
-  bench = sweep.tasks(size)
-  naive = sweep.naive_baselines(bench)
-  scores = {n: sweep.scores(n, size, root, bench, naive) for n in names}
+  bench = pretrain_scores.tasks(size)
+  naive = pretrain_scores.naive_baselines(bench)
+  scores = {n: pretrain_scores.scores(n, size, root, bench, naive) for n in names}
   models = {n: sweep.load(n, size, root) for n in names}
-  contexts, horizon = sweep.zero_shot_contexts(bench)
+  contexts, horizon = pretrain_scores.zero_shot_contexts(bench)
   n_zero_shot = len(contexts)
   if time_series is not None and time_series < len(contexts):
     contexts = contexts[np.linspace(0, len(contexts) - 1, time_series).round().astype(int)]
   gflops = bench_common.matmul_gflops(n=512 if size == "smoke" else 2048)
-  seconds = sweep.forecast_seconds(models, contexts, horizon, sweep.EVAL[size]["time_repeats"])
-  memory = {n: sweep.working_bytes(m, contexts, family) for n, m in models.items()}
+  seconds = pretrain_scores.forecast_seconds(models, contexts, horizon,
+                                             pretrain_scores.EVAL[size]["time_repeats"])
+  memory = {n: pretrain_scores.working_bytes(m, contexts, family) for n, m in models.items()}
   rows = []
   for n in names:
     rows.append({"name": n, "label": sweep.RUNS[n].label, "attention": sweep.RUNS[n].layouts[size],
                  "attention_size_ratio": sweep.attention_size_ratio(n, size),
                  "reuse_embedding": sweep.RUNS[n].reuse_embedding,
-                 **sweep.relative(scores[n], scores[dense]),
+                 **pretrain_scores.relative(scores[n], scores[dense]),
                  "zero_shot_wql_vs_naive": scores[n]["zero_shot"]["wql"],
                  "zero_shot_mase_vs_naive": scores[n]["zero_shot"]["mase"],
                  "in_domain_wql_vs_naive": scores[n]["in_domain"]["wql"],
@@ -123,7 +124,7 @@ def compute(size, seed, root=None, names=NAMES, time_series=None):
   results = {"rows": rows, "baselines": baseline_points(), "matmul_gflops": gflops,
              "zero_shot_series": n_zero_shot, "timed_series": len(contexts), "scores": scores}
   params = {"size": size, **sweep.protocol(size, names), "workdir": root or sweep.ROOT,
-            "time_repeats": sweep.EVAL[size]["time_repeats"]}
+            "time_repeats": pretrain_scores.EVAL[size]["time_repeats"]}
   if family == "bolt":
     params["paper_table4"] = PAPER_TABLE4
   return results, params

@@ -42,7 +42,7 @@ import time
 
 import matplotlib.pyplot as plt
 
-from experiments import common
+from experiments import common, pretrain_scores
 from experiments import pretrain_sweep as sweep
 
 PAIRS = {0.25: ("flow_0.25", "uniform_0.25"), 0.5: ("flow_0.5", "uniform_0.5")}
@@ -56,7 +56,7 @@ SEED_RUNS = ("shared_s0", "shared_s1", "shared_s2", "head_s0", "head_s1", "head_
 
 def compute(size, seed, root=None):
   del seed  # the runs' seeds are the protocol's (experiments.pretrain_sweep)
-  scores = sweep.scores_for(NAMES, size, root)
+  scores = pretrain_scores.scores_for(NAMES, size, root)
   rows = []
   for ratio, (flow, uniform) in PAIRS.items():
     for kind, n in (("with", flow), ("without", uniform)):
@@ -64,11 +64,11 @@ def compute(size, seed, root=None):
                    "label": sweep.RUNS[n].label, "attention": sweep.RUNS[n].layouts[size],
                    "ranks": _ranks(n, size),
                    "attention_size_ratio": sweep.attention_size_ratio(n, size),
-                   **sweep.relative(scores[n], scores["dense"])})
+                   **pretrain_scores.relative(scores[n], scores["dense"])})
   # The protocol's seed-to-seed spread, from appendix E's runs when they are all trained.
   spread = None
   if all(sweep.done(n, size, root) for n in SEED_RUNS):
-    seeds = sweep.scores_for(SEED_RUNS, size, root)
+    seeds = pretrain_scores.scores_for(SEED_RUNS, size, root)
     spread = {}
     for kind in ("shared", "head"):
       values = [seeds[f"{kind}_s{s}"]["zero_shot"]["wql"] / scores["dense"]["zero_shot"]["wql"]

@@ -151,13 +151,13 @@ def test_t5_inputs_are_checked(t5):
 def test_sampler_program_and_its_memory_check_their_arguments(t5):
   import jax
 
-  from experiments import pretrain_sweep
+  from experiments import pretrain_scores
   from lowrank_ts.inference import sampling
   ids = jnp.ones((2, 3), jnp.int32)
   with pytest.raises(ValueError, match=r"^num_samples must be"):
     sampling.lowered(t5, ids, None, jax.random.key(0), num_samples=0, horizon=2)
   with pytest.raises(ValueError, match=r"^family must be one of \('bolt', 't5'\), got 'rnn'"):
-    pretrain_sweep.working_bytes(t5, np.ones((2, 8), np.float32), family="rnn")
+    pretrain_scores.working_bytes(t5, np.ones((2, 8), np.float32), family="rnn")
 
 
 def test_t5_config_type_is_checked():

@@ -204,7 +204,7 @@ PINNED_PRETRAINED = {
 
 
 def _fake_scores(root, names, wql):
-  """Cached scores.json files (what experiments.pretrain_sweep.scores writes) for ``names``:
+  """Cached scores.json files (what experiments.pretrain_scores.scores writes) for ``names``:
   table3 and appe read only these, so their whole script runs in a second without training."""
   import os
 
