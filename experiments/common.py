@@ -195,16 +195,18 @@ def run(name: str, doc: str, argv, compute, verdicts, plot, headline) -> int:
 
 
 def finish(name: str, args: argparse.Namespace, fig, data: dict, params: dict, verdict: Verdict,
-           start_time: float, headline: str) -> int:
-  """Writes the png and json, prints the summary, returns the exit code (0 iff the status is
-  PASS or PASS (proxy: ...))."""
+           start_time: float, headline: str, script: str | None = None) -> int:
+  """Writes the png and json (``<name>.*``), prints the summary, returns the exit code (0 iff
+  the status is PASS or PASS (proxy: ...)). ``script``: the ``experiments.<script>`` that was
+  run, where it is not ``name`` (fig3's --model mode writes fig3_model, fig7 writes table4)."""
   os.makedirs(args.out, exist_ok=True)
   png = os.path.join(args.out, f"{name}.png")
   fig.savefig(png, dpi=110, bbox_inches="tight")
   wall = time.time() - start_time
   record = {
       "experiment": name,
-      "command": " ".join(["python -m experiments." + name, *getattr(args, "argv", [])]),
+      "command": " ".join(["python -m experiments." + (script or name),
+                           *getattr(args, "argv", [])]),
       "size": args.size,
       "seed": args.seed,
       "params": params,

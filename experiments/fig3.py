@@ -169,30 +169,37 @@ def verdicts(results: dict, params: dict) -> common.Verdict:
                   f"(||W2|| ||W1 X||) is only "
                   f"{max(r['sigma1_over_norm_product'] for r in per_k):.2f}, so eps >= that "
                   "counts 0")
-  decreases = sum(int(b["eps_ranks"][e] < a["eps_ranks"][e]) for e in range(len(RANK_EPS))
-                  for a, b in zip(per_k, per_k[1:]))
-  verdict.check("eps_rank_decreases_with_k", decreases, "<=", 0,
-                "number of (eps, consecutive k) where the eq. (1) eps-rank decreases",
-                "Fig. 3a: the rank grows with k, so no decrease at all (integer ranks)",
-                kind="proxy", proxy=PROXY)
-  growth = min(per_k[-1]["eps_ranks"][e] - per_k[0]["eps_ranks"][e] for e in range(len(RANK_EPS)))
-  verdict.check("eps_rank_growth_k_max_over_k1", growth, ">", 0,
-                "min over eps of eps-rank at k_max minus at k = 1",
-                "Fig. 3a: 'the numerical rank increases with the patch size': strictly larger",
-                kind="proxy", proxy=PROXY)
-  verdict.check("mean_angle_sinusoid_minus_noise", means["sinusoid"] - means["noise"], "<", 0,
-                "mean angle (rad) of embedded sinusoid patches minus embedded noise patches",
-                "Fig. 3b: sinusoid patches are more aligned than noise: a sign test",
-                kind="proxy", proxy=PROXY)
-  closeness = (abs(means["noise"] - means["gauss_k"]) - abs(means["noise"] - means["gauss_d"]))
-  verdict.check("noise_closer_to_gauss_k_than_gauss_d", closeness, "<", 0,
-                "|mean angle(embedded noise) - Gaussian R^k| - |... - Gaussian R^d|",
-                "Fig. 3b: Phi(noise) looks like the image of R^k, not R^d: nearer of the two "
-                "(a sign test)", kind="proxy", proxy=PROXY)
+  figure_checks(verdict, per_k, means, "eq. (1) eps-rank", PROXY)
   verdict.finding("mean_angles_deg", {n: float(np.degrees(v)) for n, v in means.items()},
                   "mean angles (deg): " + ", ".join(f"{n} {np.degrees(v):.1f}"
                                                     for n, v in means.items()))
   return verdict
+
+
+def figure_checks(verdict: common.Verdict, per_k: list, means: dict, rank_name: str,
+                  proxy: str) -> None:
+  """Fig. 3's four checks, shared by both modes: the eps-rank (``rank_name``) grows with k
+  (3a) and the embedded patches' angles (3b)."""
+  decreases = sum(int(b["eps_ranks"][e] < a["eps_ranks"][e]) for e in range(len(RANK_EPS))
+                  for a, b in zip(per_k, per_k[1:]))
+  verdict.check("eps_rank_decreases_with_k", decreases, "<=", 0,
+                f"number of (eps, consecutive k) where the {rank_name} decreases",
+                "Fig. 3a: the rank grows with k, so no decrease at all (integer ranks)",
+                kind="proxy", proxy=proxy)
+  growth = min(per_k[-1]["eps_ranks"][e] - per_k[0]["eps_ranks"][e] for e in range(len(RANK_EPS)))
+  verdict.check("eps_rank_growth_k_max_over_k1", growth, ">", 0,
+                "min over eps of eps-rank at k_max minus at k = 1",
+                "Fig. 3a: 'the numerical rank increases with the patch size': strictly larger",
+                kind="proxy", proxy=proxy)
+  verdict.check("mean_angle_sinusoid_minus_noise", means["sinusoid"] - means["noise"], "<", 0,
+                "mean angle (rad) of embedded sinusoid patches minus embedded noise patches",
+                "Fig. 3b: sinusoid patches are more aligned than noise: a sign test",
+                kind="proxy", proxy=proxy)
+  closeness = (abs(means["noise"] - means["gauss_k"]) - abs(means["noise"] - means["gauss_d"]))
+  verdict.check("noise_closer_to_gauss_k_than_gauss_d", closeness, "<", 0,
+                "|mean angle(embedded noise) - Gaussian R^k| - |... - Gaussian R^d|",
+                "Fig. 3b: Phi(noise) looks like the image of R^k, not R^d: nearer of the two "
+                "(a sign test)", kind="proxy", proxy=proxy)
 
 
 def headline(results: dict) -> str:
@@ -336,7 +343,7 @@ def main(argv=None) -> int:
   results, params = compute_trained(args.size, args.seed, root)
   verdict = verdicts_trained(results, params)
   return common.finish("fig3_model", args, plot_trained(results, params), results, params,
-                       verdict, start, headline_trained(results, params))
+                       verdict, start, headline_trained(results, params), script="fig3")
 
 
 if __name__ == "__main__":

@@ -13,7 +13,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from experiments import common
-from experiments.fig3 import N_SERIES, RANK_EPS, plot_angle_maps, synthetic_corpus
+from experiments.fig3 import (N_SERIES, RANK_EPS, figure_checks, plot_angle_maps,
+                              synthetic_corpus)
 from lowrank_ts import spectral
 
 PROXY_TRAINED = "d-64 Chronos-Bolt trained 400 CPU steps per patch size"
@@ -70,26 +71,7 @@ def verdicts_trained(results: dict, params: dict) -> common.Verdict:
   from experiments import sweeps
   per_k, means = results["per_k"], results["mean_angles_rad"]
   verdict = common.Verdict()
-  decreases = sum(int(b["eps_ranks"][e] < a["eps_ranks"][e]) for e in range(len(RANK_EPS))
-                  for a, b in zip(per_k, per_k[1:]))
-  verdict.check("eps_rank_decreases_with_k", decreases, "<=", 0,
-                "number of (eps, consecutive k) where the trained embedding's eps-rank "
-                "decreases", "Fig. 3a: the rank grows with k, so no decrease at all",
-                kind="proxy", proxy=PROXY_TRAINED)
-  growth = min(per_k[-1]["eps_ranks"][e] - per_k[0]["eps_ranks"][e] for e in range(len(RANK_EPS)))
-  verdict.check("eps_rank_growth_k_max_over_k1", growth, ">", 0,
-                "min over eps of eps-rank at k_max minus at k = 1",
-                "Fig. 3a: 'the numerical rank increases with the patch size': strictly larger",
-                kind="proxy", proxy=PROXY_TRAINED)
-  verdict.check("mean_angle_sinusoid_minus_noise", means["sinusoid"] - means["noise"], "<", 0,
-                "mean angle (rad) of embedded sinusoid patches minus embedded noise patches",
-                "Fig. 3b: sinusoid patches are more aligned than noise: a sign test",
-                kind="proxy", proxy=PROXY_TRAINED)
-  closeness = (abs(means["noise"] - means["gauss_k"]) - abs(means["noise"] - means["gauss_d"]))
-  verdict.check("noise_closer_to_gauss_k_than_gauss_d", closeness, "<", 0,
-                "|mean angle(embedded noise) - Gaussian R^k| - |... - Gaussian R^d|",
-                "Fig. 3b: Phi(noise) looks like the image of R^k, not R^d: nearer of the two",
-                kind="proxy", proxy=PROXY_TRAINED)
+  figure_checks(verdict, per_k, means, "trained embedding's eps-rank", PROXY_TRAINED)
   e = RANK_EPS.index(1e-2)
   changes = {r["run"]: sweeps.relative_change_last([h["eps_ranks"][e] for h in r["history"]])
              for r in per_k}

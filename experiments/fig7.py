@@ -285,7 +285,7 @@ def main(argv=None) -> int:
   results["pareto"] = pareto(results)
   code_t4 = common.finish("table4", args, plot_pareto(results, params), results, params,
                           table4_verdicts(results, params), start,
-                          table4_headline(results, params))
+                          table4_headline(results, params), script="fig7")
   pathlib.Path(args.out, "table4.md").write_text(table4_markdown(results))
   return max(code, code_t4)
 

@@ -37,3 +37,19 @@ def test_run_writes_png_and_json_and_fails_on_a_failed_claim(tmp_path):
     assert (out / "toy.png").stat().st_size > 0
     assert record["verdict"]["passed"] is (code == 0)
     assert record["size"] == "smoke" and record["data"]["seed"] == 0
+    assert record["command"] == f"python -m experiments.toy --smoke --out {out}"
+
+
+def test_finish_records_the_script_that_ran_not_the_output_name(tmp_path):
+  """fig3 --model writes fig3_model.json, fig7 writes table4.json: their command must be one
+  that exists (python -m experiments.fig3 / fig7), so the json says how to regenerate it."""
+  compute, verdicts, plot, headline = _experiment(0.5)
+  args = common.parse_args("a toy", ["--smoke", "--out", str(tmp_path), "--model"],
+                           extra={"--model": {"action": "store_true"}})
+  results, params = compute(args.size, args.seed)
+  assert common.finish("toy_model", args, plot(results, params), results, params,
+                       verdicts(results, params), 0.0, headline(results, params),
+                       script="toy") == 0
+  record = json.loads((tmp_path / "toy_model.json").read_text())
+  assert record["experiment"] == "toy_model"
+  assert record["command"] == f"python -m experiments.toy --smoke --out {tmp_path} --model"
