@@ -152,13 +152,13 @@ def _ours(spec: dict) -> dict:
   start = time.perf_counter()  # ~0 for Chronos when the executable is reused (see above)
   analysis = program(*args).compile().memory_analysis()
   info["memory_analysis_s"] = time.perf_counter() - start
-  memory = {"argument_bytes": int(analysis.argument_size_in_bytes),
-            "output_bytes": int(analysis.output_size_in_bytes),
-            "temp_bytes": int(analysis.temp_size_in_bytes)}
+  xla_memory = {"argument_bytes": int(analysis.argument_size_in_bytes),
+                "output_bytes": int(analysis.output_size_in_bytes),
+                "temp_bytes": int(analysis.temp_size_in_bytes)}
   return {**timing, "peak_rss_bytes": peak, "idle_rss_bytes": idle, "param_bytes": param_bytes,
           "process_peak_rss_bytes": max(peak, info["setup_peak_rss_bytes"]),
-          "working_bytes": memory["argument_bytes"] + memory["temp_bytes"],
-          "xla_memory": memory, "flops": flops,
+          "working_bytes": xla_memory["argument_bytes"] + xla_memory["temp_bytes"],
+          "xla_memory": xla_memory, "flops": flops,
           "attention_size_ratio": lowrank.attention_size_ratio(t5), **info}
 
 
