@@ -147,3 +147,19 @@ def test_scale_ratios_pair_each_point():
   scale._ratios(record)
   assert record["ratios"] == [{"sweep": "series", "series": 8, "context": 512,
                                "speedup_vs_reference": 4.0, "peak_rss_vs_reference": 0.5}]
+
+
+@pytest.mark.slow
+def test_scale_quick_run_end_to_end(tmp_path):
+  """Every point's worker runs (both implementations) and reports its own memory."""
+  out = tmp_path / "scale.json"
+  proc = subprocess.run([sys.executable, "-m", "benchmarks.scale", "--quick", "--out", str(out),
+                         "--plot", str(tmp_path / "scale.png")], capture_output=True, text=True,
+                        timeout=600, check=False)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  record = json.loads(out.read_text())
+  assert {r["impl"] for r in record["rows"]} == {"ours", "reference"}
+  assert {r["sweep"] for r in record["rows"]} == {"series", "context"}
+  assert all(r["peak_rss_bytes"] >= r["idle_rss_bytes"] > 0 for r in record["rows"])
+  assert len(record["ratios"]) == len(record["rows"]) // 2  # one per point
+  assert (tmp_path / "scale.png").stat().st_size > 0
