@@ -73,3 +73,21 @@ def test_no_source_file_over_the_limit():
       if lines > MAX_LINES:
         too_long[str(path.relative_to(ROOT))] = lines
   assert not too_long, f"files over {MAX_LINES} lines: {too_long}"
+
+
+def test_no_branch_on_the_model_family_outside_models():
+  """Issue 10's rule: code outside lowrank_ts/models/ asks the model interface
+  (lowrank_ts.models.registry.ForecastModel), never which class it holds."""
+  family = re.compile(r"isinstance\([^)]*\b(Chronos|ChronosBolt|ChronosConfig|BoltConfig)\b"
+                      r"|type\([^)]*\)\s*(is|==|in)\s*\(?\s*(Chronos|ChronosBolt)\b")
+  hits = []
+  for folder in ("lowrank_ts", "experiments"):
+    for path in (ROOT / folder).rglob("*.py"):
+      if (ROOT / "lowrank_ts" / "models") in path.parents:
+        continue
+      for number, line in enumerate(path.read_text().splitlines(), 1):
+        if family.search(line):
+          hits.append(f"{path.relative_to(ROOT)}:{number}: {line.strip()}")
+  assert not hits, "\n".join(hits)
+  assert family.search("if isinstance(model, ChronosBolt):")  # the pattern itself works
+  assert family.search("type(m) is Chronos")
