@@ -53,6 +53,8 @@ def test_encoder_inputs_are_what_the_model_encodes():
   assert chronos.sampled
   with pytest.raises(ValueError, match="context_BT must have 2 dimensions"):
     chronos.encoder_inputs(context[0])
+  with pytest.raises(ValueError, match=r"^context_BT must be a non-empty \[batch, time\] array"):
+    bolt.encoder_inputs(context[0])
 
 
 def test_with_attention_names_unknown_kinds():
