@@ -130,8 +130,8 @@ def test_bfloat16_compute_keeps_float32_params(tmp_path):
 @pytest.mark.slow
 def test_eight_device_mesh_equals_one_device(tmp_path):
   """The same run on a (2, 4) data x fsdp mesh of 8 CPU devices and on one device
-  (``tests/mesh_run.py``): identical initial parameters, the same loss and gradients up to fp32
-  summation order, and 3 AdamW steps that move the parameters the same way."""
+  (``tests/mesh_run.py``): the same batch and initial parameters, the same loss and gradients up
+  to fp32 summation order, and 3 AdamW steps that move the parameters the same way."""
   env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=8",
              JAX_PLATFORMS="cpu")
   script = os.path.join(os.path.dirname(__file__), "mesh_run.py")
@@ -142,24 +142,9 @@ def test_eight_device_mesh_equals_one_device(tmp_path):
   with np.load(tmp_path / "eight.npz") as f:
     eight = dict(f)
   assert eight["fsdp_sharded"]  # the 8-device run really sharded parameters over 'fsdp'
-  assert sorted(eight) == sorted(one)
-  # 1e-6: each loss is one fp32 mean over the batch's tokens, summed in another order (~2 ulp).
-  np.testing.assert_allclose(eight["losses"], one["losses"], rtol=1e-6)
-  np.testing.assert_allclose(eight["loss0"], one["loss0"], rtol=1e-6)
-  n = sum(k.startswith("grad_") for k in one)
-  for i in range(n):
-    # Sharded init is the same program on the same key: bit-identical.
-    assert np.array_equal(eight[f"init_{i}"], one[f"init_{i}"]), i
-    g1, g8 = one[f"grad_{i}"], eight[f"grad_{i}"]
-    # 4e-6 of the leaf's scale: fp32 sums of the batch's 2 048 token terms in another order,
-    # ~eps * sqrt(2048) = 2.7e-6 (measured <= 6.5e-7); a missing or doubled shard is O(1).
-    assert np.abs(g8 - g1).max() <= 4e-6 * np.abs(g1).max(), i
-    moved = np.linalg.norm(one[f"final_{i}"] - one[f"init_{i}"])
-    diff = np.linalg.norm(eight[f"final_{i}"] - one[f"final_{i}"])
-    # 1e-3 of the distance moved: AdamW divides each element by |g|, which amplifies that
-    # round-off where g ~ 0 (measured <= 1.8e-5, max element 1.1e-5); a bug changes the update
-    # by O(1) of itself.
-    assert diff <= 1e-3 * moved, (i, diff, moved)
+  # Bounds and reasons in mesh_run; measured worst fraction of each bound (2 CPU cores): loss
+  # 0.11, gradient 0.18, displacement 0.017.
+  print(mesh_run.assert_same_training(one, eight))
 
 
 @pytest.mark.parametrize("field, value", [
