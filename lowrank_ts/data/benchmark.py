@@ -5,34 +5,19 @@ seasonality from its frequency). ``synthetic``: held-out KernelSynth series (see
 ``seed``, disjoint from training seeds by convention), length ``context + horizon`` with the
 last 64 values as the target, one dataset, seasonality 1 (no calendar frequency).
 ``m3-tourism``: the zero-shot benchmark, M3 and Tourism yearly / quarterly / monthly with the
-competitions' splits (:mod:`m3_tourism`, optional extra ``benchmarks``).
+competitions' splits (:mod:`m3_tourism`, optional extra ``benchmarks``). ``validation``: the
+model-selection sets of :mod:`validation` (never a scored benchmark).
 """
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 
 from lowrank_ts import checks
-from lowrank_ts.data import kernel_synth, m3_tourism, real_series
+from lowrank_ts.data import kernel_synth, m3_tourism, real_series, validation
+from lowrank_ts.data.task import Task
 
 SYNTHETIC_SEED_OFFSET = 10_000
-
-
-@dataclasses.dataclass(frozen=True)
-class Task:
-  """One series to forecast: ``context`` float64 [T] -> ``target`` float64 [horizon]."""
-  dataset: str
-  series: str
-  context: np.ndarray
-  target: np.ndarray
-  freq: str | None
-  seasonality: int
-
-  @property
-  def horizon(self) -> int:
-    return int(self.target.shape[0])
 
 
 def real_tasks(names: list[str] | None = None) -> list[Task]:
@@ -71,12 +56,13 @@ def m3_tourism_tasks(datasets: tuple[str, ...] | list[str] = m3_tourism.DATASETS
   return out
 
 
-BENCHMARKS = ("real", "synthetic", "m3-tourism")
+BENCHMARKS = ("real", "synthetic", "m3-tourism", "validation")
 
 
 def tasks(benchmark: str, **kwargs) -> list[Task]:
   """``benchmark`` in :data:`BENCHMARKS`; keyword arguments go to the builder."""
-  builders = {"real": real_tasks, "synthetic": synthetic_tasks, "m3-tourism": m3_tourism_tasks}
+  builders = {"real": real_tasks, "synthetic": synthetic_tasks, "m3-tourism": m3_tourism_tasks,
+              "validation": validation.tasks}
   if benchmark not in builders:
     raise ValueError(f"benchmark must be one of {sorted(builders)}, got {benchmark!r}")
   return builders[benchmark](**kwargs)

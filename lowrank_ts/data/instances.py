@@ -6,6 +6,10 @@ A split point ``t ~ U{min_past, len - prediction_length}`` cuts a series into th
 ``context_length`` past values, left-padded with NaN; the target is the future (NaN where
 missing). A series is usable when ``len >= min_past + prediction_length`` and at most
 ``max_missing_fraction`` of it is missing (the reference's ``has_enough_observations``).
+
+Short histories: with probability ``short_context_probability`` the context keeps only its last
+``k`` values, ``k`` log-uniform in ``[min_past, short_context_max]`` (rounded), the rest masked
+as missing, so that a model sees yearly- and quarterly-like histories of a few dozen values.
 """
 
 from __future__ import annotations
@@ -24,12 +28,19 @@ class InstanceConfig:
   prediction_length: int = 64
   min_past: int = 60
   max_missing_fraction: float = 0.9
+  short_context_probability: float = 0.0
+  short_context_max: int = 64
 
   def __post_init__(self):
     checks.positive_int(self.context_length, "context_length")
     checks.positive_int(self.prediction_length, "prediction_length")
     checks.positive_int(self.min_past, "min_past")
     checks.probability(self.max_missing_fraction, "max_missing_fraction")
+    checks.probability(self.short_context_probability, "short_context_probability")
+    checks.positive_int(self.short_context_max, "short_context_max")
+    if self.short_context_probability and self.short_context_max < self.min_past:
+      raise ValueError(f"short_context_max={self.short_context_max} must be >= min_past="
+                       f"{self.min_past}")
 
   @property
   def min_length(self) -> int:
@@ -86,6 +97,11 @@ def _sample_instance(series: np.ndarray, rng: np.random.Generator, config: Insta
   for _ in range(max_tries):
     t = int(rng.integers(config.min_past, series.shape[0] - config.prediction_length + 1))
     context, target = _split_at(series, t, config)
+    # Drawn only when enabled, so that configs without short contexts keep their streams.
+    if config.short_context_probability and rng.uniform() < config.short_context_probability:
+      low, high = np.log(config.min_past), np.log(config.short_context_max)
+      keep = int(round(np.exp(rng.uniform(low, high))))
+      context[:max(0, config.context_length - keep)] = np.nan
     if not np.isnan(context).all():
       return context, target
   return None

@@ -2,8 +2,10 @@
 
 Each example is a pure function of ``(seed, step, row)``: its numpy stream is
 ``default_rng([seed, step, row])``. With probability ``kernel_synth_weight`` (Chronos: 0.1) the
-series is a random KernelSynth series of the given pool, otherwise a TSMixup of
-``tsmixup_sources``; then missing-value augmentation (:mod:`augment`), and an instance (context,
+series is a random KernelSynth series of the given pool, with probability
+``seasonal_synth_weight`` a fresh series of :mod:`seasonal_synth` (length uniform in
+``[tsmixup_min_length, seasonal_synth_length]``), otherwise a TSMixup of ``tsmixup_sources``;
+then missing-value augmentation (:mod:`augment`), and an instance (context,
 target) is cut from it (:mod:`instances`); series too short or too sparse are redrawn.
 
 The iterator's whole state is ``{"seed": int64, "step": int64}`` (0-d numpy arrays): save it
@@ -23,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from lowrank_ts import checks
-from lowrank_ts.data import augment, instances, tsmixup
+from lowrank_ts.data import augment, instances, seasonal_synth, tsmixup
 
 
 @dataclasses.dataclass(frozen=True)
@@ -32,6 +34,8 @@ class PipelineConfig:
   batch_size: int = 32
   instance: instances.InstanceConfig = dataclasses.field(default_factory=instances.InstanceConfig)
   kernel_synth_weight: float = 0.1
+  seasonal_synth_weight: float = 0.0
+  seasonal_synth_length: int = 1024
   max_missing_probability: float = 0.2
   tsmixup_max_series: int = 3
   tsmixup_alpha: float = 1.5
@@ -44,6 +48,11 @@ class PipelineConfig:
     if not isinstance(self.instance, instances.InstanceConfig):
       raise ValueError(f"instance must be an InstanceConfig, got {type(self.instance).__name__}")
     checks.probability(self.kernel_synth_weight, "kernel_synth_weight")
+    checks.probability(self.seasonal_synth_weight, "seasonal_synth_weight")
+    if self.kernel_synth_weight + self.seasonal_synth_weight > 1:
+      raise ValueError(f"kernel_synth_weight + seasonal_synth_weight must be <= 1, got "
+                       f"{self.kernel_synth_weight} + {self.seasonal_synth_weight}")
+    checks.positive_int(self.seasonal_synth_length, "seasonal_synth_length")
     checks.probability(self.max_missing_probability, "max_missing_probability")
     checks.positive_int(self.tsmixup_max_series, "tsmixup_max_series")
     checks.positive_float(self.tsmixup_alpha, "tsmixup_alpha")
@@ -91,8 +100,9 @@ class InputPipeline:
     seed = checks.positive_int(seed, "seed", allow_zero=True)
     self._kernel_synth = self._pool(kernel_synth_series, "kernel_synth_series",
                                     config.kernel_synth_weight > 0)
-    self._sources = self._pool(tsmixup_sources, "tsmixup_sources",
-                               config.kernel_synth_weight < 1)
+    self._sources = self._pool(
+        tsmixup_sources, "tsmixup_sources",
+        config.kernel_synth_weight + config.seasonal_synth_weight < 1)
     self._weights = tsmixup.check_weights(tsmixup_weights, len(self._sources), "tsmixup_weights")
     self._state = _state(seed, 0)
     self._rows = None
@@ -157,8 +167,13 @@ class InputPipeline:
 
   def _series(self, rng: np.random.Generator) -> np.ndarray:
     cfg = self.config
-    if rng.uniform() < cfg.kernel_synth_weight:
+    u = rng.uniform()
+    if u < cfg.kernel_synth_weight:
       return self._kernel_synth[int(rng.integers(len(self._kernel_synth)))]
+    if u < cfg.kernel_synth_weight + cfg.seasonal_synth_weight:
+      length = int(rng.integers(cfg.tsmixup_min_length,
+                                max(cfg.tsmixup_min_length, cfg.seasonal_synth_length) + 1))
+      return seasonal_synth.sample(rng, length)
     return tsmixup.mix(self._sources, rng, cfg.tsmixup_max_series, cfg.tsmixup_alpha,
                        cfg.tsmixup_min_length, cfg.tsmixup_max_length, self._weights)
 

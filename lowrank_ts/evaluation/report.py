@@ -84,12 +84,13 @@ def make_forecaster(model: registry.ForecastModel | str, seed: int = 0,
 
 def baseline_forecaster(benchmark_name: str) -> scoring.Forecaster:
   """The Seasonal Naive a benchmark's relative scores divide by: the point forecast on
-  ``m3-tourism`` (as chronos-forecasting's published scores), the Gaussian one otherwise
+  ``m3-tourism`` (as chronos-forecasting's published scores) and on ``validation`` (which
+  selects the model scored there), the Gaussian one otherwise
   (:mod:`lowrank_ts.evaluation.baselines`)."""
   if benchmark_name not in benchmark.BENCHMARKS:
     raise ValueError(f"benchmark must be one of {list(benchmark.BENCHMARKS)}, got "
                      f"{benchmark_name!r}")
-  if benchmark_name == "m3-tourism":
+  if benchmark_name in ("m3-tourism", "validation"):
     return baselines.seasonal_naive_point_forecaster
   return baselines.seasonal_naive_forecaster
 

@@ -57,7 +57,14 @@ class TrainConfig:
   context_length: int | None = None
   prediction_length: int | None = None
   min_past: int = 60
+  # With this probability a training context keeps only its last k values, k log-uniform in
+  # [min_past, short_context_max] (data.instances): yearly / quarterly-length histories.
+  short_context_probability: float = 0.0
+  short_context_max: int = 64
   kernel_synth_weight: float = 0.1
+  # Probability of a fresh frequency-aware synthetic series (data.seasonal_synth: seasons of
+  # period 4-52, ETS / ARIMA-like processes, trends, intermittent demand).
+  seasonal_synth_weight: float = 0.0
   kernel_synth_series: int = 1000  # generated on the fly (seeded) unless kernel_synth_path
   kernel_synth_length: int = 1024
   kernel_synth_path: str = ""  # a .npy of KernelSynth series [N, T]
@@ -65,6 +72,8 @@ class TrainConfig:
   # Add the real corpus (lowrank_ts.data.corpus: R packages' time series, none sharing a window
   # with a benchmark series) to the TSMixup sources, each series its own dataset.
   real_corpus: bool = False
+  # Leave the corpus's validation part (data.validation.held_out) out of training.
+  corpus_holdout: bool = False
   # TSMixup source draws: "uniform" over all series, or "dataset" (Chronos' Algorithm 1: a
   # dataset uniformly, then one of its series; the KernelSynth pool is one dataset and each
   # real series is its own dataset, as R's datasets are separate datasets).
@@ -106,8 +115,15 @@ class TrainConfig:
     for name in ("context_length", "prediction_length"):
       if getattr(self, name) is not None:
         checks.positive_int(getattr(self, name), name)
-    if not 0.0 <= self.kernel_synth_weight <= 1.0:
-      raise ValueError(f"kernel_synth_weight must be in [0, 1], got {self.kernel_synth_weight!r}")
+    for name in ("kernel_synth_weight", "seasonal_synth_weight", "short_context_probability"):
+      checks.probability(getattr(self, name), name)
+    if self.kernel_synth_weight + self.seasonal_synth_weight > 1:
+      raise ValueError(f"kernel_synth_weight + seasonal_synth_weight must be <= 1, got "
+                       f"{self.kernel_synth_weight} + {self.seasonal_synth_weight}")
+    checks.positive_int(self.short_context_max, "short_context_max")
+    if self.short_context_probability and self.short_context_max < self.min_past:
+      raise ValueError(f"short_context_max={self.short_context_max} must be >= "
+                       f"min_past={self.min_past}")
     if self.tsmixup_weighting not in TSMIXUP_WEIGHTINGS:
       raise ValueError(f"tsmixup_weighting must be one of {TSMIXUP_WEIGHTINGS}, got "
                        f"{self.tsmixup_weighting!r}")
@@ -204,6 +220,16 @@ TRAIN_CONFIGS: dict[str, TrainConfig] = {
                                    checkpoint_every=500, keep_checkpoints=1000, log_every=50,
                                    real_series=True, real_corpus=True,
                                    tsmixup_weighting="dataset"),
+    # The reference model's data design (README "The reference model"): the zero-shot sources
+    # with the corpus's validation part held out, plus frequency-aware synthetic series (0.3)
+    # and short histories (min_past 8; 20 % of contexts cut to 8-64 values). These proportions
+    # are set a priori, not tuned. The size study sets model_overrides and steps.
+    "cpu-reference": TrainConfig(model="chronos-bolt-cpu-zs", steps=20_000, batch_size=64,
+                                 checkpoint_every=1000, keep_checkpoints=1000, log_every=100,
+                                 real_series=True, real_corpus=True, corpus_holdout=True,
+                                 tsmixup_weighting="dataset", seasonal_synth_weight=0.3,
+                                 min_past=8, short_context_probability=0.2,
+                                 short_context_max=64),
     # The same data design at chronos-bolt-small size (48 M parameters, context 2048, a 64-step
     # head) for one accelerator: bf16 compute, batch 256. Not run here (no GPU in this project's
     # sessions so far); README "Zero-shot" gives its expected throughput.

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from lowrank_ts import checks
-from lowrank_ts.data import corpus, instances, kernel_synth, pipeline, real_series
+from lowrank_ts.data import corpus, instances, kernel_synth, pipeline, real_series, validation
 from lowrank_ts.training.config import TrainConfig
 
 
@@ -25,16 +25,19 @@ def make_pipeline(config: TrainConfig) -> pipeline.InputPipeline:
                                      length=config.kernel_synth_length)
   real = real_series.training_parts() if config.real_series else []
   if config.real_corpus:
-    real += [values.astype(np.float32) for _, values in corpus.load()]
+    real += [values.astype(np.float32) for name, values in corpus.load()
+             if not (config.corpus_holdout and validation.held_out(name))]
   sources = list(pool) + real
   weights = None
   if config.tsmixup_weighting == "dataset":
     weights = pipeline.dataset_uniform_weights([len(pool)] + [1] * len(real))
   pipe_config = pipeline.PipelineConfig(
       batch_size=config.batch_size, kernel_synth_weight=config.kernel_synth_weight,
-      instance=instances.InstanceConfig(context_length=config.context,
-                                        prediction_length=config.horizon,
-                                        min_past=config.min_past))
+      seasonal_synth_weight=config.seasonal_synth_weight,
+      instance=instances.InstanceConfig(
+          context_length=config.context, prediction_length=config.horizon,
+          min_past=config.min_past, short_context_probability=config.short_context_probability,
+          short_context_max=config.short_context_max))
   return pipeline.InputPipeline(pipe_config, kernel_synth_series=pool, tsmixup_sources=sources,
                                 seed=config.seed, tsmixup_weights=weights)
 
