@@ -36,7 +36,7 @@ from lowrank_ts.training import learning_curve, loop
 from lowrank_ts.training.config import TRAIN_CONFIGS
 
 matplotlib.use("Agg")
-from matplotlib import pyplot as plt  # noqa: E402
+from matplotlib import pyplot as plt
 
 OUT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "figures")
 SIZES = {

@@ -100,7 +100,7 @@ def _sample_instance(series: np.ndarray, rng: np.random.Generator, config: Insta
     # Drawn only when enabled, so that configs without short contexts keep their streams.
     if config.short_context_probability and rng.uniform() < config.short_context_probability:
       low, high = np.log(config.min_past), np.log(config.short_context_max)
-      keep = int(round(np.exp(rng.uniform(low, high))))
+      keep = round(float(np.exp(rng.uniform(low, high))))
       context[:max(0, config.context_length - keep)] = np.nan
     if not np.isnan(context).all():
       return context, target
