@@ -5,6 +5,7 @@ over a KernelSynth pool (and optionally the real series' training parts and the 
 from __future__ import annotations
 
 import concurrent.futures
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -15,11 +16,47 @@ from lowrank_ts.data import corpus, instances, kernel_synth, pipeline, real_seri
 from lowrank_ts.training.config import TrainConfig
 
 
+def usable_series(series, source: str) -> list[np.ndarray]:
+  """The series of ``series`` a training run can use, as float32; the others (all missing or
+  non-finite, or constant) are skipped, with one line on stderr naming ``source`` and counting
+  each reason. A ValueError naming ``source`` if none is left."""
+  kept, skipped = [], {"all missing": 0, "constant": 0}
+  for values in series:
+    values = np.asarray(values, np.float32)
+    finite = values[np.isfinite(values)]
+    if finite.size == 0:
+      skipped["all missing"] += 1
+    elif finite.min() == finite.max():
+      skipped["constant"] += 1
+    else:
+      kept.append(np.where(np.isfinite(values), values, np.nan).astype(np.float32))
+  if any(skipped.values()):
+    counts = ", ".join(f"{n} {reason}" for reason, n in skipped.items() if n)
+    print(f"training data: skipped {sum(skipped.values())} of {len(series)} series of {source} "
+          f"({counts})", file=sys.stderr, flush=True)
+  if not kept:
+    raise ValueError(f"{source}: no usable series (all missing or constant)")
+  return kept
+
+
+def load_pool(path: str) -> list[np.ndarray]:
+  """A KernelSynth pool ``.npy`` [N, T] of numbers; a ValueError naming ``path`` otherwise."""
+  try:
+    pool = np.load(path, allow_pickle=False)
+  except (OSError, ValueError) as err:
+    raise ValueError(f"kernel_synth_path {path!r}: cannot read a .npy array ({err})") from None
+  if pool.ndim != 2 or not (np.issubdtype(pool.dtype, np.number)
+                            and not np.issubdtype(pool.dtype, np.complexfloating)):
+    raise ValueError(f"kernel_synth_path {path!r}: expected a real 2-D array [series, steps], "
+                     f"got dtype {pool.dtype} shape {pool.shape}")
+  return usable_series(pool, f"kernel_synth_path {path!r}")
+
+
 def make_pipeline(config: TrainConfig) -> pipeline.InputPipeline:
   """The seeded input pipeline of ``config`` (KernelSynth pool generated or loaded), yielding
   float windows ``{context [B, C], target [B, H]}``."""
   if config.kernel_synth_path:
-    pool = np.load(config.kernel_synth_path).astype(np.float32)
+    pool = load_pool(config.kernel_synth_path)
   else:
     pool = kernel_synth.kernel_synth(config.kernel_synth_series, config.seed,
                                      length=config.kernel_synth_length)

@@ -1,0 +1,47 @@
+"""Bad training data is named or skipped with a count, before the first step."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from lowrank_ts.training import data
+from lowrank_ts.training.config import TRAIN_CONFIGS
+
+TINY = TRAIN_CONFIGS["cpu-test"]
+
+
+def test_all_missing_and_constant_series_are_skipped_with_a_count(tmp_path, capfd):
+  pool = np.random.default_rng(0).normal(size=(6, 256)).astype(np.float32)
+  pool[1] = np.nan
+  pool[2] = 3.0
+  pool[4, :10] = np.inf  # non-finite values are missing values, the series stays
+  path = tmp_path / "pool.npy"
+  np.save(path, pool)
+  pipe = data.make_pipeline(dataclasses.replace(TINY, kernel_synth_path=str(path)))
+  err = capfd.readouterr().err
+  assert "skipped 2 of 6 series" in err and "1 all missing" in err and "1 constant" in err
+  assert str(path) in err
+  assert len(pipe._kernel_synth) == 4
+  assert np.isfinite(pipe.batch_at(0)["context"][~np.isnan(pipe.batch_at(0)["context"])]).all()
+
+
+@pytest.mark.parametrize("array, message", [
+    (np.array([["a", "b"], ["c", "d"]]), "expected a real 2-D array"),
+    (np.zeros(5), "expected a real 2-D array"),
+    (np.full((3, 8), np.nan), "no usable series"),
+])
+def test_unusable_pools_are_refused_naming_the_file(tmp_path, array, message):
+  path = tmp_path / "bad.npy"
+  np.save(path, array)
+  with pytest.raises(ValueError, match=message) as err:
+    data.make_pipeline(dataclasses.replace(TINY, kernel_synth_path=str(path)))
+  assert str(path) in str(err.value)
+
+
+def test_an_unreadable_pool_is_named(tmp_path):
+  path = tmp_path / "text.npy"
+  path.write_text("not numpy")
+  with pytest.raises(ValueError, match="cannot read") as err:
+    data.make_pipeline(dataclasses.replace(TINY, kernel_synth_path=str(path)))
+  assert str(path) in str(err.value)
