@@ -6,7 +6,8 @@ daily, ``B`` business days, ``H`` hourly, ``other`` a regular step of no calenda
 
 - integers (years such as 1950, or a period counter ``t``): the step is the greatest common
   divisor of the gaps; frequency ``A`` for a year column with step 1, else the caller's;
-- R ``ts`` decimal times (1949.0, 1949.0833, ...): ``round(time * f)`` with ``f = 1 / gap``;
+- R ``ts`` decimal times (1949.0, 1949.0833, ...): steps of the smallest gap, the frequency
+  ``1 / gap`` rounded (12 monthly, 52.18 weekly, ...);
 - ``"1939 Jan"``, ``"1998 Q1"``, ``"1991 W06"`` (tsibble's year-month / quarter / week) and ISO
   dates: dates all on one day of the month count months (``M``, or ``Q`` / ``A`` when every gap
   is 3 / 12 months); other dates count days (``D``; ``B`` when all fall on weekdays and
@@ -141,12 +142,13 @@ def time_index(column: pd.Series, freq: str | None = None) -> TimeIndex:
     if not np.isfinite(times).all():
       raise SkipSeries("unparsed time index", "missing time stamps")
     gaps = np.diff(np.unique(times))
-    periods = round(1.0 / gaps.min()) if gaps.size and gaps.min() > 0 else 1
-    scaled = times * periods
-    if np.abs(scaled - np.round(scaled)).max() > 1e-3:  # R's ts times are k / frequency exactly
-      raise SkipSeries("irregular time index", f"decimal times off a 1/{periods} grid")
-    steps = np.round(scaled).astype(np.int64)
-    return TimeIndex(steps, _gcd_step(steps), freq or FREQ_OF_PERIODS.get(periods, "other"))
+    gap = gaps.min() if gaps.size and gaps.min() > 0 else 1.0
+    # R's ts times are start + k / frequency (frequency 52.18 for weeks of 365.25 / 7 days).
+    positions = (times - times.min()) / gap
+    if np.abs(positions - np.round(positions)).max() > 1e-3:
+      raise SkipSeries("irregular time index", f"decimal times off a grid of step {gap:.4g}")
+    steps = np.round(positions).astype(np.int64)
+    return TimeIndex(steps, _gcd_step(steps), freq or FREQ_OF_PERIODS.get(round(1 / gap), "other"))
   values = [str(v) for v in column]
   return _from_strings(values)
 
