@@ -5,6 +5,7 @@ import dataclasses
 import numpy as np
 import pytest
 
+from lowrank_ts.data import corpus, validation
 from lowrank_ts.training import data
 from lowrank_ts.training.config import TRAIN_CONFIGS
 
@@ -45,3 +46,22 @@ def test_an_unreadable_pool_is_named(tmp_path):
   with pytest.raises(ValueError, match="cannot read") as err:
     data.make_pipeline(dataclasses.replace(TINY, kernel_synth_path=str(path)))
   assert str(path) in str(err.value)
+
+
+def test_table_weighting_gives_each_source_table_one_dataset_share():
+  config = dataclasses.replace(TRAIN_CONFIGS["cpu-reference"], kernel_synth_series=2,
+                               real_series=False)
+  pipe = data.make_pipeline(config)
+  names = [n for n, _ in corpus.load() if not validation.held_out(n)]
+  tables = sorted({"/".join(n.split("/")[:2]) for n in names})
+  weights = pipe._weights
+  assert weights.shape == (2 + len(names),)
+  share = 1 / (1 + len(tables))  # the KernelSynth pool is one more dataset
+  np.testing.assert_allclose(weights[:2].sum(), share, rtol=1e-9)  # float64 sums
+  sizes = {}
+  for n in names:
+    sizes[n.split("/")[0] + "/" + n.split("/")[1]] = sizes.get(
+        n.split("/")[0] + "/" + n.split("/")[1], 0) + 1
+  big = max(sizes, key=sizes.get)
+  assert sizes[big] > 10  # a panel: its series share one table's weight
+  assert weights[2:].max() <= share / 1 + 1e-12 and weights[2:].min() < share / 10

@@ -10,6 +10,9 @@ missing). A series is usable when ``len >= min_past + prediction_length`` and at
 Short histories: with probability ``short_context_probability`` the context keeps only its last
 ``k`` values, ``k`` log-uniform in ``[min_past, short_context_max]`` (rounded), the rest masked
 as missing, so that a model sees yearly- and quarterly-like histories of a few dozen values.
+With ``skip_constant_contexts`` an instance whose observed context is constant (all zeros in
+intermittent data, say) is redrawn: it carries no scale, and a model that standardises its
+context (Chronos-Bolt) would see its target magnified by up to 1 / eps.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ class InstanceConfig:
   max_missing_fraction: float = 0.9
   short_context_probability: float = 0.0
   short_context_max: int = 64
+  skip_constant_contexts: bool = False
 
   def __post_init__(self):
     checks.positive_int(self.context_length, "context_length")
@@ -77,7 +81,8 @@ def _split_at(series: np.ndarray, t: int, config: InstanceConfig):
 
 def sample_instance(series: np.ndarray, rng: np.random.Generator, config: InstanceConfig,
                     max_tries: int = 100):
-  """A random ``(context, target)`` of a usable series whose context has an observed value.
+  """A random ``(context, target)`` of a usable series whose context has an observed value
+  (and is not constant, with ``skip_constant_contexts``).
 
   Raises ValueError when ``series`` is not usable (see :func:`is_usable`); returns None when
   ``max_tries`` split points all gave all-missing contexts (the reference filters those).
@@ -102,6 +107,7 @@ def _sample_instance(series: np.ndarray, rng: np.random.Generator, config: Insta
       low, high = np.log(config.min_past), np.log(config.short_context_max)
       keep = round(float(np.exp(rng.uniform(low, high))))
       context[:max(0, config.context_length - keep)] = np.nan
-    if not np.isnan(context).all():
+    observed = context[~np.isnan(context)]
+    if observed.size and not (config.skip_constant_contexts and observed.min() == observed.max()):
       return context, target
   return None

@@ -6,8 +6,9 @@ Sets (each a dataset of :class:`~lowrank_ts.data.task.Task`):
 - ``real``: the real corpus's held-out part (:func:`held_out`: a fixed hash of the series name
   puts :data:`HELD_OUT_PERCENT` % of the corpus here, split by series, not by time). Recipes
   with ``TrainConfig.corpus_holdout`` never train on these series. Context: all but the last
-  ``horizon`` values; horizon :data:`REAL_HORIZON` (a fifth of the series at most);
-  seasonality 1.
+  ``horizon`` values; horizon by frequency (:data:`REAL_HORIZON`, at most a third of the
+  series), seasonality by frequency; one dataset per frequency group (``val-real-A``, ``-Q``,
+  ``-M``, ``-other``).
 - synthetic families held out by seed (streams ``default_rng([VALIDATION_SEED, family, i])``;
   training draws ``default_rng([seed, step, row])``): clean seasonal series of each period of
   :data:`~lowrank_ts.data.seasonal_synth.PERIODS` (seasonality = the period), each family of
@@ -30,14 +31,14 @@ import hashlib
 
 import numpy as np
 
-from lowrank_ts.data import corpus, kernel_synth, seasonal_synth
+from lowrank_ts.data import corpus, kernel_synth, real_series, seasonal_synth
 from lowrank_ts.data.task import Task
 
 HELD_OUT_PERCENT = 20
 VALIDATION_SEED = 20_251_003
 CONTEXT = 256
 HORIZON = 24
-REAL_HORIZON = 12
+REAL_HORIZON = {"A": 6, "Q": 8, "M": 18, "W": 13, "D": 14, "B": 20}  # other frequencies: 12
 SERIES_PER_FAMILY = 40
 KERNEL_SYNTH_SEED = 30_000  # training pools use the run's seed, the 'synthetic' task 10_000+
 
@@ -64,13 +65,15 @@ def _split(dataset: str, i: int, values: np.ndarray, horizon: int, season: int,
 
 
 def real_tasks() -> list[Task]:
-  """The held-out real corpus series, one dataset ``val-real``."""
+  """The held-out real corpus series, one dataset per frequency group."""
   out = []
-  for name, values in corpus.load():
-    if held_out(name):
-      horizon = min(REAL_HORIZON, values.shape[0] // 5)
-      out.append(Task("val-real", name, np.asarray(values[:-horizon], np.float64),
-                                np.asarray(values[-horizon:], np.float64), None, 1))
+  for s in corpus.series():
+    if held_out(s.name):
+      horizon = min(REAL_HORIZON.get(s.freq, 12), s.values.shape[0] // 3)
+      group = s.freq if s.freq in ("A", "Q", "M") else "other"
+      out.append(Task(f"val-real-{group}", s.name, np.asarray(s.values[:-horizon], np.float64),
+                      np.asarray(s.values[-horizon:], np.float64), s.freq,
+                      real_series.seasonality(s.freq)))
   return out
 
 

@@ -17,7 +17,7 @@ from lowrank_ts.models import config as model_configs
 from lowrank_ts.models import lowrank
 
 COMPUTE_DTYPES = ("float32", "bfloat16")
-TSMIXUP_WEIGHTINGS = ("uniform", "dataset")
+TSMIXUP_WEIGHTINGS = ("uniform", "dataset", "table")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,6 +61,8 @@ class TrainConfig:
   # [min_past, short_context_max] (data.instances): yearly / quarterly-length histories.
   short_context_probability: float = 0.0
   short_context_max: int = 64
+  # Redraw instances whose observed context is constant (data.instances).
+  skip_constant_contexts: bool = False
   kernel_synth_weight: float = 0.1
   # Probability of a fresh frequency-aware synthetic series (data.seasonal_synth: seasons of
   # period 4-52, ETS / ARIMA-like processes, trends, intermittent demand).
@@ -76,7 +78,9 @@ class TrainConfig:
   corpus_holdout: bool = False
   # TSMixup source draws: "uniform" over all series, or "dataset" (Chronos' Algorithm 1: a
   # dataset uniformly, then one of its series; the KernelSynth pool is one dataset and each
-  # real series is its own dataset, as R's datasets are separate datasets).
+  # real series is its own dataset, as R's datasets are separate datasets), or "table": as
+  # "dataset", but the corpus's series of one source table (the first two parts of the name,
+  # "package/item") form one dataset, so a panel of hundreds of series counts once.
   tsmixup_weighting: str = "uniform"
 
   def __post_init__(self):
@@ -222,14 +226,15 @@ TRAIN_CONFIGS: dict[str, TrainConfig] = {
                                    tsmixup_weighting="dataset"),
     # The reference model's data design (README "The reference model"): the zero-shot sources
     # with the corpus's validation part held out, plus frequency-aware synthetic series (0.3)
-    # and short histories (min_past 8; 20 % of contexts cut to 8-64 values). These proportions
+    # and short histories (min_past 8; 20 % of contexts cut to 8-64 values; constant contexts
+    # redrawn); TSMixup draws a source table uniformly, then a series of it. These proportions
     # are set a priori, not tuned. The size study sets model_overrides and steps.
     "cpu-reference": TrainConfig(model="chronos-bolt-cpu-zs", steps=20_000, batch_size=64,
                                  checkpoint_every=1000, keep_checkpoints=1000, log_every=100,
                                  real_series=True, real_corpus=True, corpus_holdout=True,
-                                 tsmixup_weighting="dataset", seasonal_synth_weight=0.3,
+                                 tsmixup_weighting="table", seasonal_synth_weight=0.3,
                                  min_past=8, short_context_probability=0.2,
-                                 short_context_max=64),
+                                 short_context_max=64, skip_constant_contexts=True),
     # The same data design at chronos-bolt-small size (48 M parameters, context 2048, a 64-step
     # head) for one accelerator: bf16 compute, batch 256. Not run here (no GPU in this project's
     # sessions so far); README "Zero-shot" gives its expected throughput.

@@ -61,20 +61,27 @@ def make_pipeline(config: TrainConfig) -> pipeline.InputPipeline:
     pool = kernel_synth.kernel_synth(config.kernel_synth_series, config.seed,
                                      length=config.kernel_synth_length)
   real = real_series.training_parts() if config.real_series else []
+  groups = [1] * len(real)  # datasets of consecutive real sources
   if config.real_corpus:
-    real += [values.astype(np.float32) for name, values in corpus.load()
-             if not (config.corpus_holdout and validation.held_out(name))]
+    tables: dict[str, list[np.ndarray]] = {}
+    for name, values in corpus.load():
+      if not (config.corpus_holdout and validation.held_out(name)):
+        tables.setdefault("/".join(name.split("/")[:2]), []).append(values.astype(np.float32))
+    for members in tables.values():
+      real += members
+      groups += [len(members)] if config.tsmixup_weighting == "table" else [1] * len(members)
   sources = list(pool) + real
   weights = None
-  if config.tsmixup_weighting == "dataset":
-    weights = pipeline.dataset_uniform_weights([len(pool)] + [1] * len(real))
+  if config.tsmixup_weighting in ("dataset", "table"):
+    weights = pipeline.dataset_uniform_weights([len(pool)] + groups)
   pipe_config = pipeline.PipelineConfig(
       batch_size=config.batch_size, kernel_synth_weight=config.kernel_synth_weight,
       seasonal_synth_weight=config.seasonal_synth_weight,
       instance=instances.InstanceConfig(
           context_length=config.context, prediction_length=config.horizon,
           min_past=config.min_past, short_context_probability=config.short_context_probability,
-          short_context_max=config.short_context_max))
+          short_context_max=config.short_context_max,
+          skip_constant_contexts=config.skip_constant_contexts))
   return pipeline.InputPipeline(pipe_config, kernel_synth_series=pool, tsmixup_sources=sources,
                                 seed=config.seed, tsmixup_weights=weights)
 

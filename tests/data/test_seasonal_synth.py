@@ -1,5 +1,7 @@
 """Tests for the frequency-aware synthetic series and the short training contexts."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -69,3 +71,21 @@ def test_short_context_probability_sets_the_share_of_short_contexts():
   share = float(((observed.shape[1] - first) <= 40).mean())
   # 64 rows, p = 0.5 (+ the rare naturally short ones): binomial sd 0.0625, so +-0.25 is 4 sd.
   assert 0.25 <= share <= 0.75, share
+
+
+def test_constant_contexts_are_redrawn_when_asked():
+  series = np.zeros(400, np.float32)
+  series[::50] = 5.0  # intermittent: most 8-value contexts are all zeros
+  cfg = instances.InstanceConfig(context_length=64, prediction_length=8, min_past=8,
+                                 short_context_probability=1.0, short_context_max=8,
+                                 skip_constant_contexts=True)
+  rng = np.random.default_rng(0)
+  for _ in range(50):
+    example = instances.sample_instance(series, rng, cfg, max_tries=1000)
+    assert example is not None
+    observed = example[0][~np.isnan(example[0])]
+    assert observed.min() < observed.max()
+  # without the flag such contexts come through (the check above can fail)
+  plain = dataclasses.replace(cfg, skip_constant_contexts=False)
+  contexts = [instances.sample_instance(series, rng, plain)[0] for _ in range(50)]
+  assert any(np.nanmin(c) == np.nanmax(c) for c in contexts)
