@@ -10,9 +10,10 @@ missing). A series is usable when ``len >= min_past + prediction_length`` and at
 Short histories: with probability ``short_context_probability`` the context keeps only its last
 ``k`` values, ``k`` log-uniform in ``[min_past, short_context_max]`` (rounded), the rest masked
 as missing, so that a model sees yearly- and quarterly-like histories of a few dozen values.
-With ``skip_constant_contexts`` an instance whose observed context is constant (all zeros in
-intermittent data, say) is redrawn: it carries no scale, and a model that standardises its
-context (Chronos-Bolt) would see its target magnified by up to 1 / eps.
+With ``max_target_zscore`` > 0 an instance whose target strays more than that many context
+standard deviations from the context's mean (a constant or near-constant context before a
+jump) is redrawn: a model that standardises its context (Chronos-Bolt) would see that target
+magnified by up to 1 / eps, and one such row sets a batch's loss and gradient direction.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ class InstanceConfig:
   max_missing_fraction: float = 0.9
   short_context_probability: float = 0.0
   short_context_max: int = 64
-  skip_constant_contexts: bool = False
+  max_target_zscore: float = 0.0
 
   def __post_init__(self):
     checks.positive_int(self.context_length, "context_length")
@@ -42,6 +43,8 @@ class InstanceConfig:
     checks.probability(self.max_missing_fraction, "max_missing_fraction")
     checks.probability(self.short_context_probability, "short_context_probability")
     checks.positive_int(self.short_context_max, "short_context_max")
+    if not isinstance(self.max_target_zscore, (int, float)) or not self.max_target_zscore >= 0:
+      raise ValueError(f"max_target_zscore must be a number >= 0, got {self.max_target_zscore!r}")
     if self.short_context_probability and self.short_context_max < self.min_past:
       raise ValueError(f"short_context_max={self.short_context_max} must be >= min_past="
                        f"{self.min_past}")
@@ -82,7 +85,7 @@ def _split_at(series: np.ndarray, t: int, config: InstanceConfig):
 def sample_instance(series: np.ndarray, rng: np.random.Generator, config: InstanceConfig,
                     max_tries: int = 100):
   """A random ``(context, target)`` of a usable series whose context has an observed value
-  (and is not constant, with ``skip_constant_contexts``).
+  (and whose target stays within ``max_target_zscore`` context deviations, when set).
 
   Raises ValueError when ``series`` is not usable (see :func:`is_usable`); returns None when
   ``max_tries`` split points all gave all-missing contexts (the reference filters those).
@@ -94,6 +97,17 @@ def sample_instance(series: np.ndarray, rng: np.random.Generator, config: Instan
     raise ValueError(f"series of length {series.shape[0]} ({np.isnan(series).mean():.0%} "
                      f"missing) is not usable with {config}")
   return _sample_instance(series, rng, config, max_tries)
+
+
+def _strays(observed: np.ndarray, target: np.ndarray, config: InstanceConfig) -> bool:
+  """Whether ``target`` lies beyond ``max_target_zscore`` standard deviations of the observed
+  context from its mean (always, for a constant context before a different target)."""
+  finite = target[~np.isnan(target)]
+  if not finite.size:
+    return False
+  center = observed.mean(dtype=np.float64)
+  deviation = np.abs(finite - center).max()
+  return bool(deviation > config.max_target_zscore * observed.std(dtype=np.float64))
 
 
 def _sample_instance(series: np.ndarray, rng: np.random.Generator, config: InstanceConfig,
@@ -108,6 +122,6 @@ def _sample_instance(series: np.ndarray, rng: np.random.Generator, config: Insta
       keep = round(float(np.exp(rng.uniform(low, high))))
       context[:max(0, config.context_length - keep)] = np.nan
     observed = context[~np.isnan(context)]
-    if observed.size and not (config.skip_constant_contexts and observed.min() == observed.max()):
+    if observed.size and not (config.max_target_zscore and _strays(observed, target, config)):
       return context, target
   return None

@@ -6,12 +6,13 @@ Sets (each a dataset of :class:`~lowrank_ts.data.task.Task`):
 - ``real``: the real corpus's held-out part (:func:`held_out`: a fixed hash of the series name
   puts :data:`HELD_OUT_PERCENT` % of the corpus here, split by series, not by time). Recipes
   with ``TrainConfig.corpus_holdout`` never train on these series. Context: all but the last
-  ``horizon`` values; horizon by frequency (:data:`REAL_HORIZON`, at most a third of the
-  series), seasonality by frequency; one dataset per frequency group (``val-real-A``, ``-Q``,
-  ``-M``, ``-other``).
+  ``horizon`` values; horizon and seasonality by frequency (:data:`REAL_HORIZON`; series
+  shorter than three horizons are left out), datasets ``val-real-A``, ``-Q``, ``-M`` and
+  ``-other`` (every other frequency, horizon 14).
 - synthetic families held out by seed (streams ``default_rng([VALIDATION_SEED, family, i])``;
   training draws ``default_rng([seed, step, row])``): clean seasonal series of each period of
-  :data:`~lowrank_ts.data.seasonal_synth.PERIODS` (seasonality = the period), each family of
+  :data:`~lowrank_ts.data.seasonal_synth.PERIODS` with noise of :data:`SEASONAL_NOISE` of
+  their standard deviation (seasonality = the period), each family of
   :mod:`~lowrank_ts.data.seasonal_synth` (seasonality 1), and KernelSynth (held-out seeds);
   context :data:`CONTEXT`, horizon :data:`HORIZON`.
 - short histories: trends with 8-40 values of history (horizon 6, as yearly series) and
@@ -38,7 +39,8 @@ HELD_OUT_PERCENT = 20
 VALIDATION_SEED = 20_251_003
 CONTEXT = 256
 HORIZON = 24
-REAL_HORIZON = {"A": 6, "Q": 8, "M": 18, "W": 13, "D": 14, "B": 20}  # other frequencies: 12
+REAL_HORIZON = {"A": 6, "Q": 8, "M": 18}  # every other frequency: 14, one dataset
+SEASONAL_NOISE = 0.05  # of the series' sd: Seasonal Naive is not exact, so it can be beaten
 SERIES_PER_FAMILY = 40
 KERNEL_SYNTH_SEED = 30_000  # training pools use the run's seed, the 'synthetic' task 10_000+
 
@@ -65,12 +67,12 @@ def _split(dataset: str, i: int, values: np.ndarray, horizon: int, season: int,
 
 
 def real_tasks() -> list[Task]:
-  """The held-out real corpus series, one dataset per frequency group."""
+  """The held-out real corpus series of at least three horizons, one dataset per frequency."""
   out = []
   for s in corpus.series():
-    if held_out(s.name):
-      horizon = min(REAL_HORIZON.get(s.freq, 12), s.values.shape[0] // 3)
-      group = s.freq if s.freq in ("A", "Q", "M") else "other"
+    horizon = REAL_HORIZON.get(s.freq, 14)
+    if held_out(s.name) and s.values.shape[0] >= 3 * horizon:
+      group = s.freq if s.freq in REAL_HORIZON else "other"
       out.append(Task(f"val-real-{group}", s.name, np.asarray(s.values[:-horizon], np.float64),
                       np.asarray(s.values[-horizon:], np.float64), s.freq,
                       real_series.seasonality(s.freq)))
@@ -83,7 +85,9 @@ def synthetic_tasks(per_family: int = SERIES_PER_FAMILY) -> list[Task]:
   out = []
   for code, period in enumerate(seasonal_synth.PERIODS):
     for i in range(per_family):
-      values = seasonal_synth.clean_seasonal(_rng(code, i), length, period)
+      rng = _rng(code, i)
+      values = seasonal_synth.clean_seasonal(rng, length, period)
+      values = values + SEASONAL_NOISE * values.std() * rng.normal(size=length)
       out.append(_split(f"val-seasonal-p{period}", i, values, HORIZON, period))
   for code, family in enumerate(seasonal_synth.FAMILIES, start=100):
     for i in range(per_family):
@@ -95,13 +99,22 @@ def synthetic_tasks(per_family: int = SERIES_PER_FAMILY) -> list[Task]:
     out.append(_split("val-short-trend", i, values, 6, 1, int(rng.integers(8, 41))))
     rng = _rng(201, i)
     values = seasonal_synth.clean_seasonal(rng, 48, 4)
-    noisy = values * (1 + 0.05 * rng.normal(size=values.shape[0]))
+    noisy = values + SEASONAL_NOISE * values.std() * rng.normal(size=values.shape[0])
     out.append(_split("val-short-p4", i, noisy, 8, 4, int(rng.integers(12, 41))))
   pool = kernel_synth.kernel_synth(per_family, KERNEL_SYNTH_SEED, length=length)
   out += [_split("val-kernel-synth", i, v, HORIZON, 1) for i, v in enumerate(pool)]
   return out
 
 
+def _scorable(task: Task) -> bool:
+  """WQL divides by the target's absolute sum, MASE by the history's seasonal error (lag m, or
+  1 when the history is not longer than m): both must be non-zero."""
+  history = task.context
+  m = task.seasonality if task.seasonality < history.shape[0] else 1
+  return bool(np.any(task.target != 0) and np.nanmean(np.abs(history[m:] - history[:-m])) > 0)
+
+
 def tasks() -> list[Task]:
-  """Every validation task: :func:`real_tasks` then :func:`synthetic_tasks`."""
-  return real_tasks() + synthetic_tasks()
+  """Every validation task: :func:`real_tasks` then :func:`synthetic_tasks`, less those the
+  metrics cannot score (an all-zero target, a history without a seasonal error)."""
+  return [t for t in real_tasks() + synthetic_tasks() if _scorable(t)]

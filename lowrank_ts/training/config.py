@@ -61,8 +61,9 @@ class TrainConfig:
   # [min_past, short_context_max] (data.instances): yearly / quarterly-length histories.
   short_context_probability: float = 0.0
   short_context_max: int = 64
-  # Redraw instances whose observed context is constant (data.instances).
-  skip_constant_contexts: bool = False
+  # > 0: redraw instances whose target strays beyond that many context standard deviations
+  # (data.instances: a near-constant context before a jump).
+  max_target_zscore: float = 0.0
   kernel_synth_weight: float = 0.1
   # Probability of a fresh frequency-aware synthetic series (data.seasonal_synth: seasons of
   # period 4-52, ETS / ARIMA-like processes, trends, intermittent demand).
@@ -125,6 +126,8 @@ class TrainConfig:
       raise ValueError(f"kernel_synth_weight + seasonal_synth_weight must be <= 1, got "
                        f"{self.kernel_synth_weight} + {self.seasonal_synth_weight}")
     checks.positive_int(self.short_context_max, "short_context_max")
+    if not isinstance(self.max_target_zscore, (int, float)) or not self.max_target_zscore >= 0:
+      raise ValueError(f"max_target_zscore must be a number >= 0, got {self.max_target_zscore!r}")
     if self.short_context_probability and self.short_context_max < self.min_past:
       raise ValueError(f"short_context_max={self.short_context_max} must be >= "
                        f"min_past={self.min_past}")
@@ -226,15 +229,15 @@ TRAIN_CONFIGS: dict[str, TrainConfig] = {
                                    tsmixup_weighting="dataset"),
     # The reference model's data design (README "The reference model"): the zero-shot sources
     # with the corpus's validation part held out, plus frequency-aware synthetic series (0.3)
-    # and short histories (min_past 8; 20 % of contexts cut to 8-64 values; constant contexts
-    # redrawn); TSMixup draws a source table uniformly, then a series of it. These proportions
+    # and short histories (min_past 8; 20 % of contexts cut to 8-64 values; targets beyond 100
+    # context deviations redrawn: one such row would outweigh the other 63 of a batch); TSMixup draws a source table uniformly, then a series of it. These proportions
     # are set a priori, not tuned. The size study sets model_overrides and steps.
     "cpu-reference": TrainConfig(model="chronos-bolt-cpu-zs", steps=20_000, batch_size=64,
                                  checkpoint_every=1000, keep_checkpoints=1000, log_every=100,
                                  real_series=True, real_corpus=True, corpus_holdout=True,
                                  tsmixup_weighting="table", seasonal_synth_weight=0.3,
                                  min_past=8, short_context_probability=0.2,
-                                 short_context_max=64, skip_constant_contexts=True),
+                                 short_context_max=64, max_target_zscore=100.0),
     # The same data design at chronos-bolt-small size (48 M parameters, context 2048, a 64-step
     # head) for one accelerator: bf16 compute, batch 256. Not run here (no GPU in this project's
     # sessions so far); README "Zero-shot" gives its expected throughput.

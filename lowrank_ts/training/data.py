@@ -81,7 +81,7 @@ def make_pipeline(config: TrainConfig) -> pipeline.InputPipeline:
           context_length=config.context, prediction_length=config.horizon,
           min_past=config.min_past, short_context_probability=config.short_context_probability,
           short_context_max=config.short_context_max,
-          skip_constant_contexts=config.skip_constant_contexts))
+          max_target_zscore=config.max_target_zscore))
   return pipeline.InputPipeline(pipe_config, kernel_synth_series=pool, tsmixup_sources=sources,
                                 seed=config.seed, tsmixup_weights=weights)
 

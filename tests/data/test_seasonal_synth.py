@@ -73,19 +73,20 @@ def test_short_context_probability_sets_the_share_of_short_contexts():
   assert 0.25 <= share <= 0.75, share
 
 
-def test_constant_contexts_are_redrawn_when_asked():
+def test_constant_contexts_before_a_jump_are_redrawn_when_asked():
   series = np.zeros(400, np.float32)
   series[::50] = 5.0  # intermittent: most 8-value contexts are all zeros
   cfg = instances.InstanceConfig(context_length=64, prediction_length=8, min_past=8,
                                  short_context_probability=1.0, short_context_max=8,
-                                 skip_constant_contexts=True)
+                                 max_target_zscore=1000.0)
   rng = np.random.default_rng(0)
   for _ in range(50):
     example = instances.sample_instance(series, rng, cfg, max_tries=1000)
     assert example is not None
     observed = example[0][~np.isnan(example[0])]
-    assert observed.min() < observed.max()
+    # within 1 000 sds of the context; a constant context only before the same constant
+    assert np.abs(example[1] - observed.mean()).max() <= 1000 * observed.std()
   # without the flag such contexts come through (the check above can fail)
-  plain = dataclasses.replace(cfg, skip_constant_contexts=False)
-  contexts = [instances.sample_instance(series, rng, plain)[0] for _ in range(50)]
-  assert any(np.nanmin(c) == np.nanmax(c) for c in contexts)
+  plain = dataclasses.replace(cfg, max_target_zscore=0.0)
+  examples = [instances.sample_instance(series, rng, plain) for _ in range(50)]
+  assert any(np.nanmin(c) == np.nanmax(c) and t.max() > np.nanmax(c) for c, t in examples)
