@@ -194,6 +194,21 @@ def run(name: str, doc: str, argv, compute, verdicts, plot, headline) -> int:
                 headline(results, params))
 
 
+def status_line(name: str, status: str, headline: str, size: str, seed: int,
+                wall: float) -> str:
+  """The summary's first line, as :func:`finish` prints it (README's quick start quotes it)."""
+  return f"[{name}] {status}: {headline}  ({size} size, seed {seed}, {wall:.1f} s)"
+
+
+def check_line(c: Claim) -> str:
+  """One check of the summary: PASS/FAIL, name, kind label, statistic, threshold, description."""
+  mark = "PASS" if c.passed else "FAIL"
+  label = {"claim": "", "proxy": f" [proxy: {c.proxy}]", "erratum": " [erratum]",
+           "construction": " [by construction]"}[c.kind]
+  return (f"  {mark}  {c.name}{label}: {c.statistic:.4g} {c.relation} {c.threshold:.4g}  -- "
+          f"{c.description}")
+
+
 def finish(name: str, args: argparse.Namespace, fig, data: dict, params: dict, verdict: Verdict,
            start_time: float, headline: str, script: str | None = None) -> int:
   """Writes the png and json (``<name>.*``), prints the summary, returns the exit code (0 iff
@@ -222,14 +237,9 @@ def finish(name: str, args: argparse.Namespace, fig, data: dict, params: dict, v
   with open(tmp, "w") as f:
     json.dump(_jsonable(record), f, indent=1)
   os.replace(tmp, path)  # atomic: an interrupted run never leaves a half-written json
-  print(f"[{name}] {verdict.status}: {headline}  ({args.size} size, seed {args.seed}, "
-        f"{wall:.1f} s)")
+  print(status_line(name, verdict.status, headline, args.size, args.seed, wall))
   for c in verdict.claims:
-    mark = "PASS" if c.passed else "FAIL"
-    label = {"claim": "", "proxy": f" [proxy: {c.proxy}]", "erratum": " [erratum]",
-             "construction": " [by construction]"}[c.kind]
-    print(f"  {mark}  {c.name}{label}: {c.statistic:.4g} {c.relation} {c.threshold:.4g}  -- "
-          f"{c.description}")
+    print(check_line(c))
   for f in verdict.findings:
     print(f"  FINDING  {f.name}: {f.text}")
   print(f"  wrote {png} and {path}")

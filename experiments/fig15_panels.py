@@ -95,10 +95,8 @@ def left_panel(key, p):
   weights = random_layer(key_w, d)
   c = compression.compression_hypothesis_constant(x, *weights)
   y = dense_attention(x, *weights)
-  # Evenly spaced d~ are log-spaced in sigma_{d~+1} (the spectrum is log-uniform): the
-  # subset samples the plotted axis like the paper's full 1..d-1 does.
-  ranks = np.arange(1, d) if p["ranks"] is None else \
-      np.unique(np.round(np.linspace(1, d - 1, p["ranks"])).astype(int))
+  # Every d~ = 1..d-1, as Fig. 15 plots: the fit is over exactly the figure's points.
+  ranks = np.arange(1, d)
   basis = compression.vocabulary_basis(x, d - 1)
   s_np = np.asarray(s)
   sigma = s_np[ranks]
@@ -122,7 +120,7 @@ def left_panel(key, p):
 
 def right_panel(key, p):
   held = log_uniform_spectrum(p["held"])
-  r, n = p["rank_d"], p["n"]
+  r, n = p["rank_d"], p["right_n"]
   errs, cs = [], []
   for rep in range(p["reps"]):
     key_x, key_rep = jax.random.split(jax.random.fold_in(key, rep))

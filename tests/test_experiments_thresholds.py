@@ -113,12 +113,14 @@ PINNED = {
         "c_growth_with_heads": (">", 0.0, "proxy"),  # h_max's draws above h = 1's
     },
 }
-# Status at smoke size, seed 0. fig15: the all-d~ slope (~1.15) is outside Fig. 15's band;
+# Status at smoke size, seed 0. fig15: fitted over every d~ of d = 32 (28 bulk points), the
+# all-d~ slope (1.15) and the bulk slope (1.13) are outside Fig. 15's band;
 # fig16: at d = 128 one index is a factor 1.78 of error, and h = 4's sparse error is 2.1x dense.
 STATUS = {"thm1": "PASS", "fig3": PROXY_FIG3, "fig14": "PASS", "fig15": "PARTIAL",
           "thm5": "PASS", "thm6": "PASS", "fig16": "PARTIAL", "fig17": PROXY_FIG17,
           "cor1": "PASS", "depth": PROXY_DEPTH}
-FAILING = {"fig15": {"slope_vs_sigma_all_max"}, "fig16": {"comparable_error_to_dense"}}
+FAILING = {"fig15": {"slope_vs_sigma_bulk_max", "slope_vs_sigma_all_max"},
+           "fig16": {"comparable_error_to_dense"}}
 
 
 def test_every_experiment_is_pinned():
