@@ -17,7 +17,7 @@ from lowrank_ts.models import config as model_configs
 from lowrank_ts.models import lowrank
 
 COMPUTE_DTYPES = ("float32", "bfloat16")
-TSMIXUP_WEIGHTINGS = ("uniform", "dataset", "table")
+TSMIXUP_WEIGHTINGS = ("uniform", "dataset", "table", "frequency")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,7 +81,9 @@ class TrainConfig:
   # dataset uniformly, then one of its series; the KernelSynth pool is one dataset and each
   # real series is its own dataset, as R's datasets are separate datasets), or "table": as
   # "dataset", but the corpus's series of one source table (the first two parts of the name,
-  # "package/item") form one dataset, so a panel of hundreds of series counts once.
+  # "package/item") form one dataset, so a panel of hundreds of series counts once; or
+  # "frequency": the KernelSynth pool and each frequency bucket of the real series (yearly,
+  # quarterly, monthly, other) equally likely, then a source table, then a series.
   tsmixup_weighting: str = "uniform"
 
   def __post_init__(self):
