@@ -24,7 +24,7 @@ from typing import Any
 import jax
 import numpy as np
 
-from lowrank_ts import checks, embeddings, sharding
+from lowrank_ts import checks, sharding
 from lowrank_ts.inference import batching, data_parallel
 from lowrank_ts.inference import progress as progress_bar
 from lowrank_ts.models import registry
@@ -40,13 +40,10 @@ class UnobservedSeriesWarning(UserWarning):
 def prepare_context(context: Any) -> np.ndarray:
   """float32 ``[B, T]`` with NaN for missing values, from a ``[T]`` / ``[B, T]`` array or a
   list of 1-D series of different lengths (left-padded with NaN)."""
-  if isinstance(context, (list, tuple)):
-    return embeddings.left_pad_and_stack(list(context))
-  arr = checks.float_array(context, "context")
-  if arr.ndim == 1:
-    arr = arr[None]
-  checks.check_ndim(arr, "context", ndim=2)
-  return arr
+  rows = batching.series_rows(context)
+  if isinstance(rows, np.ndarray):
+    return rows
+  return batching.padded_batch(rows, 0, len(rows), max(r.shape[0] for r in rows))
 
 
 def warn_unobserved(rows: Sequence[np.ndarray], names: Sequence[str] | None = None) -> list[int]:

@@ -34,7 +34,7 @@ class TrainConfig:
   # "d_model=128,d_kv=32,d_ff=512" (the trained-model rank sweeps, experiments/sweeps.py).
   model_overrides: str = ""
   # Chronos-T5 only: > 0 replaces the token embedding by the fixed rank-r Chebyshev table of
-  # appendix I (lowrank_ts.embeddings.chebyshev_vocabulary), excluded from optimisation; the
+  # appendix I (lowrank_ts.training.fixed_vocabulary), excluded from optimisation; the
   # LM head is then untied (its own trained matrix), so only the input vocabulary is fixed.
   fixed_vocabulary_rank: int = 0
   steps: int = 1000
