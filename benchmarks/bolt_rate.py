@@ -9,7 +9,7 @@ Random weights at a chronos-bolt size (speed does not depend on them), ``--conte
 issue's workload; the model's own limit is 2 048), horizon 64 (the model's own head),
 ``--series`` contexts of Gaussian noise. Our forecast,
 :func:`lowrank_ts.inference.forecasting.forecast`, runs the model in blocks of
-``chronos_bolt.ROW_BLOCK`` rows (one call when there are fewer); its FLOPs are XLA's cost
+``inference.programs.ROW_BLOCK`` rows (one call when there are fewer); its FLOPs are XLA's cost
 analysis of one call's forward times the number of calls (the padded rows of a last partial
 block included: that is the work done). Achieved rate = FLOPs / median wall seconds of a forecast, next to the jitted fp32
 matmul rate measured before and after it (``benchmarks.common.matmul_gflops``); the share is
@@ -28,9 +28,9 @@ import numpy as np
 from flax import nnx
 
 from benchmarks import common
-from lowrank_ts.inference import forecasting
-from lowrank_ts.models import chronos_bolt, registry
+from lowrank_ts.inference import forecasting, programs
 from lowrank_ts.models import config as model_configs
+from lowrank_ts.models import registry
 
 SIZES = ("tiny", "mini", "small", "base")
 
@@ -67,7 +67,7 @@ def main(argv=None) -> int:
   before = common.matmul_gflops()
   timing = common.timed(lambda: forecasting.forecast(model, context, horizon), args.repeats)
   after = common.matmul_gflops()
-  block = min(args.series, chronos_bolt.ROW_BLOCK)
+  block = min(args.series, programs.ROW_BLOCK)
   blocks = math.ceil(args.series / block)
   flops = blocks * call_flops(model, block, args.context)
   achieved = flops / timing["median_s"] / 1e9

@@ -9,7 +9,7 @@ Per size (random weights; speed does not depend on them), batch 8, context 512, 
 20 samples, from checkpoints created locally with :mod:`lowrank_ts.hf_reference`:
 
 - Chronos-T5: chronos-forecasting's ``ChronosPipeline.predict`` (PyTorch, 2 threads) vs our
-  :meth:`lowrank_ts.models.chronos.Chronos.sample_paths` (dense), vs our compressed models: post-hoc
+  :func:`lowrank_ts.inference.forecasting.predict` (sample paths; dense), vs our compressed models: post-hoc
   (:func:`lowrank_ts.models.posthoc.compress`, eps = 1e-2) and the authors' pretrained-schedule
   layouts at attention size ratios 0.25 / 0.15 / 0.075 (:func:`lowrank.authors_layout` with
   (d0, beta) = (7, 0.40), (5, 0.35), (3, 0.27); random weights).
@@ -19,7 +19,8 @@ Per size (random weights; speed does not depend on them), batch 8, context 512, 
   1e-2 is 65 (65^-1.1 = 0.0101 > 0.01 > 66^-1.1), whatever the size, as the paper finds the
   eps-rank of pretrained Chronos' W_Q nearly independent of d (Fig. 4a). ``--quick``'s 64-wide
   matrices get j^-1.5 instead (eps-rank 21), so that something is truncated there too.
-- Chronos-Bolt (same sizes): ``ChronosBoltPipeline.predict`` vs :meth:`ChronosBolt.predict_quantiles`.
+- Chronos-Bolt (same sizes): ``ChronosBoltPipeline.predict`` vs :func:`lowrank_ts.inference.forecasting.predict`
+  (quantiles).
 
 Every implementation runs in its own subprocess, so its RSS is its own. Per row: wall time per
 call (median over ``--repeats`` after one warm-up call; the warm-up, which compiles ours, is
@@ -93,7 +94,7 @@ def _ours(spec: dict) -> dict:
   import jax.numpy as jnp
   from flax import nnx
 
-  from lowrank_ts.inference import sampling
+  from lowrank_ts.inference import forecasting, sampling
   from lowrank_ts.interop import hf
   from lowrank_ts.models import lowrank, posthoc, registry
   context = _series(spec["batch"], spec["context"])
@@ -125,7 +126,7 @@ def _ours(spec: dict) -> dict:
   if spec["family"] == "bolt":
     t5 = model.config.t5
     flops = bolt_forecast_flops(model.config, spec["batch"], spec["context"])
-    timing = common.timed(lambda: model.predict_quantiles(context, spec["horizon"]),
+    timing = common.timed(lambda: forecasting.predict(model, context, spec["horizon"]),
                           spec["repeats"])
     peak = memory.peak_rss_bytes()
     program = jax.jit(lambda state, x: nnx.merge(graphdef, state)(x)).lower
@@ -135,20 +136,19 @@ def _ours(spec: dict) -> dict:
     key = jax.random.key(0)
     flops = chronos_forecast_flops(t5, spec["batch"], spec["context"] + 1, spec["horizon"],
                                    spec["samples"])
-    timing = common.timed(lambda: model.sample_paths(
-        context, spec["horizon"], key, num_samples=spec["samples"]), spec["repeats"])
+    timing = common.timed(lambda: forecasting.predict(
+        model, context, spec["horizon"], key, num_samples=spec["samples"]), spec["repeats"])
     peak = memory.peak_rss_bytes()
-    # The very program sample_paths ran (same static and traced arguments as
-    # sampling.sample passes): JAX returns its cached executable instead of compiling again.
-    # (context is a multiple of 64 long and the horizon <= prediction_length: one chunk, no
-    # bucketing in sample_paths.)
+    # The very program the forecast ran (the same static and traced arguments): JAX returns its
+    # cached executable instead of compiling again. (The context is a multiple of 64 long and
+    # the horizon <= prediction_length: one chunk, nothing bucketed.)
     c = model.config
     ids, mask, _ = c.tokenizer.tokenize(context)
     program = functools.partial(
-        sampling._sample.lower, num_samples=spec["samples"], horizon=spec["horizon"],
-        top_k=c.top_k, eos_token_id=c.tokenizer.eos_token_id)
-    args = (graphdef, state, ids.astype(jnp.int32), mask.astype(bool), key,
-            jnp.float32(c.temperature), jnp.float32(c.top_p))
+        sampling.lowered, num_samples=spec["samples"], horizon=spec["horizon"],
+        temperature=c.temperature, top_k=c.top_k, top_p=c.top_p,
+        eos_token_id=c.tokenizer.eos_token_id)
+    args = (model, ids, mask, key)
   start = time.perf_counter()  # ~0 for Chronos when the executable is reused (see above)
   analysis = program(*args).compile().memory_analysis()
   info["memory_analysis_s"] = time.perf_counter() - start

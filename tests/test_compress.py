@@ -12,6 +12,7 @@ import pytest
 
 from lowrank_ts import compress, spectral
 from lowrank_ts.evaluation import report
+from lowrank_ts.inference import forecasting
 from lowrank_ts.interop import hf
 from lowrank_ts.models import BOLT_CONFIGS, allocation, posthoc, registry
 
@@ -48,8 +49,8 @@ def test_eps_zero_paper_mode_is_the_dense_model(model, contexts):
   compressed, rep = compress.compress(model, compress.Request(eps=0.0, mode="paper"))
   assert rep.rank_ratio == 1.0 and all(p.rank is None for p in rep.projections)
   assert rep.parameter_bytes_after == rep.parameter_bytes_before
-  dense = model.forecast(contexts, 16)["quantiles"]
-  ours = compressed.forecast(contexts, 16)["quantiles"]
+  dense = forecasting.forecast(model, contexts, 16)["quantiles"]
+  ours = forecasting.forecast(compressed, contexts, 16)["quantiles"]
   # Each W is rebuilt as U S V^T from its fp32 SVD (~1e-6 relative round-off per matrix),
   # carried through 4 layers to outputs of size ~50: 1e-4 relative.
   np.testing.assert_allclose(ours, dense, rtol=1e-4, atol=1e-4 * np.abs(dense).max())
@@ -62,11 +63,11 @@ def test_checkpoint_round_trip_factorised_and_multiplied_out(model, contexts, tm
       ratio=0.25, mode="paper"), "test"), tmp_path / "c")
   loaded = report.load_model(folder)  # as evaluate / forecast load any checkpoint
   assert loaded.config == compressed.config  # the factors' ranks survive
-  a = compressed.forecast(contexts, 16)["quantiles"]
-  np.testing.assert_array_equal(loaded.forecast(contexts, 16)["quantiles"], a)  # same fp32 values
+  a = forecasting.forecast(compressed, contexts, 16)["quantiles"]
+  np.testing.assert_array_equal(forecasting.forecast(loaded, contexts, 16)["quantiles"], a)  # same fp32 values
   product = hf.from_tensors(hf.dense_config(compressed.config), hf.to_tensors(compressed))
   # (x S) L vs x (S L): fp32 products in another order, through 4 layers.
-  np.testing.assert_allclose(product.forecast(contexts, 16)["quantiles"], a, rtol=1e-4,
+  np.testing.assert_allclose(forecasting.forecast(product, contexts, 16)["quantiles"], a, rtol=1e-4,
                              atol=1e-4 * np.abs(a).max())
   stored = (folder / "model.safetensors").stat().st_size
   hf.save(model, tmp_path / "dense")
@@ -170,7 +171,7 @@ def test_cli_end_to_end(model, tmp_path, capsys, contexts):
   assert record["parameter_ratio"] <= 0.4 and record["attention_size_ratio"] == record[
       "parameter_ratio"]
   assert record["parameter_bytes_after"] < record["parameter_bytes_before"]
-  forecast = hf.load(tmp_path / "c").forecast(contexts, 8)
+  forecast = forecasting.forecast(hf.load(tmp_path / "c"), contexts, 8)
   assert np.isfinite(forecast["quantiles"]).all()
 
 
@@ -231,7 +232,7 @@ def test_cli_finetune_end_to_end_reads_the_models_train_config(model, tmp_path, 
   unhealed, _ = compress.compress(hf.load(tmp_path / "dense"), compress.Request(ratio=0.3))
   assert loaded.config == unhealed.config  # the ranks of the truncation, kept through training
   assert any(s.kind == "shared_sketch" for s in _projection_specs(loaded.config))
-  assert np.isfinite(loaded.forecast(contexts, 8)["quantiles"]).all()
+  assert np.isfinite(forecasting.forecast(loaded, contexts, 8)["quantiles"]).all()
 
 
 @pytest.mark.parametrize("argv, message", [
