@@ -32,9 +32,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from benchmarks import common
-from lowrank_ts import compress, pretrained, spectral
+from lowrank_ts import compress, spectral
 from lowrank_ts.inference import forecasting
-from lowrank_ts.interop import hf
+from lowrank_ts.interop import hf, resolve
 from lowrank_ts.models import named_config, posthoc, registry
 
 EXPONENT = 1.1
@@ -62,18 +62,18 @@ def run(case: str, ratio: float, repeats: int, batch: int | None) -> dict:
   with tempfile.TemporaryDirectory() as tmp:
     tmp = pathlib.Path(tmp)
     if case == "shipped":
-      source = pretrained.path()
+      source = resolve.source().path
       label = f"shipped Chronos-Bolt ({source.name}, trained weights)"
     else:
       source = tmp / "parent"
       hf.save(parent_model(case), source)
       label = f"chronos-bolt-{case} (random weights, power-law spectra)"
-    parent = hf.load(source)
+    parent = resolve.load_model(source)
     request = compress.Request(ratio=ratio, mode="efficient")
     child, rep = compress.compress(parent, request)
     record = compress.report_record(rep, request, label)
     compress.write(child, record, tmp / "child")
-    child = hf.load(tmp / "child")  # what the CLI wrote, loaded as any checkpoint
+    child = resolve.load_model(tmp / "child")  # what the CLI wrote, loaded as any checkpoint
     sizes = {"parent_file_bytes": _folder_bytes(pathlib.Path(source)),
              "child_file_bytes": _folder_bytes(tmp / "child")}
   config = parent.config

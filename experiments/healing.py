@@ -32,8 +32,9 @@ import jax
 import matplotlib.pyplot as plt
 
 from experiments import common, table2
-from lowrank_ts import compress, pretrained
+from lowrank_ts import compress
 from lowrank_ts.evaluation import scoring
+from lowrank_ts.interop import resolve
 from lowrank_ts.models import posthoc
 from lowrank_ts.training import config as train_config
 from lowrank_ts.training import finetune
@@ -52,7 +53,7 @@ def compute(size: str, seed: int):
   p = SIZES[size]
   bench = dict(table2.SIZES[p["bench"]])
   config = dataclasses.replace(train_config.TRAIN_CONFIGS[RECIPE], seed=seed, **p["recipe"])
-  dense = pretrained.load()
+  dense = resolve.load_model()
   tasks = table2._benchmarks(bench)
   baselines = {n: scoring.per_dataset(scoring.evaluate(table2._naive(n), t))
                for n, t in tasks.items()}

@@ -74,6 +74,7 @@ import numpy as np
 from flax import nnx
 
 from lowrank_ts.data import kernel_synth
+from lowrank_ts.interop import resolve
 from lowrank_ts.models import lowrank
 from lowrank_ts.training import checkpoints, loop
 from lowrank_ts.training import config as train_config
@@ -272,7 +273,7 @@ def ensure(name: str, size: str, root: str | None = None, progress: bool = False
 
 def load(name: str, size: str, root: str | None = None):
   """The trained model of run ``name`` (training it first if needed)."""
-  return checkpoints.load_model(ensure(name, size, root))
+  return resolve.load_model(ensure(name, size, root))
 
 
 def attention_size_ratio(name: str, size: str) -> float:

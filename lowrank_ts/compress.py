@@ -3,8 +3,8 @@
 ``python -m lowrank_ts.compress [--model DIR] (--eps E | --ratio R) [--allocation uniform|global]
 [--mode paper|efficient] [--finetune-steps N [--config NAME] [--finetune-lr LR]] --out DIR2``
 
-``--model``: any checkpoint folder the project loads (our exports, imported Hugging Face
-Chronos / Chronos-Bolt folders; default: the shipped model, :mod:`lowrank_ts.pretrained`).
+``--model``: any model the project loads (:mod:`lowrank_ts.interop.resolve`: a checkpoint
+folder, a training workdir, a shipped model's name; default: the shipped model).
 ``--eps E``: one eps for every attention matrix (eq. 1: keep ``sigma_j > E sigma_1``).
 ``--ratio R``: a target attention size ratio, met by one eps (``--allocation uniform``, the
 smallest eps meeting it) or by a global budget (``--allocation global``: singular values taken
@@ -25,9 +25,9 @@ argument exits with status 2 and one line naming it; an unreadable checkpoint wi
 steps (:mod:`lowrank_ts.training.finetune`) on the batches ``python -m lowrank_ts.train`` makes
 for the recipe the model was trained with — ``--config NAME`` (a recipe of
 ``lowrank_ts.training.config.TRAIN_CONFIGS``), else ``DIR/train_config.json`` when the folder
-has one, else, for the shipped model, ``cpu-zeroshot`` (its README: no M-competition or Tourism
-series in that data). ``--finetune-lr`` (default ``FINETUNE_LR`` = 1e-4, a tenth of the recipes'
-peak: healing starts from a trained point) decays linearly to 0 over the N steps.
+or workdir has one, else, for a shipped model, the recipe its ``scores.json`` records.
+``--finetune-lr`` (default ``FINETUNE_LR`` = 1e-4, a tenth of the recipes' peak: healing starts
+from a trained point) decays linearly to 0 over the N steps.
 ``compression.json`` then holds a ``finetune`` entry: the steps, the recipe, the learning rate
 and the loss on held-out batches of that pipeline before and after. With ``--mode paper`` every
 truncated matrix is then stored as factors of its rank (also where the dense product would be
@@ -42,12 +42,12 @@ import json
 import pathlib
 
 from lowrank_ts import cli, pretrained
-from lowrank_ts.interop import hf
+from lowrank_ts.interop import hf, resolve
 from lowrank_ts.models import allocation, posthoc, registry
+from lowrank_ts.training import checkpoints
 from lowrank_ts.training import config as train_config
 
 REPORT = "compression.json"
-SHIPPED_RECIPE = "cpu-zeroshot"  # lowrank_ts/pretrained/cpu-zeroshot/README.md
 FINETUNE_LR = 1e-4
 
 
@@ -155,33 +155,27 @@ def write(model: registry.ForecastModel, record: dict, out: pathlib.Path) -> pat
   return out
 
 
-def recipe(config: str | None, model_dir: str | None) -> tuple[train_config.TrainConfig, str]:
+def recipe(config: str | None, source: resolve.Source) -> tuple[train_config.TrainConfig, str]:
   """The training recipe to heal with and where it came from (module docstring's order)."""
+  if config is None and source.kind == "shipped":
+    config = pretrained.recorded_scores(source.name)["recipe"]
   if config is not None:
     if config not in train_config.TRAIN_CONFIGS:
       raise ValueError(f"config must be one of {sorted(train_config.TRAIN_CONFIGS)}, got "
                        f"{config!r}")
     return train_config.TRAIN_CONFIGS[config], config
-  if model_dir is None:
-    return train_config.TRAIN_CONFIGS[SHIPPED_RECIPE], SHIPPED_RECIPE
-  from lowrank_ts.training import checkpoints  # orbax: only when a recipe is looked up
-  path = pathlib.Path(model_dir) / checkpoints.CONFIG_FILE
+  path = source.path / checkpoints.CONFIG_FILE
   if path.is_file():
-    return checkpoints.read_config(str(model_dir)), str(path)
+    return checkpoints.read_config(str(source.path)), str(path)
   raise ValueError(f"config: --finetune-steps needs --config NAME ({path} does not exist)")
-
-
-def _load(model: str | None) -> tuple[registry.ForecastModel, str]:
-  if model is None:
-    return pretrained.load(), str(pretrained.path())
-  return hf.load(model), str(model)
 
 
 def main(argv=None) -> None:
   parser = argparse.ArgumentParser(prog="python -m lowrank_ts.compress",
                                    description=__doc__.split("\n")[0])
   parser.add_argument("--model", default=None,
-                      help="checkpoint folder (default: the shipped model)")
+                      help="a checkpoint folder, a training workdir or a shipped model's name "
+                           f"(default: the shipped {pretrained.DEFAULT})")
   target = parser.add_mutually_exclusive_group(required=True)
   target.add_argument("--eps", type=float, help="one eps for every attention matrix (eq. 1)")
   target.add_argument("--ratio", type=float, help="target attention size ratio, in (0, 1]")
@@ -205,25 +199,23 @@ def main(argv=None) -> None:
       raise ValueError(f"--finetune-lr must be > 0, got {args.finetune_lr}")
     if args.config is not None and not args.finetune_steps:
       raise ValueError("--config is the fine-tuning recipe: give --finetune-steps N too")
+    source = resolve.source(args.model, "--model")
     if args.finetune_steps:
       try:
-        config, origin = recipe(args.config, args.model)
+        config, origin = recipe(args.config, source)
       except ValueError as err:
         raise ValueError(f"--{err}") from None
     out = pathlib.Path(args.out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
       raise ValueError(f"--out {args.out!r} exists and is not an empty folder")
-    if args.model is not None and not pathlib.Path(args.model).is_dir():
-      raise ValueError(f"--model must be a checkpoint folder, got {args.model!r} (no such "
-                       "folder)")
   with cli.errors(parser, cli.DATA):  # a corrupt checkpoint
-    model, source = _load(args.model)
+    model = source.load()
   with cli.errors(parser, cli.USAGE):
     try:
       compressed, report = compress(model, request, for_training=bool(args.finetune_steps))
     except ValueError as err:  # a ratio the model cannot reach ("ratio ... is below ...")
       raise ValueError(f"--{err}") from None
-  record = report_record(report, request, source)
+  record = report_record(report, request, str(source.path))
   if args.finetune_steps:
     from lowrank_ts.training import finetune  # the training stack only when asked for
     with cli.errors(parser, cli.USAGE):

@@ -29,6 +29,7 @@ from collections.abc import Sequence
 from lowrank_ts import checks, cli, pretrained
 from lowrank_ts.data import benchmark
 from lowrank_ts.evaluation import plots, report
+from lowrank_ts.interop import resolve
 
 
 def _check_arguments(args: argparse.Namespace) -> None:
@@ -61,9 +62,9 @@ def main(argv: Sequence[str] | None = None) -> int:
   parser = argparse.ArgumentParser(prog="python -m lowrank_ts.evaluate",
                                    description=__doc__.split("\n\n")[0])
   parser.add_argument("--model", default=None,
-                      help=f"a checkpoint folder (interop.hf.save) or one of "
-                           f"{', '.join(report.BASELINE_NAMES)}; default: the shipped "
-                           f"{pretrained.DEFAULT} model")
+                      help=f"a checkpoint folder, a training workdir, a shipped model's name "
+                           f"or one of {', '.join(report.BASELINE_NAMES)}; default: the shipped "
+                           f"{pretrained.DEFAULT}")
   parser.add_argument("--benchmark", default="real", choices=list(benchmark.BENCHMARKS))
   parser.add_argument("--out", default=None, help="default: runs/eval/<model>-<benchmark>")
   parser.add_argument("--seed", type=int, default=0, help="sampling seed (Chronos)")
@@ -76,13 +77,15 @@ def main(argv: Sequence[str] | None = None) -> int:
   parser.add_argument("--max-series", type=int, default=None,
                       help="m3-tourism only: the first N series of each dataset (smoke run)")
   args = parser.parse_args(argv)
-  name = pretrained.DEFAULT if args.model is None else pathlib.Path(args.model).name
-  out = pathlib.Path(args.out or f"runs/eval/{name}-{args.benchmark}")
   with cli.errors(parser, cli.USAGE):
     _check_arguments(args)
+    baseline = args.model in report.BASELINE_NAMES
+    source = None if baseline else resolve.source(args.model, "--model", report.BASELINE_NAMES)
+  name = args.model if baseline else source.name
+  out = pathlib.Path(args.out or f"runs/eval/{name}-{args.benchmark}")
   with cli.errors(parser, cli.DATA):  # the arguments are valid: what fails is the checkpoint
     tasks = report.benchmark_tasks(args.benchmark, args.max_series)
-    model = report.load_model(args.model)
+    model = args.model if baseline else source.load()
     forecaster, extra = report.make_forecaster(model, args.seed, args.num_samples,
                                                args.posthoc_eps, args.benchmark, args.processes)
   start = time.perf_counter()

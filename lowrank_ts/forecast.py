@@ -27,7 +27,7 @@ import numpy as np
 
 from lowrank_ts import cli, pretrained, sharding
 from lowrank_ts.inference import csv_io, dataframe, forecasting
-from lowrank_ts.interop import hf
+from lowrank_ts.interop import resolve
 
 DEFAULT_BATCH = 64  # series per model call: Chronos-T5-small's 20-sample cache stays < 1 GB
 
@@ -40,8 +40,8 @@ def _parser() -> argparse.ArgumentParser:
              "with scale 1 and every token PAD, Bolt with loc 0 and scale 1), a warning names "
              "it, and the exit code stays 0.")
   parser.add_argument("--model", default=None,
-                      help="Hugging Face format checkpoint folder (default: the shipped "
-                           f"{pretrained.DEFAULT} model)")
+                      help="a checkpoint folder, a training workdir or a shipped model's name "
+                           f"(default: the shipped {pretrained.DEFAULT})")
   parser.add_argument("--input", required=True, help="wide CSV, one column per series")
   parser.add_argument("--long", action="store_true",
                       help="the input is long: one row per observation with columns "
@@ -82,6 +82,8 @@ def main(argv: Sequence[str] | None = None) -> int:
       cli.fail(parser, f"{flag} must be > 0, got {value}", cli.USAGE)
   if args.plot is not None and not args.plot.lower().endswith(".png"):
     cli.fail(parser, f"--plot must name a .png file, got {args.plot!r}", cli.USAGE)
+  with cli.errors(parser, cli.USAGE):
+    source = resolve.source(args.model, "--model")
   options = {k: v for k, v in (("num_samples", args.num_samples),
                                ("temperature", args.temperature), ("top_k", args.top_k),
                                ("top_p", args.top_p)) if v is not None}
@@ -95,7 +97,7 @@ def main(argv: Sequence[str] | None = None) -> int:
       with cli.errors(parser, cli.DATA, ImportError):
         import pandas as pd
         frame = pd.read_csv(args.input)
-        model = pretrained.load() if args.model is None else hf.load(args.model)
+        model = source.load()
         columns = dict(id_column=args.id_column, target=args.target_column,
                        timestamp_column=args.timestamp_column or None)
         names, context, _ = dataframe.series_from_df(frame, **columns)
@@ -110,7 +112,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     else:
       with cli.errors(parser, cli.DATA):
         names, context = csv_io.read_wide_csv(args.input)
-        model = pretrained.load() if args.model is None else hf.load(args.model)
+        model = source.load()
       with cli.errors(parser, cli.USAGE):
         result = forecasting.forecast(model, context, args.horizon, key, names=names, **options)
       _report(parser, caught)

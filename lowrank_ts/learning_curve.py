@@ -5,7 +5,7 @@
 
 Scores each checkpoint of ``DIR`` against Seasonal Naive into
 ``DIR/learning_curve_<benchmark>.csv`` (resumable; the library:
-:mod:`lowrank_ts.training.learning_curve`) and plots it against steps and wall minutes in
+:mod:`lowrank_ts.evaluation.checkpoint_scores`) and plots it against steps and wall minutes in
 ``DIR/learning_curve_<benchmark>.png``. ``--export`` writes the latest checkpoint as a Hugging
 Face folder (:func:`lowrank_ts.interop.hf.save`) that ``python -m lowrank_ts.evaluate --model
 FOLDER`` and chronos-forecasting can load. A workdir without a run or checkpoints, or an
@@ -19,8 +19,9 @@ import os
 
 from lowrank_ts import cli
 from lowrank_ts.data import benchmark
+from lowrank_ts.evaluation import checkpoint_scores as curve
+from lowrank_ts.interop import hf
 from lowrank_ts.training import checkpoints
-from lowrank_ts.training import learning_curve as curve
 
 
 def main(argv=None):
@@ -43,7 +44,6 @@ def main(argv=None):
   print(f"best relative WQL {float(best['relative_wql']):.3f} at step {best['step']}; "
         f"last {float(rows[-1]['relative_wql']):.3f} at step {rows[-1]['step']}; plot {png}")
   if args.export:
-    from lowrank_ts.interop import hf
     with cli.errors(parser, cli.DATA):
       model = checkpoints.load_model(args.workdir)
     with cli.errors(parser, cli.USAGE):  # --export names a folder that cannot be written

@@ -240,10 +240,13 @@ def test_cli_finetune_end_to_end_reads_the_models_train_config(model, tmp_path, 
     (["--eps", "0.1", "--finetune-steps", "2", "--finetune-lr", "0"], "--finetune-lr must be > 0"),
     (["--eps", "0.1", "--config", "cpu-test"], "--config is the fine-tuning recipe"),
     (["--eps", "0.1", "--finetune-steps", "2", "--config", "nope"], "--config must be one of"),
-    (["--eps", "0.1", "--finetune-steps", "2", "--model", "/tmp"],
+    (["--eps", "0.1", "--finetune-steps", "2", "--model", "FOLDER"],  # no train_config.json
      "--config: --finetune-steps needs --config NAME"),
 ])
-def test_cli_finetune_errors_name_the_argument(argv, message, tmp_path, capsys):
+def test_cli_finetune_errors_name_the_argument(argv, message, tmp_path, capsys, model):
+  if "FOLDER" in argv:
+    hf.save(model, tmp_path / "bolt")
+    argv = [str(tmp_path / "bolt") if a == "FOLDER" else a for a in argv]
   with pytest.raises(SystemExit) as exit_info:
     compress.main([*argv, "--out", str(tmp_path / "out")])
   assert exit_info.value.code == 2

@@ -275,10 +275,12 @@ def _cli_error(capsys, argv):
   return exit_info.value.code, capsys.readouterr().err.splitlines()
 
 
-def test_cli_missing_model_folder_is_a_data_error(tmp_path, capsys):
+def test_cli_missing_model_folder_is_a_usage_error(tmp_path, capsys):
+  # A --model that names nothing is a bad argument (exit 2) for every command line
+  # (lowrank_ts.interop.resolve); a checkpoint that cannot be read is bad data (exit 1, below).
   missing = tmp_path / "no-such-checkpoint"
   code, lines = _cli_error(capsys, ["--model", str(missing), "--out", str(tmp_path / "eval")])
-  assert code == 1 and len(lines) == 1
+  assert code == 2 and len(lines) == 1 and "no such folder" in lines[0]
   assert lines[0].startswith("python -m lowrank_ts.evaluate: error: ") and str(missing) in lines[0]
   assert not (tmp_path / "eval").exists()
 

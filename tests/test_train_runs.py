@@ -19,7 +19,7 @@ from tensorboard.backend.event_processing import event_accumulator
 
 from lowrank_ts import evaluation, learning_curve
 from lowrank_ts.training import checkpoints, data, loop
-from lowrank_ts.training import learning_curve as curve
+from lowrank_ts.evaluation import checkpoint_scores as curve
 from lowrank_ts.training.config import TRAIN_CONFIGS, TrainConfig
 
 FAST = dataclasses.replace(TRAIN_CONFIGS["cpu-test"], learning_rate=3e-2, log_every=1)
