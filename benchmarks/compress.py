@@ -1,4 +1,4 @@
-"""A model compressed by ``python -m lowrank_ts.compress`` against its parent: forecast time,
+"""A model compressed by ``lowrank-ts compress`` against its parent: forecast time,
 parameter bytes and checkpoint bytes, measured side by side in one run.
 
 Command: ``python -m benchmarks.compress [--cases shipped,small] [--ratio 0.5] [--repeats 7]
@@ -32,10 +32,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from benchmarks import common
-from lowrank_ts import compress, spectral
+from lowrank_ts import spectral
+from lowrank_ts.cli import compress
 from lowrank_ts.inference import forecasting
 from lowrank_ts.interop import hf, resolve
-from lowrank_ts.models import named_config, posthoc, registry
+from lowrank_ts.models import allocation, named_config, posthoc, registry
 
 EXPONENT = 1.1
 
@@ -69,8 +70,8 @@ def run(case: str, ratio: float, repeats: int, batch: int | None) -> dict:
       hf.save(parent_model(case), source)
       label = f"chronos-bolt-{case} (random weights, power-law spectra)"
     parent = resolve.load_model(source)
-    request = compress.Request(ratio=ratio, mode="efficient")
-    child, rep = compress.compress(parent, request)
+    request = allocation.Request(ratio=ratio, mode="efficient")
+    child, rep = posthoc.compress_to(parent, request)
     record = compress.report_record(rep, request, label)
     compress.write(child, record, tmp / "child")
     child = resolve.load_model(tmp / "child")  # what the CLI wrote, loaded as any checkpoint

@@ -1,7 +1,7 @@
 """The training sweeps behind the trained-model rank figures (Figs. 3 --model, 4, 4c, 9, 11, 12)
 and what those figures read from each run's checkpoints.
 
-A sweep is a list of short runs of ``python -m lowrank_ts.train`` that differ in one setting:
+A sweep is a list of short runs of ``lowrank-ts train`` that differ in one setting:
 hidden size d (Fig. 4, and Fig. 11 reads one of its runs' checkpoints), patch size k (Fig. 3),
 heads h (Figs. 9, 12), or the rank r of a fixed Chebyshev vocabulary (Fig. 4c, appendix I).
 Every run uses the zero-shot recipe's data (``cpu-zeroshot``: KernelSynth, TSMixup over it,
@@ -15,7 +15,7 @@ Sizes (``SIZES``): "smoke" trains each run for 4 steps at a tiny size (CI's slow
 (Chronos-Bolt / Chronos-T5 base-scale models, 200k steps on accelerators).
 
 ``--workdir DIR`` of each figure script points at the sweep's root: runs already trained there
-(``DIR/<run name>/``, a ``lowrank_ts.train`` workdir) are reused; missing ones are trained.
+(``DIR/<run name>/``, a ``lowrank-ts train`` workdir) are reused; missing ones are trained.
 """
 
 from __future__ import annotations

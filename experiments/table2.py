@@ -13,7 +13,7 @@ Models: ``--model`` (default: the shipped Chronos-Bolt, lowrank_ts/pretrained/cp
 d_model 64, 2+2 layers, 24 attention matrices of 64 x 64) and, when ``--t5-model`` names a
 Chronos-T5 checkpoint folder, that model too (README "Compression" gives the command that
 trains the small one used for the committed run). For each eps of the grid, every attention
-matrix is truncated at its eps-rank (``--mode paper`` of ``python -m lowrank_ts.compress``: the
+matrix is truncated at its eps-rank (``--mode paper`` of ``lowrank-ts compress``: the
 function the paper evaluates) and scored against the uncompressed model: the paper's "Ratio"
 (singular values kept, :func:`lowrank_ts.models.allocation.rank_ratio`), relative WQL / MASE
 (geometric mean over datasets of compressed / dense) on the in-domain benchmark (``real``) and
@@ -64,7 +64,6 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from experiments import common, text_model, trained
-from lowrank_ts import compress
 from lowrank_ts.data import benchmark
 from lowrank_ts.evaluation import report, scoring
 from lowrank_ts.inference import forecasting
@@ -177,12 +176,12 @@ def sweep(model, p, seed, label):
   dense = _scores(model, tasks, baselines, seed, samples)
   contexts = _timing_batch(tasks["zero_shot"])
   horizon = model.config.prediction_length  # one model call, one compilation per variant
-  requests = [("uniform", compress.Request(eps=e, mode="paper")) for e in p["eps"]]
-  requests += [("paper ratio", compress.Request(ratio=r, mode="paper")) for r in PAPER_RATIOS]
+  requests = [("uniform", allocation.Request(eps=e, mode="paper")) for e in p["eps"]]
+  requests += [("paper ratio", allocation.Request(ratio=r, mode="paper")) for r in PAPER_RATIOS]
   rows = []
   def run(kind, request):
     start = time.time()
-    compressed, rep = compress.compress(model, request, spectra)
+    compressed, rep = posthoc.compress_to(model, request, spectra)
     # Scored multiplied out: the same function to fp32 round-off (tests/test_compress.py) and
     # the dense model's shapes, so every row reuses one compilation; timed as stored.
     product = hf.from_tensors(hf.dense_config(compressed.config), hf.to_tensors(compressed))
@@ -207,7 +206,7 @@ def sweep(model, p, seed, label):
     run(kind, request)
   if p["global_rows"]:
     for ratio in sorted({r["rank_ratio"] for r in rows if r["rank_ratio"] < 1.0}):
-      run("global", compress.Request(ratio=ratio, allocation="global", mode="paper"))
+      run("global", allocation.Request(ratio=ratio, allocation="global", mode="paper"))
   return {"dense": dense, "rows": rows, "num_samples": samples,
           "timing_batch": list(contexts.shape), "timing_horizon": horizon}
 

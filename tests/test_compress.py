@@ -1,4 +1,4 @@
-"""python -m lowrank_ts.compress and the rank allocation behind it: the compressed checkpoint
+"""lowrank-ts compress and the rank allocation behind it: the compressed checkpoint
 loads and forecasts; eps = 0 is the dense model; the ratio bisection meets its target tightly;
 the global allocation respects its budget and beats one eps on its own objective; paper vs
 efficient counts; factorised vs multiplied-out forecasts; error messages name the argument."""
@@ -10,7 +10,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from lowrank_ts import compress, spectral
+from lowrank_ts import spectral
+from lowrank_ts.cli import compress
 from lowrank_ts.evaluation import report
 from lowrank_ts.inference import forecasting
 from lowrank_ts.interop import hf
@@ -46,7 +47,7 @@ def contexts():
 
 
 def test_eps_zero_paper_mode_is_the_dense_model(model, contexts):
-  compressed, rep = compress.compress(model, compress.Request(eps=0.0, mode="paper"))
+  compressed, rep = posthoc.compress_to(model, allocation.Request(eps=0.0, mode="paper"))
   assert rep.rank_ratio == 1.0 and all(p.rank is None for p in rep.projections)
   assert rep.parameter_bytes_after == rep.parameter_bytes_before
   dense = forecasting.forecast(model, contexts, 16)["quantiles"]
@@ -57,9 +58,9 @@ def test_eps_zero_paper_mode_is_the_dense_model(model, contexts):
 
 
 def test_checkpoint_round_trip_factorised_and_multiplied_out(model, contexts, tmp_path):
-  compressed, rep = compress.compress(model, compress.Request(ratio=0.25, mode="paper"))
+  compressed, rep = posthoc.compress_to(model, allocation.Request(ratio=0.25, mode="paper"))
   assert any(p.rank is not None for p in rep.projections)
-  folder = compress.write(compressed, compress.report_record(rep, compress.Request(
+  folder = compress.write(compressed, compress.report_record(rep, allocation.Request(
       ratio=0.25, mode="paper"), "test"), tmp_path / "c")
   loaded = report.load_model(folder)  # as evaluate / forecast load any checkpoint
   assert loaded.config == compressed.config  # the factors' ranks survive
@@ -78,7 +79,7 @@ def test_checkpoint_round_trip_factorised_and_multiplied_out(model, contexts, tm
 
 
 def test_report_counts(model):
-  _, rep = compress.compress(model, compress.Request(eps=0.1, mode="efficient"))
+  _, rep = posthoc.compress_to(model, allocation.Request(eps=0.1, mode="efficient"))
   found = posthoc.spectra(model)
   ranks = allocation.eps_ranks(found, 0.1)
   assert rep.attention_size_ratio == allocation.parameter_ratio(found, ranks, "efficient")
@@ -149,7 +150,7 @@ def test_cli_errors_name_the_argument(argv, message, tmp_path, capsys):
     compress.main([*argv, "--out", str(tmp_path / "out")])
   assert exit_info.value.code == 2
   err = capsys.readouterr().err
-  assert err.startswith("python -m lowrank_ts.compress: error: ") and message in err
+  assert err.startswith("lowrank-ts compress: error: ") and message in err
   assert "Traceback" not in err
 
 
@@ -185,7 +186,7 @@ TINY_RECIPE = {"model": "chronos-bolt-cpu-h16", "batch_size": 4, "context_length
 def test_finetune_keeps_the_ranks_and_lowers_the_held_out_loss(model):
   from lowrank_ts.training import config as train_config
   from lowrank_ts.training import finetune
-  compressed, _ = compress.compress(model, compress.Request(ratio=0.25, mode="efficient"))
+  compressed, _ = posthoc.compress_to(model, allocation.Request(ratio=0.25, mode="efficient"))
   before = {p: np.asarray(v[...]) for p, v in nnx_flat(compressed)}
   healed, record = finetune.finetune(compressed, train_config.TrainConfig(**TINY_RECIPE), 8)
   assert healed.config == compressed.config  # same graph: the ranks did not move
@@ -229,7 +230,7 @@ def test_cli_finetune_end_to_end_reads_the_models_train_config(model, tmp_path, 
   assert f["learning_rate"] == compress.FINETUNE_LR
   assert np.isfinite(f["held_out_loss_before"]) and np.isfinite(f["held_out_loss_after"])
   loaded = hf.load(tmp_path / "c")
-  unhealed, _ = compress.compress(hf.load(tmp_path / "dense"), compress.Request(ratio=0.3))
+  unhealed, _ = posthoc.compress_to(hf.load(tmp_path / "dense"), allocation.Request(ratio=0.3))
   assert loaded.config == unhealed.config  # the ranks of the truncation, kept through training
   assert any(s.kind == "shared_sketch" for s in _projection_specs(loaded.config))
   assert np.isfinite(forecasting.forecast(loaded, contexts, 8)["quantiles"]).all()
@@ -261,7 +262,7 @@ def _projection_specs(config):
 
 
 def test_factors_for_training_hold_every_truncated_matrix_at_its_rank(model):
-  held, rep = compress.compress(model, compress.Request(ratio=0.5, mode="paper"),
+  held, rep = posthoc.compress_to(model, allocation.Request(ratio=0.5, mode="paper"),
                                 for_training=True)
   kept = [p.truncation_rank for p in rep.projections]
   assert any(32 <= k < 64 for k in kept)  # ranks whose plain paper mode stores W_r dense

@@ -1,4 +1,4 @@
-"""Tests for lowrank_ts.evaluation and its CLI lowrank_ts.evaluate: WQL and MASE vs gluonts
+"""Tests for lowrank_ts.evaluation and its CLI lowrank-ts evaluate: WQL and MASE vs gluonts
 (test-only dependency) on random forecasts, Seasonal Naive, the relative score, the forecaster
 plug, the CLI tables and its errors, bad input."""
 
@@ -7,7 +7,8 @@ import csv
 import numpy as np
 import pytest
 
-from lowrank_ts import evaluate, evaluation
+from lowrank_ts import evaluation
+from lowrank_ts.cli import evaluate
 from lowrank_ts.data import benchmark
 from lowrank_ts.models.config import QUANTILE_LEVELS
 
@@ -269,7 +270,7 @@ def test_synthetic_benchmark_runs(tmp_path):
 
 
 def _cli_error(capsys, argv):
-  """The exit code and the stderr lines of ``python -m lowrank_ts.evaluate`` failing on argv."""
+  """The exit code and the stderr lines of ``lowrank-ts evaluate`` failing on argv."""
   with pytest.raises(SystemExit) as exit_info:
     evaluate.main(argv)
   return exit_info.value.code, capsys.readouterr().err.splitlines()
@@ -281,7 +282,7 @@ def test_cli_missing_model_folder_is_a_usage_error(tmp_path, capsys):
   missing = tmp_path / "no-such-checkpoint"
   code, lines = _cli_error(capsys, ["--model", str(missing), "--out", str(tmp_path / "eval")])
   assert code == 2 and len(lines) == 1 and "no such folder" in lines[0]
-  assert lines[0].startswith("python -m lowrank_ts.evaluate: error: ") and str(missing) in lines[0]
+  assert lines[0].startswith("lowrank-ts evaluate: error: ") and str(missing) in lines[0]
   assert not (tmp_path / "eval").exists()
 
 

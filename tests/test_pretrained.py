@@ -6,7 +6,8 @@ import csv
 import numpy as np
 import pytest
 
-from lowrank_ts import forecast, pretrained
+from lowrank_ts import pretrained
+from lowrank_ts.cli import forecast
 from lowrank_ts.evaluation import report
 from lowrank_ts.interop import resolve
 from lowrank_ts.models.config import BoltConfig

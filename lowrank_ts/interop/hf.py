@@ -9,7 +9,7 @@ compression does; layouts with per-layer heads / head sizes have no Hugging Face
 equivalent and are refused. ``save(model, folder, factorised=True)`` keeps the factors
 instead: the folder's ``config.json`` then records each projection's form under
 ``lowrank_ts_attention`` and the tensors are named ``<projection>.sketch`` / ``.lift``; such a
-folder (what ``python -m lowrank_ts.compress`` writes) is read by :func:`load` and by every
+folder (what ``lowrank-ts compress`` writes) is read by :func:`load` and by every
 command of this project, not by transformers.
 
 Every tensor is checked: a missing, unexpected or mis-shaped tensor raises ``ValueError``

@@ -1,6 +1,6 @@
 """Post-hoc compression of a trained model's attention by truncated SVD (§5, Table 2).
 
-``python -m lowrank_ts.compress [--model DIR] (--eps E | --ratio R) [--allocation uniform|global]
+``lowrank-ts compress [--model DIR] (--eps E | --ratio R) [--allocation uniform|global]
 [--mode paper|efficient] [--finetune-steps N [--config NAME] [--finetune-lr LR]] --out DIR2``
 
 ``--model``: any model the project loads (:mod:`lowrank_ts.interop.resolve`: a checkpoint
@@ -16,13 +16,13 @@ untruncated, and counts stored attention parameters. The target ``R`` is counted
 own way; the report gives both counts whatever the mode.
 
 ``--out DIR2`` receives ``config.json`` + ``model.safetensors`` holding the factors (``hf.save``
-with ``factorised=True``: ``python -m lowrank_ts.forecast --model DIR2`` and ``evaluate --model
+with ``factorised=True``: ``lowrank-ts forecast --model DIR2`` and ``evaluate --model
 DIR2`` load it; chronos-forecasting does not) and ``compression.json``, the report printed
 here: per-matrix ranks, both ratios, parameters and parameter bytes before / after. A bad
 argument exits with status 2 and one line naming it; an unreadable checkpoint with 1.
 
 ``--finetune-steps N`` heals the truncation: the compressed model, ranks fixed, trains N more
-steps (:mod:`lowrank_ts.training.finetune`) on the batches ``python -m lowrank_ts.train`` makes
+steps (:mod:`lowrank_ts.training.finetune`) on the batches ``lowrank-ts train`` makes
 for the recipe the model was trained with — ``--config NAME`` (a recipe of
 ``lowrank_ts.training.config.TRAIN_CONFIGS``), else ``DIR/train_config.json`` when the folder
 or workdir has one, else, for a shipped model, the recipe its ``scores.json`` records.
@@ -37,71 +37,22 @@ cheaper), so that training cannot give a truncated matrix its rank back.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import pathlib
 
-from lowrank_ts import cli, pretrained
+from lowrank_ts import pretrained
+from lowrank_ts.cli import exits
 from lowrank_ts.interop import hf, resolve
 from lowrank_ts.models import allocation, posthoc, registry
-from lowrank_ts.training import checkpoints
+from lowrank_ts.training import checkpoints, finetune
 from lowrank_ts.training import config as train_config
 
 REPORT = "compression.json"
 FINETUNE_LR = 1e-4
 
 
-@dataclasses.dataclass(frozen=True)
-class Request:
-  """What to compress to: exactly one of ``eps`` / ``ratio``; ``allocation`` global needs a
-  ratio."""
-  eps: float | None = None
-  ratio: float | None = None
-  allocation: str = "uniform"
-  mode: str = "efficient"
-
-  def __post_init__(self):
-    if (self.eps is None) == (self.ratio is None):
-      raise ValueError("eps and ratio: give exactly one")
-    if self.allocation not in allocation.ALLOCATIONS:
-      raise ValueError(f"allocation must be one of {allocation.ALLOCATIONS}, got "
-                       f"{self.allocation!r}")
-    allocation.check_mode(self.mode)
-    if self.eps is not None:
-      allocation.check_eps(self.eps)
-      if self.allocation == "global":
-        raise ValueError("allocation global spends a budget: give a ratio, not eps")
-    else:
-      if isinstance(self.ratio, bool) or not isinstance(self.ratio, (int, float)) or not (
-          0.0 < float(self.ratio) <= 1.0):
-        raise ValueError(f"ratio must be a number in (0, 1], got {self.ratio!r}")
-
-
-def ranks_for(spectra, request: Request) -> tuple[tuple[int, ...], float | None]:
-  """``(ranks, eps)`` that ``request`` asks for (``eps`` None for a global allocation)."""
-  if request.eps is not None:
-    return allocation.eps_ranks(spectra, request.eps), float(request.eps)
-  if request.allocation == "uniform":
-    eps = allocation.uniform_eps(spectra, request.ratio, request.mode)
-    return allocation.eps_ranks(spectra, eps), eps
-  return allocation.global_ranks(spectra, request.ratio, request.mode), None
-
-
-def compress(model: registry.ForecastModel, request: Request, spectra=None, *,
-             for_training: bool = False
-             ) -> tuple[registry.ForecastModel, posthoc.CompressionReport]:
-  """``model`` compressed as ``request`` says (``spectra``: :func:`posthoc.spectra`, when
-  already computed, e.g. for a sweep; ``for_training``: every truncated matrix held as factors,
-  :func:`posthoc.compress_to_ranks`)."""
-  if not isinstance(request, Request):
-    raise ValueError(f"request must be a Request, got {type(request).__name__}")
-  spectra = posthoc.spectra(model) if spectra is None else spectra
-  ranks, eps = ranks_for(spectra, request)
-  return posthoc.compress_to_ranks(model, ranks, request.mode, found_spectra=spectra, eps=eps,
-                                   factors_for_training=for_training)
-
-
-def report_record(report: posthoc.CompressionReport, request: Request, source: str) -> dict:
+def report_record(report: posthoc.CompressionReport, request: allocation.Request,
+                  source: str) -> dict:
   """The JSON report: which count each number uses is in its name."""
   size = report.rank_ratio if request.mode == "paper" else report.attention_size_ratio
   return {
@@ -171,7 +122,7 @@ def recipe(config: str | None, source: resolve.Source) -> tuple[train_config.Tra
 
 
 def main(argv=None) -> None:
-  parser = argparse.ArgumentParser(prog="python -m lowrank_ts.compress",
+  parser = argparse.ArgumentParser(prog="lowrank-ts compress",
                                    description=__doc__.split("\n")[0])
   parser.add_argument("--model", default=None,
                       help="a checkpoint folder, a training workdir or a shipped model's name "
@@ -188,9 +139,9 @@ def main(argv=None) -> None:
   parser.add_argument("--finetune-lr", type=float, default=FINETUNE_LR)
   parser.add_argument("--out", required=True, help="folder for the compressed checkpoint")
   args = parser.parse_args(argv)
-  with cli.errors(parser, cli.USAGE):
+  with exits.on_error(parser, exits.USAGE):
     try:
-      request = Request(args.eps, args.ratio, args.allocation, args.mode)
+      request = allocation.Request(args.eps, args.ratio, args.allocation, args.mode)
     except ValueError as err:  # every message starts with the argument's name: make it the flag
       raise ValueError(f"--{err}") from None
     if args.finetune_steps < 0:
@@ -208,26 +159,26 @@ def main(argv=None) -> None:
     out = pathlib.Path(args.out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
       raise ValueError(f"--out {args.out!r} exists and is not an empty folder")
-  with cli.errors(parser, cli.DATA):  # a corrupt checkpoint
+  with exits.on_error(parser, exits.DATA):  # a corrupt checkpoint
     model = source.load()
-  with cli.errors(parser, cli.USAGE):
+  with exits.on_error(parser, exits.USAGE):
     try:
-      compressed, report = compress(model, request, for_training=bool(args.finetune_steps))
+      compressed, report = posthoc.compress_to(model, request,
+                                               for_training=bool(args.finetune_steps))
     except ValueError as err:  # a ratio the model cannot reach ("ratio ... is below ...")
       raise ValueError(f"--{err}") from None
   record = report_record(report, request, str(source.path))
   if args.finetune_steps:
-    from lowrank_ts.training import finetune  # the training stack only when asked for
-    with cli.errors(parser, cli.USAGE):
+    with exits.on_error(parser, exits.USAGE):
       try:
         finetune.check_compatible(compressed, config)
       except ValueError as err:
         raise ValueError(f"--{err}") from None
-    with cli.errors(parser, cli.DATA, FloatingPointError):
+    with exits.on_error(parser, exits.DATA, FloatingPointError):
       compressed, healed = finetune.finetune(compressed, config, args.finetune_steps,
                                              learning_rate=args.finetune_lr)
     record["finetune"] = {"recipe": origin, **healed}
-  with cli.errors(parser, cli.USAGE):  # --out cannot be written
+  with exits.on_error(parser, exits.USAGE):  # --out cannot be written
     write(compressed, record, out)
   print(summary(record))
   if "finetune" in record:
