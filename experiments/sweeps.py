@@ -27,6 +27,8 @@ import jax
 import numpy as np
 from flax import nnx
 
+from experiments import trained
+from lowrank_ts.data import kernel_synth
 from lowrank_ts.training import checkpoints, loop
 from lowrank_ts.training import config as train_config
 from lowrank_ts.training.trainer import Trainer
@@ -122,7 +124,6 @@ def pool_path(series: int, length: int) -> str:
 def _ensure_pool(config: train_config.TrainConfig) -> None:
   path = config.kernel_synth_path
   if path and not os.path.exists(path):
-    from lowrank_ts.data import kernel_synth
     os.makedirs(os.path.dirname(path), exist_ok=True)
     pool = kernel_synth.kernel_synth(config.kernel_synth_series, 0,
                                      length=config.kernel_synth_length)
@@ -274,7 +275,6 @@ def query_history(workdir: str, with_last_model: bool = False):
   """W_Q of every encoder layer at every kept checkpoint (and step 0) of a run: ``steps``,
   per step the singular values of each layer's W_Q, and the averaged eps-rank (mean over
   layers) for each eps of EPS_GRID. With ``with_last_model``: ``(that, the last model)``."""
-  from experiments import trained
   steps, spectra = [], []
   for step, model in checkpoint_models(workdir):
     steps.append(step)

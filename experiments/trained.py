@@ -7,9 +7,12 @@ Columns are tokens (the paper's ``U in R^{d x L}``) in everything returned here;
 
 from __future__ import annotations
 
+import time
+
 import jax.numpy as jnp
 import numpy as np
 
+from experiments import common
 from lowrank_ts import pretrained
 from lowrank_ts.data import real_series
 from lowrank_ts.interop import resolve
@@ -100,9 +103,6 @@ def run(name: str, module, argv=None, t5_help: str = "a Chronos-T5 folder to ana
   """The command line shared by the trained-model scripts (fig2, fig5, fig10): ``--model`` and
   ``--t5-model`` on top of experiments.common's flags, then ``module``'s compute / verdicts /
   plot / headline, written by ``common.finish``."""
-  import time
-
-  from experiments import common
   args = common.parse_args(module.__doc__, argv, extra=model_flags(t5_help))
   start = time.time()
   results, params = module.compute(args.size, args.seed, args.model, args.t5_model)

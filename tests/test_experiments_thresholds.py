@@ -208,7 +208,7 @@ def _fake_scores(root, names, wql):
   table3 and appe read only these, so their whole script runs in a second without training."""
   import os
 
-  from experiments import pretrain_sweep as sweep
+  from experiments import pretrain_runs as sweep
   for n in names:
     os.makedirs(sweep.workdir(n, "smoke", str(root)), exist_ok=True)
     value = wql[n]

@@ -1,6 +1,6 @@
-"""experiments/pretrain_sweep.py: the runs' layouts and ratios, the embedding-reuse hook of
-lowrank_ts.training.loop.train (fast); smoke runs of fig7 / table3 / appe are in
-tests/test_experiments_thresholds.py (slow)."""
+"""experiments/pretrain_runs.py and its command line pretrain_sweep.py: the runs' layouts and
+ratios, the embedding-reuse hook of lowrank_ts.training.loop.train (fast); smoke runs of fig7 /
+table3 / appe are in tests/test_experiments_thresholds.py (slow)."""
 
 import dataclasses
 
@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from experiments import appe, fig7, table3
-from experiments import pretrain_sweep as sweep
+from experiments import appe, fig7, pretrain_sweep, table3
+from experiments import pretrain_runs as sweep
 from lowrank_ts.models import config as model_configs
 from lowrank_ts.models import lowrank, registry
 from lowrank_ts.training import loop
@@ -56,7 +56,7 @@ def test_run_names_and_sizes_are_checked():
   with pytest.raises(ValueError, match="size must be one of"):
     sweep.run_config("dense", "huge")
   with pytest.raises(SystemExit):  # argparse's exit for an unknown run name
-    sweep.main(["--smoke", "nope"])
+    pretrain_sweep.main(["--smoke", "nope"])
 
 
 def _params(model):
@@ -104,7 +104,7 @@ def test_saved_kernel_synth_pool_is_the_generated_one(tmp_path):
 @pytest.mark.slow  # trains one 3-step smoke Chronos-T5 (~15 s)
 def test_export_writes_a_folder_that_loads_as_the_run(tmp_path):
   from lowrank_ts.interop import hf
-  assert sweep.main(["--smoke", "--workdir", str(tmp_path / "runs"), "--export",
+  assert pretrain_sweep.main(["--smoke", "--workdir", str(tmp_path / "runs"), "--export",
                      str(tmp_path / "hf"), "t5_dense"]) == 0
   exported = hf.load(str(tmp_path / "hf" / "t5_dense"))
   run = sweep.load("t5_dense", "smoke", str(tmp_path / "runs"))
