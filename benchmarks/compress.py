@@ -2,7 +2,7 @@
 parameter bytes and checkpoint bytes, measured side by side in one run.
 
 Command: ``python -m benchmarks.compress [--cases shipped,small] [--ratio 0.5] [--repeats 7]
-[--batch B]`` (a few minutes on 2 idle cores; writes ``benchmarks/results/compress.json``).
+[--batch B]`` (a few minutes on 2 cores; writes ``benchmarks/results/compress.json``).
 
 Two parents, one run: ``shipped`` is the shipped Chronos-Bolt (lowrank_ts/pretrained/cpu-zeroshot,
 trained weights, d_model 64, context 256; batch 256 by default); a size name (``small``:

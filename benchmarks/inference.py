@@ -1,9 +1,9 @@
 """Forecasting speed and memory: chronos-forecasting vs our jitted forecaster, dense vs compressed.
 
 Command: ``python -m benchmarks.inference [--quick] [--repeats N] [--sizes tiny,small,base]``
-Runtime on 2 idle cores: roughly 15 minutes for tiny + small, 30-40 more for base
+Runtime on 2 cores: roughly 15 minutes for tiny + small, 30-40 more for base
 (``--quick``: thin 2-layer configs, batch 2, context 64, horizon 8, 2 samples, 1 repeat;
-about 45 s idle, 1.5 min beside a training run; nothing written unless ``--out`` is given).
+about a minute; nothing written unless ``--out`` is given).
 
 Per size (random weights; speed does not depend on them), batch 8, context 512, horizon 64,
 20 samples, from checkpoints created locally with :mod:`lowrank_ts.hf_reference`:
@@ -26,12 +26,12 @@ Every implementation runs in its own subprocess, so its RSS is its own. Per row:
 call (median over ``--repeats`` after one warm-up call; the warm-up, which compiles ours, is
 reported as ``first_s``), peak RSS while forecasting (the high-water mark, VmHWM, restarted
 once the model is loaded / compressed and idle; ``process_peak_rss_bytes`` is the whole
-process's, loading included), RSS of the loaded idle model, parameter bytes, working memory (ours: XLA's compiled memory analysis of the whole forecast, argument +
-temporary bytes; the reference: peak RSS minus the loaded idle RSS) and the analytic FLOP count
-of the forecast (:func:`chronos_forecast_flops`, :func:`bolt_forecast_flops`) with the achieved
+process's, loading included), RSS of the loaded idle model, parameter bytes, working memory
+(ours: XLA's compiled memory analysis of the whole forecast, argument + temporary bytes; the
+reference: peak RSS minus the loaded idle RSS) and the analytic FLOP count of the forecast (:func:`chronos_forecast_flops`, :func:`bolt_forecast_flops`) with the achieved
 GFLOP/s against this machine's jitted matmul rate (:func:`common.matmul_gflops`).
-Targets (issue 6) are evaluated in the results file, with the margin by which each is met or
-missed.
+Targets (:func:`_targets`) are evaluated in the results file, with the margin by which each
+is met or missed.
 """
 
 from __future__ import annotations

@@ -75,7 +75,7 @@ def verdicts(results, params):
   change = sweeps.relative_change_last(s1.mean(axis=1))
   verdict.check("sigma1_stabilised", change, "<=", sweeps.STABLE_TOLERANCE,
                 f"relative change of mean sigma_1 over the last {sweeps.STABLE_LAST} "
-                "checkpoints", "issue 13: a conclusion needs a statistic that has settled; "
+                "checkpoints", "a conclusion needs a statistic that has settled; "
                 "10 % is the most a settled value may still move", kind="proxy", proxy=PROXY)
   verdict.finding("sigma1_by_step", dict(zip(results["steps"], s1.tolist())),
                   "sigma_1 per layer at init / last: "

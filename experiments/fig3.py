@@ -377,7 +377,7 @@ def verdicts_trained(results: dict, params: dict) -> common.Verdict:
   verdict.check("k_sweep_stabilised", changes[worst], "<=", sweeps.STABLE_TOLERANCE,
                 f"max over runs of the relative change of the embedding's eps-rank (eps 1e-2) "
                 f"over the last {sweeps.STABLE_LAST} checkpoints (worst: {worst})",
-                "issue 13: a conclusion needs a statistic that has settled; 10 % is the most a "
+                "a conclusion needs a statistic that has settled; 10 % is the most a "
                 "settled rank may still move", kind="proxy", proxy=PROXY_TRAINED)
   verdict.finding("relative_change_last", changes, "relative change over the last "
                   "checkpoints: " + ", ".join(f"{k} {v:.3f}" for k, v in changes.items()))

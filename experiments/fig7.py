@@ -9,7 +9,7 @@ trained, or reused, by experiments/pretrain_sweep.py;
 experiments/pretrain_runs.py gives the protocol).
 
 Runs (experiments.pretrain_runs, default size: chronos-bolt-cpu-zs, d_model 64, 2+2 layers,
-``cpu-zeroshot``'s data, 500 steps, batch 64, seed 0, 74-286 s of training each on 2 shared cores):
+``cpu-zeroshot``'s data, 500 steps, batch 64, seed 0, a few minutes of training each on 2 cores):
 dense, the authors' Bolt layouts (d0, alpha) = (2, 0.25), (3, 0.5), (5, 0.7) of Table 4 as
 ``reduced_head_size:power`` with d0 scaled by our d_kv / theirs = 16 / 64, and (2, 0.25)
 again with the embedding and head (REG token table, input and output patch embeddings)
@@ -63,7 +63,7 @@ PAPER_TABLE4 = {"bolt_2_0.25": (0.517, 0.802, 1.005, 1.004, 1.013, 0.999),
                 "bolt_5_0.7": (0.740, 0.840, 0.980, 1.003, 0.991, 1.010)}
 WQL_BAND, TIME_BAND, MEMORY_BAND = 1.03, 0.74, 0.84
 # The statistical baselines' recorded runs on the whole zero-shot benchmark (4 140 series;
-# README "Zero-shot", issue 11): wall seconds and worker processes. Scores are read from
+# README "Zero-shot"): wall seconds and worker processes. Scores are read from
 # figures/zeroshot_baselines/ (Seasonal Naive is 1 by definition of the relative scores).
 BASELINE_RUNS = {"Seasonal Naive": (3.5, 1, None), "AutoETS": (321.0, 2, "auto-ets"),
                  "AutoTheta": (175.0, 1, "auto-theta"), "AutoARIMA": (603.0, 2, "auto-arima")}

@@ -1,5 +1,5 @@
-"""Healing a post-hoc compressed Chronos-Bolt by a short continued training (issue 12; not in
-the paper, nobody reports it for time-series foundation models): a finding, not a claim.
+"""Healing a post-hoc compressed Chronos-Bolt by a short continued training (not in the paper,
+nobody reports it for time-series foundation models): a finding, not a claim.
 
 Command: ``python -m experiments.healing [--seed S] [--out DIR] [--smoke | --full]``
 Runtime: see ``wall_time_s`` in figures/healing.json (mostly the three trainings).

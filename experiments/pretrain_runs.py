@@ -14,27 +14,24 @@ every run is scored zero-shot on ``m3-tourism``. Every run of a size has the sam
 data and seed (the appendix-E runs add seeds 1 and 2); only the attention layout (and, for
 ``*_emb``, the embedding's initialisation) differs.
 
-Sizes (decided from a 200-step probe under the shared machine's contention: 4.6 steps/s at
-batch 64, ~50 s of start-up per run; the steps were first set at 1 000 and cut to 500 when the
-first dense run slowed to 1.3 steps/s, before any run had been scored):
+Sizes (fixed before any run was scored):
 
 - ``default`` (reduced protocol, run by hand): Chronos-Bolt d_model 64, 2+2 layers, 4 heads of
   16 (``chronos-bolt-cpu-zs``), ``cpu-zeroshot``'s data with ``steps=500`` (batch 64, seed 0),
-  15 runs: 55 min niced on 2 shared cores at load ~8-13, scoring and fig7 included, 2026-12-01
-  (74-286 s of training per run; the recipe itself is 40 000 steps: these models
+  15 runs of a few minutes each on 2 cores (the recipe itself is 40 000 steps: these models
   are far from converged, so every comparison is at an equal, small budget).
 - ``full`` (not run; GPU/TPU): ``gpu-zeroshot`` (chronos-bolt-small, d_model 512, 6+6 layers,
   8 heads of 64, 100 000 steps, batch 256, bf16) with the paper's unscaled layouts.
 - ``smoke`` (tests): 3 steps, batch 4, context 64, KernelSynth only.
 
-Chronos-T5 runs (``family="t5"``, Fig. 7's T5 rows, experiments/fig7_t5.py), decided in
-session 7 on the quiet machine before any T5 run was scored: the ``cpu-t5-zeroshot`` recipe
-(chronos-t5-cpu: d_model 64, 2+2 layers, 4 heads of 16; windows of 128 + 24; batch 32; the
-same zero-shot data design; Adam eps 1e-20, see that recipe) for ``T5_STEPS`` = 2 000 steps,
-seed 0, ~3 steps/s (~11 min per run); ``t5_dense``, the authors' layouts ``authors:D0,BETA``
-with D0 scaled by 16 / 64 (``t5_3_0.27``, ``t5_5_0.35``, ``t5_7_0.40``) and ``t5_3_0.27_emb``
-(its token table, also its tied LM head, from ``t5_dense``). ``full``: chronos-t5-base, 200 000 steps, batch
-256, bf16, the unscaled layouts (not run). ``smoke``: 3 steps, batch 4, windows of 32 + 8.
+Chronos-T5 runs (``family="t5"``, Fig. 7's T5 rows, experiments/fig7_t5.py), fixed before any
+T5 run was scored: the ``cpu-t5-zeroshot`` recipe (chronos-t5-cpu: d_model 64, 2+2 layers, 4
+heads of 16; windows of 128 + 24; batch 32; the same zero-shot data design; Adam eps 1e-20, see
+that recipe) for ``T5_STEPS`` = 2 000 steps, seed 0 (~11 min per run on 2 cores); ``t5_dense``,
+the authors' layouts ``authors:D0,BETA`` with D0 scaled by 16 / 64 (``t5_3_0.27``,
+``t5_5_0.35``, ``t5_7_0.40``) and ``t5_3_0.27_emb`` (its token table, also its tied LM head,
+from ``t5_dense``). ``full``: chronos-t5-base, 200 000 steps, batch 256, bf16, the unscaled
+layouts (not run). ``smoke``: 3 steps, batch 4, windows of 32 + 8.
 
 A run's KernelSynth pool (``kernel_synth(series, seed, length)``, deterministic) is generated
 once per seed and saved under the root (:func:`kernel_synth_pool`; the run's
@@ -197,7 +194,7 @@ def run_config(name: str, size: str, kernel_synth_path: str = "") -> train_confi
 def kernel_synth_pool(name: str, size: str, root: str | None = None) -> str:
   """The .npy of the KernelSynth pool run ``name`` would generate (``kernel_synth(series,
   seed, length)`` is a pure function of those three), written once per (size, seed) under
-  the root so that runs do not regenerate it (~45 s each on the shared machine)."""
+  the root so that runs do not regenerate it (~45 s each on 2 cores)."""
   config = run_config(name, size)
   # Absolute: the path is saved in each run's training config and read again on resume.
   path = os.path.abspath(os.path.join(

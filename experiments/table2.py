@@ -3,13 +3,10 @@
 Command: ``python -m experiments.table2 [--seed S] [--out DIR] [--full | --smoke]
 [--model DIR] [--t5-model DIR]``
 Runtime: see ``wall_time_s`` in figures/table2.json (default with ``--t5-model``: target <= 25 min
-on 2 shared cores; each row's ``seconds`` is in the json). Where the time went before (profiled on
-2 cores, d_model-64 T5): Chronos' top-k-50 sampling over a 4096-token vocabulary, ~20 s per
-scoring of the 240 zero-shot series at 20 samples, ~12 such calls per row for the timing alone,
-and an eager slice of the SVD factors compiling once per rank (~10 s per compressed model, now
-sliced in NumPy, :func:`posthoc.compress_to_ranks`).
+on 2 cores; each row's ``seconds`` is in the json). Most of it is Chronos' top-k-50 sampling
+over a 4096-token vocabulary (~20 s per scoring of the 240 zero-shot series at 20 samples).
 
-Models: ``--model`` (default: the shipped Chronos-Bolt, lowrank_ts/pretrained/cpu-zeroshot,
+Models: ``--model`` (default: the shipped Chronos-Bolt, lowrank_ts.pretrained.DEFAULT,
 d_model 64, 2+2 layers, 24 attention matrices of 64 x 64) and, when ``--t5-model`` names a
 Chronos-T5 checkpoint folder, that model too (README "Compression" gives the command that
 trains the small one used for the committed run). For each eps of the grid, every attention

@@ -182,7 +182,7 @@ TINY_RECIPE = {"model": "chronos-bolt-cpu-h16", "batch_size": 4, "context_length
                "kernel_synth_length": 128, "learning_rate": 1e-3}
 
 
-@pytest.mark.slow  # compiles a training step (~10 s on 2 idle cores)
+@pytest.mark.slow  # compiles a training step (~10 s on 2 cores)
 def test_finetune_keeps_the_ranks_and_lowers_the_held_out_loss(model):
   from lowrank_ts.training import config as train_config
   from lowrank_ts.training import finetune
@@ -214,7 +214,7 @@ def test_finetune_refuses_a_recipe_of_another_model_kind(model):
                                                                  "context_length": 512}))
 
 
-@pytest.mark.slow  # compiles a training step (~10 s on 2 idle cores)
+@pytest.mark.slow  # compiles a training step (~10 s on 2 cores)
 def test_cli_finetune_end_to_end_reads_the_models_train_config(model, tmp_path, capsys,
                                                                contexts):
   from lowrank_ts.training import checkpoints

@@ -189,7 +189,7 @@ def test_model_forecaster_keys_leave_bolt_unchanged(bolt_folder):
 
 @pytest.mark.slow
 def test_model_forecaster_with_a_real_chronos_model():
-  # ~50 s on 2 shared cores (model init and sampler compilation).
+  # ~50 s on 2 cores (model init and sampler compilation).
   model = _tiny_chronos()
   tasks = benchmark.real_tasks(["Nile", "lynx"])  # horizon 6 <= prediction_length: one chunk
   rows = evaluation.evaluate(evaluation.model_forecaster(model, seed=0), tasks)
@@ -202,7 +202,7 @@ def test_model_forecaster_with_a_real_chronos_model():
 
 @pytest.mark.slow
 def test_cli_evaluates_a_checkpoint_folder(tmp_path):
-  # ~4 min on 2 shared cores: 16 series in 5 horizon groups, each compiling its sampler.
+  # ~4 min on 2 cores: 16 series in 5 horizon groups, each compiling its sampler.
   from lowrank_ts.interop import hf
 
   folder = hf.save(_tiny_chronos(), tmp_path / "ckpt")

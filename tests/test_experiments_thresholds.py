@@ -170,7 +170,7 @@ def test_status_vocabulary():
     common.Verdict().check("x", 0.0, "<=", 1.0, "d", "r", kind="proxy")
 
 
-# -- the pretrained compressed models (issue 12 part B): fig7 (+ table4), table3, appe ----------
+# -- the pretrained compressed models: fig7 (+ table4), table3, appe ---------------------------
 # Not in experiments.all (they need the pretrain_sweep runs); pinned here the same way.
 PINNED_PRETRAINED = {
     "fig7": {

@@ -120,7 +120,7 @@ def test_bad_arguments_name_themselves(bolt):
     forecasting.forecast(bolt, series, 2, batch_size=-1)
 
 
-@pytest.mark.slow  # three compilations (~20 s on 2 shared cores)
+@pytest.mark.slow  # three compilations (~20 s on 2 cores)
 def test_bolt_row_blocks_equal_one_call_and_see_parameter_updates(monkeypatch):
   model = registry.build(BOLT_CONFIGS["chronos-bolt-cpu"], seed=3)  # its own: it is mutated
   context = forecasting.prepare_context(_ragged(10, 37))

@@ -63,7 +63,7 @@ def _params(model):
   return nnx.state(model, nnx.Param)
 
 
-@pytest.mark.slow  # builds two models: ~5 s idle, 20 s on the shared machine
+@pytest.mark.slow  # builds two models: ~5-20 s on 2 cores
 def test_copy_embedding_copies_the_embedding_and_keeps_attention():
   dense = registry.build(sweep.run_config("dense", "default").model_config, seed=1)
   compressed = registry.build(sweep.run_config("bolt_2_0.25", "default").model_config, seed=0)
@@ -82,7 +82,7 @@ def test_copy_embedding_copies_the_embedding_and_keeps_attention():
     sweep.copy_embedding(other)(params)
 
 
-@pytest.mark.slow  # builds a pipeline and a train state: ~5 s idle, 20 s shared
+@pytest.mark.slow  # builds a pipeline and a train state: ~5-20 s on 2 cores
 def test_loop_train_applies_init_params_to_a_fresh_run(tmp_path):
   config = dataclasses.replace(TRAIN_CONFIGS["cpu-test"], steps=2)
   zero = lambda params: jax.tree.map(lambda x: x * 0.0, params)

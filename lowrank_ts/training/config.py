@@ -205,8 +205,8 @@ TRAIN_CONFIGS: dict[str, TrainConfig] = {
                                    real_series=True, real_corpus=True,
                                    tsmixup_weighting="dataset"),
     # The same data design at chronos-bolt-small size (48 M parameters, context 2048, a 64-step
-    # head) for one accelerator: bf16 compute, batch 256. Not run here (no GPU in this project's
-    # sessions so far); README "Zero-shot" gives its expected throughput.
+    # head) for one accelerator: bf16 compute, batch 256. Not run on CPU; README "Zero-shot"
+    # gives its expected throughput.
     "gpu-zeroshot": TrainConfig(model="chronos-bolt-small", steps=100_000, batch_size=256,
                                 compute_dtype="bfloat16", checkpoint_every=5000,
                                 keep_checkpoints=100, log_every=100, real_series=True,
