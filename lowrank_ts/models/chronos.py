@@ -93,7 +93,7 @@ class Chronos(T5):
            for name in SAMPLING_OPTIONS}, eos_token_id=tokenizer.eos_token_id)
     chunks, remaining = [], horizon
     while remaining > 0:
-      token_ids, mask, scale = tokenizer.tokenize(run.window(context_BT))
+      token_ids, mask, scale = tokenizer.tokenize_window(run.window(context_BT))
       steps = min(remaining, config.prediction_length)
       tokens = run.sample(token_ids, mask, jax.random.fold_in(key, len(chunks)), steps=steps,
                           **options)
@@ -117,7 +117,7 @@ class Chronos(T5):
     """The encoder's output for the last ``context_length`` values of float32 contexts
     ``[B, T]``: ``embeddings [B, L, d_model]`` (L = T plus EOS), ``mask [B, L]`` and the
     scaling ``loc [B]`` (0) and ``scale [B]`` (the tokens are of ``context / scale``)."""
-    token_ids, mask, scale = self.config.tokenizer.tokenize(
+    token_ids, mask, scale = self.config.tokenizer.tokenize_window(
         context_BT[:, -self.config.context_length:])
     hidden = run(T5.encode, token_ids, mask)
     scale = np.asarray(scale)

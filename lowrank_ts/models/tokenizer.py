@@ -124,6 +124,13 @@ class MeanScaleUniformBins:
                          f"dims), got {tuple(scale.shape)}")
     return _tokenize(x, scale, jnp.asarray(self.bin_boundaries()), self, bool(append_eos))
 
+  def tokenize_window(self, window_BT: np.ndarray):
+    """:meth:`tokenize` of a float32 ``[B, T]`` window that its caller has already checked (a
+    forecast validates its contexts once, at its entry): the same ``(token_ids, mask, scale)``,
+    its own scale, EOS as ``use_eos_token`` says."""
+    return _tokenize(jnp.asarray(window_BT, jnp.float32), None,
+                     jnp.asarray(self.bin_boundaries()), self, bool(self.use_eos_token))
+
   def detokenize(self, token_ids: Any, scale: Any) -> jax.Array:
     """Ids back to values: ``centers[clip(id - n_special_tokens - 1)] * scale``.
 

@@ -197,3 +197,9 @@ def test_tokenizer_rejects_bad_input():
     TOKENIZER.detokenize(np.ones((2, 3), int), np.ones(3))
   with pytest.raises(ValueError, match="scale"):
     TOKENIZER.detokenize(np.ones(3, int), np.ones(3))
+
+
+def test_tokenize_window_is_tokenize_without_the_checks():
+  context = _random_context(3)
+  for ours, theirs in zip(TOKENIZER.tokenize_window(context), TOKENIZER.tokenize(context)):
+    np.testing.assert_array_equal(np.asarray(ours), np.asarray(theirs))
