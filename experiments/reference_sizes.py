@@ -34,7 +34,8 @@ import jax
 import matplotlib
 import numpy as np
 
-from lowrank_ts.training import learning_curve, loop
+from lowrank_ts.evaluation import checkpoint_scores
+from lowrank_ts.training import loop
 from lowrank_ts.training.config import TRAIN_CONFIGS
 
 matplotlib.use("Agg")
@@ -95,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     if size in args.sizes:
       loop.train(config, workdir, progress=False)
     benchmark = "synthetic" if args.smoke else "validation"
-    rows = learning_curve.learning_curve(workdir, benchmark, progress=False)
+    rows = checkpoint_scores.learning_curve(workdir, benchmark, progress=False)
     with open(os.path.join(workdir, "metrics.csv"), newline="") as f:
       speed = [float(r["steps_per_s"]) for r in csv.DictReader(f)]
     results[size] = {

@@ -34,7 +34,7 @@ class TrainConfig:
   # "d_model=128,d_kv=32,d_ff=512" (the trained-model rank sweeps, experiments/sweeps.py).
   model_overrides: str = ""
   # Chronos-T5 only: > 0 replaces the token embedding by the fixed rank-r Chebyshev table of
-  # appendix I (lowrank_ts.embeddings.chebyshev_vocabulary), excluded from optimisation; the
+  # appendix I (lowrank_ts.training.fixed_vocabulary), excluded from optimisation; the
   # LM head is then untied (its own trained matrix), so only the input vocabulary is fixed.
   fixed_vocabulary_rank: int = 0
   steps: int = 1000
@@ -241,8 +241,8 @@ TRAIN_CONFIGS: dict[str, TrainConfig] = {
                                  min_past=8, short_context_probability=0.2,
                                  short_context_max=64, max_target_zscore=100.0),
     # The same data design at chronos-bolt-small size (48 M parameters, context 2048, a 64-step
-    # head) for one accelerator: bf16 compute, batch 256. Not run here (no GPU in this project's
-    # sessions so far); README "Zero-shot" gives its expected throughput.
+    # head) for one accelerator: bf16 compute, batch 256. Not run on CPU; README "Zero-shot"
+    # gives its expected throughput.
     "gpu-zeroshot": TrainConfig(model="chronos-bolt-small", steps=100_000, batch_size=256,
                                 compute_dtype="bfloat16", checkpoint_every=5000,
                                 keep_checkpoints=100, log_every=100, real_series=True,
