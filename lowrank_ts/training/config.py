@@ -13,6 +13,7 @@ import types
 import typing
 
 from lowrank_ts import checks
+from lowrank_ts.data import instances
 from lowrank_ts.models import config as model_configs
 from lowrank_ts.models import lowrank
 
@@ -127,12 +128,7 @@ class TrainConfig:
     if self.kernel_synth_weight + self.seasonal_synth_weight > 1:
       raise ValueError(f"kernel_synth_weight + seasonal_synth_weight must be <= 1, got "
                        f"{self.kernel_synth_weight} + {self.seasonal_synth_weight}")
-    checks.positive_int(self.short_context_max, "short_context_max")
-    if not isinstance(self.max_target_zscore, (int, float)) or not self.max_target_zscore >= 0:
-      raise ValueError(f"max_target_zscore must be a number >= 0, got {self.max_target_zscore!r}")
-    if self.short_context_probability and self.short_context_max < self.min_past:
-      raise ValueError(f"short_context_max={self.short_context_max} must be >= "
-                       f"min_past={self.min_past}")
+    self.instance_config  # noqa: B018 (a ValueError naming the instance field)
     if self.tsmixup_weighting not in TSMIXUP_WEIGHTINGS:
       raise ValueError(f"tsmixup_weighting must be one of {TSMIXUP_WEIGHTINGS}, got "
                        f"{self.tsmixup_weighting!r}")
@@ -151,6 +147,14 @@ class TrainConfig:
     if self.fixed_vocabulary_rank:  # the fixed table is the input vocabulary only
       base = dataclasses.replace(base, t5=dataclasses.replace(base.t5, tie_word_embeddings=False))
     return dataclasses.replace(base, t5=lowrank.parse_layout(self.attention).apply(base.t5))
+
+  @property
+  def instance_config(self) -> instances.InstanceConfig:
+    """How training instances are cut (:mod:`lowrank_ts.data.instances`)."""
+    return instances.InstanceConfig(
+        context_length=self.context, prediction_length=self.horizon, min_past=self.min_past,
+        short_context_probability=self.short_context_probability,
+        short_context_max=self.short_context_max, max_target_zscore=self.max_target_zscore)
 
   @property
   def context(self) -> int:

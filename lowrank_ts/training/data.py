@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from lowrank_ts import checks
-from lowrank_ts.data import corpus, instances, kernel_synth, pipeline, real_series, validation
+from lowrank_ts.data import corpus, kernel_synth, pipeline, real_series, validation
 from lowrank_ts.training.config import TrainConfig
 
 
@@ -100,11 +100,7 @@ def make_pipeline(config: TrainConfig) -> pipeline.InputPipeline:
   pipe_config = pipeline.PipelineConfig(
       batch_size=config.batch_size, kernel_synth_weight=config.kernel_synth_weight,
       seasonal_synth_weight=config.seasonal_synth_weight,
-      instance=instances.InstanceConfig(
-          context_length=config.context, prediction_length=config.horizon,
-          min_past=config.min_past, short_context_probability=config.short_context_probability,
-          short_context_max=config.short_context_max,
-          max_target_zscore=config.max_target_zscore))
+      instance=config.instance_config)
   return pipeline.InputPipeline(pipe_config, kernel_synth_series=pool, tsmixup_sources=sources,
                                 seed=config.seed, tsmixup_weights=weights)
 
