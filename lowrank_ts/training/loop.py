@@ -4,7 +4,9 @@ Every ``checkpoint_every`` steps (and at the end) the train state and the input 
 state are checkpointed (:mod:`.checkpoints`); rerunning the same call restores the latest and
 continues with exactly the batches an uninterrupted run would have seen. A non-finite loss stops
 training (``FloatingPointError``) before anything is saved, so the last good checkpoint
-survives. Metrics go to :mod:`.metrics`.
+survives. The run's config is recorded once the model, input pipeline and restored checkpoint
+are in place, so a run that fails at its start leaves nothing to refuse its corrected rerun.
+Metrics go to :mod:`.metrics`.
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ def train(config: TrainConfig, workdir: str, *, devices=None, progress: bool = T
                      f"{type(init_params).__name__}")
   os.makedirs(workdir, exist_ok=True)
   primary = jax.process_index() == 0  # one process writes the config, metrics and events
-  checkpoints.record_config(workdir, config, write=primary)
+  checkpoints.check_resume(workdir, config)
   trainer = Trainer(config, devices)
   pipe = data.make_pipeline(config)
   if jax.process_count() > 1:  # each host makes only the rows its devices hold
@@ -61,6 +63,7 @@ def train(config: TrainConfig, workdir: str, *, devices=None, progress: bool = T
     if start != int(pipe.get_state()["step"]):
       raise ValueError(f"checkpoint in {workdir} is inconsistent: train step {start} vs data "
                        f"step {int(pipe.get_state()['step'])}")
+    checkpoints.record_config(workdir, config, write=primary)  # the run has started
   except BaseException:
     mngr.close()
     raise
