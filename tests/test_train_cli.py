@@ -4,6 +4,7 @@
 import dataclasses
 import os
 import shutil
+import socket
 import subprocess
 import sys
 
@@ -11,7 +12,7 @@ import jax
 import pytest
 
 from lowrank_ts import learning_curve, train
-from lowrank_ts.training import checkpoints, loop
+from lowrank_ts.training import checkpoints, loop, workdir_lock
 from lowrank_ts.training.config import TRAIN_CONFIGS
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -111,6 +112,18 @@ def test_no_intact_checkpoint_exits_1_naming_each(trained, tmp_path, capsys):
   assert (f"no checkpoint in {workdir / 'checkpoints'} can be restored: checkpoint "
           f"{workdir / 'checkpoints' / '2'} cannot be restored (corrupt: 1 recorded file(s) "
           f"missing, e.g. state/_METADATA); checkpoint {workdir / 'checkpoints' / '1'}") in line
+
+
+def test_a_workdir_in_use_exits_1_naming_the_holder(tmp_path, capsys):
+  held = workdir_lock.WorkdirLock(str(tmp_path))
+  try:
+    code, line = _fails(train.main, [*RUN, "--workdir", str(tmp_path)], capsys)
+  finally:
+    held.release()
+  assert code == 1, line
+  assert (f"workdir {str(tmp_path)!r} is in use by process {os.getpid()} on host "
+          f"{socket.gethostname()} (lock file {tmp_path / 'train.lock'})") in line, line
+  assert os.listdir(tmp_path) == []  # nothing written; the holder's lock file removed
 
 
 def test_learning_curve_errors_name_the_workdir(tmp_path, capsys):

@@ -4,9 +4,9 @@ Every ``checkpoint_every`` steps (and at the end) the train state and the input 
 state are checkpointed (:mod:`.checkpoints`); rerunning the same call restores the latest and
 continues with exactly the batches an uninterrupted run would have seen. A non-finite loss stops
 training (``FloatingPointError``) before anything is saved, so the last good checkpoint
-survives. The run's config is recorded once the model, input pipeline and restored checkpoint
-are in place, so a run that fails at its start leaves nothing to refuse its corrected rerun.
-Metrics go to :mod:`.metrics`.
+survives. One run at a time holds the workdir (:mod:`.workdir_lock`); its config is recorded
+once the model, input pipeline and restored checkpoint are in place, so a run that fails at
+its start leaves nothing to refuse its corrected rerun. Metrics go to :mod:`.metrics`.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import time
 import jax
 import numpy as np
 
-from lowrank_ts.training import checkpoints, data, metrics
+from lowrank_ts.training import checkpoints, data, metrics, workdir_lock
 from lowrank_ts.training.config import TrainConfig
 from lowrank_ts.training.trainer import Trainer
 
@@ -44,7 +44,16 @@ def train(config: TrainConfig, workdir: str, *, devices=None, progress: bool = T
     raise ValueError(f"init_params must be a function params -> params, got "
                      f"{type(init_params).__name__}")
   os.makedirs(workdir, exist_ok=True)
-  primary = jax.process_index() == 0  # one process writes the config, metrics and events
+  primary = jax.process_index() == 0  # one process locks; it writes the config and metrics
+  lock = workdir_lock.WorkdirLock(workdir) if primary else None
+  try:
+    return _train(config, workdir, devices, progress, stop_after, init_params, primary)
+  finally:
+    if lock is not None:
+      lock.release()
+
+
+def _train(config, workdir, devices, progress, stop_after, init_params, primary):
   checkpoints.check_resume(workdir, config)
   trainer = Trainer(config, devices)
   pipe = data.make_pipeline(config)
