@@ -14,12 +14,16 @@ Unreadable files raise a ``ValueError`` naming the file.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
 import os
+import re
 import shutil
+import signal
 import sys
+import threading
 from typing import Any
 
 import jax
@@ -36,6 +40,7 @@ RESUMABLE_CHANGES = ("mesh_shape", "log_every", "checkpoint_every", "keep_checkp
 MANIFEST = "checksums.json"  # in a step folder: {"files": {path: {"bytes", "sha256"}}}
 ORBAX_FINISHED = "_CHECKPOINT_METADATA"  # what Orbax writes into each step folder it finalises
 DISCARDED = "discarded_checkpoints"  # WORKDIR/DISCARDED: step folders a resume set aside
+ORBAX_UNFINISHED = re.compile(r"^\d+\.orbax-checkpoint-tmp")  # a step Orbax is writing
 
 
 # -- checksums of a step folder -----------------------------------------------------------------
@@ -110,21 +115,35 @@ def checkpoint_manager(workdir: str, config: TrainConfig) -> ocp.CheckpointManag
                                options=options)
 
 
+@contextlib.contextmanager
+def _signals_deferred():
+  """SIGINT / SIGTERM arriving inside take effect (their handlers run) on leaving: Orbax's
+  writer and reader threads are not cut off mid-checkpoint by an exception in the main thread."""
+  signals = (signal.SIGINT, signal.SIGTERM)
+  handlers = {s: signal.getsignal(s) for s in signals}
+  if threading.current_thread() is not threading.main_thread() or None in handlers.values():
+    yield  # handlers can only be set from the main thread (and restored when set from Python)
+    return
+  pending = []
+  for s in signals:
+    signal.signal(s, lambda signum, frame: pending.append(signum))
+  try:
+    yield
+  finally:
+    for s, handler in handlers.items():
+      signal.signal(s, handler)
+    for signum in dict.fromkeys(pending):
+      signal.raise_signal(signum)
+
+
 def save(mngr: ocp.CheckpointManager, step: int, state: Any, data_state: Any) -> None:
   """Saves the train ``state`` and the input pipeline's ``data_state`` as checkpoint ``step``,
-  then (on the primary process) its checksums."""
-  folder = os.path.join(str(mngr.directory), str(step))
-  try:
+  then (on the primary process) its checksums; SIGINT / SIGTERM wait until both are written."""
+  with _signals_deferred():
     mngr.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave(state),
                                             data=ocp.args.StandardSave(data_state)))
-  finally:  # also when interrupted: Orbax's folder appears whole (renamed when final) or not
-    if (jax.process_index() == 0 and os.path.isfile(os.path.join(folder, ORBAX_FINISHED))
-        and not os.path.isfile(os.path.join(folder, MANIFEST))):
-      try:
-        write_manifest(folder)
-      except KeyboardInterrupt:  # interrupted while recording them: finish, then stop
-        write_manifest(folder)
-        raise
+    if jax.process_index() == 0:  # a synchronous save returns once every process's part is final
+      write_manifest(os.path.join(str(mngr.directory), str(step)))
 
 
 def _restore(mngr: ocp.CheckpointManager, step: int, **items) -> dict:
@@ -136,8 +155,9 @@ def _restore(mngr: ocp.CheckpointManager, step: int, **items) -> dict:
     if problem is not None:
       raise ValueError(f"checkpoint {folder} cannot be restored (corrupt: {problem})")
   try:
-    return mngr.restore(step, args=ocp.args.Composite(
-        **{name: ocp.args.StandardRestore(target) for name, target in items.items()}))
+    with _signals_deferred():
+      return mngr.restore(step, args=ocp.args.Composite(
+          **{name: ocp.args.StandardRestore(target) for name, target in items.items()}))
   except Exception as err:  # Orbax and TensorStore raise many types on unreadable files
     # One line: TensorStore's messages run over several, and Orbax appends a method's repr.
     reason = (str(err).strip().splitlines() or [""])[0].split(" See full TensorStore")[0]
@@ -193,6 +213,9 @@ def restore_latest(mngr: ocp.CheckpointManager, trainer: Trainer,
                      + "; ".join(reason for _, reason in failed)
                      + f" (move {directory} away to start again)")
   reasons, later = dict(failed), [s for s in steps if good is None or s > good]
+  for name in os.listdir(directory) if jax.process_index() == 0 else []:
+    if ORBAX_UNFINISHED.match(name):  # a write cut off by a kill: Orbax would warn, then do this
+      shutil.rmtree(os.path.join(directory, name))
   for step in later if jax.process_index() == 0 else []:
     folder = os.path.join(directory, str(step))
     target = _set_aside(folder)

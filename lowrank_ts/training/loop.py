@@ -6,7 +6,10 @@ continues with exactly the batches an uninterrupted run would have seen. A non-f
 training (``FloatingPointError``) before anything is saved, so the last good checkpoint
 survives. One run at a time holds the workdir (:mod:`.workdir_lock`); its config is recorded
 once the model, input pipeline and restored checkpoint are in place, so a run that fails at
-its start leaves nothing to refuse its corrected rerun. Metrics go to :mod:`.metrics`.
+its start leaves nothing to refuse its corrected rerun. An interruption (``KeyboardInterrupt``,
+which :mod:`lowrank_ts.cli` raises on SIGINT / SIGTERM) lets a checkpoint being written finish,
+keeps the others and carries a note naming the step a rerun resumes from. Metrics go to
+:mod:`.metrics`.
 """
 
 from __future__ import annotations
@@ -93,8 +96,6 @@ def _train(config, workdir, devices, progress, stop_after, init_params, primary)
         raise FloatingPointError(
             f"loss is {loss} at step {step}: training stopped; the last good checkpoint is step "
             f"{mngr.latest_step()} in {os.path.join(workdir, 'checkpoints')}")
-      if step % config.checkpoint_every == 0 or step == config.steps:
-        checkpoints.save(mngr, step, state, pipe.get_state())
       if step % config.log_every == 0 or step == config.steps:
         now = time.perf_counter()
         rate = (step - tick_step) / (now - tick)
@@ -104,8 +105,18 @@ def _train(config, workdir, devices, progress, stop_after, init_params, primary)
                          "elapsed_s": log.elapsed + now - run_start})
         if bar is not None:
           bar.set_postfix(loss=f"{loss:.4f}", steps_per_s=f"{rate:.2f}")
+      # After the step's metrics row: a run stopped between the two redoes the step and logs it
+      # again (a resume drops the rows past its checkpoint), while one stopped the other way
+      # round would lose the row.
+      if step % config.checkpoint_every == 0 or step == config.steps:
+        checkpoints.save(mngr, step, state, pipe.get_state())
       if bar is not None:
         bar.update(1)
+  except KeyboardInterrupt as err:
+    kept = checkpoints.checkpoint_steps(workdir)  # the one a rerun of the same call resumes
+    err.add_note(f"rerun to resume from step {kept[-1]} ({os.path.join(workdir, 'checkpoints')})"
+                 if kept else "no checkpoint yet: a rerun starts afresh")
+    raise
   finally:
     prefetch.close()
     mngr.wait_until_finished()
