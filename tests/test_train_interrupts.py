@@ -157,14 +157,19 @@ def test_random_kills_and_reruns_end_bit_identical_to_an_uninterrupted_run(tmp_p
     target = _logged_step(workdir) + int(rng.integers(1, 5))
     delay = float(rng.uniform(0, 2.0 if during_start else 0.25))
     run = _spawn(workdir, env)
-    deadline = time.monotonic() + 600
-    while run.poll() is None and not (_holder(lock) == run.pid and (
-        during_start or _logged_step(workdir) >= target)):
-      assert time.monotonic() < deadline, "no progress within 600 s"
-      time.sleep(0.01)
-    time.sleep(delay)
-    run.send_signal(sig)
-    err = run.communicate(timeout=600)[1]
+    try:
+      deadline = time.monotonic() + 600
+      while run.poll() is None and not (_holder(lock) == run.pid and (
+          during_start or _logged_step(workdir) >= target)):
+        assert time.monotonic() < deadline, "no progress within 600 s"
+        time.sleep(0.01)
+      time.sleep(delay)
+      run.send_signal(sig)
+      err = run.communicate(timeout=600)[1]
+    finally:  # a failed check leaves no run behind
+      if run.poll() is None:
+        run.kill()
+        run.wait()
     if run.returncode == 0:  # it finished first
       continue
     interrupted += 1

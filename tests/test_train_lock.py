@@ -45,14 +45,20 @@ def test_two_runs_started_together_one_trains_and_the_other_names_it(tmp_path):
   runs = [subprocess.Popen([sys.executable, "tests/train_child.py", *args], cwd=ROOT, env=env,
                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
           for _ in range(2)]
-  deadline = time.monotonic() + 300
-  while all(r.poll() is None for r in runs):
-    assert time.monotonic() < deadline, "neither run ended within 300 s"
-    time.sleep(0.05)
-  loser = next(r for r in runs if r.poll() is not None)
-  winner = next(r for r in runs if r is not loser)
-  gate.touch()
-  assert winner.wait(timeout=300) == 0, winner.stderr.read()[-3000:]
+  try:
+    deadline = time.monotonic() + 300
+    while all(r.poll() is None for r in runs):
+      assert time.monotonic() < deadline, "neither run ended within 300 s"
+      time.sleep(0.05)
+    loser = next(r for r in runs if r.poll() is not None)
+    winner = next(r for r in runs if r is not loser)
+    gate.touch()
+    assert winner.wait(timeout=300) == 0, winner.stderr.read()[-3000:]
+  finally:  # a failed check leaves no run behind
+    for r in runs:
+      if r.poll() is None:
+        r.kill()
+        r.wait()
   err = loser.stderr.read()
   assert loser.returncode == 1 and "Traceback" not in err, err[-3000:]
   (line,) = err.strip().splitlines()
