@@ -1,18 +1,18 @@
-"""Chronos-Bolt forecasting on many series as a share of this machine's matmul rate (issue 15:
-">= 75 % of the matmul rate on 1 024 series").
+"""Chronos-Bolt forecasting on many series as a share of this machine's matmul rate (target:
+at least 75 % of the matmul rate on 1 024 series).
 
 Command: ``python -m benchmarks.bolt_rate [--size small] [--series 1024] [--context 512]
-[--repeats 3] [--out NAME]`` (about a minute for small on 2 idle cores); writes
+[--repeats 3] [--out NAME]`` (about a minute for small on 2 cores); writes
 ``benchmarks/results/NAME.json`` (default ``bolt_rate``).
 
 Random weights at a chronos-bolt size (speed does not depend on them), ``--context`` 512 (the
-issue's workload; the model's own limit is 2 048), horizon 64 (the model's own head),
+target's workload; the model's own limit is 2 048), horizon 64 (the model's own head),
 ``--series`` contexts of Gaussian noise. Our forecast,
 :func:`lowrank_ts.inference.forecasting.forecast`, runs the model in blocks of
-``chronos_bolt.ROW_BLOCK`` rows (one call when there are fewer); its FLOPs are XLA's cost
+``inference.programs.ROW_BLOCK`` rows (one call when there are fewer); its FLOPs are XLA's cost
 analysis of one call's forward times the number of calls (the padded rows of a last partial
-block included: that is the work done). Achieved rate = FLOPs / median wall seconds of a forecast, next to the jitted fp32
-matmul rate measured before and after it (``benchmarks.common.matmul_gflops``); the share is
+block included: that is the work done). Achieved rate = FLOPs / median wall seconds of a
+forecast, next to the jitted fp32 matmul rate measured before and after it (``benchmarks.common.matmul_gflops``); the share is
 against the better of the two.
 """
 
@@ -28,9 +28,9 @@ import numpy as np
 from flax import nnx
 
 from benchmarks import common
-from lowrank_ts.inference import forecasting
-from lowrank_ts.models import chronos_bolt, registry
+from lowrank_ts.inference import forecasting, programs
 from lowrank_ts.models import config as model_configs
+from lowrank_ts.models import registry
 
 SIZES = ("tiny", "mini", "small", "base")
 
@@ -67,7 +67,7 @@ def main(argv=None) -> int:
   before = common.matmul_gflops()
   timing = common.timed(lambda: forecasting.forecast(model, context, horizon), args.repeats)
   after = common.matmul_gflops()
-  block = min(args.series, chronos_bolt.ROW_BLOCK)
+  block = min(args.series, programs.ROW_BLOCK)
   blocks = math.ceil(args.series / block)
   flops = blocks * call_flops(model, block, args.context)
   achieved = flops / timing["median_s"] / 1e9

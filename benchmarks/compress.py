@@ -1,8 +1,8 @@
-"""A model compressed by ``python -m lowrank_ts.compress`` against its parent: forecast time,
+"""A model compressed by ``lowrank-ts compress`` against its parent: forecast time,
 parameter bytes and checkpoint bytes, measured side by side in one run.
 
 Command: ``python -m benchmarks.compress [--cases shipped,small] [--ratio 0.5] [--repeats 7]
-[--batch B]`` (a few minutes on 2 idle cores; writes ``benchmarks/results/compress.json``).
+[--batch B]`` (a few minutes on 2 cores; writes ``benchmarks/results/compress.json``).
 
 Two parents, one run: ``shipped`` is the shipped Chronos-Bolt (lowrank_ts/pretrained/cpu-zeroshot,
 trained weights, d_model 64, context 256; batch 256 by default); a size name (``small``:
@@ -32,9 +32,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from benchmarks import common
-from lowrank_ts import compress, pretrained, spectral
-from lowrank_ts.interop import hf
-from lowrank_ts.models import named_config, posthoc, registry
+from lowrank_ts import spectral
+from lowrank_ts.cli import compress
+from lowrank_ts.inference import forecasting
+from lowrank_ts.interop import hf, resolve
+from lowrank_ts.models import allocation, named_config, posthoc, registry
 
 EXPONENT = 1.1
 
@@ -61,18 +63,18 @@ def run(case: str, ratio: float, repeats: int, batch: int | None) -> dict:
   with tempfile.TemporaryDirectory() as tmp:
     tmp = pathlib.Path(tmp)
     if case == "shipped":
-      source = pretrained.path()
+      source = resolve.source().path
       label = f"shipped Chronos-Bolt ({source.name}, trained weights)"
     else:
       source = tmp / "parent"
       hf.save(parent_model(case), source)
       label = f"chronos-bolt-{case} (random weights, power-law spectra)"
-    parent = hf.load(source)
-    request = compress.Request(ratio=ratio, mode="efficient")
-    child, rep = compress.compress(parent, request)
+    parent = resolve.load_model(source)
+    request = allocation.Request(ratio=ratio, mode="efficient")
+    child, rep = posthoc.compress_to(parent, request)
     record = compress.report_record(rep, request, label)
     compress.write(child, record, tmp / "child")
-    child = hf.load(tmp / "child")  # what the CLI wrote, loaded as any checkpoint
+    child = resolve.load_model(tmp / "child")  # what the CLI wrote, loaded as any checkpoint
     sizes = {"parent_file_bytes": _folder_bytes(pathlib.Path(source)),
              "child_file_bytes": _folder_bytes(tmp / "child")}
   config = parent.config
@@ -84,7 +86,7 @@ def run(case: str, ratio: float, repeats: int, batch: int | None) -> dict:
 
   def call(model):
     start = time.perf_counter()
-    model.forecast(contexts, horizon)
+    forecasting.forecast(model, contexts, horizon)
     return time.perf_counter() - start
 
   first = {"parent_first_s": call(parent), "child_first_s": call(child)}

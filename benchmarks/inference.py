@@ -1,15 +1,15 @@
 """Forecasting speed and memory: chronos-forecasting vs our jitted forecaster, dense vs compressed.
 
 Command: ``python -m benchmarks.inference [--quick] [--repeats N] [--sizes tiny,small,base]``
-Runtime on 2 idle cores: roughly 15 minutes for tiny + small, 30-40 more for base
+Runtime on 2 cores: roughly 15 minutes for tiny + small, 30-40 more for base
 (``--quick``: thin 2-layer configs, batch 2, context 64, horizon 8, 2 samples, 1 repeat;
-about 45 s idle, 1.5 min beside a training run; nothing written unless ``--out`` is given).
+about a minute; nothing written unless ``--out`` is given).
 
 Per size (random weights; speed does not depend on them), batch 8, context 512, horizon 64,
 20 samples, from checkpoints created locally with :mod:`lowrank_ts.hf_reference`:
 
 - Chronos-T5: chronos-forecasting's ``ChronosPipeline.predict`` (PyTorch, 2 threads) vs our
-  :meth:`lowrank_ts.models.chronos.Chronos.sample_paths` (dense), vs our compressed models: post-hoc
+  :func:`lowrank_ts.inference.forecasting.predict` (sample paths; dense), vs our compressed models: post-hoc
   (:func:`lowrank_ts.models.posthoc.compress`, eps = 1e-2) and the authors' pretrained-schedule
   layouts at attention size ratios 0.25 / 0.15 / 0.075 (:func:`lowrank.authors_layout` with
   (d0, beta) = (7, 0.40), (5, 0.35), (3, 0.27); random weights).
@@ -19,18 +19,19 @@ Per size (random weights; speed does not depend on them), batch 8, context 512, 
   1e-2 is 65 (65^-1.1 = 0.0101 > 0.01 > 66^-1.1), whatever the size, as the paper finds the
   eps-rank of pretrained Chronos' W_Q nearly independent of d (Fig. 4a). ``--quick``'s 64-wide
   matrices get j^-1.5 instead (eps-rank 21), so that something is truncated there too.
-- Chronos-Bolt (same sizes): ``ChronosBoltPipeline.predict`` vs :meth:`ChronosBolt.predict_quantiles`.
+- Chronos-Bolt (same sizes): ``ChronosBoltPipeline.predict`` vs :func:`lowrank_ts.inference.forecasting.predict`
+  (quantiles).
 
 Every implementation runs in its own subprocess, so its RSS is its own. Per row: wall time per
 call (median over ``--repeats`` after one warm-up call; the warm-up, which compiles ours, is
 reported as ``first_s``), peak RSS while forecasting (the high-water mark, VmHWM, restarted
 once the model is loaded / compressed and idle; ``process_peak_rss_bytes`` is the whole
-process's, loading included), RSS of the loaded idle model, parameter bytes, working memory (ours: XLA's compiled memory analysis of the whole forecast, argument +
-temporary bytes; the reference: peak RSS minus the loaded idle RSS) and the analytic FLOP count
-of the forecast (:func:`chronos_forecast_flops`, :func:`bolt_forecast_flops`) with the achieved
+process's, loading included), RSS of the loaded idle model, parameter bytes, working memory
+(ours: XLA's compiled memory analysis of the whole forecast, argument + temporary bytes; the
+reference: peak RSS minus the loaded idle RSS) and the analytic FLOP count of the forecast (:func:`chronos_forecast_flops`, :func:`bolt_forecast_flops`) with the achieved
 GFLOP/s against this machine's jitted matmul rate (:func:`common.matmul_gflops`).
-Targets (issue 6) are evaluated in the results file, with the margin by which each is met or
-missed.
+Targets (:func:`_targets`) are evaluated in the results file, with the margin by which each
+is met or missed.
 """
 
 from __future__ import annotations
@@ -93,7 +94,7 @@ def _ours(spec: dict) -> dict:
   import jax.numpy as jnp
   from flax import nnx
 
-  from lowrank_ts.inference import sampling
+  from lowrank_ts.inference import forecasting, sampling
   from lowrank_ts.interop import hf
   from lowrank_ts.models import lowrank, posthoc, registry
   context = _series(spec["batch"], spec["context"])
@@ -125,7 +126,7 @@ def _ours(spec: dict) -> dict:
   if spec["family"] == "bolt":
     t5 = model.config.t5
     flops = bolt_forecast_flops(model.config, spec["batch"], spec["context"])
-    timing = common.timed(lambda: model.predict_quantiles(context, spec["horizon"]),
+    timing = common.timed(lambda: forecasting.predict(model, context, spec["horizon"]),
                           spec["repeats"])
     peak = memory.peak_rss_bytes()
     program = jax.jit(lambda state, x: nnx.merge(graphdef, state)(x)).lower
@@ -135,20 +136,19 @@ def _ours(spec: dict) -> dict:
     key = jax.random.key(0)
     flops = chronos_forecast_flops(t5, spec["batch"], spec["context"] + 1, spec["horizon"],
                                    spec["samples"])
-    timing = common.timed(lambda: model.sample_paths(
-        context, spec["horizon"], key, num_samples=spec["samples"]), spec["repeats"])
+    timing = common.timed(lambda: forecasting.predict(
+        model, context, spec["horizon"], key, num_samples=spec["samples"]), spec["repeats"])
     peak = memory.peak_rss_bytes()
-    # The very program sample_paths ran (same static and traced arguments as
-    # sampling.sample passes): JAX returns its cached executable instead of compiling again.
-    # (context is a multiple of 64 long and the horizon <= prediction_length: one chunk, no
-    # bucketing in sample_paths.)
+    # The very program the forecast ran (the same static and traced arguments): JAX returns its
+    # cached executable instead of compiling again. (The context is a multiple of 64 long and
+    # the horizon <= prediction_length: one chunk, nothing bucketed.)
     c = model.config
     ids, mask, _ = c.tokenizer.tokenize(context)
     program = functools.partial(
-        sampling._sample.lower, num_samples=spec["samples"], horizon=spec["horizon"],
-        top_k=c.top_k, eos_token_id=c.tokenizer.eos_token_id)
-    args = (graphdef, state, ids.astype(jnp.int32), mask.astype(bool), key,
-            jnp.float32(c.temperature), jnp.float32(c.top_p))
+        sampling.lowered, num_samples=spec["samples"], horizon=spec["horizon"],
+        temperature=c.temperature, top_k=c.top_k, top_p=c.top_p,
+        eos_token_id=c.tokenizer.eos_token_id)
+    args = (model, ids, mask, key)
   start = time.perf_counter()  # ~0 for Chronos when the executable is reused (see above)
   analysis = program(*args).compile().memory_analysis()
   info["memory_analysis_s"] = time.perf_counter() - start

@@ -37,7 +37,7 @@ def _time(fn, *args, repeats):
 def run(size: str = "small", batch: int = 8, samples: int = 20, context: int = 512,
         horizon: int = 64, repeats: int = 20) -> dict:
   from lowrank_ts.inference import sampling
-  from lowrank_ts.models import ChronosConfig, registry
+  from lowrank_ts.models import ChronosConfig, registry, sampler
   from lowrank_ts.models.config import T5Config
   d_model, d_ff, layers, heads, d_kv = inference.SIZES[size]
   t5 = T5Config(vocab_size=4096, d_model=d_model, d_ff=d_ff, num_layers=layers,
@@ -104,7 +104,7 @@ def run(size: str = "small", batch: int = 8, samples: int = 20, context: int = 5
   @jax.jit
   def choose(logits):
     logits = logits.at[..., 1].set(-jnp.inf)
-    values, idx = sampling.warp_logits(logits, jnp.float32(1.0), 50, jnp.float32(1.0))
+    values, idx = sampler.warp_logits(logits, jnp.float32(1.0), 50, jnp.float32(1.0))
     pick = jax.random.categorical(key, values, axis=-1)
     return jnp.take_along_axis(idx, pick[..., None], axis=-1)[..., 0]
 

@@ -1,12 +1,12 @@
 """Forecasting cost against the number of series and the context length: ours vs
-chronos-forecasting, Chronos-Bolt, time and peak RSS (issue 15's scale plot).
+chronos-forecasting, Chronos-Bolt, time and peak RSS (the scale plot).
 
 Command: ``python -m benchmarks.scale [--quick] [--size small] [--out FILE] [--plot FILE.png]``
-Runtime on 2 idle cores: roughly 40 minutes for the full sweep at bolt-small (the 16 384-series
+Runtime on 2 cores: roughly 40 minutes for the full sweep at bolt-small (the 16 384-series
 points dominate: ~3 min per implementation); ``--quick`` (thin model, 8 ... 256 series,
 contexts 64 ... 256) about 2 minutes, and writes nothing unless ``--out`` / ``--plot`` is
-given. Run it on a quiet machine: beside other jobs the times and the RSS of the shared page
-cache mean little.
+given. Run it alone on the machine: other processes distort the times and the RSS of the
+shared page cache.
 
 Two sweeps, each point in its own subprocess (so its peak RSS is its own), random weights from
 a checkpoint created locally (:func:`lowrank_ts.interop.hf_reference.bolt_checkpoint`):

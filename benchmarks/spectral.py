@@ -11,7 +11,7 @@ Two workloads, each measured side by side in one run and reported as ratios to s
    compute singular values only. Random Gaussian weights: SVD cost does not depend on them.
 2. The spectral part of the Fig. 15 sweep: one thin SVD (factors) of the 512 x 4096 vocabulary
    matrix X (appendix J.1), from which every truncation d~ = 1..511 is a slice.
-Target (issue 6): ours no slower than scipy's gesdd loop.
+Target: ours no slower than scipy's gesdd loop.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Command: ``python -m benchmarks.train [--repeats N] [--quick] [--no-mesh] [--out FILE]``
 writes ``benchmarks/results/train.json`` (``--quick`` writes nothing unless ``--out`` is given).
-Runtime on 2 idle cores: about 8 minutes, estimated from the FLOP counts at ~40 GFLOP/s
+Runtime on 2 cores: about 8 minutes, estimated from the FLOP counts at ~40 GFLOP/s
 (``--quick``: one-layer shapes, under a minute of CPU time; mostly compilation).
 
 Ours is exactly the step :class:`lowrank_ts.training.trainer.Trainer` runs (AdamW, clipping at
@@ -14,10 +14,10 @@ dropout), ``torch.optim.AdamW`` with the same learning rate, clipping and linear
 same batches (labels = our ``labels``, -100 ignored, decoder input = labels shifted right),
 ``torch.set_num_threads(2)``.
 
-Workloads (issue 6):
+Workloads:
 1. ``reference-point``: d_model 128, d_ff 512 (4 x d_model, as every Chronos size), 2+2 layers,
-   4 heads x d_kv 32, vocabulary 4096, context 256 + horizon 32, batch 64. The issue measured
-   the reference here at ~5.3-6.5k tokens/s; target: ours >= 1.25x its tokens/s.
+   4 heads x d_kv 32, vocabulary 4096, context 256 + horizon 32, batch 64; target: ours >=
+   1.25x the reference's tokens/s.
 2. ``chronos-t5-tiny``: the named config, context 512 + horizon 64, batch 32.
 3. dense vs compressed: each of the above with every attention layer at a reduced head size
    ``d_kv / 4`` (``low_rank_t5(..., UniformSchedule(d_kv // 4), 'reduced_head_size')``, the
@@ -56,7 +56,7 @@ from lowrank_ts.models.config import T5Config
 from lowrank_ts.training import data as training_data
 from lowrank_ts.training.trainer import Trainer
 
-TARGET_RATIO = 1.25  # issue 6: ours >= 1.25x the reference's tokens/s
+TARGET_RATIO = 1.25  # target: ours >= 1.25x the reference's tokens/s
 MESH_WORKER_FLAG = "--mesh-worker"
 _RESULT_MARKER = "MESH_RESULTS_JSON "
 

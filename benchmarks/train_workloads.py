@@ -1,4 +1,4 @@
-"""The workloads of benchmarks.train (issue 6; listed in its docstring): the models and batch
+"""The workloads of benchmarks.train (listed in its docstring): the models and batch
 shapes timed, their compressed variants (reduced head size ``d_kv / 4``, attention size ratio
 0.25), the 8-device mesh shapes, and the training recipe both stacks run at those shapes."""
 

@@ -4,7 +4,8 @@ sketching (eq. 20) at the same parameter count?
 Command: ``python -m experiments.appe [--seed S] [--out DIR] [--full | --smoke]
 [--workdir ROOT]``
 Runtime: see ``wall_time_s`` in figures/appe.json (training not included: the runs come from
-experiments/pretrain_sweep.py, whose docstring gives the protocol).
+experiments/pretrain_sweep.py;
+experiments/pretrain_runs.py gives the protocol).
 
 The paper finds pretrained W_Q closer to head-dependent sketching (eq. 20), proves that it
 can only help at a given rank d~ (Theorem 6), and leaves open which to use when a compressed
@@ -12,7 +13,7 @@ model is trained from scratch, where eq. (20) costs more parameters per rank. He
 pretrained at equal parameter count: every q / k / v / o of every attention layer as
 ``shared_sketch`` rank 5 (W = W1 W2, W2 of 5 x 64 shared by the heads: 5 (64 + 64) = 640
 parameters) or ``head_sketch`` rank 2 (per head W1^(i) W2^(i), 4 x 2 (16 + 64) = 640), attention
-size ratio 0.156 both; the zero-shot Bolt of experiments.pretrain_sweep (default size:
+size ratio 0.156 both; the zero-shot Bolt of experiments.pretrain_runs (default size:
 d_model 64, 2+2 layers, ``cpu-zeroshot``'s data, 500 steps, batch 64), seeds 0, 1, 2 each.
 ``--full``: chronos-bolt-small with shared rank 9 vs head rank 2 (9 (512 + 512) = 8 x 2 (512 +
 64)), not run here.
@@ -42,7 +43,8 @@ import time
 import matplotlib.pyplot as plt
 
 from experiments import common, pretrain_scores
-from experiments import pretrain_sweep as sweep
+from experiments import pretrain_runs as sweep
+from lowrank_ts.models import lowrank
 
 SEEDS = (0, 1, 2)
 ARMS = {"shared": "eq. (19): shared sketching", "head": "eq. (20): head-dependent sketching"}
@@ -83,7 +85,6 @@ def compute(size, seed, root=None):
 
 
 def _parameters(name, size):
-  from lowrank_ts.models import lowrank
   return lowrank.attention_parameters(sweep.run_config(name, size).model_config.t5)
 
 

@@ -9,7 +9,7 @@ Run: the d sweep's d = 64 Chronos-Bolt (experiments/sweeps.py: zero-shot recipe'
 heads, 2+2 layers, 600 CPU steps, a checkpoint every 75 steps), from its initialisation (step
 0, rebuilt from the run's seed) to its last checkpoint. A PROXY of the paper's small Chronos
 with 6 encoder layers trained to convergence. ``--workdir`` is the sweeps' root; ``--run``
-picks another run of it (any ``lowrank_ts.train`` workdir name there).
+picks another run of it (any ``lowrank-ts train`` workdir name there).
 
 Claims checked (fixed before the run):
   1. "the leading singular value, i.e. the norm of W_Q, eventually gets larger": for every
@@ -75,7 +75,7 @@ def verdicts(results, params):
   change = sweeps.relative_change_last(s1.mean(axis=1))
   verdict.check("sigma1_stabilised", change, "<=", sweeps.STABLE_TOLERANCE,
                 f"relative change of mean sigma_1 over the last {sweeps.STABLE_LAST} "
-                "checkpoints", "issue 13: a conclusion needs a statistic that has settled; "
+                "checkpoints", "a conclusion needs a statistic that has settled; "
                 "10 % is the most a settled value may still move", kind="proxy", proxy=PROXY)
   verdict.finding("sigma1_by_step", dict(zip(results["steps"], s1.tolist())),
                   "sigma_1 per layer at init / last: "

@@ -7,7 +7,7 @@ Command: ``python -m experiments.fig13 [--seed S] [--out DIR] [--full | --smoke]
 Runtime: see ``wall_time_s`` in figures/fig13.json.
 
 Contexts (length T, standardised): sin(t), t = 0, 1, ..., T - 1, and i.i.d. N(0, 1) (seed).
-Strategies (lowrank_ts/embeddings.py; d = 64, the size of our trained models):
+Strategies (lowrank_ts/embeddings.py and models/tokenizer.py; d = 64, our trained models'):
   - quantized (Chronos bins): Chronos' mean-scale tokenizer, then the rows of a bin table --
     a trained Chronos-T5's (``--t5-model``; committed run:
     runs/pretrain/hf/t5_dense, d_model 64, 2 000 CPU steps with Adam eps 1e-20 -- ``python -m experiments.pretrain_sweep --export runs/pretrain/hf t5_dense``) or, without one, a random-init table N(0, 1) (said in the params);
@@ -23,10 +23,10 @@ higher when the context is random than sinusoidal". With eps-rank of eq. (1) at 
      such strategies <= 0); reason: "higher", read as never lower;
   2. at least 2 strategies have a strictly higher one; reason: "generally" = a majority of the
      three whose rank can differ (Chebyshev's is 8 for both by construction).
-     Correction written after the first run, threshold kept: Chebyshev's *algebraic* rank is 8
+     The premise "three whose rank can differ" is not exact: Chebyshev's *algebraic* rank is 8
      for both contexts, but its eps-rank at 1e-2 is not fixed (4 random / 3 sinusoid in the
-     committed run), so the premise "three whose rank can differ" was wrong; a majority of
-     all four (>= 3) would not be met (see the finding ``strict_increases_by_strategy``).
+     committed run). The threshold stays as fixed before the run; a majority of all four
+     (>= 3) would not be met (see the finding ``strict_increases_by_strategy``).
 Mean angles are reported as findings (the paper's "Time-MoE angles are darker").
 """
 
@@ -42,6 +42,7 @@ import numpy as np
 
 from experiments import common, trained
 from lowrank_ts import embeddings, spectral
+from lowrank_ts.models.tokenizer import MeanScaleUniformBins
 
 EPS = 1e-2
 CHEBYSHEV_K = 8
@@ -74,7 +75,7 @@ def compute(size: str, seed: int, t5_dir=None):
     table, tokenizer = np.asarray(t5.shared[...]), t5.config.tokenizer
     p["quantized_table"] = "trained Chronos-T5"
   else:
-    tokenizer = embeddings.MeanScaleUniformBins(low_limit=-15.0, high_limit=15.0, n_tokens=4096)
+    tokenizer = MeanScaleUniformBins(low_limit=-15.0, high_limit=15.0, n_tokens=4096)
     table = rng.standard_normal((tokenizer.n_tokens, d)).astype(np.float32)
     p["quantized_table"] = "random N(0, 1) (no --t5-model)"
   w, v = rng.standard_normal((2, d))

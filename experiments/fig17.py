@@ -3,8 +3,8 @@
 
 Command: ``python -m experiments.fig17 [--seed S] [--out DIR] [--full | --smoke]``
 Runtime: see the ``wall_time_s`` in figures/fig17.json (every run records its own). Memory
-(float64, measured 2026-11-22): 1.6 GB peak at default size, 4.8 GB at ``--full`` (L = 2048, h
-up to 64), with the layers compiled without YNNPACK fusions (``common.cpu_jit``).
+(float64): about 1.6 GB peak at default size, 4.8 GB at ``--full`` (L = 2048, h up to 64), with
+the layers compiled without YNNPACK fusions (``common.cpu_jit``).
 
 Setting. J.3 gives no sizes; we take d = 512, L = 1024 (``--full``: d = 512, L = 2048 and
 h up to 64; ``--smoke``: d = 32, L = 64). X = U diag(sigma) V^T (random orthogonal factors,

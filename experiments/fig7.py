@@ -5,10 +5,11 @@ Command: ``python -m experiments.fig7 [--seed S] [--out DIR] [--full | --smoke]
 [--workdir ROOT]``; writes ``fig7.{png,json}`` (accuracy, time, memory vs the attention size
 ratio) and ``table4.{png,json,md}`` (the Pareto plot and the table).
 Runtime: see ``wall_time_s`` in figures/fig7.json (the training is not in it: the runs are
-trained, or reused, by experiments/pretrain_sweep.py, whose docstring gives the protocol).
+trained, or reused, by experiments/pretrain_sweep.py;
+experiments/pretrain_runs.py gives the protocol).
 
-Runs (experiments.pretrain_sweep, default size: chronos-bolt-cpu-zs, d_model 64, 2+2 layers,
-``cpu-zeroshot``'s data, 500 steps, batch 64, seed 0, 74-286 s of training each on 2 shared cores):
+Runs (experiments.pretrain_runs, default size: chronos-bolt-cpu-zs, d_model 64, 2+2 layers,
+``cpu-zeroshot``'s data, 500 steps, batch 64, seed 0, a few minutes of training each on 2 cores):
 dense, the authors' Bolt layouts (d0, alpha) = (2, 0.25), (3, 0.5), (5, 0.7) of Table 4 as
 ``reduced_head_size:power`` with d0 scaled by our d_kv / theirs = 16 / 64, and (2, 0.25)
 again with the embedding and head (REG token table, input and output patch embeddings)
@@ -51,7 +52,7 @@ import numpy as np
 
 from benchmarks import common as bench_common
 from experiments import common, pretrain_scores
-from experiments import pretrain_sweep as sweep
+from experiments import pretrain_runs as sweep
 
 LAYOUTS = ("bolt_2_0.25", "bolt_3_0.5", "bolt_5_0.7")
 NAMES = ("dense", *LAYOUTS, "bolt_2_0.25_emb")
@@ -62,7 +63,7 @@ PAPER_TABLE4 = {"bolt_2_0.25": (0.517, 0.802, 1.005, 1.004, 1.013, 0.999),
                 "bolt_5_0.7": (0.740, 0.840, 0.980, 1.003, 0.991, 1.010)}
 WQL_BAND, TIME_BAND, MEMORY_BAND = 1.03, 0.74, 0.84
 # The statistical baselines' recorded runs on the whole zero-shot benchmark (4 140 series;
-# README "Zero-shot", issue 11): wall seconds and worker processes. Scores are read from
+# README "Zero-shot"): wall seconds and worker processes. Scores are read from
 # figures/zeroshot_baselines/ (Seasonal Naive is 1 by definition of the relative scores).
 BASELINE_RUNS = {"Seasonal Naive": (3.5, 1, None), "AutoETS": (321.0, 2, "auto-ets"),
                  "AutoTheta": (175.0, 1, "auto-theta"), "AutoARIMA": (603.0, 2, "auto-arima")}
@@ -92,7 +93,7 @@ def compute(size, seed, root=None, names=NAMES, time_series=None):
   whose family is theirs), every ratio relative to that dense run; time and memory on all
   zero-shot contexts, or on ``time_series`` of them evenly spaced over the benchmark (every
   dataset represented)."""
-  del seed  # the runs' seeds are the protocol's (experiments.pretrain_sweep)
+  del seed  # the runs' seeds are the protocol's (experiments.pretrain_runs)
   dense = names[0]
   family = sweep.RUNS[dense].family
   bench = pretrain_scores.tasks(size)

@@ -4,9 +4,10 @@ trained the same way.
 Command: ``python -m experiments.fig7_t5 [--seed S] [--out DIR] [--full | --smoke]
 [--workdir ROOT]``; writes ``fig7_t5.{png,json}``.
 Runtime: see ``wall_time_s`` in figures/fig7_t5.json (training not included: the runs are
-trained, or reused, by experiments/pretrain_sweep.py, whose docstring gives the protocol).
+trained, or reused, by experiments/pretrain_sweep.py;
+experiments/pretrain_runs.py gives the protocol).
 
-Runs (experiments.pretrain_sweep, default size): ``cpu-t5-zeroshot`` -- chronos-t5-cpu
+Runs (experiments.pretrain_runs, default size): ``cpu-t5-zeroshot`` -- chronos-t5-cpu
 (d_model 64, 2+2 layers, 4 heads of 16), windows of 128 + 24, batch 32, the zero-shot data
 design (no M-competition or Tourism series), Adam eps 1e-20 -- for ``T5_STEPS`` (2 000) steps,
 seed 0: dense, the authors' layouts (d0, beta) = (3, 0.27), (5, 0.35), (7, 0.40) with their
@@ -45,7 +46,7 @@ import matplotlib.pyplot as plt
 
 from experiments import common
 from experiments import fig7
-from experiments import pretrain_sweep as sweep
+from experiments import pretrain_runs as sweep
 
 LAYOUTS = ("t5_3_0.27", "t5_5_0.35", "t5_7_0.40")
 NAMES = ("t5_dense", *LAYOUTS, "t5_3_0.27_emb")

@@ -1,5 +1,5 @@
-"""Healing a post-hoc compressed Chronos-Bolt by a short continued training (issue 12; not in
-the paper, nobody reports it for time-series foundation models): a finding, not a claim.
+"""Healing a post-hoc compressed Chronos-Bolt by a short continued training (not in the paper,
+nobody reports it for time-series foundation models): a finding, not a claim.
 
 Command: ``python -m experiments.healing [--seed S] [--out DIR] [--smoke | --full]``
 Runtime: see ``wall_time_s`` in figures/healing.json (mostly the three trainings).
@@ -11,7 +11,7 @@ rule does (one eps, ``--mode paper``, uniform allocation) at the paper-count rat
 own recipe, ``cpu-zeroshot`` (KernelSynth, TSMixup, the in-domain series' training parts and
 the guarded real corpus: no M-competition or Tourism series), ranks fixed (every truncated
 matrix held as factors), AdamW at ``lr = 1e-4`` decaying linearly to 0
-(:mod:`lowrank_ts.training.finetune`, what ``python -m lowrank_ts.compress --finetune-steps``
+(:mod:`lowrank_ts.training.finetune`, what ``lowrank-ts compress --finetune-steps``
 runs). Control: the *dense* model fine-tuned the same way, so that a gain of the healed model
 can be told from a gain of N more training steps alone. Scored as table2 scores (same
 benchmarks and sizes: the 16 in-domain series, the first 40 series of each M3 / Tourism
@@ -32,9 +32,9 @@ import jax
 import matplotlib.pyplot as plt
 
 from experiments import common, table2
-from lowrank_ts import compress, pretrained
 from lowrank_ts.evaluation import scoring
-from lowrank_ts.models import posthoc
+from lowrank_ts.interop import resolve
+from lowrank_ts.models import allocation, posthoc
 from lowrank_ts.training import config as train_config
 from lowrank_ts.training import finetune
 
@@ -52,7 +52,7 @@ def compute(size: str, seed: int):
   p = SIZES[size]
   bench = dict(table2.SIZES[p["bench"]])
   config = dataclasses.replace(train_config.TRAIN_CONFIGS[RECIPE], seed=seed, **p["recipe"])
-  dense = pretrained.load()
+  dense = resolve.load_model()
   tasks = table2._benchmarks(bench)
   baselines = {n: scoring.per_dataset(scoring.evaluate(table2._naive(n), t))
                for n, t in tasks.items()}
@@ -67,8 +67,8 @@ def compute(size: str, seed: int):
 
   spectra = posthoc.spectra(dense)
   for ratio in RATIOS:
-    request = compress.Request(ratio=ratio, mode="paper")
-    model, rep = compress.compress(dense, request, spectra, for_training=True)
+    request = allocation.Request(ratio=ratio, mode="paper")
+    model, rep = posthoc.compress_to(dense, request, spectra, for_training=True)
     score("truncated", model, rep.rank_ratio, None)
     healed, record = finetune.finetune(model, config, p["steps"], learning_rate=p["lr"])
     score(f"truncated + {p['steps']} steps", healed, rep.rank_ratio, record)

@@ -1,4 +1,4 @@
-"""Scores, forecast times and memory of the experiments.pretrain_sweep runs (read by fig7 +
+"""Scores, forecast times and memory of the experiments.pretrain_runs runs (read by fig7 +
 Table 4, table3 and appe).
 
 Scores: aggregate WQL / MASE relative to Seasonal Naive on the in-domain (``real``) and
@@ -20,7 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from experiments.pretrain_sweep import FAMILIES, load, workdir
+from experiments.pretrain_runs import FAMILIES, load, workdir
 from lowrank_ts.data import benchmark
 from lowrank_ts.evaluation import report, scoring
 from lowrank_ts.inference import forecasting, sampling

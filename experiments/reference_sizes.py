@@ -16,6 +16,8 @@ Sizes (d_model, encoder + decoder layers, heads x d_kv, d_ff; steps at batch 64)
 - The steps give each size about the same training time on 2 cores (measured throughputs
   ~18 / 4 / 1.1 steps/s at batch 64): a pilot at an equal, short budget, whose curves show which
   size still improves at its end.
+- ``S-freq``: ``S`` with the real series weighted by frequency bucket
+  (``tsmixup_weighting="frequency"``), the data-mix comparison at the same budget.
 """
 
 from __future__ import annotations
@@ -32,17 +34,20 @@ import jax
 import matplotlib
 import numpy as np
 
-from lowrank_ts.training import learning_curve, loop
+from lowrank_ts.evaluation import checkpoint_scores
+from lowrank_ts.training import loop
 from lowrank_ts.training.config import TRAIN_CONFIGS
 
 matplotlib.use("Agg")
 from matplotlib import pyplot as plt
 
 OUT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "figures")
-SIZES = {
-    "S": ("", 16_000, 1_000),
-    "M": ("d_model=128,d_kv=32,d_ff=512,num_layers=4,num_decoder_layers=4", 3_600, 300),
-    "L": ("d_model=256,d_kv=64,d_ff=1024,num_layers=4,num_decoder_layers=4", 1_000, 100),
+SIZES = {  # name: (model_overrides, steps, checkpoint_every, other recipe fields)
+    "S": ("", 16_000, 1_000, {}),
+    "M": ("d_model=128,d_kv=32,d_ff=512,num_layers=4,num_decoder_layers=4", 3_600, 300, {}),
+    "L": ("d_model=256,d_kv=64,d_ff=1024,num_layers=4,num_decoder_layers=4", 1_000, 100, {}),
+    # The data mix: S with the real series weighted by frequency bucket instead of by table.
+    "S-freq": ("", 16_000, 1_000, {"tsmixup_weighting": "frequency"}),
 }
 SMOKE = {"steps": 4, "checkpoint_every": 2, "batch_size": 4, "kernel_synth_series": 8,
          "kernel_synth_length": 256, "real_corpus": False, "corpus_holdout": False}
@@ -52,9 +57,9 @@ def size_config(size: str, smoke: bool = False):
   """The ``cpu-reference`` recipe at ``size`` (``SIZES``); ``smoke``: 4 steps, batch 4."""
   if size not in SIZES:
     raise ValueError(f"size must be one of {sorted(SIZES)}, got {size!r}")
-  overrides, steps, every = SIZES[size]
+  overrides, steps, every, fields = SIZES[size]
   config = dataclasses.replace(TRAIN_CONFIGS["cpu-reference"], model_overrides=overrides,
-                               steps=steps, checkpoint_every=every)
+                               steps=steps, checkpoint_every=every, **fields)
   return dataclasses.replace(config, **SMOKE) if smoke else config
 
 
@@ -72,7 +77,7 @@ def matmul_rate(n: int = 1024, reps: int = 20) -> float:
 def main(argv: list[str] | None = None) -> int:
   parser = argparse.ArgumentParser(description=__doc__,
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
-  parser.add_argument("sizes", nargs="*", metavar="SIZE", help=f"of {list(SIZES)} (default all)")
+  parser.add_argument("sizes", nargs="*", metavar="SIZE", help=f"of {list(SIZES)} (default S M L)")
   parser.add_argument("--workdir", default="runs/reference")
   parser.add_argument("--out", default=OUT)
   parser.add_argument("--smoke", action="store_true", help="4 steps per size (tests)")
@@ -80,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
   unknown = sorted(set(args.sizes) - set(SIZES))
   if unknown:
     parser.error(f"SIZE must be one of {list(SIZES)}, got {unknown}")
-  args.sizes = args.sizes or list(SIZES)
+  args.sizes = args.sizes or ["S", "M", "L"]
   results = {}
   for size in SIZES:  # trains the named sizes; reports every size trained so far
     config = size_config(size, args.smoke)
@@ -91,11 +96,12 @@ def main(argv: list[str] | None = None) -> int:
     if size in args.sizes:
       loop.train(config, workdir, progress=False)
     benchmark = "synthetic" if args.smoke else "validation"
-    rows = learning_curve.learning_curve(workdir, benchmark, progress=False)
+    rows = checkpoint_scores.learning_curve(workdir, benchmark, progress=False)
     with open(os.path.join(workdir, "metrics.csv"), newline="") as f:
       speed = [float(r["steps_per_s"]) for r in csv.DictReader(f)]
     results[size] = {
         "model_overrides": config.model_overrides, "steps": config.steps,
+        "tsmixup_weighting": config.tsmixup_weighting,
         "batch_size": config.batch_size,
         "windows_per_s_median": float(np.median(speed)) * config.batch_size,
         "matmul_gflops": rate,

@@ -1,7 +1,7 @@
 """The training sweeps behind the trained-model rank figures (Figs. 3 --model, 4, 4c, 9, 11, 12)
 and what those figures read from each run's checkpoints.
 
-A sweep is a list of short runs of ``python -m lowrank_ts.train`` that differ in one setting:
+A sweep is a list of short runs of ``lowrank-ts train`` that differ in one setting:
 hidden size d (Fig. 4, and Fig. 11 reads one of its runs' checkpoints), patch size k (Fig. 3),
 heads h (Figs. 9, 12), or the rank r of a fixed Chebyshev vocabulary (Fig. 4c, appendix I).
 Every run uses the zero-shot recipe's data (``cpu-zeroshot``: KernelSynth, TSMixup over it,
@@ -15,7 +15,7 @@ Sizes (``SIZES``): "smoke" trains each run for 4 steps at a tiny size (CI's slow
 (Chronos-Bolt / Chronos-T5 base-scale models, 200k steps on accelerators).
 
 ``--workdir DIR`` of each figure script points at the sweep's root: runs already trained there
-(``DIR/<run name>/``, a ``lowrank_ts.train`` workdir) are reused; missing ones are trained.
+(``DIR/<run name>/``, a ``lowrank-ts train`` workdir) are reused; missing ones are trained.
 """
 
 from __future__ import annotations
@@ -27,6 +27,8 @@ import jax
 import numpy as np
 from flax import nnx
 
+from experiments import trained
+from lowrank_ts.data import kernel_synth
 from lowrank_ts.training import checkpoints, loop
 from lowrank_ts.training import config as train_config
 from lowrank_ts.training.trainer import Trainer
@@ -63,13 +65,9 @@ SIZES = {
                   real_corpus=False, t5_context=32, t5_horizon=8, t5_steps=4, t5_batch=4,
                   k_steps=4, d_base=16, d_values=(8, 16),
                   k_values=(4, 16), h_values=(2, 4), r_values=(1, 2), k_context=32),
-    # The reduced CPU protocol (see the figures' json for steps and runtime).
-    # Sized to under an hour of niced training on 2 cores shared with four other jobs (the
-    # niced run got 15-45 % of one core: ~2-5 steps/s at d 64, plus minutes of start-up per
-    # run): 600 steps for the d and h sweeps, 400 for k (context 64, so k = 1 sees 64
-    # tokens). Session 7 (quiet machine, ~12 T5 steps/s) added d = 256 (600 steps) and re-ran
-    # the Chronos-T5 runs at 1 500 steps (context 64, batch 16) with Adam eps T5_ADAM_EPS and
-    # r up to 32 (the 300-step runs with eps 1e-8 never moved W_Q: see T5_ADAM_EPS).
+    # The reduced CPU protocol (see the figures' json for steps and runtime): 600 steps for
+    # the d and h sweeps, 400 for k (context 64, so k = 1 sees 64 tokens); the Chronos-T5
+    # runs 1 500 steps (context 64, batch 16) with Adam eps T5_ADAM_EPS and r up to 32.
     "default": dict(steps=600, batch_size=32, context_length=None, prediction_length=None,
                     min_past=60, kernel_synth_series=1000, kernel_synth_length=1024,
                     real_series=True, real_corpus=True, t5_context=64, t5_horizon=16,
@@ -86,10 +84,9 @@ FULL = dict(steps=200_000, batch_size=256, bolt="chronos-bolt-base", t5="chronos
 
 
 # Adam's epsilon for the Chronos-T5 runs (Fig. 4c). At Chronos' init (initializer_factor 0.05)
-# the T5's attention gradients are ~1e-10 (decoder) to ~1e-12 (encoder) per matrix (measured on
-# the d-64 r-8 run's first batches, session 7), so with the recipe's eps = 1e-8 Adam's step is
-# ~lr * g / eps ~ 1e-5 of its intended size and W_Q stayed at its init for all 300 steps (the
-# session-6 runs: sigma_1 0.0246 -> 0.0246). 1e-20 is far below every such gradient, so Adam
+# the T5's attention gradients are ~1e-10 (decoder) to ~1e-12 (encoder) per matrix, so with
+# eps = 1e-8 Adam's step is ~lr * g / eps ~ 1e-5 of its intended size and W_Q stays at its
+# init (300 steps: sigma_1 0.0246 -> 0.0246). 1e-20 is far below every such gradient, so Adam
 # is scale-free there as intended (r = 8, 300 steps: sigma_1 0.025 -> 1.5). Bolt runs keep 1e-8
 # (their W_Q trains with it: Fig. 11).
 T5_ADAM_EPS = train_config.TRAIN_CONFIGS["cpu-t5-zeroshot"].adam_eps  # 1e-20
@@ -122,7 +119,6 @@ def pool_path(series: int, length: int) -> str:
 def _ensure_pool(config: train_config.TrainConfig) -> None:
   path = config.kernel_synth_path
   if path and not os.path.exists(path):
-    from lowrank_ts.data import kernel_synth
     os.makedirs(os.path.dirname(path), exist_ok=True)
     pool = kernel_synth.kernel_synth(config.kernel_synth_series, 0,
                                      length=config.kernel_synth_length)
@@ -274,7 +270,6 @@ def query_history(workdir: str, with_last_model: bool = False):
   """W_Q of every encoder layer at every kept checkpoint (and step 0) of a run: ``steps``,
   per step the singular values of each layer's W_Q, and the averaged eps-rank (mean over
   layers) for each eps of EPS_GRID. With ``with_last_model``: ``(that, the last model)``."""
-  from experiments import trained
   steps, spectra = [], []
   for step, model in checkpoint_models(workdir):
     steps.append(step)
@@ -299,7 +294,7 @@ def stability_check(verdict, name: str, histories: dict, proxy: str) -> None:
   verdict.check(f"{name}_stabilised", changes[worst], "<=", STABLE_TOLERANCE,
                 f"max over runs of the relative change of the averaged eps-rank (eps "
                 f"{CHECK_EPS:g}) over the last {STABLE_LAST} checkpoints (worst: {worst})",
-                "issue 13: a conclusion needs a statistic that has settled; 10 % is the most "
+                "a conclusion needs a statistic that has settled; 10 % is the most "
                 "a settled rank may still move", kind="proxy", proxy=proxy)
   verdict.finding(f"{name}_relative_change_last{STABLE_LAST}", changes,
                   "relative change over the last checkpoints: "

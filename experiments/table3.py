@@ -4,12 +4,13 @@ flow-of-ranks at the same attention size ratio.
 Command: ``python -m experiments.table3 [--seed S] [--out DIR] [--full | --smoke]
 [--workdir ROOT]``
 Runtime: see ``wall_time_s`` in figures/table3.json (training not included: the runs come from
-experiments/pretrain_sweep.py, whose docstring gives the protocol).
+experiments/pretrain_sweep.py;
+experiments/pretrain_runs.py gives the protocol).
 
 The paper's Table 3 pretrains compressed Moirai-1.0-R-base models (d_kv 64): with flow-of-ranks
 (d0, alpha) = (8, 0.34) and (10, 0.58), without (uniform head size 16 and 32), at size ratios
 0.25 and 0.5: WQL relative to dense 1.001 / 0.996 with, 1.069 / 1.038 without. Moirai is not
-available here; our analogue is the zero-shot Chronos-Bolt of experiments.pretrain_sweep
+available here; our analogue is the zero-shot Chronos-Bolt of experiments.pretrain_runs
 (default size: d_model 64, 2+2 layers, 4 heads of 16, ``cpu-zeroshot``'s data, 500 steps,
 batch 64, seed 0): uniform head size 4 and 8 (``reduced_head_size:uniform``, ratios 0.25 and
 0.5) against power schedules with d0 = half the uniform size (the paper's 8 vs 16) and alpha
@@ -43,7 +44,7 @@ import time
 import matplotlib.pyplot as plt
 
 from experiments import common, pretrain_scores
-from experiments import pretrain_sweep as sweep
+from experiments import pretrain_runs as sweep
 
 PAIRS = {0.25: ("flow_0.25", "uniform_0.25"), 0.5: ("flow_0.5", "uniform_0.5")}
 NAMES = ("dense", *[n for pair in PAIRS.values() for n in pair])
@@ -55,7 +56,7 @@ SEED_RUNS = ("shared_s0", "shared_s1", "shared_s2", "head_s0", "head_s1", "head_
 
 
 def compute(size, seed, root=None):
-  del seed  # the runs' seeds are the protocol's (experiments.pretrain_sweep)
+  del seed  # the runs' seeds are the protocol's (experiments.pretrain_runs)
   scores = pretrain_scores.scores_for(NAMES, size, root)
   rows = []
   for ratio, (flow, uniform) in PAIRS.items():

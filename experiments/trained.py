@@ -7,25 +7,25 @@ Columns are tokens (the paper's ``U in R^{d x L}``) in everything returned here;
 
 from __future__ import annotations
 
-import pathlib
+import time
 
 import jax.numpy as jnp
 import numpy as np
 
+from experiments import common
 from lowrank_ts import pretrained
 from lowrank_ts.data import real_series
-from lowrank_ts.interop import hf
+from lowrank_ts.interop import resolve
 from lowrank_ts.models import registry
 from lowrank_ts.models.chronos_bolt import ChronosBolt, instance_norm, patchify
 
-SHIPPED = "the shipped Chronos-Bolt (lowrank_ts/pretrained/cpu-zeroshot, d_model 64, 2+2 layers)"
+SHIPPED = f"the shipped model (lowrank_ts/pretrained/{pretrained.DEFAULT})"
 
 
-def load(folder: str | None):
-  """The checkpoint ``folder`` (None: the shipped Chronos-Bolt)."""
-  if folder is not None and not pathlib.Path(folder).is_dir():
-    raise ValueError(f"model folder must be a checkpoint folder, got {folder!r}")
-  return pretrained.load() if folder is None else hf.load(folder)
+def load(model: str | None):
+  """The model ``--model`` names (:func:`lowrank_ts.interop.resolve.load_model`; None: the
+  shipped model)."""
+  return resolve.load_model(model, "--model")
 
 
 def random_init(model, seed: int):
@@ -94,7 +94,8 @@ def encoder_layer_inputs(model, context: np.ndarray) -> list[np.ndarray]:
 
 def model_flags(t5_help: str) -> dict:
   """``--model`` (a Chronos-Bolt folder) and ``--t5-model`` for common.parse_args's extra."""
-  return {"--model": {"default": None, "help": "Chronos-Bolt folder (default: shipped)"},
+  return {"--model": {"default": None, "help": "a Chronos-Bolt checkpoint folder, training "
+                                                "workdir or shipped name (default: shipped)"},
           "--t5-model": {"default": None, "help": t5_help}}
 
 
@@ -102,9 +103,6 @@ def run(name: str, module, argv=None, t5_help: str = "a Chronos-T5 folder to ana
   """The command line shared by the trained-model scripts (fig2, fig5, fig10): ``--model`` and
   ``--t5-model`` on top of experiments.common's flags, then ``module``'s compute / verdicts /
   plot / headline, written by ``common.finish``."""
-  import time
-
-  from experiments import common
   args = common.parse_args(module.__doc__, argv, extra=model_flags(t5_help))
   start = time.time()
   results, params = module.compute(args.size, args.seed, args.model, args.t5_model)

@@ -7,8 +7,8 @@ Every public function checks its inputs *before* tracing, so malformed input rai
   Python, no JAX.
 - Host arrays (:func:`float_array`, :func:`float_vector`, :func:`generator`): numpy, for the
   data pipeline and evaluation; values are checked (no inf, NaN only if allowed).
-- JAX arrays (:func:`as_float_array`, :func:`matrix`, :func:`prng_key`): only static
-  properties (shapes, dtypes) are checked, as values inside traced arrays are unknown. JAX is
+- JAX arrays (:func:`as_float_array`, :func:`integer_array`, :func:`matrix`,
+  :func:`prng_key`): only static properties (shapes, dtypes) are checked, as values inside traced arrays are unknown. JAX is
   imported by these functions only, so the module imports without it.
 """
 
@@ -48,6 +48,17 @@ def as_float_array(x: Any, name: str):
     raise ValueError(f"{name} must be an array of numbers: {err}") from None
   if not _check_numeric_dtype(arr.dtype, name, jnp.issubdtype):
     arr = arr.astype(jnp.result_type(float))
+  return arr
+
+
+def integer_array(x: Any, name: str):
+  """``x`` as an integer JAX array (token ids); a ValueError naming ``name`` otherwise."""
+  import jax.numpy as jnp
+  if isinstance(x, (str, bytes)) or x is None:
+    raise ValueError(f"{name} must be an integer array, got {type(x).__name__}")
+  arr = jnp.asarray(x)
+  if not jnp.issubdtype(arr.dtype, jnp.integer):
+    raise ValueError(f"{name} must be an integer array, got dtype {arr.dtype}")
   return arr
 
 

@@ -1,10 +1,10 @@
 """XLA compiler options for CPU, applied per compilation (never through global flags).
 
-XLA:CPU in jax 0.10 hands matmuls to YNNPACK fusions. On the 2-core development machine that
-ran float64 attention 2.5-6x slower (experiments/fig15, fig17) and our jitted train step
-~30 % slower (benchmarks/train.py: 0.64 -> 0.85 steps/s at the issue's reference point, with
-the same results to rounding) than XLA's own dot emitter; :data:`CPU_COMPILER_OPTIONS` turns
-them off. The sampler is not compiled with them: there it measured no gain.
+XLA:CPU in jax 0.10 hands matmuls to YNNPACK fusions, which run float64 attention 2.5-6x
+slower (experiments/fig15, fig17) and our jitted train step ~30 % slower (benchmarks/train.py,
+with the same results to rounding) than XLA's own dot emitter on 2 CPU cores;
+:data:`CPU_COMPILER_OPTIONS` turns them off. The sampler is not compiled with them: there they
+make no difference.
 """
 
 from __future__ import annotations

@@ -2,8 +2,9 @@
 devices (``python tests/forecast_mesh_run.py OUT.npz`` under 8 forced CPU devices) or on one
 (in-process, :func:`run` with ``data_parallel=False``), for the mesh-equivalence test.
 
-It also records how many devices held the rows entering each jitted forecast (a spy on the
-models' jit boundaries), so the test knows the 8-device run really split the batch.
+It also records how many devices held the rows entering each compiled forecast program (a spy
+on inference.programs' jit boundary), so the test knows the 8-device run really split the
+batch.
 """
 
 import sys
@@ -13,8 +14,8 @@ import numpy as np
 
 from lowrank_ts import sharding
 from lowrank_ts.inference import data_parallel as parallel
-from lowrank_ts.inference import forecasting, sampling
-from lowrank_ts.models import BOLT_CONFIGS, CHRONOS_CONFIGS, chronos_bolt, registry
+from lowrank_ts.inference import forecasting, programs
+from lowrank_ts.models import BOLT_CONFIGS, CHRONOS_CONFIGS, ChronosBolt, registry, sampler
 
 BATCH = 8
 HORIZON = 6
@@ -28,21 +29,21 @@ def series() -> list[np.ndarray]:
   return out
 
 
-def _spy(module, name, seen):
-  original = getattr(module, name)
+def _spy(seen: dict):
+  original = programs._apply
 
   def spied(*args, **kwargs):
-    rows = args[2]  # the context / token ids after (graphdef, state)
-    seen.append(len(rows.sharding.device_set))
+    rows = args[2]  # the context / token ids after (graphdef, leaves)
+    seen.setdefault(kwargs["core"], []).append(len(rows.sharding.device_set))
     return original(*args, **kwargs)
-  setattr(module, name, spied)
+  programs._apply = spied
   return original
 
 
 def run(data_parallel: bool) -> dict[str, np.ndarray]:
   mesh = sharding.make_mesh((jax.device_count(), 1)) if data_parallel else None
-  seen_bolt, seen_chronos = [], []
-  originals = (_spy(chronos_bolt, "_apply", seen_bolt), _spy(sampling, "_sample", seen_chronos))
+  seen = {}
+  original = _spy(seen)
   try:
     bolt = registry.build(BOLT_CONFIGS["chronos-bolt-cpu"], seed=0)
     chronos = registry.build(CHRONOS_CONFIGS["chronos-t5-cpu"], seed=0)
@@ -52,15 +53,16 @@ def run(data_parallel: bool) -> dict[str, np.ndarray]:
            "greedy": forecasting.forecast(chronos, series(), HORIZON, key, num_samples=2,
                                           top_k=1, **common)["quantiles"]}
   finally:
-    chronos_bolt._apply, sampling._sample = originals
-  if mesh is not None:  # a replicated model called directly with rows the mesh cannot split
+    programs._apply = original
+  if mesh is not None:  # a replicated model's program called with rows the mesh cannot split
     try:
-      parallel.replicate(bolt, mesh).forecast(np.ones((3, 20), np.float32), 2)
+      programs.Programs(parallel.replicate(bolt, mesh))(ChronosBolt.__call__,
+                                                        np.ones((3, 20), np.float32))
       out["indivisible_error"] = np.asarray("")
     except ValueError as err:
       out["indivisible_error"] = np.asarray(str(err))
-  out["devices_bolt"] = np.asarray(seen_bolt)
-  out["devices_chronos"] = np.asarray(seen_chronos)
+  out["devices_bolt"] = np.asarray(seen.get(ChronosBolt.__call__, []))
+  out["devices_chronos"] = np.asarray(seen.get(sampler.sample_tokens, []))
   return out
 
 

@@ -1,4 +1,4 @@
-"""Mutation check of the suite (issue 16): each mutation of the code must turn a test red.
+"""Mutation check of the suite: each mutation of the code must turn a test red.
 
 Run: ``python tests/mutation_check.py`` (about 10 minutes on 2 cores). It clones this
 repository's HEAD into a temporary folder, applies one mutation at a time there (never here),

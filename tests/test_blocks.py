@@ -30,7 +30,7 @@ def _numpy_block(p, x, h, c=1.0):
 
 
 def _params(depth=3, d=8, d_ff=12, seed=0):
-  # one shape everywhere: every new shape costs a compile (seconds on a loaded machine)
+  # one shape everywhere: every new shape costs a compile (seconds each)
   with spectral.float64():
     p = blocks.init_encoder_stack(jax.random.key(seed), depth, d, d_ff, jnp.float64)
     rng = np.random.default_rng(seed)  # non-trivial norm gains, so their use is tested

@@ -1,4 +1,4 @@
-"""python -m lowrank_ts.compress and the rank allocation behind it: the compressed checkpoint
+"""lowrank-ts compress and the rank allocation behind it: the compressed checkpoint
 loads and forecasts; eps = 0 is the dense model; the ratio bisection meets its target tightly;
 the global allocation respects its budget and beats one eps on its own objective; paper vs
 efficient counts; factorised vs multiplied-out forecasts; error messages name the argument."""
@@ -10,8 +10,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from lowrank_ts import compress, spectral
+from lowrank_ts import spectral
+from lowrank_ts.cli import compress
 from lowrank_ts.evaluation import report
+from lowrank_ts.inference import forecasting
 from lowrank_ts.interop import hf
 from lowrank_ts.models import BOLT_CONFIGS, allocation, posthoc, registry
 
@@ -45,28 +47,28 @@ def contexts():
 
 
 def test_eps_zero_paper_mode_is_the_dense_model(model, contexts):
-  compressed, rep = compress.compress(model, compress.Request(eps=0.0, mode="paper"))
+  compressed, rep = posthoc.compress_to(model, allocation.Request(eps=0.0, mode="paper"))
   assert rep.rank_ratio == 1.0 and all(p.rank is None for p in rep.projections)
   assert rep.parameter_bytes_after == rep.parameter_bytes_before
-  dense = model.forecast(contexts, 16)["quantiles"]
-  ours = compressed.forecast(contexts, 16)["quantiles"]
+  dense = forecasting.forecast(model, contexts, 16)["quantiles"]
+  ours = forecasting.forecast(compressed, contexts, 16)["quantiles"]
   # Each W is rebuilt as U S V^T from its fp32 SVD (~1e-6 relative round-off per matrix),
   # carried through 4 layers to outputs of size ~50: 1e-4 relative.
   np.testing.assert_allclose(ours, dense, rtol=1e-4, atol=1e-4 * np.abs(dense).max())
 
 
 def test_checkpoint_round_trip_factorised_and_multiplied_out(model, contexts, tmp_path):
-  compressed, rep = compress.compress(model, compress.Request(ratio=0.25, mode="paper"))
+  compressed, rep = posthoc.compress_to(model, allocation.Request(ratio=0.25, mode="paper"))
   assert any(p.rank is not None for p in rep.projections)
-  folder = compress.write(compressed, compress.report_record(rep, compress.Request(
+  folder = compress.write(compressed, compress.report_record(rep, allocation.Request(
       ratio=0.25, mode="paper"), "test"), tmp_path / "c")
   loaded = report.load_model(folder)  # as evaluate / forecast load any checkpoint
   assert loaded.config == compressed.config  # the factors' ranks survive
-  a = compressed.forecast(contexts, 16)["quantiles"]
-  np.testing.assert_array_equal(loaded.forecast(contexts, 16)["quantiles"], a)  # same fp32 values
+  a = forecasting.forecast(compressed, contexts, 16)["quantiles"]
+  np.testing.assert_array_equal(forecasting.forecast(loaded, contexts, 16)["quantiles"], a)  # same fp32 values
   product = hf.from_tensors(hf.dense_config(compressed.config), hf.to_tensors(compressed))
   # (x S) L vs x (S L): fp32 products in another order, through 4 layers.
-  np.testing.assert_allclose(product.forecast(contexts, 16)["quantiles"], a, rtol=1e-4,
+  np.testing.assert_allclose(forecasting.forecast(product, contexts, 16)["quantiles"], a, rtol=1e-4,
                              atol=1e-4 * np.abs(a).max())
   stored = (folder / "model.safetensors").stat().st_size
   hf.save(model, tmp_path / "dense")
@@ -77,7 +79,7 @@ def test_checkpoint_round_trip_factorised_and_multiplied_out(model, contexts, tm
 
 
 def test_report_counts(model):
-  _, rep = compress.compress(model, compress.Request(eps=0.1, mode="efficient"))
+  _, rep = posthoc.compress_to(model, allocation.Request(eps=0.1, mode="efficient"))
   found = posthoc.spectra(model)
   ranks = allocation.eps_ranks(found, 0.1)
   assert rep.attention_size_ratio == allocation.parameter_ratio(found, ranks, "efficient")
@@ -148,7 +150,7 @@ def test_cli_errors_name_the_argument(argv, message, tmp_path, capsys):
     compress.main([*argv, "--out", str(tmp_path / "out")])
   assert exit_info.value.code == 2
   err = capsys.readouterr().err
-  assert err.startswith("python -m lowrank_ts.compress: error: ") and message in err
+  assert err.startswith("lowrank-ts compress: error: ") and message in err
   assert "Traceback" not in err
 
 
@@ -170,7 +172,7 @@ def test_cli_end_to_end(model, tmp_path, capsys, contexts):
   assert record["parameter_ratio"] <= 0.4 and record["attention_size_ratio"] == record[
       "parameter_ratio"]
   assert record["parameter_bytes_after"] < record["parameter_bytes_before"]
-  forecast = hf.load(tmp_path / "c").forecast(contexts, 8)
+  forecast = forecasting.forecast(hf.load(tmp_path / "c"), contexts, 8)
   assert np.isfinite(forecast["quantiles"]).all()
 
 
@@ -180,11 +182,11 @@ TINY_RECIPE = {"model": "chronos-bolt-cpu-h16", "batch_size": 4, "context_length
                "kernel_synth_length": 128, "learning_rate": 1e-3}
 
 
-@pytest.mark.slow  # compiles a training step (~10 s on 2 idle cores)
+@pytest.mark.slow  # compiles a training step (~10 s on 2 cores)
 def test_finetune_keeps_the_ranks_and_lowers_the_held_out_loss(model):
   from lowrank_ts.training import config as train_config
   from lowrank_ts.training import finetune
-  compressed, _ = compress.compress(model, compress.Request(ratio=0.25, mode="efficient"))
+  compressed, _ = posthoc.compress_to(model, allocation.Request(ratio=0.25, mode="efficient"))
   before = {p: np.asarray(v[...]) for p, v in nnx_flat(compressed)}
   healed, record = finetune.finetune(compressed, train_config.TrainConfig(**TINY_RECIPE), 8)
   assert healed.config == compressed.config  # same graph: the ranks did not move
@@ -212,7 +214,7 @@ def test_finetune_refuses_a_recipe_of_another_model_kind(model):
                                                                  "context_length": 512}))
 
 
-@pytest.mark.slow  # compiles a training step (~10 s on 2 idle cores)
+@pytest.mark.slow  # compiles a training step (~10 s on 2 cores)
 def test_cli_finetune_end_to_end_reads_the_models_train_config(model, tmp_path, capsys,
                                                                contexts):
   from lowrank_ts.training import checkpoints
@@ -228,10 +230,10 @@ def test_cli_finetune_end_to_end_reads_the_models_train_config(model, tmp_path, 
   assert f["learning_rate"] == compress.FINETUNE_LR
   assert np.isfinite(f["held_out_loss_before"]) and np.isfinite(f["held_out_loss_after"])
   loaded = hf.load(tmp_path / "c")
-  unhealed, _ = compress.compress(hf.load(tmp_path / "dense"), compress.Request(ratio=0.3))
+  unhealed, _ = posthoc.compress_to(hf.load(tmp_path / "dense"), allocation.Request(ratio=0.3))
   assert loaded.config == unhealed.config  # the ranks of the truncation, kept through training
   assert any(s.kind == "shared_sketch" for s in _projection_specs(loaded.config))
-  assert np.isfinite(loaded.forecast(contexts, 8)["quantiles"]).all()
+  assert np.isfinite(forecasting.forecast(loaded, contexts, 8)["quantiles"]).all()
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -239,10 +241,13 @@ def test_cli_finetune_end_to_end_reads_the_models_train_config(model, tmp_path, 
     (["--eps", "0.1", "--finetune-steps", "2", "--finetune-lr", "0"], "--finetune-lr must be > 0"),
     (["--eps", "0.1", "--config", "cpu-test"], "--config is the fine-tuning recipe"),
     (["--eps", "0.1", "--finetune-steps", "2", "--config", "nope"], "--config must be one of"),
-    (["--eps", "0.1", "--finetune-steps", "2", "--model", "/tmp"],
+    (["--eps", "0.1", "--finetune-steps", "2", "--model", "FOLDER"],  # no train_config.json
      "--config: --finetune-steps needs --config NAME"),
 ])
-def test_cli_finetune_errors_name_the_argument(argv, message, tmp_path, capsys):
+def test_cli_finetune_errors_name_the_argument(argv, message, tmp_path, capsys, model):
+  if "FOLDER" in argv:
+    hf.save(model, tmp_path / "bolt")
+    argv = [str(tmp_path / "bolt") if a == "FOLDER" else a for a in argv]
   with pytest.raises(SystemExit) as exit_info:
     compress.main([*argv, "--out", str(tmp_path / "out")])
   assert exit_info.value.code == 2
@@ -257,7 +262,7 @@ def _projection_specs(config):
 
 
 def test_factors_for_training_hold_every_truncated_matrix_at_its_rank(model):
-  held, rep = compress.compress(model, compress.Request(ratio=0.5, mode="paper"),
+  held, rep = posthoc.compress_to(model, allocation.Request(ratio=0.5, mode="paper"),
                                 for_training=True)
   kept = [p.truncation_rank for p in rep.projections]
   assert any(32 <= k < 64 for k in kept)  # ranks whose plain paper mode stores W_r dense

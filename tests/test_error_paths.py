@@ -167,7 +167,7 @@ def test_t5_config_type_is_checked():
 
 
 def test_saved_train_config_files_are_checked(tmp_path):
-  with pytest.raises(ValueError, match=r"has no train_config\.json \(not a lowrank_ts\.train run\)"):
+  with pytest.raises(ValueError, match=r"has no train_config\.json \(not a lowrank-ts train run\)"):
     checkpoints.read_config(str(tmp_path))
   path = tmp_path / checkpoints.CONFIG_FILE
   path.write_text("{not json")

@@ -1,4 +1,4 @@
-"""Tests for lowrank_ts.evaluation and its CLI lowrank_ts.evaluate: WQL and MASE vs gluonts
+"""Tests for lowrank_ts.evaluation and its CLI lowrank-ts evaluate: WQL and MASE vs gluonts
 (test-only dependency) on random forecasts, Seasonal Naive, the relative score, the forecaster
 plug, the CLI tables and its errors, bad input."""
 
@@ -7,7 +7,8 @@ import csv
 import numpy as np
 import pytest
 
-from lowrank_ts import evaluate, evaluation
+from lowrank_ts import evaluation
+from lowrank_ts.cli import evaluate
 from lowrank_ts.data import benchmark
 from lowrank_ts.models.config import QUANTILE_LEVELS
 
@@ -188,7 +189,7 @@ def test_model_forecaster_keys_leave_bolt_unchanged(bolt_folder):
 
 @pytest.mark.slow
 def test_model_forecaster_with_a_real_chronos_model():
-  # ~50 s on 2 shared cores (model init and sampler compilation).
+  # ~50 s on 2 cores (model init and sampler compilation).
   model = _tiny_chronos()
   tasks = benchmark.real_tasks(["Nile", "lynx"])  # horizon 6 <= prediction_length: one chunk
   rows = evaluation.evaluate(evaluation.model_forecaster(model, seed=0), tasks)
@@ -201,7 +202,7 @@ def test_model_forecaster_with_a_real_chronos_model():
 
 @pytest.mark.slow
 def test_cli_evaluates_a_checkpoint_folder(tmp_path):
-  # ~4 min on 2 shared cores: 16 series in 5 horizon groups, each compiling its sampler.
+  # ~4 min on 2 cores: 16 series in 5 horizon groups, each compiling its sampler.
   from lowrank_ts.interop import hf
 
   folder = hf.save(_tiny_chronos(), tmp_path / "ckpt")
@@ -269,17 +270,19 @@ def test_synthetic_benchmark_runs(tmp_path):
 
 
 def _cli_error(capsys, argv):
-  """The exit code and the stderr lines of ``python -m lowrank_ts.evaluate`` failing on argv."""
+  """The exit code and the stderr lines of ``lowrank-ts evaluate`` failing on argv."""
   with pytest.raises(SystemExit) as exit_info:
     evaluate.main(argv)
   return exit_info.value.code, capsys.readouterr().err.splitlines()
 
 
-def test_cli_missing_model_folder_is_a_data_error(tmp_path, capsys):
+def test_cli_missing_model_folder_is_a_usage_error(tmp_path, capsys):
+  # A --model that names nothing is a bad argument (exit 2) for every command line
+  # (lowrank_ts.interop.resolve); a checkpoint that cannot be read is bad data (exit 1, below).
   missing = tmp_path / "no-such-checkpoint"
   code, lines = _cli_error(capsys, ["--model", str(missing), "--out", str(tmp_path / "eval")])
-  assert code == 1 and len(lines) == 1
-  assert lines[0].startswith("python -m lowrank_ts.evaluate: error: ") and str(missing) in lines[0]
+  assert code == 2 and len(lines) == 1 and "no such folder" in lines[0]
+  assert lines[0].startswith("lowrank-ts evaluate: error: ") and str(missing) in lines[0]
   assert not (tmp_path / "eval").exists()
 
 

@@ -1,11 +1,11 @@
-"""python -m lowrank_ts.evaluate on the m3-tourism benchmark: the published rows beside ours, fan
+"""lowrank-ts evaluate on the m3-tourism benchmark: the published rows beside ours, fan
 charts, statistical baselines with their fallback count, and the zero-shot-only options."""
 
 import csv
 
 import pytest
 
-from lowrank_ts import evaluate
+from lowrank_ts.cli import evaluate
 
 
 def _dataset_rows(folder):

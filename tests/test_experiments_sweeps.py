@@ -119,7 +119,7 @@ def test_smoke_runs_write_their_pinned_checks(name, smoke_root, tmp_path):
 
 
 def test_a_run_trained_with_other_settings_is_not_reused(tmp_path, monkeypatch):
-  # A recorded run whose config differs from the sweep's (here: the session-6 T5 runs' Adam eps)
+  # A recorded run whose config differs from the sweep's (here: the T5 runs' Adam eps 1e-8)
   # must not be read as the sweep's run; only the KernelSynth pool's path may differ.
   import dataclasses
   import json

@@ -1,5 +1,5 @@
 """experiments/table2.py: the text model's attention spectra (fast), and a smoke run (slow:
-~3 min on 2 busy cores) that writes png + json with every claim recorded."""
+~3 min on 2 cores) that writes png + json with every claim recorded."""
 
 import importlib.util
 import json

@@ -172,7 +172,7 @@ def test_status_vocabulary():
     common.Verdict().check("x", 0.0, "<=", 1.0, "d", "r", kind="proxy")
 
 
-# -- the pretrained compressed models (issue 12 part B): fig7 (+ table4), table3, appe ----------
+# -- the pretrained compressed models: fig7 (+ table4), table3, appe ---------------------------
 # Not in experiments.all (they need the pretrain_sweep runs); pinned here the same way.
 PINNED_PRETRAINED = {
     "fig7": {
@@ -210,7 +210,7 @@ def _fake_scores(root, names, wql):
   table3 and appe read only these, so their whole script runs in a second without training."""
   import os
 
-  from experiments import pretrain_sweep as sweep
+  from experiments import pretrain_runs as sweep
   for n in names:
     os.makedirs(sweep.workdir(n, "smoke", str(root)), exist_ok=True)
     value = wql[n]

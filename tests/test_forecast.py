@@ -4,7 +4,7 @@ import jax
 import numpy as np
 import pytest
 
-from lowrank_ts import forecast  # the CLI
+from lowrank_ts.cli import forecast
 from lowrank_ts.inference import forecasting
 
 torch = pytest.importorskip("torch")
@@ -36,8 +36,8 @@ def test_greedy_chronos_matches_reference_pipeline_with_chunking(chronos_folder)
   # horizon 20 > prediction_length 8: two medians fed back, the context outgrows 64.
   ref = pipeline.predict([torch.tensor(s) for s in _series()], prediction_length=20,
                          num_samples=2, top_k=1).numpy()
-  ours = hf.load(chronos_folder).sample_paths(forecasting.prepare_context(_series()), 20,
-                                              jax.random.key(0), num_samples=2, top_k=1)
+  ours = forecasting.predict(hf.load(chronos_folder), _series(), 20, jax.random.key(0),
+                            num_samples=2, top_k=1)
   assert ours.shape == ref.shape == (2, 2, 20)
   # Greedy decoding: identical tokens, so identical values (bin centre x scale); 1e-6 = 16 ulp
   # for the scale, a mean of |x| summed in another order, and one product.
@@ -53,8 +53,8 @@ def test_chronos_forecast_summary(chronos_folder):
   np.testing.assert_array_equal(result["quantiles"], again["quantiles"])
   # The summary is of the sample paths the same key draws: the mean their average, the median
   # their 4th of 7 sorted values, the 0.1 level 0.6 of the way from the 1st to the 2nd.
-  paths = np.asarray(model.sample_paths(forecasting.prepare_context(_series()), 5,
-                                        jax.random.key(1), num_samples=7), np.float64)
+  paths = np.asarray(forecasting.predict(model, _series(), 5, jax.random.key(1),
+                                         num_samples=7), np.float64)
   ordered = np.sort(paths, axis=1)
   # 1e-6: float32 paths averaged in another order (7 terms: a few ulp).
   np.testing.assert_allclose(result["mean"], paths.sum(axis=1) / 7, rtol=1e-6, atol=1e-6)
@@ -65,7 +65,7 @@ def test_chronos_forecast_summary(chronos_folder):
   with pytest.raises(ValueError, match=r"^key is required to sample Chronos forecasts"):
     forecasting.forecast(model, _series(), 5)
   with pytest.raises(ValueError, match="horizon"):
-    model.sample_paths(forecasting.prepare_context(_series()), 0, jax.random.key(0))
+    forecasting.predict(model, _series(), 0, jax.random.key(0))
   with pytest.raises(ValueError, match="model must be a Chronos or ChronosBolt"):
     forecasting.forecast(object(), _series(), 3, jax.random.key(0))
   with pytest.raises(ValueError, match="unknown sampling options"):
@@ -85,7 +85,7 @@ def test_bolt_long_horizon_matches_reference_pipeline(tmp_path):
   exact = pipeline.predict([torch.tensor(s).double() for s in _series()],
                            prediction_length=40).numpy()
   model = hf.load(tmp_path)
-  ours = model.predict_quantiles(forecasting.prepare_context(_series()), 40)
+  ours = forecasting.predict(model, _series(), 40)
   diff, tol = rel_diff(ours, ref), fp32_tol(ref, exact)
   print(f"bolt 40-step forecast vs pipeline: rel-diff {diff:.2e} (tol {tol:.2e})")
   assert diff <= tol  # fp32_tol: 4x the reference's own fp32 round-off (tests/helpers.py)

@@ -6,10 +6,10 @@ import jax
 import numpy as np
 import pytest
 
-from lowrank_ts import forecast as forecast_cli
-from lowrank_ts.inference import batching, csv_io, forecasting, sampling
+from lowrank_ts.cli import forecast as forecast_cli
+from lowrank_ts.inference import batching, csv_io, forecasting, programs
 from lowrank_ts.interop import hf
-from lowrank_ts.models import BOLT_CONFIGS, CHRONOS_CONFIGS, chronos_bolt, registry
+from lowrank_ts.models import BOLT_CONFIGS, CHRONOS_CONFIGS, registry
 
 
 @pytest.fixture(scope="module")
@@ -49,10 +49,10 @@ def test_batch_plan_and_padding():
 def test_bolt_batches_compile_once_and_equal_one_call(bolt, capsys):
   series = _ragged(10, 41)  # a length no other test uses: the first batch must compile
   whole = forecasting.forecast(bolt, series, 7)
-  before = chronos_bolt._apply._cache_size()
+  before = programs._apply._cache_size()
   batched = forecasting.forecast(bolt, series, 7, batch_size=4, progress=True)
   # Batches of 4, 4 and 2 + 2 filler rows: one program for all three.
-  assert chronos_bolt._apply._cache_size() == before + 1
+  assert programs._apply._cache_size() == before + 1
   assert "10/10" in capsys.readouterr().err  # the progress bar counted every series
   # 1e-5: the same rows in batches of 4 vs 10 (XLA may block the matmuls differently).
   np.testing.assert_allclose(batched["quantiles"], whole["quantiles"], rtol=1e-5, atol=1e-5)
@@ -66,10 +66,10 @@ def test_greedy_chronos_batches_compile_once_and_equal_one_call(chronos):
   series = _ragged(5, 29, seed=1)
   options = dict(num_samples=2, top_k=1)
   whole = forecasting.forecast(chronos, series, 6, jax.random.key(0), **options)
-  before = sampling._sample._cache_size()
+  before = programs._apply._cache_size()
   batched = forecasting.forecast(chronos, series, 6, jax.random.key(0), batch_size=2,
                                  **options)
-  assert sampling._sample._cache_size() == before + 1  # batches 2, 2, 1 + 1 filler
+  assert programs._apply._cache_size() == before + 1  # batches 2, 2, 1 + 1 filler
   # Greedy: the same tokens; 1e-6 for the per-row fp32 mean scale in a batch of 2 vs 5.
   np.testing.assert_allclose(batched["quantiles"], whole["quantiles"], rtol=1e-6)
 
@@ -81,7 +81,8 @@ def test_sampled_batches_use_their_own_keys(chronos):
   key = jax.random.key(5)
   batched = forecasting.forecast(chronos, series, 4, key, batch_size=2, num_samples=3)
   second = batching.padded_batch(series, 2, 2, 20)
-  alone = chronos.forecast(second, 4, jax.random.fold_in(key, 1), num_samples=3)
+  with pytest.warns(forecasting.UnobservedSeriesWarning):  # the filler row
+    alone = forecasting.forecast(chronos, second, 4, jax.random.fold_in(key, 1), num_samples=3)
   np.testing.assert_array_equal(batched["quantiles"][2], alone["quantiles"][0])
 
 
@@ -119,19 +120,19 @@ def test_bad_arguments_name_themselves(bolt):
     forecasting.forecast(bolt, series, 2, batch_size=-1)
 
 
-@pytest.mark.slow  # three compilations (~20 s on 2 shared cores)
+@pytest.mark.slow  # three compilations (~20 s on 2 cores)
 def test_bolt_row_blocks_equal_one_call_and_see_parameter_updates(monkeypatch):
   model = registry.build(BOLT_CONFIGS["chronos-bolt-cpu"], seed=3)  # its own: it is mutated
   context = forecasting.prepare_context(_ragged(10, 37))
-  whole = model.predict_quantiles(context, 7)
-  monkeypatch.setattr(chronos_bolt, "ROW_BLOCK", 4)  # blocks of 4, 4, 2 + 2 filler rows
-  blocked = model.predict_quantiles(context, 7)
+  whole = forecasting.predict(model, context, 7)
+  monkeypatch.setattr(programs, "ROW_BLOCK", 4)  # blocks of 4, 4, 2 + 2 filler rows
+  blocked = forecasting.predict(model, context, 7)
   # 1e-5: the same rows in blocks of 4 vs 10 (XLA may block the matmuls differently).
   np.testing.assert_allclose(blocked, whole, rtol=1e-5, atol=1e-5)
   # The cached split reads the Variables at every call: an in-place update is used.
   kernel = model.output_patch_embedding.residual_layer.kernel
   kernel[...] = 10 * kernel[...]
-  updated = model.predict_quantiles(context, 7)
-  chronos_bolt._SPLITS.clear()  # a fresh split of the updated model
-  np.testing.assert_array_equal(updated, model.predict_quantiles(context, 7))
+  updated = forecasting.predict(model, context, 7)
+  programs._SPLITS.clear()  # a fresh split of the updated model
+  np.testing.assert_array_equal(updated, forecasting.predict(model, context, 7))
   assert not np.allclose(updated, whole, rtol=1e-2, atol=1e-2)

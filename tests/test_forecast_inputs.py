@@ -28,13 +28,13 @@ def bolt():
 
 def test_bolt_chunked_forecast_continues_the_first_chunk(bolt):
   context = np.sin(np.arange(100) / 5.0).astype(np.float32)[None]
-  first = bolt.predict_quantiles(context, 10)
-  longer = bolt.predict_quantiles(context, 70)  # 64 + one fed-back chunk
+  first = forecasting.predict(bolt, context, 10)
+  longer = forecasting.predict(bolt, context, 70)  # 64 + one fed-back chunk
   assert first.shape == (1, 9, 10) and longer.shape == (1, 9, 70)
   np.testing.assert_array_equal(longer[..., :10], first)
   assert np.all(np.diff(longer[..., 64:], axis=1) >= 0)  # re-reduced quantiles stay sorted
   with pytest.raises(ValueError, match="horizon"):
-    bolt.predict_quantiles(context, 0)
+    forecasting.predict(bolt, context, 0)
 
 
 def test_csv_round_trip_and_errors(tmp_path, bolt):

@@ -6,7 +6,7 @@ import jax
 import numpy as np
 import pytest
 
-from lowrank_ts import forecast  # the CLI
+from lowrank_ts.cli import forecast
 from lowrank_ts.inference import forecasting
 
 torch = pytest.importorskip("torch")

@@ -6,7 +6,7 @@ import sys
 import numpy as np
 import pytest
 
-from lowrank_ts import forecast as forecast_cli
+from lowrank_ts.cli import forecast as forecast_cli
 from lowrank_ts.inference import dataframe, forecasting
 from lowrank_ts.interop import hf
 from lowrank_ts.models import BOLT_CONFIGS, registry

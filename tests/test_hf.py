@@ -196,7 +196,7 @@ def test_truncated_or_corrupt_checkpoint_names_the_file(tmp_path, capsys):
   with pytest.raises(ValueError, match=r"config\.json is not valid JSON"):
     hf.load(tmp_path)
   # The forecast CLI ends with one line naming the file, exit code 1 (bad data).
-  from lowrank_ts import forecast
+  from lowrank_ts.cli import forecast
   data = tmp_path / "series.csv"
   data.write_text("a\n1\n2\n3\n")
   capsys.readouterr()  # drop transformers' progress output from making the checkpoint

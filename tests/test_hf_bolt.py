@@ -72,7 +72,7 @@ def test_bolt_round_trip_and_reference_pipeline(tmp_path):
   ref_embeddings, (ref_loc, ref_scale) = ref[0]
   exact_embeddings, (exact_loc, exact_scale) = exact[0]
   ours = hf.load(tmp_path / "ours")
-  hidden, _, loc, scale = ours.encode(jnp.asarray(context))
+  hidden, _, loc, scale = ours.encoder_outputs(jnp.asarray(context))
   pairs = {"embed": (hidden, ref_embeddings, exact_embeddings),
            "predict": (ours(jnp.asarray(context)), ref[1], exact[1]),
            "loc": (loc[:, 0], ref_loc, exact_loc), "scale": (scale[:, 0], ref_scale, exact_scale)}

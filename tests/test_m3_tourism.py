@@ -44,7 +44,7 @@ def test_six_datasets_with_the_competitions_sizes_and_horizons(tasks):
     pytest.param("tourism-yearly", marks=TOURISM_YEARLY_DIFFERS)])
 def test_seasonal_naive_reproduces_the_published_scores(naive, name):
   ours, theirs = naive.datasets[name], published.scores(published.BASELINE)[name]
-  # 5e-4: "to 3 decimals" (the protocol check); the published values have 4+ digits.
+  # 5e-4: "to 3 decimals" (the protocol check); the published values have 4+ digits.
   assert abs(ours["wql"] - theirs["wql"]) < 5e-4, (ours, theirs)
   assert abs(ours["mase"] - theirs["mase"]) < 5e-4 * max(1.0, theirs["mase"]), (ours, theirs)
 

@@ -1,6 +1,6 @@
-"""experiments/pretrain_sweep.py: the runs' layouts and ratios, the embedding-reuse hook of
-lowrank_ts.training.loop.train (fast); smoke runs of fig7 / table3 / appe are in
-tests/test_experiments_thresholds.py (slow)."""
+"""experiments/pretrain_runs.py and its command line pretrain_sweep.py: the runs' layouts and
+ratios, the embedding-reuse hook of lowrank_ts.training.loop.train (fast); smoke runs of fig7 /
+table3 / appe are in tests/test_experiments_thresholds.py (slow)."""
 
 import dataclasses
 
@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from experiments import appe, fig7, table3
-from experiments import pretrain_sweep as sweep
+from experiments import appe, fig7, pretrain_sweep, table3
+from experiments import pretrain_runs as sweep
 from lowrank_ts.models import config as model_configs
 from lowrank_ts.models import lowrank, registry
 from lowrank_ts.training import loop
@@ -56,14 +56,14 @@ def test_run_names_and_sizes_are_checked():
   with pytest.raises(ValueError, match="size must be one of"):
     sweep.run_config("dense", "huge")
   with pytest.raises(SystemExit):  # argparse's exit for an unknown run name
-    sweep.main(["--smoke", "nope"])
+    pretrain_sweep.main(["--smoke", "nope"])
 
 
 def _params(model):
   return nnx.state(model, nnx.Param)
 
 
-@pytest.mark.slow  # builds two models: ~5 s idle, 20 s on the shared machine
+@pytest.mark.slow  # builds two models: ~5-20 s on 2 cores
 def test_copy_embedding_copies_the_embedding_and_keeps_attention():
   dense = registry.build(sweep.run_config("dense", "default").model_config, seed=1)
   compressed = registry.build(sweep.run_config("bolt_2_0.25", "default").model_config, seed=0)
@@ -82,7 +82,7 @@ def test_copy_embedding_copies_the_embedding_and_keeps_attention():
     sweep.copy_embedding(other)(params)
 
 
-@pytest.mark.slow  # builds a pipeline and a train state: ~5 s idle, 20 s shared
+@pytest.mark.slow  # builds a pipeline and a train state: ~5-20 s on 2 cores
 def test_loop_train_applies_init_params_to_a_fresh_run(tmp_path):
   config = dataclasses.replace(TRAIN_CONFIGS["cpu-test"], steps=2)
   zero = lambda params: jax.tree.map(lambda x: x * 0.0, params)
@@ -104,7 +104,7 @@ def test_saved_kernel_synth_pool_is_the_generated_one(tmp_path):
 @pytest.mark.slow  # trains one 3-step smoke Chronos-T5 (~15 s)
 def test_export_writes_a_folder_that_loads_as_the_run(tmp_path):
   from lowrank_ts.interop import hf
-  assert sweep.main(["--smoke", "--workdir", str(tmp_path / "runs"), "--export",
+  assert pretrain_sweep.main(["--smoke", "--workdir", str(tmp_path / "runs"), "--export",
                      str(tmp_path / "hf"), "t5_dense"]) == 0
   exported = hf.load(str(tmp_path / "hf" / "t5_dense"))
   run = sweep.load("t5_dense", "smoke", str(tmp_path / "runs"))

@@ -6,13 +6,16 @@ import csv
 import numpy as np
 import pytest
 
-from lowrank_ts import forecast, pretrained
+from lowrank_ts import pretrained
+from lowrank_ts.cli import forecast
+from lowrank_ts.evaluation import report
+from lowrank_ts.interop import resolve
 from lowrank_ts.models.config import BoltConfig
 
 
 @pytest.fixture(scope="module")
 def model():
-  return pretrained.load()
+  return resolve.load_model()  # no --model: the shipped default
 
 
 def test_the_shipped_model_is_the_zero_shot_recipes(model):
@@ -26,7 +29,7 @@ def test_the_shipped_model_is_the_zero_shot_recipes(model):
 
 @pytest.mark.slow  # over 15 s: CI's second step
 def test_it_reproduces_its_recorded_benchmark_scores(model):
-  recorded, now = pretrained.recorded_scores(), pretrained.benchmark_scores(model)
+  recorded, now = pretrained.recorded_scores(), report.zero_shot_scores(model)
   # 1e-5: the forecasts are fp32 and deterministic; another CPU's XLA may sum them in another
   # order (~1e-6 relative), far below any change of the model or of the protocol.
   for key in ("relative_wql", "relative_mase"):

@@ -7,7 +7,7 @@ import pytest
 from flax import nnx
 
 from lowrank_ts.inference import sampling
-from lowrank_ts.models import Chronos, ChronosConfig, T5Config
+from lowrank_ts.models import Chronos, ChronosConfig, T5Config, sampler
 from lowrank_ts.models.t5 import T5
 
 
@@ -113,17 +113,17 @@ def test_samples_follow_the_tempered_softmax():
 
 def test_warp_logits():
   logits = jnp.log(jnp.array([[0.5, 0.3, 0.15, 0.05]]))
-  values, ids = sampling.warp_logits(logits, 1.0, 2, 1.0)
+  values, ids = sampler.warp_logits(logits, 1.0, 2, 1.0)
   np.testing.assert_array_equal(ids, [[0, 1]])
-  values, ids = sampling.warp_logits(logits, 1.0, None, 0.7)  # 0.5 + 0.3 reach 0.7
+  values, ids = sampler.warp_logits(logits, 1.0, None, 0.7)  # 0.5 + 0.3 reach 0.7
   assert np.isfinite(values[0, :2]).all() and np.isinf(values[0, 2:]).all()
-  values, _ = sampling.warp_logits(logits, 2.0, None, 1.0)
+  values, _ = sampler.warp_logits(logits, 2.0, None, 1.0)
   # fp32 division by the temperature: round-off only.
   np.testing.assert_allclose(values, jnp.sort(logits / 2.0)[:, ::-1], rtol=1e-6)
   with pytest.raises(ValueError, match="logits_NV"):
-    sampling.warp_logits(jnp.ones((2, 0)), 1.0, None, 1.0)
+    sampler.warp_logits(jnp.ones((2, 0)), 1.0, None, 1.0)
   with pytest.raises(ValueError, match="top_k"):
-    sampling.warp_logits(logits, 1.0, 0, 1.0)
+    sampler.warp_logits(logits, 1.0, 0, 1.0)
 
 
 def test_sample_rejects_bad_input(model):
@@ -147,7 +147,7 @@ def test_sample_rejects_bad_input(model):
 
 
 def test_longer_horizon_keeps_the_first_steps(model):
-  # Chronos.sample_paths relies on this to sample a bucketed number of steps and cut.
+  # inference.programs relies on this to sample a bucketed number of steps and cut.
   ids, mask = _inputs()
   short = sampling.sample(model, ids, mask, jax.random.key(4), num_samples=3, horizon=3)
   longer = sampling.sample(model, ids, mask, jax.random.key(4), num_samples=3, horizon=5)

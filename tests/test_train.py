@@ -11,7 +11,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from lowrank_ts import sharding, train
+from lowrank_ts import sharding
+from lowrank_ts.cli import train
 from lowrank_ts.models import Chronos
 from lowrank_ts.training import checkpoints, data, loop
 from lowrank_ts.training.config import (

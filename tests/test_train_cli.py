@@ -11,7 +11,7 @@ import sys
 import jax
 import pytest
 
-from lowrank_ts import learning_curve, train
+from lowrank_ts.cli import learning_curve, train
 from lowrank_ts.training import checkpoints, loop, workdir_lock
 from lowrank_ts.training.config import TRAIN_CONFIGS
 
@@ -142,14 +142,14 @@ def test_learning_curve_errors_name_the_workdir(tmp_path, capsys):
     ([*RUN, "--workdir", "{tmp}"], 1, "train_config.json is not a readable JSON file")])
 def test_the_real_command_prints_one_line_and_no_traceback(tmp_path, args, code, named):
   (tmp_path / "train_config.json").write_text("{not json")
-  out = subprocess.run([sys.executable, "-m", "lowrank_ts.train",
+  out = subprocess.run([sys.executable, "-m", "lowrank_ts", "train",
                         *[a.format(tmp=tmp_path) for a in args]],
                        cwd=ROOT, env={**os.environ, "PYTHONPATH": ROOT}, capture_output=True,
                        text=True, timeout=300, check=False)
   assert out.returncode == code, out.stderr[-3000:]
   lines = out.stderr.strip().splitlines()
   assert len(lines) == 1 and "Traceback" not in out.stderr, out.stderr[-3000:]
-  assert lines[0].startswith("python -m lowrank_ts.train: error: ") and named in lines[0]
+  assert lines[0].startswith("lowrank-ts train: error: ") and named in lines[0]
 
 
 def test_nan_loss_ends_the_cli_with_one_line(tmp_path, capsys, monkeypatch):

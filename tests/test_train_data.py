@@ -5,7 +5,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from lowrank_ts.data import corpus, validation
+from lowrank_ts.data import corpus, real_series, validation
 from lowrank_ts.training import data
 from lowrank_ts.training.config import TRAIN_CONFIGS
 
@@ -65,3 +65,21 @@ def test_table_weighting_gives_each_source_table_one_dataset_share():
   big = max(sizes, key=sizes.get)
   assert sizes[big] > 10  # a panel: its series share one table's weight
   assert weights[2:].max() <= share / 1 + 1e-12 and weights[2:].min() < share / 10
+
+
+def test_frequency_weighting_gives_each_frequency_bucket_an_equal_share():
+  config = dataclasses.replace(TRAIN_CONFIGS["cpu-reference"], kernel_synth_series=3,
+                               tsmixup_weighting="frequency")
+  pipe = data.make_pipeline(config)
+  kept = [s for s in corpus.series() if not validation.held_out(s.name)]
+  real = real_series.load()
+  buckets = [data._bucket(r.freq) for r in real] + [data._bucket(s.freq) for s in kept]
+  weights = pipe._weights
+  assert weights.shape == (3 + len(buckets),)
+  share = 1 / (1 + len(set(buckets)))  # the KernelSynth pool is one more share
+  np.testing.assert_allclose(weights[:3].sum(), share, rtol=1e-9)  # float64 sums
+  for bucket in set(buckets):
+    mask = np.array([b == bucket for b in buckets])
+    np.testing.assert_allclose(weights[3:][mask].sum(), share, rtol=1e-9)
+  # yearly series are most of the corpus, yet get no more than the monthly ones together
+  assert sum(b == "A" for b in buckets) > 5 * sum(b == "M" for b in buckets)

@@ -1,5 +1,5 @@
 """The trained-model sweeps' training options: model-size overrides and the frozen fixed
-Chebyshev vocabulary of appendix I (Fig. 4c)."""
+Chebyshev vocabulary of appendix I (Fig. 4c, lowrank_ts.training.fixed_vocabulary)."""
 
 import dataclasses
 
@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from lowrank_ts import embeddings
-from lowrank_ts.embeddings import MeanScaleUniformBins
-from lowrank_ts.training import data
+from lowrank_ts.models.tokenizer import MeanScaleUniformBins
+from lowrank_ts.training import data, fixed_vocabulary
 from lowrank_ts.training.config import TRAIN_CONFIGS, TrainConfig, with_overrides
 from lowrank_ts.training.trainer import Trainer
 
@@ -45,7 +45,8 @@ def test_fixed_vocabulary_needs_a_t5_and_rank_at_most_d():
 
 def test_chebyshev_vocabulary_rows_are_the_appendix_i_embedding():
   tok = MeanScaleUniformBins(n_tokens=64)  # small: the construction is size-free
-  table = np.asarray(embeddings.chebyshev_vocabulary(tok, 3, 16, jax.random.key(0)), np.float64)
+  table = np.asarray(fixed_vocabulary.chebyshev_vocabulary(tok, 3, 16, jax.random.key(0)),
+                     np.float64)
   assert table.shape == (tok.n_tokens, 16)
   s = np.linalg.svd(table, compute_uv=False)
   assert s[3] < 1e-5 * s[0] and s[2] > 0.1 * s[0]  # rank exactly 3 (fp32 round-off ~1e-7)
@@ -73,8 +74,8 @@ def test_fixed_vocabulary_is_unchanged_by_training_and_the_rest_trains():
     state, _ = trainer.step_fn(state, rest, batch)
   after = jax.tree.map(np.array, state["params"])
   table0, table = (np.asarray(p["shared"][...]) for p in (before, after))
-  expected = embeddings.chebyshev_vocabulary(config.model_config.tokenizer, 4, 48,
-                                             jax.random.fold_in(jax.random.key(0), 0xC4EB))
+  expected = fixed_vocabulary.chebyshev_vocabulary(
+      config.model_config.tokenizer, 4, 48, jax.random.fold_in(jax.random.key(0), 0xC4EB))
   # the init is the fixed table; 1e-6: the same fp32 product compiled inside the init's jit
   np.testing.assert_allclose(table0, np.asarray(expected), atol=1e-6)
   np.testing.assert_array_equal(table, table0)  # bit-identical after three AdamW steps

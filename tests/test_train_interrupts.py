@@ -16,12 +16,12 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from lowrank_ts import train
+from lowrank_ts.cli import train
 from lowrank_ts.data import pipeline
 from lowrank_ts.training import checkpoints, metrics
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-PROG = "python -m lowrank_ts.train"
+PROG = "lowrank-ts train"
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -62,7 +62,7 @@ def test_two_runs_started_together_one_trains_and_the_other_names_it(tmp_path):
   err = loser.stderr.read()
   assert loser.returncode == 1 and "Traceback" not in err, err[-3000:]
   (line,) = err.strip().splitlines()
-  assert line == (f"python -m lowrank_ts.train: error: workdir '{tmp_path / 'run'}' is in use by "
+  assert line == (f"lowrank-ts train: error: workdir '{tmp_path / 'run'}' is in use by "
                   f"process {winner.pid} on host {HOST} (lock file "
                   f"{tmp_path / 'run' / 'train.lock'}): wait for that run to end or use another "
                   f"--workdir"), line

@@ -17,9 +17,10 @@ import pytest
 from flax import nnx
 from tensorboard.backend.event_processing import event_accumulator
 
-from lowrank_ts import evaluation, learning_curve
+from lowrank_ts import evaluation
+from lowrank_ts.cli import learning_curve
+from lowrank_ts.evaluation import checkpoint_scores as curve
 from lowrank_ts.training import checkpoints, data, loop
-from lowrank_ts.training import learning_curve as curve
 from lowrank_ts.training.config import TRAIN_CONFIGS, TrainConfig
 
 FAST = dataclasses.replace(TRAIN_CONFIGS["cpu-test"], learning_rate=3e-2, log_every=1)
@@ -28,7 +29,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # The CLI, with every batch delayed by 50 ms when SLOW is set, so that a kill lands mid-run.
 CHILD = textwrap.dedent("""
     import os, sys, time
-    from lowrank_ts import train
+    from lowrank_ts.cli import train
     from lowrank_ts.training import data
     if os.environ.get("SLOW"):
       make = data.make_pipeline

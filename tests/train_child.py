@@ -6,7 +6,7 @@ import os
 import sys
 import time
 
-from lowrank_ts import train
+from lowrank_ts.cli import train
 from lowrank_ts.data import pipeline
 
 GATE, SLOW = os.environ.get("GATE"), float(os.environ.get("SLOW") or 0)

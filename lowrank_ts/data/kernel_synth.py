@@ -212,8 +212,8 @@ def _one_series(index: int, seed: int, length: int, max_kernels: int):
 
 def _series_range(start: int, stop: int, seed: int, length: int, max_kernels: int):
   """Series ``start..stop-1`` with one BLAS thread: OpenBLAS's threads spin against other
-  processes on a shared machine (a 1024 Cholesky was ~20x slower with 2 threads under load), and
-  a fixed thread count keeps the output bit-identical across machines' defaults and workers."""
+  processes on the same cores (a 1024 Cholesky ran ~20x slower with 2 threads), and a fixed
+  thread count keeps the output bit-identical across machines' defaults and workers."""
   out = np.empty((stop - start, length), np.float32)
   jitter = np.empty(stop - start)
   redraws = np.zeros(stop - start, np.int64)

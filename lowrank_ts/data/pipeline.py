@@ -85,7 +85,7 @@ class InputPipeline:
     kernel_synth_series: KernelSynth pool, float [N, T] or a sequence of 1-D series (may be
       empty when ``kernel_synth_weight`` is 0).
     tsmixup_sources: the series TSMixup draws from (KernelSynth series and the training parts
-      of real series, in the issue's recipe); may be empty when ``kernel_synth_weight`` is 1.
+      of real series, in the CPU recipes); may be empty when ``kernel_synth_weight`` is 1.
     seed: non-negative int.
     tsmixup_weights: optional probabilities over ``tsmixup_sources`` (default uniform); see
       :func:`dataset_uniform_weights`.

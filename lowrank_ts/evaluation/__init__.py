@@ -1,7 +1,7 @@
 """Forecast evaluation as Chronos reports it: WQL and MASE per dataset (:mod:`.metrics`), the
 Seasonal Naive baseline (:mod:`.baselines`), forecasters scored on benchmark tasks
 (:mod:`.scoring`) and the benchmark run with its tables (:mod:`.report`, the library of
-``python -m lowrank_ts.evaluate``). The aggregate relative score is the geometric mean over
+``lowrank-ts evaluate``). The aggregate relative score is the geometric mean over
 datasets of model / Seasonal Naive (< 1 beats it)."""
 
 from lowrank_ts.evaluation.baselines import per_series, seasonal_naive, seasonal_naive_forecaster

@@ -4,7 +4,7 @@
 :class:`~lowrank_ts.data.benchmark.Task` objects and the per-series rows of
 :func:`lowrank_ts.evaluation.scoring.evaluate` (same order). matplotlib is imported inside the
 function, so importing this module stays cheap. :func:`forecast_fan_charts` draws the same
-panels for forecasts without a held-out target (``python -m lowrank_ts.forecast --plot``).
+panels for forecasts without a held-out target (``lowrank-ts forecast --plot``).
 """
 
 from __future__ import annotations

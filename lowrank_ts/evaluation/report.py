@@ -1,8 +1,9 @@
-"""One benchmark run, as ``python -m lowrank_ts.evaluate`` makes it: a baseline (Seasonal Naive,
-AutoETS, AutoTheta, AutoARIMA) or a checkpoint folder's model (the shipped zero-shot model by
-default; compressed post hoc if asked) scored on a benchmark against Seasonal Naive, with
+"""One benchmark run, as ``lowrank-ts evaluate`` makes it: a baseline (Seasonal Naive, AutoETS,
+AutoTheta, AutoARIMA) or a model (what ``--model`` names, :mod:`lowrank_ts.interop.resolve`;
+compressed post hoc if asked) scored on a benchmark against Seasonal Naive, with
 ``per_series`` and ``per_dataset`` tables written as CSV and markdown; on ``m3-tourism`` also the
-published Chronos rows beside ours and fan charts of a few forecasts.
+published Chronos rows beside ours and fan charts of a few forecasts. Also the zero-shot scores
+a shipped model records (:func:`zero_shot_scores`, :func:`record_scores`).
 
 The steps are separate functions, so that the CLI can tell a bad checkpoint (:func:`load_model`,
 :func:`make_forecaster`) from an option the model does not take (:func:`score`); :func:`run`
@@ -13,13 +14,13 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import json
 import pathlib
 from collections.abc import Sequence
 
-from lowrank_ts import pretrained
 from lowrank_ts.data import benchmark
 from lowrank_ts.evaluation import baselines, metrics, plots, published, scoring
-from lowrank_ts.interop import hf
+from lowrank_ts.interop import resolve
 from lowrank_ts.models import posthoc, registry
 
 SEASONAL_NAIVE = "seasonal-naive"
@@ -41,17 +42,12 @@ class Scores:
 
 
 def load_model(model: str | pathlib.Path | None) -> registry.ForecastModel | str:
-  """A baseline's name (:data:`BASELINE_NAMES`) as is; None: the shipped zero-shot model
-  (:mod:`lowrank_ts.pretrained`); else the model of the checkpoint folder ``model``
-  (:func:`lowrank_ts.interop.hf.load`, which names the file of a corrupt checkpoint)."""
-  if model is None:
-    return pretrained.load()
-  if model in BASELINE_NAMES:
+  """A baseline's name (:data:`BASELINE_NAMES`) as is; else the model ``model`` names
+  (:func:`lowrank_ts.interop.resolve.load_model`: a checkpoint folder, a training workdir, a
+  shipped model's name, None for the shipped default)."""
+  if isinstance(model, str) and model in BASELINE_NAMES:
     return model
-  if not isinstance(model, (str, pathlib.Path)) or not pathlib.Path(model).is_dir():
-    raise ValueError(f"model must be one of {list(BASELINE_NAMES)} or a checkpoint folder, got "
-                     f"{model!r} (no such folder)")
-  return hf.load(model)
+  return resolve.load_model(model)
 
 
 def make_forecaster(model: registry.ForecastModel | str, seed: int = 0,
@@ -190,3 +186,25 @@ def run(model: str | pathlib.Path | None, benchmark_name: str, out: pathlib.Path
   write_tables(scores, out)
   plots.fan_charts(tasks, scores.rows, pathlib.Path(out) / "fan_charts.png")
   return {**scores.aggregate, **extra}
+
+
+def zero_shot_scores(model: registry.ForecastModel) -> dict:
+  """``model``'s zero-shot scores on the ``m3-tourism`` benchmark, as a shipped model's
+  ``scores.json`` records them: aggregate relative WQL / MASE and per-dataset WQL / MASE."""
+  scores = score(scoring.model_forecaster(model), benchmark.tasks("m3-tourism"),
+                 naive=baseline_forecaster("m3-tourism"))
+  return {"benchmark": "m3-tourism", "relative_wql": scores.aggregate["wql"],
+          "relative_mase": scores.aggregate["mase"],
+          "datasets": {d: {"wql": s["wql"], "mase": s["mase"]}
+                       for d, s in scores.datasets.items()}}
+
+
+def record_scores(folder: str | pathlib.Path, **provenance) -> dict:
+  """Scores the checkpoint ``folder`` (:func:`zero_shot_scores`) and writes the scores, with
+  ``provenance`` (recipe, step, training time, command), to its ``scores.json``, as a shipped
+  model records them; returns what was written."""
+  folder = pathlib.Path(folder)
+  record = {**zero_shot_scores(resolve.load_model(folder)), **provenance}
+  (folder / "scores.json").write_text(json.dumps(record, indent=1) + "\n")
+  return record
+

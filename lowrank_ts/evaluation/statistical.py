@@ -17,17 +17,7 @@ Fallback: a fit that raises or gives non-finite quantiles returns Seasonal Naive
 degenerates to (not a fallback). NaNs: leading ones are dropped, the others linearly interpolated
 (trailing ones repeat the last value, keeping the forecast origin).
 
-CPU seconds per series in one process (processes=1), on the shared 2-core machine with a training
-run beside it (load average ~3.7, so an idle machine is faster); every k-th series of each subset:
-
-===========  ==========  ==========  ==========  ==========  ==========  ==========  ==========
-baseline     M3 monthly  M3 quart.   M3 yearly   Tour. mon.  Tour. qu.   Tour. yea.  4140 series
-             (100)       (30)        (30)        (20)        (20)        (30)        2 processes
-===========  ==========  ==========  ==========  ==========  ==========  ==========  ==========
-auto-ets     0.166       0.159       0.089       0.179       0.131       0.091       ~5 min
-auto-theta   0.019       0.013       0.017       0.022       0.013       0.019       < 1 min
-auto-arima   0.458       0.237       0.199       0.725       0.209       0.167       ~12 min
-===========  ==========  ==========  ==========  ==========  ==========  ==========  ==========
+Their CPU time per series is in benchmarks/README.md ("statistical baselines").
 """
 
 from __future__ import annotations

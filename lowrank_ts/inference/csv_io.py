@@ -1,4 +1,4 @@
-"""The CSV formats of ``python -m lowrank_ts.forecast``.
+"""The CSV formats of ``lowrank-ts forecast``.
 
 Input, wide: a header of series names, one column per series, empty cells for missing values
 (and for the start of shorter series); a column with no value at all is a series without

@@ -1,4 +1,5 @@
-"""Forecasts of a long pandas DataFrame, in the shape the time-series ecosystem uses.
+"""Forecasts (and encoder embeddings) of a long pandas DataFrame, in the shape the time-series
+ecosystem uses.
 
 In: one row per observation, columns ``item_id`` (the series), ``timestamp`` and ``target``
 (NaN = missing; other columns are ignored; rows in any order). Out: one row per series and
@@ -15,7 +16,9 @@ forecast, with a warning, and its future timestamps follow the others' frequency
 timestamp column (``timestamp_column=None``) rows are taken in order and the output has a
 ``step`` column (1 ... horizon) instead.
 
-pandas is optional: it is imported when these functions are called.
+:func:`embed_df` reads the same frames and returns the arrays of
+:func:`lowrank_ts.inference.forecasting.embed` with the series' ids. pandas is optional: it is
+imported when these functions are called.
 """
 
 from __future__ import annotations
@@ -159,3 +162,15 @@ def forecast_df(model, df, horizon: int, key: Any = None, *, id_column: str = "i
   for j, level in enumerate(QUANTILE_LEVELS):
     out[str(level)] = result["quantiles"][..., j].ravel()
   return pd.DataFrame(out)
+
+
+def embed_df(model, df, *, id_column: str = "item_id", timestamp_column: str | None = "timestamp",
+             target: str = "target", **embed_options) -> dict[str, np.ndarray]:
+  """The encoder embeddings of each series of a long DataFrame (see the module doc):
+  :func:`lowrank_ts.inference.forecasting.embed`'s ``embeddings``, ``mask``, ``loc`` and
+  ``scale``, one row per series in order of first appearance, plus ``item_id`` (those ids).
+  ``embed_options``: embed's batch_size, mesh, progress."""
+  ids, series, _ = series_from_df(df, id_column=id_column, timestamp_column=timestamp_column,
+                                  target=target)
+  out = forecasting.embed(model, series, names=[str(i) for i in ids], **embed_options)
+  return {"item_id": np.asarray(ids, dtype=object), **out}

@@ -1,13 +1,15 @@
 """Forecasts of any model of the registry: ``{"mean": [B, H], "quantiles": [B, H, 9]}`` at
-:data:`~lowrank_ts.models.config.QUANTILE_LEVELS`.
+:data:`~lowrank_ts.models.config.QUANTILE_LEVELS` (:func:`forecast`), the model's own sample
+paths or quantiles (:func:`predict`), and its encoder's embeddings (:func:`embed`).
 
 Mirrors chronos-forecasting's pipelines: contexts are series left-padded with NaN (ragged
 lengths and missing values allowed); each model uses the last ``context_length`` values and
 forecasts horizons beyond its ``prediction_length`` in chunks (see the model's ``forecast``).
 
 Any number of series: with ``batch_size`` the series go through the model in fixed-shape
-batches (:mod:`.batching`; compiled once, memory bounded by the batch), optionally with a
-progress bar; with ``mesh`` each batch is split over the mesh's devices (:mod:`.data_parallel`).
+batches (:mod:`.batching`; compiled once by :mod:`.programs`, memory bounded by the batch),
+optionally with a progress bar; with ``mesh`` each batch is split over the mesh's devices
+(:mod:`.data_parallel`). The contexts are validated here, once, at the entry.
 
 A series with no observed value is not an error (one bad series never loses the batch): it is
 forecast as chronos-forecasting forecasts it -- Chronos with scale 1 and every context token
@@ -24,9 +26,10 @@ from typing import Any
 import jax
 import numpy as np
 
-from lowrank_ts import checks, embeddings, sharding
+from lowrank_ts import checks, sharding
 from lowrank_ts.inference import batching, data_parallel
 from lowrank_ts.inference import progress as progress_bar
+from lowrank_ts.inference.programs import Programs
 from lowrank_ts.models import registry
 from lowrank_ts.models.config import QUANTILE_LEVELS
 
@@ -40,13 +43,10 @@ class UnobservedSeriesWarning(UserWarning):
 def prepare_context(context: Any) -> np.ndarray:
   """float32 ``[B, T]`` with NaN for missing values, from a ``[T]`` / ``[B, T]`` array or a
   list of 1-D series of different lengths (left-padded with NaN)."""
-  if isinstance(context, (list, tuple)):
-    return embeddings.left_pad_and_stack(list(context))
-  arr = checks.float_array(context, "context")
-  if arr.ndim == 1:
-    arr = arr[None]
-  checks.check_ndim(arr, "context", ndim=2)
-  return arr
+  rows = batching.series_rows(context)
+  if isinstance(rows, np.ndarray):
+    return rows
+  return batching.padded_batch(rows, 0, len(rows), max(r.shape[0] for r in rows))
 
 
 def warn_unobserved(rows: Sequence[np.ndarray], names: Sequence[str] | None = None) -> list[int]:
@@ -62,6 +62,39 @@ def warn_unobserved(rows: Sequence[np.ndarray], names: Sequence[str] | None = No
   return empty
 
 
+def _batches(model: registry.ForecastModel, context: Any, key: Any, *, batch_size, mesh,
+             progress: bool, names, forecasts: bool = True
+             ) -> Iterator[tuple[int, int, np.ndarray, Any, Programs]]:
+  """The entry of every public function here: checks the arguments (the only place contexts
+  are validated), then yields ``(first series index, rows kept, window [R, T], key, programs)``
+  per fixed-shape batch (one batch: the caller's key; more: batch b gets fold_in(key, b))."""
+  registry.check_model(model)
+  rows = batching.series_rows(context)
+  if names is not None and len(names) != len(rows):
+    raise ValueError(f"names has {len(names)} entries for {len(rows)} series")
+  key = None if key is None else checks.prng_key(key)
+  multiple = 1
+  if mesh is not None:
+    model = data_parallel.replicate(model, data_parallel.check_mesh(mesh))
+    multiple = sharding.batch_shards(mesh)
+  if forecasts:
+    warn_unobserved(rows, names)
+  num_rows = batching.batch_rows(len(rows), batch_size, multiple)
+  length = batching.window_length(rows, model.config.context_length)
+  starts = range(0, len(rows), num_rows)
+  programs = Programs(model)
+  bar = progress_bar.bar(len(rows), progress and len(starts) > 1)
+  try:
+    for index, start in enumerate(starts):
+      batch_key = key if key is None or len(starts) == 1 else jax.random.fold_in(key, index)
+      kept = min(num_rows, len(rows) - start)
+      yield start, kept, batching.padded_batch(rows, start, num_rows, length), batch_key, (
+          programs)
+      bar.update(kept)
+  finally:
+    bar.close()
+
+
 def forecast_batches(model: registry.ForecastModel, context: Any, horizon: int,
                      key: Any = None, *, batch_size: int | None = None, mesh: Any = None,
                      progress: bool = False, names: Sequence[str] | None = None,
@@ -70,32 +103,12 @@ def forecast_batches(model: registry.ForecastModel, context: Any, horizon: int,
   :func:`forecast`, which concatenates them): memory stays that of one batch."""
   registry.check_model(model)
   horizon = checks.positive_int(horizon, "horizon")
-  rows = batching.series_rows(context)
-  if names is not None and len(names) != len(rows):
-    raise ValueError(f"names has {len(names)} entries for {len(rows)} series")
-  multiple = 1
-  if mesh is not None:
-    model = data_parallel.replicate(model, data_parallel.check_mesh(mesh))
-    multiple = sharding.batch_shards(mesh)
-  warn_unobserved(rows, names)
-  num_rows = batching.batch_rows(len(rows), batch_size, multiple)
-  length = batching.window_length(rows, model.config.context_length)
-  starts = range(0, len(rows), num_rows)
-  bar = progress_bar.bar(len(rows), progress and len(starts) > 1)
-  try:
-    for index, start in enumerate(starts):
-      # One batch: the caller's key; more: batch b samples with fold_in(key, b).
-      batch_key = key if key is None or len(starts) == 1 else jax.random.fold_in(
-          checks.prng_key(key), index)
-      window = batching.padded_batch(rows, start, num_rows, length)
-      out = model.forecast(window, horizon, batch_key, **options)
-      kept = min(num_rows, len(rows) - start)
-      out = {k: np.asarray(v)[:kept] for k, v in out.items()}
-      _check_output(model, out, kept, horizon)
-      bar.update(kept)
-      yield start, out
-  finally:
-    bar.close()
+  for start, kept, window, batch_key, programs in _batches(
+      model, context, key, batch_size=batch_size, mesh=mesh, progress=progress, names=names):
+    out = programs.model.forecast(window, horizon, batch_key, programs, **options)
+    out = {k: np.asarray(v)[:kept] for k, v in out.items()}
+    _check_output(model, out, kept, horizon)
+    yield start, out
 
 
 def forecast(model: registry.ForecastModel, context: Any, horizon: int, key: Any = None, *,
@@ -124,6 +137,48 @@ def forecast(model: registry.ForecastModel, context: Any, horizon: int, key: Any
     means.append(out["mean"])
     quantiles.append(out["quantiles"])
   return {"mean": np.concatenate(means), "quantiles": np.concatenate(quantiles)}
+
+
+def predict(model: registry.ForecastModel, context: Any, horizon: int, key: Any = None, *,
+            batch_size: int | None = None, mesh: Any = None, progress: bool = False,
+            names: Sequence[str] | None = None, **options) -> np.ndarray:
+  """The model's own forecast, before :func:`forecast` summarises it: sample paths
+  ``[B, num_samples, H]`` for a sampling model (Chronos), quantiles ``[B, Q, H]`` at the
+  model's own levels otherwise (Chronos-Bolt). Arguments as :func:`forecast`'s."""
+  registry.check_model(model)
+  horizon = checks.positive_int(horizon, "horizon")
+  out = []
+  for _, kept, window, batch_key, programs in _batches(
+      model, context, key, batch_size=batch_size, mesh=mesh, progress=progress, names=names):
+    out.append(np.asarray(programs.model.predict(window, horizon, batch_key, programs,
+                                                 **options))[:kept])
+  return np.concatenate(out)
+
+
+def embed(model: registry.ForecastModel, context: Any, *, batch_size: int | None = None,
+          mesh: Any = None, progress: bool = False,
+          names: Sequence[str] | None = None) -> dict[str, np.ndarray]:
+  """The encoder's embeddings of each series and the scaling of the values it read, as
+  chronos-forecasting's ``pipeline.embed`` returns them (for classification, clustering or
+  anomaly detection on top of the encoder):
+
+  - ``embeddings [B, N, d_model]``: the encoder's last hidden states, float32; N positions of
+    the common window (the longest series, at most ``context_length``, left-padded): Chronos'
+    tokens plus EOS, or Chronos-Bolt's patches plus its REG token;
+  - ``mask [B, N]``: the positions that hold observed values (EOS and REG included; a series
+    without an observed value is read as an empty context, as chronos-forecasting does);
+  - ``loc [B]``, ``scale [B]``: the model read ``(context - loc) / scale`` (Chronos: loc 0,
+    scale the mean absolute value; Chronos-Bolt: mean and standard deviation).
+
+  ``context``, ``batch_size``, ``mesh``, ``progress`` and ``names`` as :func:`forecast`'s.
+  """
+  parts = []
+  for _, kept, window, _, programs in _batches(
+      model, context, None, batch_size=batch_size, mesh=mesh, progress=progress, names=names,
+      forecasts=False):
+    parts.append({k: np.asarray(v)[:kept] for k, v in programs.model.embed(window,
+                                                                          programs).items()})
+  return {k: np.concatenate([part[k] for part in parts]) for k in parts[0]}
 
 
 def _check_output(model, out, batch, horizon) -> None:

@@ -9,7 +9,7 @@ compression does; layouts with per-layer heads / head sizes have no Hugging Face
 equivalent and are refused. ``save(model, folder, factorised=True)`` keeps the factors
 instead: the folder's ``config.json`` then records each projection's form under
 ``lowrank_ts_attention`` and the tensors are named ``<projection>.sketch`` / ``.lift``; such a
-folder (what ``python -m lowrank_ts.compress`` writes) is read by :func:`load` and by every
+folder (what ``lowrank-ts compress`` writes) is read by :func:`load` and by every
 command of this project, not by transformers.
 
 Every tensor is checked: a missing, unexpected or mis-shaped tensor raises ``ValueError``
@@ -70,6 +70,7 @@ def _t5_config_from_json(raw: dict) -> T5Config:
     raise ValueError(f"T5 fields: {err}") from None
 
 
+CONFIG_FILE = "config.json"  # what makes a folder a checkpoint folder
 LOWRANK_KEY = "lowrank_ts_attention"
 
 
@@ -320,9 +321,9 @@ def _fresh_rng_state(rest, seed: int):
 def load(folder: Any, seed: int = 0, dtype=jnp.float32) -> registry.ForecastModel:
   """Loads a Chronos or Chronos-Bolt checkpoint folder into its Flax model."""
   folder = _folder(folder)
-  config_file = folder / "config.json"
+  config_file = folder / CONFIG_FILE
   if not config_file.exists():
-    raise ValueError(f"folder {folder} has no config.json")
+    raise ValueError(f"folder {folder} has no {CONFIG_FILE}")
   try:
     config = config_from_json(_read_json(config_file))
   except (TypeError, ValueError) as err:
@@ -376,7 +377,7 @@ def save(model: registry.ForecastModel, folder: Any, factorised: bool = False
   raw = config_to_json(dense_config(model.config))
   if factorised and not model.config.t5.is_dense:
     raw[LOWRANK_KEY] = _projection_forms(model.config.t5)
-  (folder / "config.json").write_text(json.dumps(raw, indent=2) + "\n")
+  (folder / CONFIG_FILE).write_text(json.dumps(raw, indent=2) + "\n")
   # transformers refuses safetensors files without format metadata.
   save_file(tensors, str(folder / "model.safetensors"), metadata={"format": "pt"})
   return folder

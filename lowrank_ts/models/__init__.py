@@ -1,5 +1,6 @@
 """Flax NNX models: Chronos (T5 over tokens) and Chronos-Bolt (patches, quantile head), one
-interface and one registry (:mod:`.registry`)."""
+interface and one registry (:mod:`.registry`); the sampler beside the decoder it drives
+(:mod:`.sampler`)."""
 
 from lowrank_ts.models.chronos import Chronos
 from lowrank_ts.models.chronos_bolt import ChronosBolt

@@ -30,6 +30,9 @@ Two allocations meet a target ratio ``R``:
   greedy does not plan that switch to dense (exact, and cheaper than factors near full rank),
   so there it can lose to one eps on its own objective (tests/test_compress.py shows a case at
   ratio 0.5); at low ratios, where every matrix is factorised, the two coincide.
+
+A :class:`Request` (one eps, or a target ratio and an allocation, in one mode) gives the ranks
+(:func:`ranks_for`) that :func:`lowrank_ts.models.posthoc.compress_to` applies.
 """
 
 from __future__ import annotations
@@ -215,3 +218,39 @@ def frobenius_error(spectrum: Spectrum, rank: int) -> float:
   s = spectrum.singular_values
   total = float(np.sum(s ** 2))
   return math.sqrt(float(np.sum(s[rank:] ** 2)) / total) if total > 0 else 0.0
+
+
+@dataclasses.dataclass(frozen=True)
+class Request:
+  """What to compress to: exactly one of ``eps`` / ``ratio``; ``allocation`` global needs a
+  ratio."""
+  eps: float | None = None
+  ratio: float | None = None
+  allocation: str = "uniform"
+  mode: str = "efficient"
+
+  def __post_init__(self):
+    if (self.eps is None) == (self.ratio is None):
+      raise ValueError("eps and ratio: give exactly one")
+    if self.allocation not in ALLOCATIONS:
+      raise ValueError(f"allocation must be one of {ALLOCATIONS}, got {self.allocation!r}")
+    check_mode(self.mode)
+    if self.eps is not None:
+      check_eps(self.eps)
+      if self.allocation == "global":
+        raise ValueError("allocation global spends a budget: give a ratio, not eps")
+    else:
+      if isinstance(self.ratio, bool) or not isinstance(self.ratio, (int, float)) or not (
+          0.0 < float(self.ratio) <= 1.0):
+        raise ValueError(f"ratio must be a number in (0, 1], got {self.ratio!r}")
+
+
+def ranks_for(spectra: Sequence[Spectrum], request: Request
+              ) -> tuple[tuple[int, ...], float | None]:
+  """``(ranks, eps)`` that ``request`` asks for (``eps`` None for a global allocation)."""
+  if request.eps is not None:
+    return eps_ranks(spectra, request.eps), float(request.eps)
+  if request.allocation == "uniform":
+    eps = uniform_eps(spectra, request.ratio, request.mode)
+    return eps_ranks(spectra, eps), eps
+  return global_ranks(spectra, request.ratio, request.mode), None

@@ -2,8 +2,8 @@
 
 The model interface (:mod:`lowrank_ts.models.registry`): ``config``, ``training_batch``
 (the reference ``to_hf_format``: float windows to tokens), ``loss`` (token cross-entropy),
-``forecast`` (sampled token paths, quantiles over samples). Sampling itself is
-:mod:`lowrank_ts.inference.sampling`, which drives :meth:`T5.decode_step`.
+``predict`` (sampled token paths, :func:`lowrank_ts.models.sampler.sample_tokens` over
+:meth:`T5.decode_step`), ``forecast`` (quantiles over the paths), ``embed``.
 
 Forecasts mirror chronos-forecasting's ``ChronosPipeline``: the last ``context_length`` values
 are tokenised with their mean scale; horizons beyond ``prediction_length`` are forecast in
@@ -12,7 +12,6 @@ chunks, feeding back the (lower) median over samples as ``torch.median`` does.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -23,17 +22,12 @@ import optax
 from flax import nnx
 
 from lowrank_ts import checks
-from lowrank_ts.inference import sampling
+from lowrank_ts.models import sampler
 from lowrank_ts.models.config import QUANTILE_LEVELS, ChronosConfig
 from lowrank_ts.models.t5 import T5
 
 IGNORE_ID = -100  # label id the loss ignores (missing target values), as Chronos' training
-# Contexts are left-padded (masked, so results are unchanged) to a multiple of this length,
-# and chunks are sampled to a multiple of STEP_BUCKET steps and cut (step t draws with
-# fold_in(key, t) and only sees earlier steps, so the kept steps are unchanged): growing
-# contexts and mixed horizons reuse compiled programs.
-LENGTH_BUCKET = 64
-STEP_BUCKET = 16
+SAMPLING_OPTIONS = ("num_samples", "temperature", "top_k", "top_p")
 
 
 class Chronos(T5):
@@ -81,51 +75,54 @@ class Chronos(T5):
     ids, mask, _ = self.config.tokenizer.tokenize(context_BT[:, -self.config.context_length:])
     return self.shared[...][jnp.asarray(ids)], jnp.asarray(mask)
 
-  # -- forecasting ------------------------------------------------------------------------------
-  def sample_paths(self, context: np.ndarray, horizon: int, key: Any, *,
-                   num_samples: int | None = None, temperature: float | None = None,
-                   top_k: int | None = None, top_p: float | None = None) -> np.ndarray:
+  # -- forecasting: the chunking rule over the compiled programs of `run` (registry.Runner) ---
+  def predict(self, context_BT: np.ndarray, horizon: int, key: Any, run,
+              **options) -> np.ndarray:
     """Sample paths ``[B, num_samples, horizon]`` in the data's scale for float32 contexts
-    ``[B, T]`` (NaN = missing). Unset sampling arguments take the config's values."""
+    ``[B, T]`` (NaN = missing); ``options``: num_samples, temperature, top_k, top_p (unset ones
+    take the config's values)."""
+    if key is None:
+      raise ValueError("key is required to sample Chronos forecasts (jax.random.key(seed))")
     config, tokenizer = self.config, self.config.tokenizer
-    context = checks.float_array(context, "context", ndim=2)
-    horizon = checks.positive_int(horizon, "horizon")
-    key = checks.prng_key(key)
-    options = dict(num_samples=config.num_samples if num_samples is None else num_samples,
-                   temperature=config.temperature if temperature is None else temperature,
-                   top_k=config.top_k if top_k is None else top_k,
-                   top_p=config.top_p if top_p is None else top_p)
+    unknown = set(options) - set(SAMPLING_OPTIONS)
+    if unknown:
+      raise ValueError(f"unknown sampling options {sorted(unknown)}; Chronos takes "
+                       f"{', '.join(SAMPLING_OPTIONS)}")
+    options = sampler.check_options(
+        **{name: getattr(config, name) if options.get(name) is None else options[name]
+           for name in SAMPLING_OPTIONS}, eos_token_id=tokenizer.eos_token_id)
     chunks, remaining = [], horizon
     while remaining > 0:
-      window = _bucketed(context[:, -config.context_length:], config.context_length)
-      token_ids, mask, scale = tokenizer.tokenize(window)
+      token_ids, mask, scale = tokenizer.tokenize_window(run.window(context_BT))
       steps = min(remaining, config.prediction_length)
-      compiled_steps = min(config.prediction_length, STEP_BUCKET * math.ceil(steps / STEP_BUCKET))
-      tokens = np.asarray(sampling.sample(self, token_ids, mask, jax.random.fold_in(key, len(chunks)),
-                               horizon=compiled_steps, eos_token_id=tokenizer.eos_token_id,
-                               **options))[..., :steps]
+      tokens = run.sample(token_ids, mask, jax.random.fold_in(key, len(chunks)), steps=steps,
+                          **options)
       values = np.asarray(tokenizer.detokenize(tokens, scale))
       chunks.append(values)
       remaining -= steps
       if remaining > 0:  # torch.median: the lower of the two middle samples
         median = np.sort(values, axis=1)[:, (values.shape[1] - 1) // 2]
-        context = np.concatenate([context, median], axis=1)
+        context_BT = np.concatenate([context_BT, median], axis=1)
     return np.concatenate(chunks, axis=-1)
 
-  def forecast(self, context: np.ndarray, horizon: int, key: Any = None,
-               **sampling_options) -> dict[str, np.ndarray]:
-    """``{"mean": [B, H], "quantiles": [B, H, 9]}`` at :data:`QUANTILE_LEVELS` over sample
-    paths (linear interpolation); needs a PRNG ``key``; ``sampling_options``: num_samples,
-    temperature, top_k, top_p."""
-    if key is None:
-      raise ValueError("key is required to sample Chronos forecasts (jax.random.key(seed))")
-    unknown = set(sampling_options) - {"num_samples", "temperature", "top_k", "top_p"}
-    if unknown:
-      raise ValueError(f"unknown sampling options {sorted(unknown)}; Chronos takes "
-                       "num_samples, temperature, top_k, top_p")
-    samples = self.sample_paths(context, horizon, key, **sampling_options)
+  def forecast(self, context_BT: np.ndarray, horizon: int, key: Any, run,
+               **options) -> dict[str, np.ndarray]:
+    """``{"mean": [B, H], "quantiles": [B, H, 9]}`` at :data:`QUANTILE_LEVELS` over the sample
+    paths of :meth:`predict` (linear interpolation)."""
+    samples = self.predict(context_BT, horizon, key, run, **options)
     return {"mean": samples.mean(axis=1),
             "quantiles": np.moveaxis(np.quantile(samples, QUANTILE_LEVELS, axis=1), 0, -1)}
+
+  def embed(self, context_BT: np.ndarray, run) -> dict[str, np.ndarray]:
+    """The encoder's output for the last ``context_length`` values of float32 contexts
+    ``[B, T]``: ``embeddings [B, L, d_model]`` (L = T plus EOS), ``mask [B, L]`` and the
+    scaling ``loc [B]`` (0) and ``scale [B]`` (the tokens are of ``context / scale``)."""
+    token_ids, mask, scale = self.config.tokenizer.tokenize_window(
+        context_BT[:, -self.config.context_length:])
+    hidden = run(T5.encode, token_ids, mask)
+    scale = np.asarray(scale)
+    return {"embeddings": np.asarray(hidden), "mask": np.asarray(mask),
+            "loc": np.zeros_like(scale), "scale": scale}
 
 
 def _windows(batch) -> tuple[np.ndarray, np.ndarray]:
@@ -137,9 +134,3 @@ def _windows(batch) -> tuple[np.ndarray, np.ndarray]:
     raise ValueError(f"batch['context'] and batch['target'] must have the same batch size, got "
                      f"{context.shape[0]} and {target.shape[0]}")
   return context, target
-
-
-def _bucketed(window: np.ndarray, context_length: int) -> np.ndarray:
-  length = min(context_length, LENGTH_BUCKET * math.ceil(window.shape[1] / LENGTH_BUCKET))
-  pad = max(length - window.shape[1], 0)
-  return np.pad(window, ((0, 0), (pad, 0)), constant_values=np.nan)

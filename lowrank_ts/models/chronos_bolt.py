@@ -18,15 +18,14 @@ Facts reproduced from chronos-forecasting's ``chronos_bolt.py``:
 
 
 The model interface (:mod:`lowrank_ts.models.registry`): ``config``, ``training_batch``
-(float windows as they are), ``loss`` (the quantile loss), ``forecast`` (direct quantiles;
+(float windows as they are), ``loss`` (the quantile loss), ``predict`` (direct quantiles;
 horizons beyond ``prediction_length`` in chunks, feeding back each quantile path and
-re-reducing the ``Q x Q`` paths to ``Q`` quantiles, as ``ChronosBoltPipeline`` does).
+re-reducing the ``Q x Q`` paths to ``Q`` quantiles, as ``ChronosBoltPipeline`` does),
+``forecast`` (the 9 levels), ``embed``.
 """
 
 from __future__ import annotations
 
-import functools
-import weakref
 from collections.abc import Mapping
 from typing import Any
 
@@ -35,7 +34,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from lowrank_ts import checks, sharding
+from lowrank_ts import checks
 from lowrank_ts.models.config import QUANTILE_LEVELS, BoltConfig
 from lowrank_ts.models.layers import normal_init, normal_param
 from lowrank_ts.models.t5 import Stack
@@ -160,13 +159,16 @@ class ChronosBolt(nnx.Module):
     embeds_BND, attention_mask_BN, _, _ = self._embed(context_BT, None)
     return embeds_BND, attention_mask_BN
 
-  def encode(self, context_BT, mask_BT=None):
-    """``(hidden_BND, attention_mask_BN, loc_B1, scale_B1)`` for raw contexts (NaN = missing).
-
-    ``N`` counts patches plus the REG token.
-    """
+  def encoder_outputs(self, context_BT, mask_BT=None):
+    """``(hidden_BND, attention_mask_BN, loc_B1, scale_B1)`` for raw contexts (NaN = missing):
+    the encoder's hidden states, which positions they attend, and the instance norm's scaling.
+    ``N`` counts patches plus the REG token."""
     embeds_BND, attention_mask_BN, loc, scale = self._embed(context_BT, mask_BT)
     return self.encoder(embeds_BND, attention_mask_BN), attention_mask_BN, loc, scale
+
+  def encode(self, context_BT, mask_BT=None) -> jax.Array:
+    """Encoder hidden states ``[B, N, d_model]`` for raw contexts ``[B, T]`` (NaN = missing)."""
+    return self.encoder_outputs(context_BT, mask_BT)[0]
 
   def decode(self, hidden_BND, attention_mask_BN) -> jax.Array:
     """The decoder's output ``[B, d_model]`` for its single start token."""
@@ -176,7 +178,7 @@ class ChronosBolt(nnx.Module):
 
   def normalised_quantiles(self, context_BT, mask_BT=None):
     """``(quantiles_BQH, loc_B1, scale_B1)`` with quantiles in normalised space."""
-    hidden_BND, attention_mask_BN, loc, scale = self.encode(context_BT, mask_BT)
+    hidden_BND, attention_mask_BN, loc, scale = self.encoder_outputs(context_BT, mask_BT)
     out = self.output_patch_embedding(self.decode(hidden_BND, attention_mask_BN))
     return out.reshape(out.shape[0], len(self.config.quantiles), -1), loc, scale
 
@@ -215,99 +217,51 @@ class ChronosBolt(nnx.Module):
     """The quantile loss (fp32) of a :meth:`training_batch`."""
     return self.quantile_loss(batch["context"], batch["target"]).astype(jnp.float32)
 
-  def predict_quantiles(self, context: np.ndarray, horizon: int) -> np.ndarray:
+  # -- forecasting: the chunking rule over the compiled programs of `run` (registry.Runner) ---
+  def predict(self, context_BT: np.ndarray, horizon: int, key: Any, run,
+              **options) -> np.ndarray:
     """Quantile forecasts ``[B, Q, horizon]`` at the model's own levels for float32 contexts
-    ``[B, T]`` (NaN = missing)."""
-    horizon = checks.positive_int(horizon, "horizon")
+    ``[B, T]`` (NaN = missing). Deterministic: ``key`` is ignored and sampling options are
+    refused."""
+    del key  # deterministic
+    if options:
+      raise ValueError(f"sampling arguments {sorted(options)} do not apply to Chronos-Bolt")
     length, levels = self.config.context_length, self.config.quantiles
-    context = checks.float_array(context, "context", ndim=2)[:, -length:]
-    call = _Call(self)
-    prediction = call(context)
+    context = context_BT[:, -length:]
+    prediction = run.rows(ChronosBolt.__call__, context)
     chunks, remaining = [prediction], horizon - prediction.shape[-1]
     batch, n_q = prediction.shape[:2]
     if remaining > 0:
       context = np.repeat(context[:, None], n_q, axis=1)
     while remaining > 0:
       context = np.concatenate([context, prediction], axis=-1)[..., -length:]
-      paths = call(context.reshape(batch * n_q, -1))
+      paths = run.rows(ChronosBolt.__call__, context.reshape(batch * n_q, -1))
       prediction = np.quantile(paths.reshape(batch, n_q * n_q, -1), levels, axis=1)
       prediction = np.moveaxis(prediction.astype(np.float32), 0, 1)
       chunks.append(prediction)
       remaining -= prediction.shape[-1]
     return np.concatenate(chunks, axis=-1)[..., :horizon]
 
-  def forecast(self, context: np.ndarray, horizon: int, key: Any = None,
-               **sampling_options) -> dict[str, np.ndarray]:
+  def forecast(self, context_BT: np.ndarray, horizon: int, key: Any, run,
+               **options) -> dict[str, np.ndarray]:
     """``{"mean": [B, H], "quantiles": [B, H, 9]}`` at :data:`QUANTILE_LEVELS`: the model's
-    levels, linearly interpolated (clamped at its extreme levels); the mean is the median.
-    Deterministic: ``key`` is ignored and sampling options are refused."""
-    del key  # deterministic
-    if sampling_options:
-      raise ValueError(f"sampling arguments {sorted(sampling_options)} do not apply to "
-                       "Chronos-Bolt")
+    levels, linearly interpolated (clamped at its extreme levels); the mean is the median."""
     levels = self.config.quantiles
     if 0.5 not in levels:
       raise ValueError("model must predict the 0.5 quantile")
-    q = self.predict_quantiles(context, horizon)
+    q = self.predict(context_BT, horizon, key, run, **options)
     out = np.stack([_interpolate_levels(q, levels, level) for level in QUANTILE_LEVELS], -1)
     return {"mean": q[:, levels.index(0.5)], "quantiles": out}
 
-
-# Rows per compiled call: more rows are forecast in blocks of this many (the last one padded
-# with all-NaN rows, whose forecasts are dropped), so the memory of the model's intermediates
-# is that of one block for any batch (ChronosBoltPipeline runs a batch whole) and every block
-# reuses one compiled program. Bolt's rows are independent, so blocking changes no result
-# beyond rounding (XLA may block the matmuls differently).
-ROW_BLOCK = 256
-# Per model: its graph's structure, the pytree structure of its state and the Variables that
-# hold the state, taken once (nnx.split traverses the whole graph, ~500 nodes: milliseconds a
-# call). Each call reads the Variables' current values, so parameters updated in place
-# (``nnx.update``, ``param[...] = x``, an optimizer step) are used; a model whose structure
-# changes after its first forecast (a submodule replaced) must be rebuilt or copied.
-_SPLITS: weakref.WeakKeyDictionary[ChronosBolt, tuple] = weakref.WeakKeyDictionary()
-
-
-class _Call:
-  """The jitted forward of ``model`` on host contexts ``[R, T]`` -> numpy ``[R, Q, H]``, in
-  blocks of :data:`ROW_BLOCK` rows (a multiple of the data-parallel device count)."""
-
-  def __init__(self, model: ChronosBolt):
-    if model not in _SPLITS:
-      graphdef, state = nnx.split(model)
-      variables = [v for _, v in nnx.iter_graph(model) if isinstance(v, nnx.Variable)]
-      leaves, treedef = jax.tree.flatten(state)
-      if len(variables) != len(leaves) or not all(
-          v.get_value() is leaf for v, leaf in zip(variables, leaves)):
-        raise AssertionError("nnx.iter_graph and nnx.split disagree on the Variables' order")
-      _SPLITS[model] = (graphdef, treedef, variables)
-    self.graphdef, self.treedef, variables = _SPLITS[model]
-    self.leaves = tuple(v.get_value() for v in variables)
-    mesh = sharding.params_mesh(self.leaves)
-    shards = 1 if mesh is None else sharding.batch_shards(mesh)
-    self.block = shards * -(-ROW_BLOCK // shards)
-
-  def _run(self, rows_RT: np.ndarray) -> np.ndarray:
-    (rows,) = sharding.rows_like_params(self.leaves, rows_RT)
-    return np.asarray(_apply(self.graphdef, self.leaves, rows, treedef=self.treedef))
-
-  def __call__(self, context_RT: np.ndarray) -> np.ndarray:
-    rows = context_RT.shape[0]
-    if rows <= self.block:
-      return self._run(context_RT)
-    out = []
-    for start in range(0, rows, self.block):
-      part = context_RT[start:start + self.block]
-      kept = part.shape[0]
-      if kept < self.block:
-        part = np.concatenate([part, np.full((self.block - kept, part.shape[1]), np.nan,
-                                             part.dtype)])
-      out.append(self._run(part)[:kept])
-    return np.concatenate(out)
-
-
-@functools.partial(jax.jit, static_argnums=0, static_argnames="treedef")
-def _apply(graphdef, leaves, context_BT, *, treedef):
-  return nnx.merge(graphdef, jax.tree.unflatten(treedef, leaves))(context_BT)
+  def embed(self, context_BT: np.ndarray, run) -> dict[str, np.ndarray]:
+    """The encoder's output for the last ``context_length`` values of float32 contexts
+    ``[B, T]``: ``embeddings [B, N, d_model]`` (N patches, then the REG token), ``mask [B, N]``
+    and the instance norm's ``loc [B]`` and ``scale [B]`` (the patches are of
+    ``(context - loc) / scale``)."""
+    hidden, mask, loc, scale = run(ChronosBolt.encoder_outputs,
+                                   context_BT[:, -self.config.context_length:])
+    return {"embeddings": np.asarray(hidden), "mask": np.asarray(mask),
+            "loc": np.asarray(loc)[:, 0], "scale": np.asarray(scale)[:, 0]}
 
 
 def _interpolate_levels(q_BQH, levels, level):

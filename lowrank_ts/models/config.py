@@ -16,7 +16,7 @@ import dataclasses
 from collections.abc import Mapping
 
 from lowrank_ts import checks
-from lowrank_ts.embeddings import MeanScaleUniformBins
+from lowrank_ts.models.tokenizer import MeanScaleUniformBins
 
 PROJECTION_KINDS = ("dense", "shared_sketch", "head_sketch")
 # The three kinds of attention layer of a T5, in the order the authors index them.

@@ -17,8 +17,8 @@ models; an already factorised projection (eqs. 19-20) is multiplied out first an
 same way (so one that stays dense is stored dense). Heads and head sizes are never changed.
 
 :func:`compress` is that rule at one eps. :func:`compress_to_ranks` takes any ranks (from
-:mod:`lowrank_ts.models.allocation`: one eps, a target ratio, a global budget) and a storage
-mode: ``efficient`` as above, or ``paper``, which truncates *every* matrix at its rank (the
+:mod:`lowrank_ts.models.allocation`: one eps, a target ratio, a global budget;
+:func:`compress_to` those of an ``allocation.Request``) and a storage mode: ``efficient`` as above, or ``paper``, which truncates *every* matrix at its rank (the
 function the paper's Table 2 evaluates) and stores a matrix whose factors would not save work
 as the dense product ``W_r``.
 
@@ -30,7 +30,7 @@ gain), the compressed model really holds the factors. SVDs are computed in the w
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import jax
 import numpy as np
@@ -218,3 +218,17 @@ def _build(model, new_config, factors: dict[str, dict[str, jax.Array]]):
       del params[path]
     params.update({prefix + (leaf,): value for leaf, value in values.items()})
   return registry.with_config(model, new_config, params)
+
+
+def compress_to(model: registry.ForecastModel, request: allocation.Request,
+                model_spectra: Sequence[allocation.Spectrum] | None = None, *,
+                for_training: bool = False) -> tuple[registry.ForecastModel, CompressionReport]:
+  """``model`` compressed as ``request`` says: its ranks (:func:`allocation.ranks_for`) through
+  :func:`compress_to_ranks` (``model_spectra``: :func:`spectra`, when already computed, e.g.
+  for a sweep; ``for_training``: every truncated matrix held as factors)."""
+  if not isinstance(request, allocation.Request):
+    raise ValueError(f"request must be a Request, got {type(request).__name__}")
+  model_spectra = spectra(model) if model_spectra is None else model_spectra
+  ranks, eps = allocation.ranks_for(model_spectra, request)
+  return compress_to_ranks(model, ranks, request.mode, found_spectra=model_spectra, eps=eps,
+                           factors_for_training=for_training)

@@ -12,13 +12,25 @@ The interface (:class:`ForecastModel`), as Flax's gemma ``Transformer`` exposes 
 - ``loss(batch)``: the fp32 training loss of such a batch (jittable);
 - ``encoder_inputs(context)``: ``(embeds [B, N, d_model], mask [B, N])``, what the encoder
   stack (``encoder``, with ``hidden_states``) reads for float32 contexts ``[B, T]``;
-- ``forecast(context, horizon, key=None, **options)``: ``{"mean" [B, H], "quantiles"
-  [B, H, 9]}`` at :data:`QUANTILE_LEVELS` for float32 contexts ``[B, T]`` (NaN = missing).
+- ``encode(inputs, mask)``: the encoder's hidden states ``[B, N, d_model]`` for the model's own
+  inputs (Chronos: token ids; Chronos-Bolt: raw values), jittable;
+- ``predict(context, horizon, key, run, **options)``: the model's own forecast for float32
+  contexts ``[B, T]`` (NaN = missing): sample paths ``[B, num_samples, H]`` when ``sampled``,
+  else quantiles ``[B, Q, H]`` at the config's levels;
+- ``forecast(context, horizon, key, run, **options)``: ``{"mean" [B, H], "quantiles"
+  [B, H, 9]}`` at :data:`QUANTILE_LEVELS`;
+- ``embed(context, run)``: ``{"embeddings" [B, N, d_model], "mask" [B, N], "loc" [B],
+  "scale" [B]}``, the encoder's output and the scaling of the values it read.
+
+``predict``, ``forecast`` and ``embed`` hold the per-family rule (the horizon in chunks, what is
+fed back) and run the model's jittable cores through ``run`` (:class:`Runner`), which
+:mod:`lowrank_ts.inference` supplies with its compiled programs; the public entry points that
+validate the contexts are :func:`lowrank_ts.inference.forecasting.forecast` and its siblings.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 import jax
@@ -29,9 +41,27 @@ from flax import nnx
 from lowrank_ts.models.chronos import Chronos
 from lowrank_ts.models.chronos_bolt import ChronosBolt
 from lowrank_ts.models.config import BoltConfig, ChronosConfig, T5Config
+from lowrank_ts.models.t5 import T5
 
 ModelConfig = ChronosConfig | BoltConfig
 MODELS: dict[type, type[nnx.Module]] = {ChronosConfig: Chronos, BoltConfig: ChronosBolt}
+
+
+class Runner(Protocol):
+  """How a model's forecast runs its jittable cores (:class:`lowrank_ts.inference.programs.
+  Programs` is the one implementation): compiled, cached, rows on the parameters' mesh."""
+
+  def __call__(self, core: Callable, *rows, traced: tuple = (), **static) -> Any:
+    """``core(model, *rows, *traced, **static)``, compiled."""
+
+  def rows(self, core: Callable, context_RT: np.ndarray) -> np.ndarray:
+    """``core(model, context_RT)`` as numpy, for a core whose rows are independent."""
+
+  def window(self, context_BT: np.ndarray) -> np.ndarray:
+    """The last ``context_length`` values, left-padded with NaN to a compiled shape."""
+
+  def sample(self, token_ids_BL, mask_BL, key, *, steps: int, **options) -> np.ndarray:
+    """``sampler.sample_tokens`` for ``steps`` tokens: numpy ``[B, num_samples, steps]``."""
 
 
 class ForecastModel(Protocol):
@@ -44,8 +74,15 @@ class ForecastModel(Protocol):
 
   def encoder_inputs(self, context: np.ndarray) -> tuple[jax.Array, jax.Array]: ...
 
-  def forecast(self, context: np.ndarray, horizon: int, key: Any = None,
+  def encode(self, inputs: jax.Array, mask: jax.Array | None = None) -> jax.Array: ...
+
+  def predict(self, context: np.ndarray, horizon: int, key: Any, run: Runner,
+              **options) -> np.ndarray: ...
+
+  def forecast(self, context: np.ndarray, horizon: int, key: Any, run: Runner,
                **options) -> dict[str, np.ndarray]: ...
+
+  def embed(self, context: np.ndarray, run: Runner) -> dict[str, np.ndarray]: ...
 
 
 def check_config(config: Any, name: str = "config") -> ModelConfig:
@@ -91,7 +128,6 @@ def parameter_count(config: ModelConfig | T5Config) -> int:
   """Total parameters of the model ``config`` describes (counted without allocating); a bare
   T5Config counts the T5 backbone with its LM head."""
   if isinstance(config, T5Config):
-    from lowrank_ts.models.t5 import T5
     model = nnx.eval_shape(lambda: T5(config, rngs=nnx.Rngs(0)))
   else:
     model = abstract(config)

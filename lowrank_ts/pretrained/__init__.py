@@ -1,12 +1,11 @@
-"""Pretrained models shipped inside the package (Hugging Face format folders beside this file).
+"""Pretrained models shipped inside the package: Hugging Face format folders beside this file,
+each with the scores recorded when it was exported.
 
-``cpu-zeroshot`` (:data:`DEFAULT`): a Chronos-Bolt of 0.34 M parameters trained on this
-project's CPU recipe ``cpu-zeroshot`` — data with no M-competition or Tourism series — and scored
-zero-shot on the ``m3-tourism`` benchmark. Its folder holds ``config.json``,
-``model.safetensors``, ``scores.json`` (the benchmark scores recorded when it was exported,
-which ``tests/test_pretrained.py`` reproduces) and ``README.md`` with the command that trains
-it. ``python -m lowrank_ts.forecast`` and ``python -m lowrank_ts.evaluate`` use it when
-``--model`` is not given.
+:data:`DEFAULT` is the model every command line uses when ``--model`` is not given
+(:mod:`lowrank_ts.interop.resolve`); its folder's ``README.md`` says what it is and how it was
+trained. A folder holds ``config.json``, ``model.safetensors``, ``scores.json`` (written by
+:func:`lowrank_ts.evaluation.report.record_scores`, which ``tests/test_pretrained.py``
+reproduces) and that ``README.md``.
 """
 
 from __future__ import annotations
@@ -16,11 +15,11 @@ import json
 import pathlib
 
 DEFAULT = "cpu-zeroshot"
-NAMES = ("cpu-zeroshot",)
+NAMES = (DEFAULT,)
 
 
 def path(name: str = DEFAULT) -> pathlib.Path:
-  """The folder of the shipped model ``name`` (a checkpoint folder ``interop.hf.load`` reads)."""
+  """The folder of the shipped model ``name`` (a checkpoint folder)."""
   if name not in NAMES:
     raise ValueError(f"name must be one of the shipped models {list(NAMES)}, got {name!r}")
   folder = pathlib.Path(str(importlib.resources.files(__package__).joinpath(name)))
@@ -30,35 +29,6 @@ def path(name: str = DEFAULT) -> pathlib.Path:
   return folder
 
 
-def load(name: str = DEFAULT):
-  """The shipped model ``name`` (:func:`lowrank_ts.interop.hf.load`)."""
-  from lowrank_ts.interop import hf
-
-  return hf.load(path(name))
-
-
 def recorded_scores(name: str = DEFAULT) -> dict:
   """The scores recorded in the model's ``scores.json`` when it was exported."""
   return json.loads((path(name) / "scores.json").read_text())
-
-
-def benchmark_scores(model) -> dict:
-  """``model``'s zero-shot scores on the ``m3-tourism`` benchmark, as ``scores.json`` records
-  them: aggregate relative WQL / MASE and per-dataset WQL / MASE (deterministic for Bolt)."""
-  from lowrank_ts.data import benchmark
-  from lowrank_ts.evaluation import report, scoring
-
-  scores = report.score(scoring.model_forecaster(model), benchmark.tasks("m3-tourism"),
-                        naive=report.baseline_forecaster("m3-tourism"))
-  return {"benchmark": "m3-tourism", "relative_wql": scores.aggregate["wql"],
-          "relative_mase": scores.aggregate["mase"],
-          "datasets": {d: {"wql": s["wql"], "mase": s["mase"]}
-                       for d, s in scores.datasets.items()}}
-
-
-def record_scores(name: str = DEFAULT, **provenance) -> dict:
-  """Scores the shipped model ``name`` and writes them, with ``provenance`` (step, training
-  time, command), to its ``scores.json``; returns what was written."""
-  record = {**benchmark_scores(load(name)), **provenance}
-  (path(name) / "scores.json").write_text(json.dumps(record, indent=1) + "\n")
-  return record

@@ -2,6 +2,6 @@
 :mod:`.data` (the input pipeline), :mod:`.trainer` (sharded state, optimizer, jitted step),
 :mod:`.checkpoints` (Orbax checkpoints and their checksums, the recorded config, loading
 finished models), :mod:`.workdir_lock` (one run per workdir),
-:mod:`.metrics` (CSV, TensorBoard, loss plot), :mod:`.loop` (``train``) and
-:mod:`.learning_curve` (scoring every checkpoint). The CLIs are :mod:`lowrank_ts.train` and
-:mod:`lowrank_ts.learning_curve`."""
+:mod:`.metrics` (CSV, TensorBoard, loss plot), :mod:`.loop` (``train``), :mod:`.fixed_vocabulary` (appendix
+I's fixed token table) and :mod:`.finetune` (healing a compressed model). The command line is
+``lowrank-ts train`` (:mod:`lowrank_ts.cli.train`)."""

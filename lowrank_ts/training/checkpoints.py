@@ -247,7 +247,7 @@ def read_config(workdir: str) -> TrainConfig:
   """The :class:`TrainConfig` a run in ``workdir`` was started with."""
   path = os.path.join(workdir, CONFIG_FILE)
   if not os.path.exists(path):
-    raise ValueError(f"workdir {workdir!r} has no {CONFIG_FILE} (not a lowrank_ts.train run)")
+    raise ValueError(f"workdir {workdir!r} has no {CONFIG_FILE} (not a lowrank-ts train run)")
   try:
     with open(path) as f:
       raw = json.load(f)

@@ -17,7 +17,7 @@ from lowrank_ts.models import config as model_configs
 from lowrank_ts.models import lowrank
 
 COMPUTE_DTYPES = ("float32", "bfloat16")
-TSMIXUP_WEIGHTINGS = ("uniform", "dataset", "table")
+TSMIXUP_WEIGHTINGS = ("uniform", "dataset", "table", "frequency")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -34,7 +34,7 @@ class TrainConfig:
   # "d_model=128,d_kv=32,d_ff=512" (the trained-model rank sweeps, experiments/sweeps.py).
   model_overrides: str = ""
   # Chronos-T5 only: > 0 replaces the token embedding by the fixed rank-r Chebyshev table of
-  # appendix I (lowrank_ts.embeddings.chebyshev_vocabulary), excluded from optimisation; the
+  # appendix I (lowrank_ts.training.fixed_vocabulary), excluded from optimisation; the
   # LM head is then untied (its own trained matrix), so only the input vocabulary is fixed.
   fixed_vocabulary_rank: int = 0
   steps: int = 1000
@@ -81,7 +81,9 @@ class TrainConfig:
   # dataset uniformly, then one of its series; the KernelSynth pool is one dataset and each
   # real series is its own dataset, as R's datasets are separate datasets), or "table": as
   # "dataset", but the corpus's series of one source table (the first two parts of the name,
-  # "package/item") form one dataset, so a panel of hundreds of series counts once.
+  # "package/item") form one dataset, so a panel of hundreds of series counts once; or
+  # "frequency": the KernelSynth pool and each frequency bucket of the real series (yearly,
+  # quarterly, monthly, other) equally likely, then a source table, then a series.
   tsmixup_weighting: str = "uniform"
 
   def __post_init__(self):
@@ -239,8 +241,8 @@ TRAIN_CONFIGS: dict[str, TrainConfig] = {
                                  min_past=8, short_context_probability=0.2,
                                  short_context_max=64, max_target_zscore=100.0),
     # The same data design at chronos-bolt-small size (48 M parameters, context 2048, a 64-step
-    # head) for one accelerator: bf16 compute, batch 256. Not run here (no GPU in this project's
-    # sessions so far); README "Zero-shot" gives its expected throughput.
+    # head) for one accelerator: bf16 compute, batch 256. Not run on CPU; README "Zero-shot"
+    # gives its expected throughput.
     "gpu-zeroshot": TrainConfig(model="chronos-bolt-small", steps=100_000, batch_size=256,
                                 compute_dtype="bfloat16", checkpoint_every=5000,
                                 keep_checkpoints=100, log_every=100, real_series=True,

@@ -5,6 +5,7 @@ over a KernelSynth pool (and optionally the real series' training parts and the 
 from __future__ import annotations
 
 import concurrent.futures
+import itertools
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -52,6 +53,24 @@ def load_pool(path: str) -> list[np.ndarray]:
   return usable_series(pool, f"kernel_synth_path {path!r}")
 
 
+def _bucket(freq: str) -> str:
+  return freq if freq in ("A", "Q", "M") else "other"
+
+
+def _frequency_weights(pool: int, real: list[tuple[str, str, np.ndarray]]) -> np.ndarray:
+  """TSMixup weights of the "frequency" weighting: the KernelSynth pool and each frequency
+  bucket (A, Q, M, other) of the real sources are equally likely; inside a bucket each source
+  table, inside a table each series."""
+  buckets = sorted({b for b, _, _ in real})
+  share = 1.0 / (1 + len(buckets))
+  tables = {b: sorted({t for bb, t, _ in real if bb == b}) for b in buckets}
+  sizes: dict[tuple[str, str], int] = {}
+  for b, t, _ in real:
+    sizes[b, t] = sizes.get((b, t), 0) + 1
+  return np.array([share / pool] * pool
+                  + [share / len(tables[b]) / sizes[b, t] for b, t, _ in real])
+
+
 def make_pipeline(config: TrainConfig) -> pipeline.InputPipeline:
   """The seeded input pipeline of ``config`` (KernelSynth pool generated or loaded), yielding
   float windows ``{context [B, C], target [B, H]}``."""
@@ -60,19 +79,23 @@ def make_pipeline(config: TrainConfig) -> pipeline.InputPipeline:
   else:
     pool = kernel_synth.kernel_synth(config.kernel_synth_series, config.seed,
                                      length=config.kernel_synth_length)
-  real = real_series.training_parts() if config.real_series else []
-  groups = [1] * len(real)  # datasets of consecutive real sources
+  # (frequency bucket, source table, series) of every real source, in order
+  real: list[tuple[str, str, np.ndarray]] = []
+  if config.real_series:
+    real += [(_bucket(r.freq), r.name, r.train.astype(np.float32))
+             for r in real_series.load()]
   if config.real_corpus:
-    tables: dict[str, list[np.ndarray]] = {}
-    for name, values in corpus.load():
-      if not (config.corpus_holdout and validation.held_out(name)):
-        tables.setdefault("/".join(name.split("/")[:2]), []).append(values.astype(np.float32))
-    for members in tables.values():
-      real += members
-      groups += [len(members)] if config.tsmixup_weighting == "table" else [1] * len(members)
-  sources = list(pool) + real
+    real += [(_bucket(c.freq), "/".join(c.name.split("/")[:2]), c.values.astype(np.float32))
+             for c in corpus.series()
+             if not (config.corpus_holdout and validation.held_out(c.name))]
+  sources = list(pool) + [values for _, _, values in real]
   weights = None
-  if config.tsmixup_weighting in ("dataset", "table"):
+  if config.tsmixup_weighting == "frequency":
+    weights = _frequency_weights(len(pool), real)
+  elif config.tsmixup_weighting in ("dataset", "table"):
+    table = config.tsmixup_weighting == "table" and config.real_corpus
+    groups = [len(list(g)) for _, g in itertools.groupby(
+        real, key=lambda r: r[1] if table else id(r))]
     weights = pipeline.dataset_uniform_weights([len(pool)] + groups)
   pipe_config = pipeline.PipelineConfig(
       batch_size=config.batch_size, kernel_synth_weight=config.kernel_synth_weight,

@@ -1,10 +1,10 @@
 """Continued training of a given model, structure fixed: the healing step of
-``python -m lowrank_ts.compress --finetune-steps N``.
+``lowrank-ts compress --finetune-steps N``.
 
 The model (e.g. a post-hoc compressed one, its attention stored as rank-r factors) keeps its
 graph — so its ranks — and trains every parameter (the factors, embeddings, MLPs, norms) for
 ``steps`` AdamW steps on the batches of ``config``'s input pipeline
-(:func:`lowrank_ts.training.data.make_pipeline`, exactly what ``python -m lowrank_ts.train``
+(:func:`lowrank_ts.training.data.make_pipeline`, exactly what ``lowrank-ts train``
 feeds the same recipe; seeded by ``config.seed``), the learning rate decaying linearly from
 ``learning_rate`` to 0 over the ``steps`` (:func:`trainer.make_optimizer`; gradients clipped at
 ``config.max_grad_norm``; compute dtype ``config.compute_dtype``). Single device, no

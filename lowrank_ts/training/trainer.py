@@ -18,8 +18,9 @@ import numpy as np
 import optax
 from flax import nnx
 
-from lowrank_ts import embeddings, sharding, xla
+from lowrank_ts import sharding, xla
 from lowrank_ts.models import registry
+from lowrank_ts.training import fixed_vocabulary
 from lowrank_ts.training.config import TrainConfig
 
 FROZEN_PARAMS = ("shared",)  # with fixed_vocabulary_rank: the fixed token table
@@ -68,7 +69,7 @@ class Trainer:
     def init():
       model = registry.build(model_config, seed=config.seed)
       if config.fixed_vocabulary_rank:  # appendix I: the fixed rank-r Chebyshev vocabulary
-        model.shared[...] = embeddings.chebyshev_vocabulary(
+        model.shared[...] = fixed_vocabulary.chebyshev_vocabulary(
             model_config.tokenizer, config.fixed_vocabulary_rank, model_config.t5.d_model,
             jax.random.fold_in(jax.random.key(config.seed), 0xC4EB))
       _, params, rest = nnx.split(model, nnx.Param, ...)

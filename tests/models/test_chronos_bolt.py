@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 from flax import nnx
 
+from lowrank_ts.inference import forecasting
 from lowrank_ts.models import BOLT_CONFIGS, BoltConfig, ChronosBolt
-from lowrank_ts.models.config import QUANTILE_LEVELS
 from lowrank_ts.models.chronos_bolt import instance_norm, patchify, quantile_loss
+from lowrank_ts.models.config import QUANTILE_LEVELS
 from tests.helpers import FP32_U, rel_diff
 
 # Published sizes in millions: ../shared/reference-facts.md, "Chronos-Bolt" (the Hugging Face
@@ -145,8 +146,8 @@ def test_forecast_interpolates_non_standard_quantile_levels():
                                prediction_length=8)
   model = ChronosBolt(config, rngs=nnx.Rngs(2))
   context = np.asarray(jax.random.normal(jax.random.key(1), (2, 40)).cumsum(-1))
-  q = np.asarray(model.predict_quantiles(context, 8), np.float64)  # [B, 5, H]
-  out = model.forecast(context, 8)
+  q = np.asarray(forecasting.predict(model, context, 8), np.float64)  # [B, 5, H]
+  out = forecasting.forecast(model, context, 8)
   expected = np.stack([np.apply_along_axis(lambda v: np.interp(level, levels, v), 1, q)
                        for level in QUANTILE_LEVELS], -1)
   # float64 interpolation of float32 values on both sides (one product and one sum).

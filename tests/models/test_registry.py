@@ -41,9 +41,10 @@ def test_encoder_inputs_are_what_the_model_encodes():
   context[1, :30] = np.nan
   bolt = registry.build(named_config("chronos-bolt-cpu"))
   embeds, mask = bolt.encoder_inputs(context)
-  hidden, bolt_mask, _, _ = bolt.encode(context)
+  hidden, bolt_mask, _, _ = bolt.encoder_outputs(context)
   np.testing.assert_array_equal(mask, bolt_mask)
   np.testing.assert_array_equal(bolt.encoder(embeds, mask), hidden)
+  np.testing.assert_array_equal(bolt.encode(context), hidden)
   assert not bolt.sampled
   chronos = registry.build(named_config("chronos-t5-cpu-mini"))
   embeds, mask = chronos.encoder_inputs(context)

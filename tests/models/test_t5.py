@@ -20,7 +20,7 @@ from lowrank_ts.models import (
   named_config,
   t5_ops,
 )
-from lowrank_ts.embeddings import MeanScaleUniformBins
+from lowrank_ts.models.tokenizer import MeanScaleUniformBins
 from lowrank_ts.models.t5 import T5  # noqa: F811
 
 # Published parameter counts (HF model cards: 8M, 20M, 46M, 200M, 710M).

@@ -1,11 +1,11 @@
-"""Forecast CSV series with a checkpoint: ``python -m lowrank_ts.forecast``.
+"""Forecast CSV series with a model: ``lowrank-ts forecast``.
 
-  python -m lowrank_ts.forecast [--model DIR] --input series.csv --horizon 24 \\
+  lowrank-ts forecast [--model DIR] --input series.csv --horizon 24 \\
       --num-samples 20 --seed 0 [--temperature 1 --top-k 50 --top-p 1] [--long] \\
       [--batch-size 64] [--data-parallel] [--plot fan.png] --out forecast.csv
 
-``DIR`` is a Hugging Face format checkpoint folder (Chronos or Chronos-Bolt); without
-``--model``, the package's shipped zero-shot model (:mod:`lowrank_ts.pretrained`). Inputs:
+``DIR`` is what :mod:`lowrank_ts.interop.resolve` reads (a checkpoint folder, a training
+workdir, a shipped model's name; without ``--model`` the shipped default). Inputs:
 wide CSV (:mod:`lowrank_ts.inference.csv_io`: one column per series; output ``series, step,
 mean, 0.1 ... 0.9``) or, with ``--long``, the ecosystem's long format
 (:mod:`lowrank_ts.inference.dataframe`: ``item_id, timestamp, target`` rows; output
@@ -25,23 +25,24 @@ from collections.abc import Sequence
 import jax
 import numpy as np
 
-from lowrank_ts import cli, pretrained, sharding
+from lowrank_ts import pretrained, sharding
+from lowrank_ts.cli import exits
 from lowrank_ts.inference import csv_io, dataframe, forecasting
-from lowrank_ts.interop import hf
+from lowrank_ts.interop import resolve
 
 DEFAULT_BATCH = 64  # series per model call: Chronos-T5-small's 20-sample cache stays < 1 GB
 
 
 def _parser() -> argparse.ArgumentParser:
   parser = argparse.ArgumentParser(
-      prog="python -m lowrank_ts.forecast", description=__doc__.split("\n\n")[0],
+      prog="lowrank-ts forecast", description=__doc__.split("\n\n")[0],
       epilog="A series with no observed value (an empty column) is not an error: it is "
              "forecast as chronos-forecasting forecasts it (from an empty context: Chronos "
              "with scale 1 and every token PAD, Bolt with loc 0 and scale 1), a warning names "
              "it, and the exit code stays 0.")
   parser.add_argument("--model", default=None,
-                      help="Hugging Face format checkpoint folder (default: the shipped "
-                           f"{pretrained.DEFAULT} model)")
+                      help="a checkpoint folder, a training workdir or a shipped model's name "
+                           f"(default: the shipped {pretrained.DEFAULT})")
   parser.add_argument("--input", required=True, help="wide CSV, one column per series")
   parser.add_argument("--long", action="store_true",
                       help="the input is long: one row per observation with columns "
@@ -79,9 +80,11 @@ def main(argv: Sequence[str] | None = None) -> int:
   for flag, value in (("--horizon", args.horizon), ("--batch-size", args.batch_size),
                       ("--plot-series", args.plot_series)):
     if value <= 0:
-      cli.fail(parser, f"{flag} must be > 0, got {value}", cli.USAGE)
+      exits.fail(parser, f"{flag} must be > 0, got {value}", exits.USAGE)
   if args.plot is not None and not args.plot.lower().endswith(".png"):
-    cli.fail(parser, f"--plot must name a .png file, got {args.plot!r}", cli.USAGE)
+    exits.fail(parser, f"--plot must name a .png file, got {args.plot!r}", exits.USAGE)
+  with exits.on_error(parser, exits.USAGE):
+    source = resolve.source(args.model, "--model")
   options = {k: v for k, v in (("num_samples", args.num_samples),
                                ("temperature", args.temperature), ("top_k", args.top_k),
                                ("top_p", args.top_p)) if v is not None}
@@ -92,34 +95,34 @@ def main(argv: Sequence[str] | None = None) -> int:
   with warnings.catch_warnings(record=True) as caught:
     warnings.simplefilter("always")
     if args.long:
-      with cli.errors(parser, cli.DATA, ImportError):
+      with exits.on_error(parser, exits.DATA, ImportError):
         import pandas as pd
         frame = pd.read_csv(args.input)
-        model = pretrained.load() if args.model is None else hf.load(args.model)
+        model = source.load()
         columns = dict(id_column=args.id_column, target=args.target_column,
                        timestamp_column=args.timestamp_column or None)
         names, context, _ = dataframe.series_from_df(frame, **columns)
-      with cli.errors(parser, cli.USAGE):  # sampling options the model does not take
+      with exits.on_error(parser, exits.USAGE):  # sampling options the model does not take
         result = dataframe.forecast_df(model, frame, args.horizon, key, freq=args.freq,
                                        **columns, **options)
       _report(parser, caught)
-      with cli.errors(parser, cli.DATA):
+      with exits.on_error(parser, exits.DATA):
         result.to_csv(args.out, index=False, float_format="%.7g")
         quantiles = np.stack([result[c].to_numpy() for c in result.columns[3:]], -1)
         quantiles = quantiles.reshape(len(names), args.horizon, -1)
     else:
-      with cli.errors(parser, cli.DATA):
+      with exits.on_error(parser, exits.DATA):
         names, context = csv_io.read_wide_csv(args.input)
-        model = pretrained.load() if args.model is None else hf.load(args.model)
-      with cli.errors(parser, cli.USAGE):
+        model = source.load()
+      with exits.on_error(parser, exits.USAGE):
         result = forecasting.forecast(model, context, args.horizon, key, names=names, **options)
       _report(parser, caught)
-      with cli.errors(parser, cli.DATA):
+      with exits.on_error(parser, exits.DATA):
         csv_io.write_forecast_csv(args.out, names, result)
       quantiles = result["quantiles"]
   if args.plot is not None:
     from lowrank_ts.evaluation import plots
-    with cli.errors(parser, cli.DATA, ImportError):
+    with exits.on_error(parser, exits.DATA, ImportError):
       plots.forecast_fan_charts([str(n) for n in names], context, quantiles, args.plot,
                                 num_series=args.plot_series)
   return 0

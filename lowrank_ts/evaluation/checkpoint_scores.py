@@ -1,8 +1,8 @@
 """Relative WQL / MASE of every kept checkpoint of a training run, against steps and wall time.
 
 Each checkpoint's model (:func:`lowrank_ts.training.checkpoints.checkpoint_loader`) forecasts
-the benchmark and is scored against Seasonal Naive (:mod:`lowrank_ts.evaluation`: the aggregate
-relative score is the geometric mean over datasets of model / Seasonal Naive, < 1 beats it).
+the benchmark and is scored against Seasonal Naive (:mod:`.report`: the aggregate relative
+score is the geometric mean over datasets of model / Seasonal Naive, < 1 beats it).
 Rows go to ``WORKDIR/learning_curve_<benchmark>.csv`` with the training loss and the cumulative
 training wall time ``elapsed_s`` logged at that step (``WORKDIR/metrics.csv``); steps already in
 the CSV are skipped, so an interrupted evaluation continues where it stopped.
@@ -13,9 +13,8 @@ from __future__ import annotations
 import csv
 import os
 
-from lowrank_ts import evaluation
 from lowrank_ts.data import benchmark as benchmark_lib
-from lowrank_ts.evaluation import report
+from lowrank_ts.evaluation import report, scoring
 from lowrank_ts.training import checkpoints
 
 FIELDS = ("step", "elapsed_s", "loss", "relative_wql", "relative_mase", "wql", "mase")
@@ -31,9 +30,9 @@ def _metrics_at(workdir: str) -> dict[int, dict]:
 
 def score(model, tasks, baseline: dict, seed: int = 0) -> dict[str, float]:
   """Aggregate relative and absolute (geometric-mean) WQL / MASE of ``model`` on ``tasks``;
-  ``baseline`` is the benchmark's Seasonal Naive's :func:`lowrank_ts.evaluation.per_dataset`
-  (:func:`lowrank_ts.evaluation.report.baseline_forecaster`)."""
-  scores = report.score(evaluation.model_forecaster(model, seed=seed), tasks, baseline)
+  ``baseline`` is the benchmark's Seasonal Naive's :func:`.scoring.per_dataset`
+  (:func:`.report.baseline_forecaster`)."""
+  scores = report.score(scoring.model_forecaster(model, seed=seed), tasks, baseline)
   return {"relative_wql": scores.aggregate["wql"], "relative_mase": scores.aggregate["mase"],
           **report.geometric_means(scores)}
 
@@ -55,8 +54,7 @@ def learning_curve(workdir: str, benchmark: str = "real", seed: int = 0,
     with open(path, newline="") as f:
       done = {int(r["step"]): r for r in csv.DictReader(f)}
   tasks = benchmark_lib.tasks(benchmark)
-  baseline = evaluation.per_dataset(
-      evaluation.evaluate(report.baseline_forecaster(benchmark), tasks))
+  baseline = scoring.per_dataset(scoring.evaluate(report.baseline_forecaster(benchmark), tasks))
   logged = _metrics_at(workdir)
   load = checkpoints.checkpoint_loader(workdir)
   new = not os.path.exists(path)

@@ -1,15 +1,15 @@
-"""Score a model or a baseline against Seasonal Naive on a benchmark: ``python -m lowrank_ts.evaluate``.
+"""Score a model or a baseline against Seasonal Naive on a benchmark: ``lowrank-ts evaluate``.
 
-  python -m lowrank_ts.evaluate [--model DIR|seasonal-naive|auto-ets|auto-theta|auto-arima] \\
+  lowrank-ts evaluate [--model DIR|seasonal-naive|auto-ets|auto-theta|auto-arima] \\
       [--benchmark real|synthetic|m3-tourism] [--out DIR] [--seed S] [--num-samples N] \\
       [--posthoc-eps EPS] [--processes P] [--max-series N]
 
 writes ``per_series`` and ``per_dataset`` tables (WQL, MASE, relative to Seasonal Naive) as CSV
 and markdown and ``fan_charts.png`` (median and 10-90 % band of a few forecasts) to ``--out``
-(default ``runs/eval/<model>-<benchmark>``) and prints the aggregate relative scores. Without
-``--model``: the package's shipped zero-shot model (:mod:`lowrank_ts.pretrained`). ``DIR`` is a
-Hugging Face format checkpoint folder (``lowrank_ts.interop.hf.save``); ``--posthoc-eps``
-compresses its attention first (truncated SVD at that eps-rank); ``--seed`` and
+(default ``runs/eval/<model>-<benchmark>``) and prints the aggregate relative scores. ``DIR``
+is what :mod:`lowrank_ts.interop.resolve` reads (a checkpoint folder, a training workdir, a
+shipped model's name; without ``--model`` the shipped default); ``--posthoc-eps`` compresses
+its attention first (truncated SVD at that eps-rank); ``--seed`` and
 ``--num-samples`` apply to sampling models (Chronos); ``--processes`` to the statistical
 baselines, which report how many series fell back to Seasonal Naive. ``m3-tourism`` (the
 zero-shot benchmark, extra ``benchmarks``) divides by chronos-forecasting's point Seasonal Naive
@@ -26,9 +26,11 @@ import sys
 import time
 from collections.abc import Sequence
 
-from lowrank_ts import checks, cli, pretrained
+from lowrank_ts import checks, pretrained
+from lowrank_ts.cli import exits
 from lowrank_ts.data import benchmark
 from lowrank_ts.evaluation import plots, report
+from lowrank_ts.interop import resolve
 
 
 def _check_arguments(args: argparse.Namespace) -> None:
@@ -58,12 +60,12 @@ def _published_table() -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-  parser = argparse.ArgumentParser(prog="python -m lowrank_ts.evaluate",
+  parser = argparse.ArgumentParser(prog="lowrank-ts evaluate",
                                    description=__doc__.split("\n\n")[0])
   parser.add_argument("--model", default=None,
-                      help=f"a checkpoint folder (interop.hf.save) or one of "
-                           f"{', '.join(report.BASELINE_NAMES)}; default: the shipped "
-                           f"{pretrained.DEFAULT} model")
+                      help=f"a checkpoint folder, a training workdir, a shipped model's name "
+                           f"or one of {', '.join(report.BASELINE_NAMES)}; default: the shipped "
+                           f"{pretrained.DEFAULT}")
   parser.add_argument("--benchmark", default="real", choices=list(benchmark.BENCHMARKS))
   parser.add_argument("--out", default=None, help="default: runs/eval/<model>-<benchmark>")
   parser.add_argument("--seed", type=int, default=0, help="sampling seed (Chronos)")
@@ -76,20 +78,22 @@ def main(argv: Sequence[str] | None = None) -> int:
   parser.add_argument("--max-series", type=int, default=None,
                       help="m3-tourism only: the first N series of each dataset (smoke run)")
   args = parser.parse_args(argv)
-  name = pretrained.DEFAULT if args.model is None else pathlib.Path(args.model).name
-  out = pathlib.Path(args.out or f"runs/eval/{name}-{args.benchmark}")
-  with cli.errors(parser, cli.USAGE):
+  with exits.on_error(parser, exits.USAGE):
     _check_arguments(args)
-  with cli.errors(parser, cli.DATA):  # the arguments are valid: what fails is the checkpoint
+    baseline = args.model in report.BASELINE_NAMES
+    source = None if baseline else resolve.source(args.model, "--model", report.BASELINE_NAMES)
+  name = args.model if baseline else source.name
+  out = pathlib.Path(args.out or f"runs/eval/{name}-{args.benchmark}")
+  with exits.on_error(parser, exits.DATA):  # the arguments are valid: what fails is the checkpoint
     tasks = report.benchmark_tasks(args.benchmark, args.max_series)
-    model = report.load_model(args.model)
+    model = args.model if baseline else source.load()
     forecaster, extra = report.make_forecaster(model, args.seed, args.num_samples,
                                                args.posthoc_eps, args.benchmark, args.processes)
   start = time.perf_counter()
-  with cli.errors(parser, cli.USAGE):  # options the model does not take (--num-samples, Bolt)
+  with exits.on_error(parser, exits.USAGE):  # options the model does not take (--num-samples, Bolt)
     scores = report.score(forecaster, tasks, naive=report.baseline_forecaster(args.benchmark))
   seconds = time.perf_counter() - start
-  with cli.errors(parser, cli.DATA):
+  with exits.on_error(parser, exits.DATA):
     report.write_tables(scores, out)
     plots.fan_charts(tasks, scores.rows, out / "fan_charts.png",
                      title=f"{name} on {args.benchmark}")

@@ -22,7 +22,7 @@ def fail(parser: argparse.ArgumentParser, message: str, code: int) -> None:
 
 
 @contextlib.contextmanager
-def errors(parser: argparse.ArgumentParser, code: int, *also: type[Exception]):
+def on_error(parser: argparse.ArgumentParser, code: int, *also: type[Exception]):
   """Turns a ``ValueError`` (or a missing / unreadable file, or any of ``also``) raised inside
   into :func:`fail`."""
   try:

@@ -1,10 +1,10 @@
 """Post-hoc compression of a trained model's attention by truncated SVD (§5, Table 2).
 
-``python -m lowrank_ts.compress [--model DIR] (--eps E | --ratio R) [--allocation uniform|global]
+``lowrank-ts compress [--model DIR] (--eps E | --ratio R) [--allocation uniform|global]
 [--mode paper|efficient] [--finetune-steps N [--config NAME] [--finetune-lr LR]] --out DIR2``
 
-``--model``: any checkpoint folder the project loads (our exports, imported Hugging Face
-Chronos / Chronos-Bolt folders; default: the shipped model, :mod:`lowrank_ts.pretrained`).
+``--model``: any model the project loads (:mod:`lowrank_ts.interop.resolve`: a checkpoint
+folder, a training workdir, a shipped model's name; default: the shipped model).
 ``--eps E``: one eps for every attention matrix (eq. 1: keep ``sigma_j > E sigma_1``).
 ``--ratio R``: a target attention size ratio, met by one eps (``--allocation uniform``, the
 smallest eps meeting it) or by a global budget (``--allocation global``: singular values taken
@@ -16,18 +16,18 @@ untruncated, and counts stored attention parameters. The target ``R`` is counted
 own way; the report gives both counts whatever the mode.
 
 ``--out DIR2`` receives ``config.json`` + ``model.safetensors`` holding the factors (``hf.save``
-with ``factorised=True``: ``python -m lowrank_ts.forecast --model DIR2`` and ``evaluate --model
+with ``factorised=True``: ``lowrank-ts forecast --model DIR2`` and ``evaluate --model
 DIR2`` load it; chronos-forecasting does not) and ``compression.json``, the report printed
 here: per-matrix ranks, both ratios, parameters and parameter bytes before / after. A bad
 argument exits with status 2 and one line naming it; an unreadable checkpoint with 1.
 
 ``--finetune-steps N`` heals the truncation: the compressed model, ranks fixed, trains N more
-steps (:mod:`lowrank_ts.training.finetune`) on the batches ``python -m lowrank_ts.train`` makes
+steps (:mod:`lowrank_ts.training.finetune`) on the batches ``lowrank-ts train`` makes
 for the recipe the model was trained with — ``--config NAME`` (a recipe of
 ``lowrank_ts.training.config.TRAIN_CONFIGS``), else ``DIR/train_config.json`` when the folder
-has one, else, for the shipped model, ``cpu-zeroshot`` (its README: no M-competition or Tourism
-series in that data). ``--finetune-lr`` (default ``FINETUNE_LR`` = 1e-4, a tenth of the recipes'
-peak: healing starts from a trained point) decays linearly to 0 over the N steps.
+or workdir has one, else, for a shipped model, the recipe its ``scores.json`` records.
+``--finetune-lr`` (default ``FINETUNE_LR`` = 1e-4, a tenth of the recipes' peak: healing starts
+from a trained point) decays linearly to 0 over the N steps.
 ``compression.json`` then holds a ``finetune`` entry: the steps, the recipe, the learning rate
 and the loss on held-out batches of that pipeline before and after. With ``--mode paper`` every
 truncated matrix is then stored as factors of its rank (also where the dense product would be
@@ -37,71 +37,22 @@ cheaper), so that training cannot give a truncated matrix its rank back.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import pathlib
 
-from lowrank_ts import cli, pretrained
-from lowrank_ts.interop import hf
+from lowrank_ts import pretrained
+from lowrank_ts.cli import exits
+from lowrank_ts.interop import hf, resolve
 from lowrank_ts.models import allocation, posthoc, registry
+from lowrank_ts.training import checkpoints, finetune
 from lowrank_ts.training import config as train_config
 
 REPORT = "compression.json"
-SHIPPED_RECIPE = "cpu-zeroshot"  # lowrank_ts/pretrained/cpu-zeroshot/README.md
 FINETUNE_LR = 1e-4
 
 
-@dataclasses.dataclass(frozen=True)
-class Request:
-  """What to compress to: exactly one of ``eps`` / ``ratio``; ``allocation`` global needs a
-  ratio."""
-  eps: float | None = None
-  ratio: float | None = None
-  allocation: str = "uniform"
-  mode: str = "efficient"
-
-  def __post_init__(self):
-    if (self.eps is None) == (self.ratio is None):
-      raise ValueError("eps and ratio: give exactly one")
-    if self.allocation not in allocation.ALLOCATIONS:
-      raise ValueError(f"allocation must be one of {allocation.ALLOCATIONS}, got "
-                       f"{self.allocation!r}")
-    allocation.check_mode(self.mode)
-    if self.eps is not None:
-      allocation.check_eps(self.eps)
-      if self.allocation == "global":
-        raise ValueError("allocation global spends a budget: give a ratio, not eps")
-    else:
-      if isinstance(self.ratio, bool) or not isinstance(self.ratio, (int, float)) or not (
-          0.0 < float(self.ratio) <= 1.0):
-        raise ValueError(f"ratio must be a number in (0, 1], got {self.ratio!r}")
-
-
-def ranks_for(spectra, request: Request) -> tuple[tuple[int, ...], float | None]:
-  """``(ranks, eps)`` that ``request`` asks for (``eps`` None for a global allocation)."""
-  if request.eps is not None:
-    return allocation.eps_ranks(spectra, request.eps), float(request.eps)
-  if request.allocation == "uniform":
-    eps = allocation.uniform_eps(spectra, request.ratio, request.mode)
-    return allocation.eps_ranks(spectra, eps), eps
-  return allocation.global_ranks(spectra, request.ratio, request.mode), None
-
-
-def compress(model: registry.ForecastModel, request: Request, spectra=None, *,
-             for_training: bool = False
-             ) -> tuple[registry.ForecastModel, posthoc.CompressionReport]:
-  """``model`` compressed as ``request`` says (``spectra``: :func:`posthoc.spectra`, when
-  already computed, e.g. for a sweep; ``for_training``: every truncated matrix held as factors,
-  :func:`posthoc.compress_to_ranks`)."""
-  if not isinstance(request, Request):
-    raise ValueError(f"request must be a Request, got {type(request).__name__}")
-  spectra = posthoc.spectra(model) if spectra is None else spectra
-  ranks, eps = ranks_for(spectra, request)
-  return posthoc.compress_to_ranks(model, ranks, request.mode, found_spectra=spectra, eps=eps,
-                                   factors_for_training=for_training)
-
-
-def report_record(report: posthoc.CompressionReport, request: Request, source: str) -> dict:
+def report_record(report: posthoc.CompressionReport, request: allocation.Request,
+                  source: str) -> dict:
   """The JSON report: which count each number uses is in its name."""
   size = report.rank_ratio if request.mode == "paper" else report.attention_size_ratio
   return {
@@ -155,33 +106,27 @@ def write(model: registry.ForecastModel, record: dict, out: pathlib.Path) -> pat
   return out
 
 
-def recipe(config: str | None, model_dir: str | None) -> tuple[train_config.TrainConfig, str]:
+def recipe(config: str | None, source: resolve.Source) -> tuple[train_config.TrainConfig, str]:
   """The training recipe to heal with and where it came from (module docstring's order)."""
+  if config is None and source.kind == "shipped":
+    config = pretrained.recorded_scores(source.name)["recipe"]
   if config is not None:
     if config not in train_config.TRAIN_CONFIGS:
       raise ValueError(f"config must be one of {sorted(train_config.TRAIN_CONFIGS)}, got "
                        f"{config!r}")
     return train_config.TRAIN_CONFIGS[config], config
-  if model_dir is None:
-    return train_config.TRAIN_CONFIGS[SHIPPED_RECIPE], SHIPPED_RECIPE
-  from lowrank_ts.training import checkpoints  # orbax: only when a recipe is looked up
-  path = pathlib.Path(model_dir) / checkpoints.CONFIG_FILE
+  path = source.path / checkpoints.CONFIG_FILE
   if path.is_file():
-    return checkpoints.read_config(str(model_dir)), str(path)
+    return checkpoints.read_config(str(source.path)), str(path)
   raise ValueError(f"config: --finetune-steps needs --config NAME ({path} does not exist)")
 
 
-def _load(model: str | None) -> tuple[registry.ForecastModel, str]:
-  if model is None:
-    return pretrained.load(), str(pretrained.path())
-  return hf.load(model), str(model)
-
-
 def main(argv=None) -> None:
-  parser = argparse.ArgumentParser(prog="python -m lowrank_ts.compress",
+  parser = argparse.ArgumentParser(prog="lowrank-ts compress",
                                    description=__doc__.split("\n")[0])
   parser.add_argument("--model", default=None,
-                      help="checkpoint folder (default: the shipped model)")
+                      help="a checkpoint folder, a training workdir or a shipped model's name "
+                           f"(default: the shipped {pretrained.DEFAULT})")
   target = parser.add_mutually_exclusive_group(required=True)
   target.add_argument("--eps", type=float, help="one eps for every attention matrix (eq. 1)")
   target.add_argument("--ratio", type=float, help="target attention size ratio, in (0, 1]")
@@ -194,9 +139,9 @@ def main(argv=None) -> None:
   parser.add_argument("--finetune-lr", type=float, default=FINETUNE_LR)
   parser.add_argument("--out", required=True, help="folder for the compressed checkpoint")
   args = parser.parse_args(argv)
-  with cli.errors(parser, cli.USAGE):
+  with exits.on_error(parser, exits.USAGE):
     try:
-      request = Request(args.eps, args.ratio, args.allocation, args.mode)
+      request = allocation.Request(args.eps, args.ratio, args.allocation, args.mode)
     except ValueError as err:  # every message starts with the argument's name: make it the flag
       raise ValueError(f"--{err}") from None
     if args.finetune_steps < 0:
@@ -205,37 +150,35 @@ def main(argv=None) -> None:
       raise ValueError(f"--finetune-lr must be > 0, got {args.finetune_lr}")
     if args.config is not None and not args.finetune_steps:
       raise ValueError("--config is the fine-tuning recipe: give --finetune-steps N too")
+    source = resolve.source(args.model, "--model")
     if args.finetune_steps:
       try:
-        config, origin = recipe(args.config, args.model)
+        config, origin = recipe(args.config, source)
       except ValueError as err:
         raise ValueError(f"--{err}") from None
     out = pathlib.Path(args.out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
       raise ValueError(f"--out {args.out!r} exists and is not an empty folder")
-    if args.model is not None and not pathlib.Path(args.model).is_dir():
-      raise ValueError(f"--model must be a checkpoint folder, got {args.model!r} (no such "
-                       "folder)")
-  with cli.errors(parser, cli.DATA):  # a corrupt checkpoint
-    model, source = _load(args.model)
-  with cli.errors(parser, cli.USAGE):
+  with exits.on_error(parser, exits.DATA):  # a corrupt checkpoint
+    model = source.load()
+  with exits.on_error(parser, exits.USAGE):
     try:
-      compressed, report = compress(model, request, for_training=bool(args.finetune_steps))
+      compressed, report = posthoc.compress_to(model, request,
+                                               for_training=bool(args.finetune_steps))
     except ValueError as err:  # a ratio the model cannot reach ("ratio ... is below ...")
       raise ValueError(f"--{err}") from None
-  record = report_record(report, request, source)
+  record = report_record(report, request, str(source.path))
   if args.finetune_steps:
-    from lowrank_ts.training import finetune  # the training stack only when asked for
-    with cli.errors(parser, cli.USAGE):
+    with exits.on_error(parser, exits.USAGE):
       try:
         finetune.check_compatible(compressed, config)
       except ValueError as err:
         raise ValueError(f"--{err}") from None
-    with cli.errors(parser, cli.DATA, FloatingPointError):
+    with exits.on_error(parser, exits.DATA, FloatingPointError):
       compressed, healed = finetune.finetune(compressed, config, args.finetune_steps,
                                              learning_rate=args.finetune_lr)
     record["finetune"] = {"recipe": origin, **healed}
-  with cli.errors(parser, cli.USAGE):  # --out cannot be written
+  with exits.on_error(parser, exits.USAGE):  # --out cannot be written
     write(compressed, record, out)
   print(summary(record))
   if "finetune" in record:

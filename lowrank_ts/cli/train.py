@@ -1,6 +1,6 @@
 """Pretraining of Chronos / Chronos-Bolt (and their low-rank variants) with exact resume.
 
-``python -m lowrank_ts.train --config NAME --workdir DIR [--steps N] [--field=value ...]``
+``lowrank-ts train --config NAME --workdir DIR [--steps N] [--field=value ...]``
 
 ``NAME`` is a recipe of :data:`lowrank_ts.training.config.TRAIN_CONFIGS` or a model config name;
 ``--field=value`` overrides any :class:`~lowrank_ts.training.config.TrainConfig` field (e.g.
@@ -19,7 +19,8 @@ import os
 
 import jax
 
-from lowrank_ts import cli, sharding
+from lowrank_ts import sharding
+from lowrank_ts.cli import exits
 from lowrank_ts.training import config as train_config
 from lowrank_ts.training import loop, metrics
 
@@ -38,9 +39,9 @@ def parse_config(name: str, overrides: list[str], steps: int | None) -> train_co
   return train_config.with_overrides(train_config.named_train_config(name), values)
 
 
-@cli.interruptible("python -m lowrank_ts.train")
+@exits.interruptible("lowrank-ts train")
 def main(argv=None):
-  parser = argparse.ArgumentParser(prog="python -m lowrank_ts.train",
+  parser = argparse.ArgumentParser(prog="lowrank-ts train",
                                    description=__doc__.split("\n")[0])
   parser.add_argument("--config", required=True, help="a TRAIN_CONFIGS or model config name")
   parser.add_argument("--workdir", required=True)
@@ -48,13 +49,13 @@ def main(argv=None):
   parser.add_argument("--distributed", action="store_true",
                       help="call jax.distributed.initialize() first (multi-host TPU/GPU)")
   args, extra = parser.parse_known_args(argv)
-  with cli.errors(parser, cli.USAGE):
+  with exits.on_error(parser, exits.USAGE):
     config = parse_config(args.config, extra, args.steps)
   if args.distributed:  # pragma: no cover (multi-host)
     jax.distributed.initialize()
-  with cli.errors(parser, cli.USAGE):  # the mesh against this machine's devices
+  with exits.on_error(parser, exits.USAGE):  # the mesh against this machine's devices
     sharding.make_mesh(config.mesh_shape)
-  with cli.errors(parser, cli.DATA, FloatingPointError):  # a NaN loss stops the run
+  with exits.on_error(parser, exits.DATA, FloatingPointError):  # a NaN loss stops the run
     state = loop.train(config, args.workdir)
   if jax.process_index() == 0:
     metrics.plot_loss_curve(os.path.join(args.workdir, "metrics.csv"),

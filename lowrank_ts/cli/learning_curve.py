@@ -1,13 +1,13 @@
 """Relative WQL / MASE of every kept checkpoint of a training run, against steps and wall time.
 
-``python -m lowrank_ts.learning_curve --workdir DIR [--benchmark real|synthetic|m3-tourism] [--seed S]
+``lowrank-ts learning-curve --workdir DIR [--benchmark real|synthetic|m3-tourism] [--seed S]
 [--export FOLDER]``
 
 Scores each checkpoint of ``DIR`` against Seasonal Naive into
 ``DIR/learning_curve_<benchmark>.csv`` (resumable; the library:
-:mod:`lowrank_ts.training.learning_curve`) and plots it against steps and wall minutes in
+:mod:`lowrank_ts.evaluation.checkpoint_scores`) and plots it against steps and wall minutes in
 ``DIR/learning_curve_<benchmark>.png``. ``--export`` writes the latest checkpoint as a Hugging
-Face folder (:func:`lowrank_ts.interop.hf.save`) that ``python -m lowrank_ts.evaluate --model
+Face folder (:func:`lowrank_ts.interop.hf.save`) that ``lowrank-ts evaluate --model
 FOLDER`` and chronos-forecasting can load. A workdir without a run or checkpoints, or an
 unreadable one, exits with status 1 and one line on stderr.
 """
@@ -17,24 +17,25 @@ from __future__ import annotations
 import argparse
 import os
 
-from lowrank_ts import cli
+from lowrank_ts.cli import exits
 from lowrank_ts.data import benchmark
+from lowrank_ts.evaluation import checkpoint_scores as curve
+from lowrank_ts.interop import hf
 from lowrank_ts.training import checkpoints
-from lowrank_ts.training import learning_curve as curve
 
 
 def main(argv=None):
-  parser = argparse.ArgumentParser(prog="python -m lowrank_ts.learning_curve",
+  parser = argparse.ArgumentParser(prog="lowrank-ts learning-curve",
                                    description=__doc__.split("\n")[0])
   parser.add_argument("--workdir", required=True)
   parser.add_argument("--benchmark", default="real", choices=list(benchmark.BENCHMARKS))
   parser.add_argument("--seed", type=int, default=0, help="sampling seed (Chronos)")
   parser.add_argument("--export", default=None, help="write the latest checkpoint here (HF)")
   args = parser.parse_args(argv)
-  with cli.errors(parser, cli.USAGE):
+  with exits.on_error(parser, exits.USAGE):
     if args.seed < 0:
       raise ValueError(f"--seed must be >= 0, got {args.seed}")
-  with cli.errors(parser, cli.DATA):
+  with exits.on_error(parser, exits.DATA):
     config = checkpoints.read_config(args.workdir)
     rows = curve.learning_curve(args.workdir, args.benchmark, args.seed)
   png = os.path.join(args.workdir, f"learning_curve_{args.benchmark}.png")
@@ -43,10 +44,9 @@ def main(argv=None):
   print(f"best relative WQL {float(best['relative_wql']):.3f} at step {best['step']}; "
         f"last {float(rows[-1]['relative_wql']):.3f} at step {rows[-1]['step']}; plot {png}")
   if args.export:
-    from lowrank_ts.interop import hf
-    with cli.errors(parser, cli.DATA):
+    with exits.on_error(parser, exits.DATA):
       model = checkpoints.load_model(args.workdir)
-    with cli.errors(parser, cli.USAGE):  # --export names a folder that cannot be written
+    with exits.on_error(parser, exits.USAGE):  # --export names a folder that cannot be written
       hf.save(model, args.export)
     print(f"exported step {rows[-1]['step']} to {args.export}")
 

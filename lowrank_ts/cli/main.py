@@ -1,0 +1,37 @@
+"""``lowrank-ts COMMAND [ARGS]``: the console script over the command lines of :mod:`lowrank_ts.cli`
+(``python -m lowrank_ts COMMAND [ARGS]`` is the same)."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+from lowrank_ts.cli import compress, evaluate, forecast, learning_curve, train
+
+COMMANDS = {"forecast": forecast, "evaluate": evaluate, "train": train, "compress": compress,
+            "learning-curve": learning_curve}
+USAGE = """usage: lowrank-ts COMMAND [ARGS]   (or python -m lowrank_ts COMMAND [ARGS])
+
+  forecast        forecast CSV series with a model
+  evaluate        score a model or a baseline on a benchmark
+  train           pretrain a model with exact resume
+  compress        compress a model's attention by truncated SVD
+  learning-curve  score every kept checkpoint of a training run
+
+lowrank-ts COMMAND --help describes each."""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+  argv = list(sys.argv[1:] if argv is None else argv)
+  if not argv or argv[0] in ("-h", "--help"):
+    print(USAGE)
+    return 0 if argv else 2
+  if argv[0] not in COMMANDS:
+    print(f"lowrank-ts: error: unknown command {argv[0]!r}; commands: "
+          f"{', '.join(COMMANDS)}", file=sys.stderr)
+    return 2
+  return COMMANDS[argv[0]].main(argv[1:]) or 0
+
+
+if __name__ == "__main__":
+  sys.exit(main())
