@@ -4,13 +4,15 @@
 import dataclasses
 import os
 import shutil
+import socket
 import subprocess
 import sys
 
+import jax
 import pytest
 
 from lowrank_ts.cli import learning_curve, train
-from lowrank_ts.training import checkpoints, loop
+from lowrank_ts.training import checkpoints, loop, workdir_lock
 from lowrank_ts.training.config import TRAIN_CONFIGS
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -61,6 +63,20 @@ def test_a_corrupt_config_file_exits_1_naming_it(tmp_path, capsys, content, prob
   assert code == 1 and str(tmp_path / "train_config.json") in line and problem in line, line
 
 
+@pytest.fixture(scope="module", autouse=True)
+def compilation_cache(tmp_path_factory):
+  """The CLI's resumes reuse the program compiled for the ``trained`` run (the same config)."""
+  names = ("jax_compilation_cache_dir", "jax_persistent_cache_min_compile_time_secs",
+           "jax_persistent_cache_min_entry_size_bytes")
+  saved = {name: getattr(jax.config, name) for name in names}
+  jax.config.update(names[0], str(tmp_path_factory.mktemp("jax_cache")))
+  jax.config.update(names[1], 0.0)
+  jax.config.update(names[2], -1)
+  yield
+  for name, value in saved.items():
+    jax.config.update(name, value)
+
+
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
   """A finished 2-step run with checkpoints at steps 1 and 2 (the CLI's RUN settings)."""
@@ -70,16 +86,44 @@ def trained(tmp_path_factory):
   return workdir
 
 
-def test_a_corrupt_checkpoint_exits_1_naming_its_folder(trained, tmp_path, capsys):
+def test_a_corrupt_checkpoint_is_named_and_resume_falls_back(trained, tmp_path, capsys):
   workdir = tmp_path / "run"
   shutil.copytree(trained, workdir)
   (workdir / "checkpoints" / "2" / "state" / "_METADATA").write_text("garbage")
-  code, line = _fails(train.main, [*RUN, "--workdir", str(workdir)], capsys)
-  assert code == 1, line
-  assert f"checkpoint {workdir / 'checkpoints' / '2'} cannot be restored" in line
-  with pytest.raises(ValueError, match="cannot be restored"):  # loading it as a model, too
+  with pytest.raises(ValueError, match="cannot be restored"):  # loading it as a model
     checkpoints.load_model(str(workdir))
   assert checkpoints.load_model(str(workdir), step=1) is not None  # the intact one loads
+  train.main([*RUN, "--workdir", str(workdir)])  # resumes from step 1, redoes step 2
+  warnings = [w for w in capsys.readouterr().err.splitlines() if w.startswith("warning:")]
+  assert len(warnings) == 1, warnings
+  assert (f"checkpoint {workdir / 'checkpoints' / '2'} cannot be restored (corrupt: "
+          f"state/_METADATA has 7 bytes" in warnings[0]
+          and "resuming from step 1 instead" in warnings[0]), warnings[0]
+  assert checkpoints.load_model(str(workdir)) is not None
+
+
+def test_no_intact_checkpoint_exits_1_naming_each(trained, tmp_path, capsys):
+  workdir = tmp_path / "run"
+  shutil.copytree(trained, workdir)
+  for step in ("1", "2"):
+    os.remove(workdir / "checkpoints" / step / "state" / "_METADATA")
+  code, line = _fails(train.main, [*RUN, "--workdir", str(workdir)], capsys)
+  assert code == 1, line
+  assert (f"no checkpoint in {workdir / 'checkpoints'} can be restored: checkpoint "
+          f"{workdir / 'checkpoints' / '2'} cannot be restored (corrupt: 1 recorded file(s) "
+          f"missing, e.g. state/_METADATA); checkpoint {workdir / 'checkpoints' / '1'}") in line
+
+
+def test_a_workdir_in_use_exits_1_naming_the_holder(tmp_path, capsys):
+  held = workdir_lock.WorkdirLock(str(tmp_path))
+  try:
+    code, line = _fails(train.main, [*RUN, "--workdir", str(tmp_path)], capsys)
+  finally:
+    held.release()
+  assert code == 1, line
+  assert (f"workdir {str(tmp_path)!r} is in use by process {os.getpid()} on host "
+          f"{socket.gethostname()} (lock file {tmp_path / 'train.lock'})") in line, line
+  assert os.listdir(tmp_path) == []  # nothing written; the holder's lock file removed
 
 
 def test_learning_curve_errors_name_the_workdir(tmp_path, capsys):

@@ -39,6 +39,7 @@ def parse_config(name: str, overrides: list[str], steps: int | None) -> train_co
   return train_config.with_overrides(train_config.named_train_config(name), values)
 
 
+@exits.interruptible("lowrank-ts train")
 def main(argv=None):
   parser = argparse.ArgumentParser(prog="lowrank-ts train",
                                    description=__doc__.split("\n")[0])

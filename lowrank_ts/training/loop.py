@@ -4,7 +4,12 @@ Every ``checkpoint_every`` steps (and at the end) the train state and the input 
 state are checkpointed (:mod:`.checkpoints`); rerunning the same call restores the latest and
 continues with exactly the batches an uninterrupted run would have seen. A non-finite loss stops
 training (``FloatingPointError``) before anything is saved, so the last good checkpoint
-survives. Metrics go to :mod:`.metrics`.
+survives. One run at a time holds the workdir (:mod:`.workdir_lock`); its config is recorded
+once the model, input pipeline and restored checkpoint are in place, so a run that fails at
+its start leaves nothing to refuse its corrected rerun. An interruption (``KeyboardInterrupt``,
+which :mod:`lowrank_ts.cli` raises on SIGINT / SIGTERM) lets a checkpoint being written finish,
+keeps the others and carries a note naming the step a rerun resumes from. Metrics go to
+:mod:`.metrics`.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ import time
 import jax
 import numpy as np
 
-from lowrank_ts.training import checkpoints, data, metrics
+from lowrank_ts.training import checkpoints, data, metrics, workdir_lock
 from lowrank_ts.training.config import TrainConfig
 from lowrank_ts.training.trainer import Trainer
 
@@ -42,8 +47,17 @@ def train(config: TrainConfig, workdir: str, *, devices=None, progress: bool = T
     raise ValueError(f"init_params must be a function params -> params, got "
                      f"{type(init_params).__name__}")
   os.makedirs(workdir, exist_ok=True)
-  primary = jax.process_index() == 0  # one process writes the config, metrics and events
-  checkpoints.record_config(workdir, config, write=primary)
+  primary = jax.process_index() == 0  # one process locks; it writes the config and metrics
+  lock = workdir_lock.WorkdirLock(workdir) if primary else None
+  try:
+    return _train(config, workdir, devices, progress, stop_after, init_params, primary)
+  finally:
+    if lock is not None:
+      lock.release()
+
+
+def _train(config, workdir, devices, progress, stop_after, init_params, primary):
+  checkpoints.check_resume(workdir, config)
   trainer = Trainer(config, devices)
   pipe = data.make_pipeline(config)
   if jax.process_count() > 1:  # each host makes only the rows its devices hold
@@ -61,6 +75,7 @@ def train(config: TrainConfig, workdir: str, *, devices=None, progress: bool = T
     if start != int(pipe.get_state()["step"]):
       raise ValueError(f"checkpoint in {workdir} is inconsistent: train step {start} vs data "
                        f"step {int(pipe.get_state()['step'])}")
+    checkpoints.record_config(workdir, config, write=primary)  # the run has started
   except BaseException:
     mngr.close()
     raise
@@ -81,8 +96,6 @@ def train(config: TrainConfig, workdir: str, *, devices=None, progress: bool = T
         raise FloatingPointError(
             f"loss is {loss} at step {step}: training stopped; the last good checkpoint is step "
             f"{mngr.latest_step()} in {os.path.join(workdir, 'checkpoints')}")
-      if step % config.checkpoint_every == 0 or step == config.steps:
-        checkpoints.save(mngr, step, state, pipe.get_state())
       if step % config.log_every == 0 or step == config.steps:
         now = time.perf_counter()
         rate = (step - tick_step) / (now - tick)
@@ -92,8 +105,18 @@ def train(config: TrainConfig, workdir: str, *, devices=None, progress: bool = T
                          "elapsed_s": log.elapsed + now - run_start})
         if bar is not None:
           bar.set_postfix(loss=f"{loss:.4f}", steps_per_s=f"{rate:.2f}")
+      # After the step's metrics row: a run stopped between the two redoes the step and logs it
+      # again (a resume drops the rows past its checkpoint), while one stopped the other way
+      # round would lose the row.
+      if step % config.checkpoint_every == 0 or step == config.steps:
+        checkpoints.save(mngr, step, state, pipe.get_state())
       if bar is not None:
         bar.update(1)
+  except KeyboardInterrupt as err:
+    kept = checkpoints.checkpoint_steps(workdir)  # the one a rerun of the same call resumes
+    err.add_note(f"rerun to resume from step {kept[-1]} ({os.path.join(workdir, 'checkpoints')})"
+                 if kept else "no checkpoint yet: a rerun starts afresh")
+    raise
   finally:
     prefetch.close()
     mngr.wait_until_finished()

@@ -11,6 +11,7 @@ primary process of a multi-host run writes (:func:`run_log`).
 from __future__ import annotations
 
 import csv
+import io
 import os
 import time
 from collections.abc import Mapping
@@ -30,7 +31,11 @@ class MetricsCSV:
     rows = []
     if os.path.exists(path):
       with open(path, newline="") as f:
-        rows = [r for r in csv.DictReader(f) if int(r["step"]) <= resume_step]
+        text = f.read()
+      if not text.endswith("\n"):  # a row cut short by a kill: it is past the checkpoint
+        text = text[:text.rfind("\n") + 1]
+      rows = [r for r in csv.DictReader(io.StringIO(text, newline=""))
+              if int(r["step"]) <= resume_step]
     self.elapsed = float(rows[-1].get("elapsed_s") or 0.0) if rows else 0.0
     with open(path + ".tmp", "w", newline="") as f:
       writer = csv.DictWriter(f, self.FIELDS, extrasaction="ignore", restval="")
