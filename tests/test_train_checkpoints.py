@@ -19,18 +19,8 @@ FAST = dataclasses.replace(TRAIN_CONFIGS["cpu-test"], learning_rate=3e-2, log_ev
                            checkpoint_every=2, keep_checkpoints=3)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def compilation_cache(tmp_path_factory):
-  """Every train() call builds a fresh jitted step; identical ones reuse the compiled program."""
-  names = ("jax_compilation_cache_dir", "jax_persistent_cache_min_compile_time_secs",
-           "jax_persistent_cache_min_entry_size_bytes")
-  saved = {name: getattr(jax.config, name) for name in names}
-  jax.config.update(names[0], str(tmp_path_factory.mktemp("jax_cache")))
-  jax.config.update(names[1], 0.0)
-  jax.config.update(names[2], -1)
-  yield
-  for name, value in saved.items():
-    jax.config.update(name, value)
+# Every train() call builds a fresh jitted step; identical ones reuse the compiled program.
+pytestmark = pytest.mark.usefixtures("compilation_cache")
 
 
 def _leaves(state):

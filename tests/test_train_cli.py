@@ -8,7 +8,6 @@ import socket
 import subprocess
 import sys
 
-import jax
 import pytest
 
 from lowrank_ts.cli import learning_curve, train
@@ -63,18 +62,8 @@ def test_a_corrupt_config_file_exits_1_naming_it(tmp_path, capsys, content, prob
   assert code == 1 and str(tmp_path / "train_config.json") in line and problem in line, line
 
 
-@pytest.fixture(scope="module", autouse=True)
-def compilation_cache(tmp_path_factory):
-  """The CLI's resumes reuse the program compiled for the ``trained`` run (the same config)."""
-  names = ("jax_compilation_cache_dir", "jax_persistent_cache_min_compile_time_secs",
-           "jax_persistent_cache_min_entry_size_bytes")
-  saved = {name: getattr(jax.config, name) for name in names}
-  jax.config.update(names[0], str(tmp_path_factory.mktemp("jax_cache")))
-  jax.config.update(names[1], 0.0)
-  jax.config.update(names[2], -1)
-  yield
-  for name, value in saved.items():
-    jax.config.update(name, value)
+# Every train() call builds a fresh jitted step; identical ones reuse the compiled program.
+pytestmark = pytest.mark.usefixtures("compilation_cache")
 
 
 @pytest.fixture(scope="module")
