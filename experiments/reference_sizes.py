@@ -28,12 +28,11 @@ import dataclasses
 import json
 import os
 import sys
-import time
 
-import jax
 import matplotlib
 import numpy as np
 
+from benchmarks import common as bench_common
 from lowrank_ts.evaluation import checkpoint_scores
 from lowrank_ts.training import loop
 from lowrank_ts.training.config import TRAIN_CONFIGS
@@ -63,17 +62,6 @@ def size_config(size: str, smoke: bool = False):
   return dataclasses.replace(config, **SMOKE) if smoke else config
 
 
-def matmul_rate(n: int = 1024, reps: int = 20) -> float:
-  """The machine's jitted fp32 matmul rate (GFLOP/s), measured now."""
-  a = jax.numpy.asarray(np.random.default_rng(0).standard_normal((n, n), np.float32))
-  f = jax.jit(lambda x: x @ x)
-  f(a).block_until_ready()
-  start = time.perf_counter()
-  for _ in range(reps):
-    f(a).block_until_ready()
-  return reps * 2 * n ** 3 / (time.perf_counter() - start) / 1e9
-
-
 def main(argv: list[str] | None = None) -> int:
   parser = argparse.ArgumentParser(description=__doc__,
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -92,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     workdir = os.path.join(args.workdir, size)
     if size not in args.sizes and not os.path.exists(os.path.join(workdir, "metrics.csv")):
       continue
-    rate = matmul_rate()
+    rate = bench_common.matmul_gflops()["gflops_median"]
     if size in args.sizes:
       loop.train(config, workdir, progress=False)
     benchmark = "synthetic" if args.smoke else "validation"
