@@ -39,6 +39,10 @@ def test_bad_arguments_name_themselves():
     seasonal_synth.sample(np.random.default_rng(0), 10, "weekly")
   with pytest.raises(ValueError, match="length"):
     seasonal_synth.sample(np.random.default_rng(0), 0)
+  with pytest.raises(ValueError, match="period"):
+    seasonal_synth.clean_seasonal(np.random.default_rng(0), 10, 0)
+  with pytest.raises(ValueError, match="num_series"):
+    seasonal_synth.seasonal_synth(0, seed=0)
   with pytest.raises(ValueError, match="seasonal_synth_weight"):
     pipeline.PipelineConfig(kernel_synth_weight=0.8, seasonal_synth_weight=0.3)
   with pytest.raises(ValueError, match="short_context_max"):
