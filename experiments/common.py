@@ -76,14 +76,17 @@ def _jsonable(value: Any) -> Any:
 # What a check is evidence of. Only "claim" and "proxy" checks are evidence for the paper's
 # statement; "erratum" checks reproduce a printed statement failing; "construction" checks
 # hold by how the experiment is built (an identity, a bound many orders loose, an implementation
-# self-check) and are recorded but never counted as evidence.
+# self-check) and are recorded but never counted as evidence. "precondition" checks ask whether
+# the model or setting can carry the claim at all (experiments.precondition: it forecasts, it
+# uses its attention); when one fails, no other check is evidence either way.
 KINDS = {
     "claim": "the paper's statement, in its stated setting",
     "proxy": "the paper's statement in a stand-in setting (named in ``proxy``)",
     "erratum": "a printed statement shown to fail (the check passes when it fails as stated)",
     "construction": "by construction: satisfied by how the experiment is built, not evidence",
+    "precondition": "the model or setting can carry the claim (else the status is UNINFORMATIVE)",
 }
-STATUSES = ("PASS", "PASS (proxy: ...)", "PARTIAL", "FAIL")
+STATUSES = ("PASS", "PASS (proxy: ...)", "PARTIAL", "FAIL", "UNINFORMATIVE")
 
 
 @dataclasses.dataclass
@@ -115,7 +118,9 @@ class Verdict:
   and none is a proxy; "PASS (proxy: ...)" when every check passes and some evidence comes
   from a stand-in setting; PARTIAL when some claim/proxy checks fail and others pass; FAIL
   when every claim/proxy check fails, when a construction or erratum check fails (the
-  experiment itself is then wrong), or when nothing is checked.
+  experiment itself is then wrong), or when nothing is checked; UNINFORMATIVE when the set-up
+  is right but a precondition check fails (the model cannot carry the claim, so neither a pass
+  nor a failure of its checks is evidence).
   """
 
   _RELATIONS = {
@@ -162,6 +167,8 @@ class Verdict:
     if not evidence or any(not c.passed for c in self.claims
                            if c.kind in ("construction", "erratum")):
       return "FAIL"
+    if any(not c.passed for c in self.claims if c.kind == "precondition"):
+      return "UNINFORMATIVE"
     passed = [c for c in evidence if c.passed]
     if not passed:
       return "FAIL"
@@ -204,7 +211,7 @@ def check_line(c: Claim) -> str:
   """One check of the summary: PASS/FAIL, name, kind label, statistic, threshold, description."""
   mark = "PASS" if c.passed else "FAIL"
   label = {"claim": "", "proxy": f" [proxy: {c.proxy}]", "erratum": " [erratum]",
-           "construction": " [by construction]"}[c.kind]
+           "construction": " [by construction]", "precondition": " [precondition]"}[c.kind]
   return (f"  {mark}  {c.name}{label}: {c.statistic:.4g} {c.relation} {c.threshold:.4g}  -- "
           f"{c.description}")
 

@@ -40,7 +40,7 @@ import jax
 import matplotlib.pyplot as plt
 import numpy as np
 
-from experiments import common, trained
+from experiments import common, precondition, trained
 from lowrank_ts import embeddings, spectral
 from lowrank_ts.models.tokenizer import MeanScaleUniformBins
 
@@ -115,7 +115,8 @@ def verdicts(results, params):
                   "eps-rank random minus sinusoid: " + ", ".join(
                       f"{s} {x:+d}" for s, x in zip(STRATEGIES, diff)))
   verdict.finding("mean_angles_deg", {c: {s: float(np.degrees(r[s]["mean_angle_rad"]))
-                                          for s in STRATEGIES} for c, r in results.items()},
+                                          for s in STRATEGIES} for c, r in results.items()
+                                      if c in ("random", "sinusoid")},
                   "mean angle (deg) random / sinusoid: " + ", ".join(
                       f"{s} {np.degrees(results['random'][s]['mean_angle_rad']):.1f} / "
                       f"{np.degrees(results['sinusoid'][s]['mean_angle_rad']):.1f}"
@@ -158,7 +159,9 @@ def main(argv=None) -> int:
   args.argv = list(sys.argv[1:] if argv is None else argv)
   start = time.time()
   results, params = compute(args.size, args.seed, known.t5_model)
+  results["precondition"] = trained.preconditions(args.size, args.seed, None, known.t5_model)
   verdict = verdicts(results, params)
+  precondition.record_all(verdict, results["precondition"])
   return common.finish("fig13", args, plot(results, params), results, params, verdict, start,
                        headline(results, params))
 

@@ -60,7 +60,7 @@ import jax
 import matplotlib.pyplot as plt
 import numpy as np
 
-from experiments import common, text_model, trained
+from experiments import common, precondition, text_model, trained
 from lowrank_ts.data import benchmark
 from lowrank_ts.evaluation import report, scoring
 from lowrank_ts.inference import forecasting
@@ -256,7 +256,7 @@ def verdicts(results, params):
 
 
 def status(verdict):
-  """The status vocabulary of experiments.common (PASS, PASS (proxy: ...), PARTIAL, FAIL)."""
+  """The status vocabulary of experiments.common (experiments.common.STATUSES)."""
   return verdict.status
 
 
@@ -316,7 +316,10 @@ def main(argv=None) -> int:
       return 2
   start = time.time()
   results, params = compute(args.size, args.seed, args.model, args.t5_model)
+  results["precondition"] = trained.preconditions(args.size, args.seed, args.model,
+                                                  args.t5_model)
   verdict = verdicts(results, params)
+  precondition.record_all(verdict, results["precondition"])
   return common.finish("table2", args, plot(results, params), results, params, verdict, start,
                        headline(results, params, verdict))
 

@@ -12,7 +12,7 @@ import time
 import jax.numpy as jnp
 import numpy as np
 
-from experiments import common
+from experiments import common, precondition
 from lowrank_ts import pretrained
 from lowrank_ts.data import real_series
 from lowrank_ts.interop import resolve
@@ -99,13 +99,23 @@ def model_flags(t5_help: str) -> dict:
           "--t5-model": {"default": None, "help": t5_help}}
 
 
+def preconditions(size: str, seed: int, model: str | None, t5_model: str | None) -> dict:
+  """:mod:`experiments.precondition` measured on the Chronos-Bolt ``--model`` names (None: the
+  shipped one) and on the Chronos-T5 ``--t5-model`` names, if any (json form)."""
+  models = {"Chronos-Bolt": load(model), "Chronos-T5": load(t5_model) if t5_model else None}
+  return precondition.to_json(precondition.measure_models(models, size, seed))
+
+
 def run(name: str, module, argv=None, t5_help: str = "a Chronos-T5 folder to analyse too") -> int:
   """The command line shared by the trained-model scripts (fig2, fig5, fig10): ``--model`` and
   ``--t5-model`` on top of experiments.common's flags, then ``module``'s compute / verdicts /
-  plot / headline, written by ``common.finish``."""
+  plot / headline, written by ``common.finish``. The models read are first measured against
+  :mod:`experiments.precondition` (UNINFORMATIVE when one cannot carry the claims)."""
   args = common.parse_args(module.__doc__, argv, extra=model_flags(t5_help))
   start = time.time()
   results, params = module.compute(args.size, args.seed, args.model, args.t5_model)
+  results["precondition"] = preconditions(args.size, args.seed, args.model, args.t5_model)
   verdict = module.verdicts(results, params)
+  precondition.record_all(verdict, results["precondition"])
   return common.finish(name, args, module.plot(results, params), results, params, verdict,
                        start, module.headline(results, params))

@@ -40,6 +40,10 @@ def test_table2_smoke(tmp_path):
   assert {"bolt_no_loss_at_0.237_in_domain", "bolt_deteriorates_at_0.151_zero_shot",
           "text_attention_less_compressible"} <= set(claims)
   assert code == (0 if record["verdict"]["passed"] else 1)
+  assert {"precondition_Chronos-Bolt_relative_wql", "precondition_Chronos-Bolt_rank1_cost"} \
+      <= set(claims)
+  if not all(c["passed"] for c in claims.values() if c["kind"] == "precondition"):
+    assert record["verdict"]["status"] == "UNINFORMATIVE"
   rows = record["data"]["bolt"]["rows"]
   dense = next(r for r in rows if r["eps"] == 0.0)
   # eps = 0 truncates nothing this model has (its matrices are full rank): scores unchanged

@@ -166,6 +166,13 @@ def test_status_vocabulary():
   assert verdict(("claim", False), ("erratum", True)) == "FAIL"
   assert verdict(("claim", True), ("construction", False)) == "FAIL"  # the set-up is wrong
   assert verdict(("construction", True)) == "FAIL"  # nothing but by-construction checks
+  # A model that cannot carry the claim: neither its passes nor its failures are evidence.
+  assert verdict(("precondition", False), ("claim", True)) == "UNINFORMATIVE"
+  assert verdict(("precondition", False), ("claim", False)) == "UNINFORMATIVE"
+  assert verdict(("precondition", True), ("claim", True)) == "PASS"
+  assert verdict(("precondition", True), ("claim", True), ("claim", False)) == "PARTIAL"
+  assert verdict(("precondition", False), ("construction", False), ("claim", True)) == "FAIL"
+  assert common.STATUSES[-1] == "UNINFORMATIVE"
   with pytest.raises(ValueError, match="reason must say why the threshold"):
     common.Verdict().check("x", 0.0, "<=", 1.0, "d", "")
   with pytest.raises(ValueError, match="kind 'proxy' needs the stand-in setting"):

