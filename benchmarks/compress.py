@@ -4,7 +4,7 @@ parameter bytes and checkpoint bytes, measured side by side in one run.
 Command: ``python -m benchmarks.compress [--cases shipped,small] [--ratio 0.5] [--repeats 7]
 [--batch B]`` (a few minutes on 2 cores; writes ``benchmarks/results/compress.json``).
 
-Two parents, one run: ``shipped`` is the shipped Chronos-Bolt (lowrank_ts/pretrained/cpu-zeroshot,
+Two parents, one run: ``shipped`` is the shipped default Chronos-Bolt (lowrank_ts/pretrained.DEFAULT,
 trained weights, d_model 64, context 256; batch 256 by default); a size name (``small``:
 ``chronos-bolt-small``, d_model 512, 6+6 layers, context 2048; batch 32 by default) is that
 config with random weights whose every attention matrix ``U S V^T`` is given the power-law

@@ -39,7 +39,7 @@ from lowrank_ts.training import config as train_config
 from lowrank_ts.training import finetune
 
 RATIOS = (0.150, 0.094)
-RECIPE = "cpu-zeroshot"
+RECIPE = "cpu-zeroshot"  # the shipped model of that name and the recipe it was trained by
 SIZES = {
     "smoke": {"steps": 3, "lr": 1e-4, "recipe": {"kernel_synth_series": 16, "batch_size": 8},
               "bench": "smoke"},
@@ -52,7 +52,7 @@ def compute(size: str, seed: int):
   p = SIZES[size]
   bench = dict(table2.SIZES[p["bench"]])
   config = dataclasses.replace(train_config.TRAIN_CONFIGS[RECIPE], seed=seed, **p["recipe"])
-  dense = resolve.load_model()
+  dense = resolve.load_model(RECIPE)
   tasks = table2._benchmarks(bench)
   baselines = {n: scoring.per_dataset(scoring.evaluate(table2._naive(n), t))
                for n, t in tasks.items()}

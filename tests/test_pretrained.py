@@ -1,5 +1,6 @@
-"""The zero-shot model shipped in the package: it loads, forecasts from the CLI without
---model, and reproduces the benchmark scores recorded when it was exported."""
+"""The models shipped in the package: each loads, records how it was trained and reproduces the
+benchmark scores recorded when it was exported; the command lines default to
+``pretrained.DEFAULT``."""
 
 import csv
 
@@ -12,24 +13,30 @@ from lowrank_ts.evaluation import report
 from lowrank_ts.interop import resolve
 from lowrank_ts.models.config import BoltConfig
 
-
-@pytest.fixture(scope="module")
-def model():
-  return resolve.load_model()  # no --model: the shipped default
+RECIPES = {"cpu-zeroshot": "cpu-zeroshot", "cpu-reference": "cpu-reference-s150"}
 
 
-def test_the_shipped_model_is_the_zero_shot_recipes(model):
-  assert isinstance(model.config, BoltConfig)
-  assert (model.config.context_length, model.config.prediction_length) == (256, 24)
-  recorded = pretrained.recorded_scores()
-  assert recorded["recipe"] == "cpu-zeroshot" and recorded["benchmark"] == "m3-tourism"
+def test_every_shipped_model_is_listed_with_its_recipe():
+  assert set(pretrained.NAMES) == set(RECIPES) and pretrained.DEFAULT in pretrained.NAMES
   with pytest.raises(ValueError, match="name must be one of the shipped models"):
     pretrained.path("chronos-t5-large")
 
 
-@pytest.mark.slow  # over 15 s: CI's second step
-def test_it_reproduces_its_recorded_benchmark_scores(model):
-  recorded, now = pretrained.recorded_scores(), report.zero_shot_scores(model)
+@pytest.mark.parametrize("name", pretrained.NAMES)
+def test_the_shipped_model_is_its_recipes(name):
+  model = resolve.load_model(name)
+  assert isinstance(model.config, BoltConfig)
+  assert (model.config.context_length, model.config.prediction_length) == (256, 24)
+  recorded = pretrained.recorded_scores(name)
+  assert recorded["recipe"] == RECIPES[name] and recorded["benchmark"] == "m3-tourism"
+  assert (pretrained.path(name) / "README.md").read_text().startswith(f"# {name}\n")
+
+
+@pytest.mark.slow  # over 15 s each: CI's second step
+@pytest.mark.parametrize("name", pretrained.NAMES)
+def test_it_reproduces_its_recorded_benchmark_scores(name):
+  recorded = pretrained.recorded_scores(name)
+  now = report.zero_shot_scores(resolve.load_model(name))
   # 1e-5: the forecasts are fp32 and deterministic; another CPU's XLA may sum them in another
   # order (~1e-6 relative), far below any change of the model or of the protocol.
   for key in ("relative_wql", "relative_mase"):

@@ -58,5 +58,6 @@ def test_anything_else_is_one_error_naming_the_argument(tmp_path, make, reason):
                      r"training workdir \(train_config.json\) or one of .*, got .*: ") as err:
     resolve.source(make(tmp_path), "--model")
   assert str(err.value).endswith(reason)
-  with pytest.raises(ValueError, match=f"or one of {pretrained.DEFAULT}, seasonal-naive, got"):
+  with pytest.raises(ValueError,
+                     match=f"or one of {', '.join(pretrained.NAMES)}, seasonal-naive, got"):
     resolve.source(tmp_path / "missing", "--model", ("seasonal-naive",))
