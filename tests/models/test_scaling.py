@@ -65,14 +65,14 @@ def test_forecasts_are_equivariant_from_1e_minus_30_to_1e30(family):
   x = _series()
   x[2] += np.linspace(0, 1, 100, dtype=np.float32)  # equivariance of a constant needs eps * c
   if family == "bolt":
-    model = build(BOLT_CONFIGS["chronos-bolt-cpu-h16"], seed=1)
-    run = lambda c: forecasting.forecast(model, (x * c).astype(np.float32), 20)  # noqa: E731
-    scales = SCALES + POWERS_OF_TWO
+    model, scales = build(BOLT_CONFIGS["chronos-bolt-cpu-h16"], seed=1), SCALES + POWERS_OF_TWO
+    options = {"horizon": 20}
   else:  # a decimal rescaling may move a value across a bin edge: a different token, not a bug
-    model = build(CHRONOS_CONFIGS["chronos-t5-cpu-mini"], seed=1)
-    run = lambda c: forecasting.forecast(  # noqa: E731
-        model, (x * c).astype(np.float32), 3, jax.random.key(0), num_samples=4)
-    scales = POWERS_OF_TWO
+    model, scales = build(CHRONOS_CONFIGS["chronos-t5-cpu-mini"], seed=1), POWERS_OF_TWO
+    options = {"horizon": 3, "key": jax.random.key(0), "num_samples": 4}
+
+  def run(c):
+    return forecasting.forecast(model, (x * c).astype(np.float32), **options)
   base = run(1.0)
   for c in scales:
     out = run(c)
