@@ -7,7 +7,8 @@ An interrupt removes the temporary; a SIGKILL may leave it behind, under its hid
 
 :func:`check_output` refuses, before anything is computed, an output whose directory is missing
 or not writable, an existing folder where a file is expected (or a non-empty one where a new
-folder is), and an output that is one of the command's inputs or lies inside an input folder.
+folder is), and an output that is one of the command's inputs, an existing file inside an
+input folder, or a folder holding an input.
 """
 
 from __future__ import annotations
@@ -90,11 +91,14 @@ def check_output(path: Any, name: str, *, inputs: Sequence[Any] = (), folder: bo
   target = path.resolve()
   for item in inputs:
     source = pathlib.Path(item).resolve()
-    clash = _inside(target, source) if source.is_dir() else target == source
-    if clash or (folder and _inside(source, target)):
+    if target == source or (folder and _inside(source, target)):
       what = "the folder" if source.is_dir() else "the file"
-      raise ValueError(f"{name} {str(path)!r} would overwrite {what} {str(item)!r}, an input of "
-                       "this command; write the output elsewhere")
+    elif source.is_dir() and _inside(target, source) and target.exists():
+      what = "a file of the folder"  # a new file beside an input folder's files is fine
+    else:
+      continue
+    raise ValueError(f"{name} {str(path)!r} would overwrite {what} {str(item)!r}, an input of "
+                     "this command; write the output elsewhere")
   if folder:
     if path.exists() and not path.is_dir():
       raise ValueError(f"{name} {str(path)!r} exists and is not a folder")

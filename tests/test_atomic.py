@@ -50,7 +50,8 @@ def test_check_output_refuses_before_any_work(tmp_path):
   assert atomic.check_output(tmp_path / "out.csv", "--out", inputs=inputs) == tmp_path / "out.csv"
   for path, match in [
       (data, r"^--out '.*series\.csv' would overwrite the file '.*series\.csv', an input"),
-      (model / "config.json", r"^--out '.*config\.json' would overwrite the folder '.*model'"),
+      (model / "config.json", r"^--out '.*config\.json' would overwrite a file of the folder "
+                              r"'.*model'"),
       (tmp_path / "missing" / "out.csv", r"^--out '.*out\.csv': the folder '.*missing' does not"),
       (data / "out.csv", r"^--out '.*out\.csv': '.*series\.csv' is not a folder"),
       (tmp_path, r"^--out '.*' is a folder; name a file"),

@@ -125,7 +125,7 @@ def test_messages_name_the_flags_the_user_typed(files, tmp_path, capsys):
     ("{root}/series.csv",
      "--out '{root}/series.csv' would overwrite the file '{root}/series.csv', an input"),
     ("{root}/bolt/config.json",
-     "--out '{root}/bolt/config.json' would overwrite the folder '{root}/bolt', an input"),
+     "--out '{root}/bolt/config.json' would overwrite a file of the folder '{root}/bolt'"),
     ("{root}/missing/out.csv",
      "--out '{root}/missing/out.csv': the folder '{root}/missing' does not exist"),
     ("{root}", "--out '{root}' is a folder; name a file"),

@@ -17,7 +17,7 @@ warning; the exit code stays 0. Sampling options apply to Chronos only. The libr
 Both layouts go through one reader (:mod:`lowrank_ts.inference.csv_io`: blank lines, a BOM,
 duplicate names, numbers float32 cannot hold; errors name the file, column and row). ``--out``
 and ``--plot`` are checked before the model runs (a missing or unwritable folder, a path that
-is an input or inside the model's folder) and written atomically (:mod:`lowrank_ts.atomic`):
+is an input or one of the model's files) and written atomically (:mod:`lowrank_ts.atomic`):
 they appear whole or not at all. A bad argument exits 2, bad data (the input, the model's
 weights) 1, SIGINT / SIGTERM 130 / 143, each with one line on stderr.
 """
