@@ -83,6 +83,25 @@ def float_array(x: Any, name: str, *, ndim: int | None = None, allow_nan: bool =
   return arr
 
 
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+FLOAT32_TINY = float(np.finfo(np.float32).tiny)  # the smallest normal float32
+
+
+def float32_reason(value: float) -> str | None:
+  """Why a data value cannot be read into float32, the models' precision (None if it can):
+  infinite, beyond float32's range (finite in float64, e.g. 1e39), or nonzero below its
+  normal range (it would flush to 0 or lose its digits). NaN is a missing value: None."""
+  if math.isinf(value):
+    return "infinite values cannot be forecast"
+  if abs(value) > FLOAT32_MAX:
+    return (f"finite, but beyond the range of float32, the models' precision (|x| <= "
+            f"{FLOAT32_MAX:.8g}); rescale the series")
+  if 0 < abs(value) < FLOAT32_TINY:
+    return (f"nonzero, but below float32's normal range (|x| >= {FLOAT32_TINY:.8g}), where "
+            "it would lose its digits; rescale the series")
+  return None
+
+
 def float_vector(x: Any, name: str, *, allow_nan: bool = True, dtype=np.float32) -> np.ndarray:
   """A non-empty 1-D real numpy array (see :func:`float_array`)."""
   return float_array(x, name, ndim=1, allow_nan=allow_nan, dtype=dtype)
@@ -125,8 +144,10 @@ def positive_float(value: Any, name: str, upper: float | None = None) -> float:
   return value
 
 
-def positive_int(value: Any, name: str, upper: int | None = None, allow_zero: bool = False) -> int:
-  """A Python int >= 1 (>= 0 with ``allow_zero``), <= ``upper`` when given."""
+def positive_int(value: Any, name: str, upper: int | None = None, allow_zero: bool = False,
+                 why: str | None = None) -> int:
+  """A Python int >= 1 (>= 0 with ``allow_zero``), <= ``upper`` when given (``why`` says why
+  in the error)."""
   if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
     raise ValueError(f"{name} must be an integer, got {value!r}")
   value = int(value)
@@ -134,8 +155,25 @@ def positive_int(value: Any, name: str, upper: int | None = None, allow_zero: bo
   if value < low:
     raise ValueError(f"{name} must be >= {low}, got {value}")
   if upper is not None and value > upper:
-    raise ValueError(f"{name} must be <= {upper}, got {value}")
+    reason = f" ({why})" if why else ""
+    raise ValueError(f"{name} must be <= {upper}{reason}, got {value}")
   return value
+
+
+MAX_SEED = 2 ** 63 - 1
+MAX_STEPS = 2 ** 31 - 1
+
+
+def seed(value: Any, name: str = "seed") -> int:
+  """A PRNG seed: an int in 0 ... 2^63 - 1."""
+  return positive_int(value, name, upper=MAX_SEED, allow_zero=True,
+                      why="jax.random.key takes a signed 64-bit seed")
+
+
+def steps(value: Any, name: str = "steps", allow_zero: bool = False) -> int:
+  """A number of training steps: an int in 1 (0 with ``allow_zero``) ... 2^31 - 1."""
+  return positive_int(value, name, upper=MAX_STEPS, allow_zero=allow_zero,
+                      why="the compiled train step counts steps in int32")
 
 
 def divides(num_heads: int, dim: int, heads_name: str, dim_name: str) -> int:
@@ -151,6 +189,24 @@ def same_shape(a, b, a_name: str, b_name: str):
     raise ValueError(
         f"{a_name} and {b_name} must have the same shape, got {tuple(a.shape)} and "
         f"{tuple(b.shape)}")
+
+
+def finite_tensors(tensors: Any, name: str) -> None:
+  """Raises naming the first tensor that holds NaN or inf: one such weight turns every output
+  of a model into NaN. ``tensors``: a name -> array dict (checkpoint tensors) or any pytree
+  (model parameters, named by their path, dot-separated)."""
+  import jax
+  import jax.numpy as jnp
+  for path, value in jax.tree_util.tree_flatten_with_path(tensors)[0]:
+    parts = (str(getattr(k, "key", getattr(k, "idx", getattr(k, "name", k)))) for k in path)
+    key = ".".join(p for p in parts if p not in ("", "value"))  # nnx.Variable adds "value"
+    if not jnp.issubdtype(jnp.result_type(value), jnp.inexact):
+      continue
+    values = np.asarray(value, np.float32)
+    if not np.isfinite(values).all():
+      raise ValueError(f"{name}: tensor {key!r} holds {int(np.isnan(values).sum())} NaN and "
+                       f"{int(np.isinf(values).sum())} infinite values (of {values.size}); a "
+                       "model with non-finite weights forecasts NaN")
 
 
 def prng_key(key: Any, name: str = "key"):

@@ -128,7 +128,8 @@ def test_cli_end_to_end(chronos_folder, tmp_path, capsys):
 
 
 @pytest.mark.parametrize("content, extra, match, code", [
-    ("a,b\n1,x\n2,3\n", [], "column 'b' is not numeric", 1),
+    ("a,b\n1,x\n2,3\n", [], "series.csv, column 'b', row 2 holds 'x', which is not a number",
+     1),
     ("a,b\n", [], "has a header but no rows of values", 1),
     ("a\n1\n2\n", ["--horizon", "0"], "--horizon must be > 0", 2),
 ])

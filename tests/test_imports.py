@@ -12,7 +12,7 @@ from tests import import_graph
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 # lowrank_ts/'s layers, lowest first: a module may import its own layer and those below.
 LAYERS = (
-    ("checks", "xla", "sharding"),  # infrastructure
+    ("checks", "xla", "sharding", "atomic"),  # infrastructure
     ("spectral", "embeddings", "attention", "blocks", "theory"),  # the paper's maths
     ("data",),
     ("models",),  # parameters, the jittable cores, the per-family rules

@@ -18,8 +18,11 @@ own way; the report gives both counts whatever the mode.
 ``--out DIR2`` receives ``config.json`` + ``model.safetensors`` holding the factors (``hf.save``
 with ``factorised=True``: ``lowrank-ts forecast --model DIR2`` and ``evaluate --model
 DIR2`` load it; chronos-forecasting does not) and ``compression.json``, the report printed
-here: per-matrix ranks, both ratios, parameters and parameter bytes before / after. A bad
-argument exits with status 2 and one line naming it; an unreadable checkpoint with 1.
+here: per-matrix ranks, both ratios, parameters and parameter bytes before / after. The folder
+is written under a temporary name and renamed into place once complete, so it appears whole or
+not at all; ``--out`` must be new or empty and is checked before any work. A bad argument
+exits with status 2 and one line naming it; an unreadable checkpoint, or one with a non-finite
+weight, with 1; SIGINT / SIGTERM with 130 / 143.
 
 ``--finetune-steps N`` heals the truncation: the compressed model, ranks fixed, trains N more
 steps (:mod:`lowrank_ts.training.finetune`) on the batches ``lowrank-ts train`` makes
@@ -40,7 +43,7 @@ import argparse
 import json
 import pathlib
 
-from lowrank_ts import pretrained
+from lowrank_ts import atomic, checks, pretrained
 from lowrank_ts.cli import exits
 from lowrank_ts.interop import hf, resolve
 from lowrank_ts.models import allocation, posthoc, registry
@@ -100,9 +103,11 @@ def summary(record: dict) -> str:
 
 
 def write(model: registry.ForecastModel, record: dict, out: pathlib.Path) -> pathlib.Path:
-  """The checkpoint (factors kept) and its ``compression.json`` in ``out``."""
-  hf.save(model, out, factorised=True)
-  (out / REPORT).write_text(json.dumps(record, indent=1) + "\n")
+  """The checkpoint (factors kept) and its ``compression.json`` in the new folder ``out``,
+  which appears whole once both are written (:func:`lowrank_ts.atomic.output_folder`)."""
+  with atomic.output_folder(out) as temporary:
+    hf.save(model, temporary, factorised=True)
+    (temporary / REPORT).write_text(json.dumps(record, indent=1) + "\n")
   return out
 
 
@@ -121,6 +126,7 @@ def recipe(config: str | None, source: resolve.Source) -> tuple[train_config.Tra
   raise ValueError(f"config: --finetune-steps needs --config NAME ({path} does not exist)")
 
 
+@exits.interruptible("lowrank-ts compress")
 def main(argv=None) -> None:
   parser = argparse.ArgumentParser(prog="lowrank-ts compress",
                                    description=__doc__.split("\n")[0])
@@ -144,8 +150,7 @@ def main(argv=None) -> None:
       request = allocation.Request(args.eps, args.ratio, args.allocation, args.mode)
     except ValueError as err:  # every message starts with the argument's name: make it the flag
       raise ValueError(f"--{err}") from None
-    if args.finetune_steps < 0:
-      raise ValueError(f"--finetune-steps must be >= 0, got {args.finetune_steps}")
+    checks.steps(args.finetune_steps, "--finetune-steps", allow_zero=True)
     if not args.finetune_lr > 0:
       raise ValueError(f"--finetune-lr must be > 0, got {args.finetune_lr}")
     if args.config is not None and not args.finetune_steps:
@@ -156,9 +161,7 @@ def main(argv=None) -> None:
         config, origin = recipe(args.config, source)
       except ValueError as err:
         raise ValueError(f"--{err}") from None
-    out = pathlib.Path(args.out)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-      raise ValueError(f"--out {args.out!r} exists and is not an empty folder")
+    out = atomic.check_output(args.out, "--out", inputs=[source.path], folder=True)
   with exits.on_error(parser, exits.DATA):  # a corrupt checkpoint
     model = source.load()
   with exits.on_error(parser, exits.USAGE):

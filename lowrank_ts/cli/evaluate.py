@@ -21,25 +21,30 @@ of each of its datasets (a smoke run, not the benchmark). The library:
 from __future__ import annotations
 
 import argparse
-import pathlib
 import sys
 import time
 from collections.abc import Sequence
 
-from lowrank_ts import checks, pretrained
+from lowrank_ts import atomic, checks, pretrained
 from lowrank_ts.cli import exits
 from lowrank_ts.data import benchmark
 from lowrank_ts.evaluation import plots, report
+from lowrank_ts.inference import forecasting
 from lowrank_ts.interop import resolve
+
+# What a run writes to --out: a folder holding only these is replaced whole by the next run.
+OUTPUTS = ("per_series.csv", "per_series.md", "per_dataset.csv", "per_dataset.md",
+           "fan_charts.png")
 
 
 def _check_arguments(args: argparse.Namespace) -> None:
   if args.posthoc_eps is not None and args.model in report.BASELINE_NAMES:
     raise ValueError(f"--posthoc-eps needs a model checkpoint, not {args.model}")
-  checks.positive_int(args.seed, "--seed", allow_zero=True)
+  checks.seed(args.seed, "--seed")
   checks.positive_int(args.processes, "--processes")
   if args.num_samples is not None:
-    checks.positive_int(args.num_samples, "--num-samples")
+    checks.positive_int(args.num_samples, "--num-samples", upper=forecasting.MAX_NUM_SAMPLES,
+                        why=forecasting.NUM_SAMPLES_LIMIT)
   if args.posthoc_eps is not None and not 0 < args.posthoc_eps < 1:
     raise ValueError(f"--posthoc-eps must be in (0, 1), got {args.posthoc_eps}")
   if args.max_series is not None:
@@ -59,6 +64,7 @@ def _published_table() -> str:
   return "\n".join(lines)
 
 
+@exits.interruptible("lowrank-ts evaluate")
 def main(argv: Sequence[str] | None = None) -> int:
   parser = argparse.ArgumentParser(prog="lowrank-ts evaluate",
                                    description=__doc__.split("\n\n")[0])
@@ -82,11 +88,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     _check_arguments(args)
     baseline = args.model in report.BASELINE_NAMES
     source = None if baseline else resolve.source(args.model, "--model", report.BASELINE_NAMES)
-  name = args.model if baseline else source.name
-  out = pathlib.Path(args.out or f"runs/eval/{name}-{args.benchmark}")
+    name = args.model if baseline else source.name
+    out = atomic.check_output(args.out or f"runs/eval/{name}-{args.benchmark}", "--out",
+                              inputs=[] if baseline else [source.path], folder=True,
+                              replace=OUTPUTS)
   with exits.on_error(parser, exits.DATA):  # the arguments are valid: what fails is the checkpoint
-    tasks = report.benchmark_tasks(args.benchmark, args.max_series)
     model = args.model if baseline else source.load()
+    tasks = report.benchmark_tasks(args.benchmark, args.max_series)
     forecaster, extra = report.make_forecaster(model, args.seed, args.num_samples,
                                                args.posthoc_eps, args.benchmark, args.processes)
   start = time.perf_counter()
@@ -94,9 +102,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     scores = report.score(forecaster, tasks, naive=report.baseline_forecaster(args.benchmark))
   seconds = time.perf_counter() - start
   with exits.on_error(parser, exits.DATA):
-    report.write_tables(scores, out)
-    plots.fan_charts(tasks, scores.rows, out / "fan_charts.png",
-                     title=f"{name} on {args.benchmark}")
+    with atomic.output_folder(out, replace=True) as temporary:
+      report.write_tables(scores, temporary)
+      plots.fan_charts(tasks, scores.rows, temporary / "fan_charts.png",
+                       title=f"{name} on {args.benchmark}")
     print((out / "per_dataset.md").read_text())
   if args.benchmark == "m3-tourism":
     print(_published_table() + "\n")

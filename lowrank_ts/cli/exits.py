@@ -9,8 +9,10 @@ from __future__ import annotations
 import argparse
 import contextlib
 import functools
+import re
 import signal
 import sys
+from collections.abc import Mapping
 
 USAGE, DATA = 2, 1
 
@@ -21,14 +23,25 @@ def fail(parser: argparse.ArgumentParser, message: str, code: int) -> None:
   sys.exit(code)
 
 
+def as_flags(message: str, flags: Mapping[str, str] | None) -> str:
+  """``message`` with a leading library argument name (``num_samples must be ...``) written
+  as the flag the user typed (``--num-samples must be ...``); ``flags`` maps the one to the
+  other."""
+  for name, flag in (flags or {}).items():
+    if re.match(rf"{re.escape(name)}\b(?!-)", message):
+      return flag + message[len(name):]
+  return message
+
+
 @contextlib.contextmanager
-def on_error(parser: argparse.ArgumentParser, code: int, *also: type[Exception]):
+def on_error(parser: argparse.ArgumentParser, code: int, *also: type[Exception],
+             flags: Mapping[str, str] | None = None):
   """Turns a ``ValueError`` (or a missing / unreadable file, or any of ``also``) raised inside
-  into :func:`fail`."""
+  into :func:`fail`, its message's argument name written as a flag (:func:`as_flags`)."""
   try:
     yield
   except (ValueError, OSError, *also) as err:
-    fail(parser, str(err) or type(err).__name__, code)
+    fail(parser, as_flags(str(err) or type(err).__name__, flags), code)
 
 
 class Interrupted(KeyboardInterrupt):

@@ -13,6 +13,13 @@ mean, 0.1 ... 0.9``) or, with ``--long``, the ecosystem's long format
 no observed value is forecast from an empty context, as chronos-forecasting does, with a
 warning; the exit code stays 0. Sampling options apply to Chronos only. The library:
 :func:`lowrank_ts.inference.forecasting.forecast`.
+
+Both layouts go through one reader (:mod:`lowrank_ts.inference.csv_io`: blank lines, a BOM,
+duplicate names, numbers float32 cannot hold; errors name the file, column and row). ``--out``
+and ``--plot`` are checked before the model runs (a missing or unwritable folder, a path that
+is an input or one of the model's files) and written atomically (:mod:`lowrank_ts.atomic`):
+they appear whole or not at all. A bad argument exits 2, bad data (the input, the model's
+weights) 1, SIGINT / SIGTERM 130 / 143, each with one line on stderr.
 """
 
 from __future__ import annotations
@@ -25,7 +32,7 @@ from collections.abc import Sequence
 import jax
 import numpy as np
 
-from lowrank_ts import pretrained, sharding
+from lowrank_ts import atomic, checks, pretrained, sharding
 from lowrank_ts.cli import exits
 from lowrank_ts.inference import csv_io, dataframe, forecasting
 from lowrank_ts.interop import resolve
@@ -74,17 +81,45 @@ def _parser() -> argparse.ArgumentParser:
   return parser
 
 
+# Library argument names as the flags that set them, for the messages.
+FLAGS = {"horizon": "--horizon", "num_samples": "--num-samples", "temperature": "--temperature",
+         "top_k": "--top-k", "top_p": "--top-p", "batch_size": "--batch-size",
+         "id_column": "--id-column", "timestamp_column": "--timestamp-column",
+         "target": "--target-column", "freq": "--freq"}
+
+
+@exits.interruptible("lowrank-ts forecast")
 def main(argv: Sequence[str] | None = None) -> int:
   parser = _parser()
   args = parser.parse_args(argv)
-  for flag, value in (("--horizon", args.horizon), ("--batch-size", args.batch_size),
-                      ("--plot-series", args.plot_series)):
-    if value <= 0:
-      exits.fail(parser, f"{flag} must be > 0, got {value}", exits.USAGE)
-  if args.plot is not None and not args.plot.lower().endswith(".png"):
-    exits.fail(parser, f"--plot must name a .png file, got {args.plot!r}", exits.USAGE)
   with exits.on_error(parser, exits.USAGE):
+    for flag, value in (("--horizon", args.horizon), ("--batch-size", args.batch_size),
+                        ("--plot-series", args.plot_series)):
+      if value <= 0:
+        raise ValueError(f"{flag} must be > 0, got {value}")
+    checks.seed(args.seed, "--seed")
+    if args.num_samples is not None:
+      checks.positive_int(args.num_samples, "--num-samples", upper=forecasting.MAX_NUM_SAMPLES,
+                          why=forecasting.NUM_SAMPLES_LIMIT)
+    if args.plot is not None and not args.plot.lower().endswith(".png"):
+      raise ValueError(f"--plot must name a .png file, got {args.plot!r}")
+    if args.freq is not None and not args.long:
+      raise ValueError("--freq applies to --long input only")
     source = resolve.source(args.model, "--model")
+    inputs = [args.input, source.path]
+    atomic.check_output(args.out, "--out", inputs=inputs)
+    if args.plot is not None:
+      atomic.check_output(args.plot, "--plot", inputs=[*inputs, args.out])
+  columns = {"id_column": args.id_column, "target": args.target_column,
+             "timestamp_column": args.timestamp_column or None}
+  with exits.on_error(parser, exits.DATA, ImportError, flags=FLAGS):  # the input, the model
+    if args.long:
+      frame = csv_io.read_long_csv(args.input, **columns)
+    else:
+      names, context = csv_io.read_wide_csv(args.input)
+    model = source.load()
+  with exits.on_error(parser, exits.USAGE, flags=FLAGS):
+    forecasting.check_horizon(model, args.horizon)
   options = {k: v for k, v in (("num_samples", args.num_samples),
                                ("temperature", args.temperature), ("top_k", args.top_k),
                                ("top_p", args.top_p)) if v is not None}
@@ -95,26 +130,21 @@ def main(argv: Sequence[str] | None = None) -> int:
   with warnings.catch_warnings(record=True) as caught:
     warnings.simplefilter("always")
     if args.long:
-      with exits.on_error(parser, exits.DATA, ImportError):
-        import pandas as pd
-        frame = pd.read_csv(args.input)
-        model = source.load()
-        columns = dict(id_column=args.id_column, target=args.target_column,
-                       timestamp_column=args.timestamp_column or None)
-        names, context, _ = dataframe.series_from_df(frame, **columns)
-      with exits.on_error(parser, exits.USAGE):  # sampling options the model does not take
+      # A --freq that does not fit the data is the argument's fault; anything else the data's.
+      code = exits.USAGE if args.freq is not None else exits.DATA
+      with exits.on_error(parser, code, flags=FLAGS):
+        names, context, _ = dataframe.series_from_df(frame, freq=args.freq, **columns)
+      with exits.on_error(parser, exits.USAGE, flags=FLAGS):  # options the model does not take
         result = dataframe.forecast_df(model, frame, args.horizon, key, freq=args.freq,
                                        **columns, **options)
       _report(parser, caught)
       with exits.on_error(parser, exits.DATA):
-        result.to_csv(args.out, index=False, float_format="%.7g")
+        with atomic.output_file(args.out) as temporary:
+          result.to_csv(temporary, index=False, float_format="%.7g")
         quantiles = np.stack([result[c].to_numpy() for c in result.columns[3:]], -1)
         quantiles = quantiles.reshape(len(names), args.horizon, -1)
     else:
-      with exits.on_error(parser, exits.DATA):
-        names, context = csv_io.read_wide_csv(args.input)
-        model = source.load()
-      with exits.on_error(parser, exits.USAGE):
+      with exits.on_error(parser, exits.USAGE, flags=FLAGS):
         result = forecasting.forecast(model, context, args.horizon, key, names=names, **options)
       _report(parser, caught)
       with exits.on_error(parser, exits.DATA):
@@ -122,16 +152,17 @@ def main(argv: Sequence[str] | None = None) -> int:
       quantiles = result["quantiles"]
   if args.plot is not None:
     from lowrank_ts.evaluation import plots
-    with exits.on_error(parser, exits.DATA, ImportError):
-      plots.forecast_fan_charts([str(n) for n in names], context, quantiles, args.plot,
+    with exits.on_error(parser, exits.DATA, ImportError), \
+        atomic.output_file(args.plot) as temporary:
+      plots.forecast_fan_charts([str(n) for n in names], context, quantiles, temporary,
                                 num_series=args.plot_series)
   return 0
 
 
 def _report(parser: argparse.ArgumentParser, caught: list) -> None:
-  """The library's warnings as one ``prog: warning: ...`` line each on stderr."""
-  for w in caught:
-    print(f"{parser.prog}: warning: {w.message}", file=sys.stderr)
+  """The library's warnings as one ``prog: warning: ...`` line each on stderr (each once)."""
+  for message in dict.fromkeys(str(w.message) for w in caught):
+    print(f"{parser.prog}: warning: {message}", file=sys.stderr)
   caught.clear()
 
 

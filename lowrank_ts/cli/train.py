@@ -15,6 +15,7 @@ with one line on stderr.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 
 import jax
@@ -49,7 +50,9 @@ def main(argv=None):
   parser.add_argument("--distributed", action="store_true",
                       help="call jax.distributed.initialize() first (multi-host TPU/GPU)")
   args, extra = parser.parse_known_args(argv)
-  with exits.on_error(parser, exits.USAGE):
+  # Every field is set as --field=value (and --steps), so a message names it that way.
+  flags = {field.name: f"--{field.name}" for field in dataclasses.fields(train_config.TrainConfig)}
+  with exits.on_error(parser, exits.USAGE, flags=flags):
     config = parse_config(args.config, extra, args.steps)
   if args.distributed:  # pragma: no cover (multi-host)
     jax.distributed.initialize()

@@ -33,7 +33,7 @@ def model_forecaster(model: registry.ForecastModel, seed: int = 0,
   deterministic model ignores it). ``num_samples`` is passed only when given (a model that does
   not sample refuses it at the first call)."""
   registry.check_model(model)
-  seed = checks.positive_int(seed, "seed", allow_zero=True)
+  seed = checks.seed(seed, "seed")
   options = {} if num_samples is None else {
       "num_samples": checks.positive_int(num_samples, "num_samples")}
   calls = itertools.count()

@@ -34,6 +34,23 @@ from lowrank_ts.models import registry
 from lowrank_ts.models.config import QUANTILE_LEVELS
 
 MAX_NAMED = 10  # series named in one warning
+MAX_HORIZON_CHUNKS = 64
+# The command lines' ceiling on Chronos' sample paths: a batch of series decodes
+# batch x num_samples rows at once, each with its own KV cache.
+MAX_NUM_SAMPLES = 1000
+NUM_SAMPLES_LIMIT = ("each sample path is a decoder row with its own KV cache, and every path "
+                     "of every series of a batch is held in memory at once")
+
+
+def check_horizon(model: registry.ForecastModel, horizon: Any, name: str = "horizon") -> int:
+  """``horizon`` as an int in 1 ... :data:`MAX_HORIZON_CHUNKS` times the model's
+  ``prediction_length``; a ValueError that says why otherwise."""
+  length = registry.check_model(model).config.prediction_length
+  return checks.positive_int(
+      horizon, name, upper=MAX_HORIZON_CHUNKS * length,
+      why=f"{MAX_HORIZON_CHUNKS} chunks of the model's {length}-step prediction length: each "
+          "chunk after the first forecasts from the model's own forecast, and the run time "
+          "grows with every chunk")
 
 
 class UnobservedSeriesWarning(UserWarning):
@@ -101,8 +118,7 @@ def forecast_batches(model: registry.ForecastModel, context: Any, horizon: int,
                      **options) -> Iterator[tuple[int, dict[str, np.ndarray]]]:
   """Yields ``(first series index, forecast of its batch)`` batch by batch (see
   :func:`forecast`, which concatenates them): memory stays that of one batch."""
-  registry.check_model(model)
-  horizon = checks.positive_int(horizon, "horizon")
+  horizon = check_horizon(model, horizon)
   for start, kept, window, batch_key, programs in _batches(
       model, context, key, batch_size=batch_size, mesh=mesh, progress=progress, names=names):
     out = programs.model.forecast(window, horizon, batch_key, programs, **options)
@@ -145,8 +161,7 @@ def predict(model: registry.ForecastModel, context: Any, horizon: int, key: Any 
   """The model's own forecast, before :func:`forecast` summarises it: sample paths
   ``[B, num_samples, H]`` for a sampling model (Chronos), quantiles ``[B, Q, H]`` at the
   model's own levels otherwise (Chronos-Bolt). Arguments as :func:`forecast`'s."""
-  registry.check_model(model)
-  horizon = checks.positive_int(horizon, "horizon")
+  horizon = check_horizon(model, horizon)
   out = []
   for _, kept, window, batch_key, programs in _batches(
       model, context, key, batch_size=batch_size, mesh=mesh, progress=progress, names=names):

@@ -31,6 +31,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
+from lowrank_ts import checks
 from lowrank_ts.models import registry
 from lowrank_ts.models.config import (
   ATTENTION_KINDS,
@@ -319,7 +320,8 @@ def _fresh_rng_state(rest, seed: int):
 
 
 def load(folder: Any, seed: int = 0, dtype=jnp.float32) -> registry.ForecastModel:
-  """Loads a Chronos or Chronos-Bolt checkpoint folder into its Flax model."""
+  """Loads a Chronos or Chronos-Bolt checkpoint folder into its Flax model; a ValueError
+  names the first tensor that is not finite."""
   folder = _folder(folder)
   config_file = folder / CONFIG_FILE
   if not config_file.exists():
@@ -328,7 +330,9 @@ def load(folder: Any, seed: int = 0, dtype=jnp.float32) -> registry.ForecastMode
     config = config_from_json(_read_json(config_file))
   except (TypeError, ValueError) as err:
     raise ValueError(f"{config_file}: {err}") from None
-  return from_tensors(config, read_tensors(folder), seed=seed, dtype=dtype)
+  tensors = read_tensors(folder)
+  checks.finite_tensors(tensors, f"checkpoint {folder}")
+  return from_tensors(config, tensors, seed=seed, dtype=dtype)
 
 
 def _model_value(model, path: tuple) -> np.ndarray:

@@ -3,7 +3,9 @@
 Facts reproduced from chronos-forecasting's ``chronos_bolt.py``:
 
 - Instance norm in fp32 over the observed (non-NaN) values: ``loc = nanmean`` (NaN -> 0),
-  ``scale = sqrt(nanmean((x - loc)^2))`` (NaN -> 1, 0 -> 1e-5).
+  ``scale = sqrt(nanmean((x - loc)^2))`` (NaN -> 1, 0 -> 1e-5); computed scale-safely
+  (:func:`lowrank_ts.models.scaling.instance_norm`: the same numbers, without fp32's overflow
+  above ~1e19 or underflow below ~1e-19).
 - The context (last ``context_length`` values) is left-padded with NaN to a multiple of the
   patch size and cut into patches; unobserved values become 0 and each patch's features are
   its values followed by its observation mask (``2 * patch`` features). A patch is attended
@@ -37,19 +39,8 @@ from flax import nnx
 from lowrank_ts import checks
 from lowrank_ts.models.config import QUANTILE_LEVELS, BoltConfig
 from lowrank_ts.models.layers import normal_init, normal_param
+from lowrank_ts.models.scaling import instance_norm
 from lowrank_ts.models.t5 import Stack
-
-
-def instance_norm(context_BT: jax.Array, eps: float = 1e-5):
-  """``(normalised, loc_B1, scale_B1)``: standardise each series over its non-NaN values."""
-  x = jnp.asarray(context_BT, jnp.float32)
-  if x.ndim != 2:
-    raise ValueError(f"context_BT must be [batch, time], got shape {tuple(x.shape)}")
-  loc = jnp.nan_to_num(jnp.nanmean(x, axis=-1, keepdims=True), nan=0.0)
-  scale = jnp.sqrt(jnp.nanmean(jnp.square(x - loc), axis=-1, keepdims=True))
-  scale = jnp.nan_to_num(scale, nan=1.0)
-  scale = jnp.where(scale == 0, eps, scale)
-  return (x - loc) / scale, loc, scale
 
 
 def patchify(x_BT: jax.Array, patch_size: int) -> jax.Array:

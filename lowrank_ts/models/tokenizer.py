@@ -17,6 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from lowrank_ts import checks
+from lowrank_ts.models import scaling
 
 
 @functools.cache
@@ -151,10 +152,7 @@ class MeanScaleUniformBins:
 def _tokenize(x, scale, boundaries, tokenizer, append_eos):
   mask = ~jnp.isnan(x)
   if scale is None:
-    # Mean |x| over observed values; NaN (all missing), zero (all zero) or negative -> 1.
-    total = jnp.sum(jnp.where(mask, jnp.abs(x), 0.0), axis=-1)
-    scale = total / jnp.sum(mask, axis=-1).astype(x.dtype)
-    scale = jnp.where(scale > 0, scale, jnp.ones_like(scale))
+    scale = scaling.mean_abs_scale(x)  # all missing or all zero -> 1
   # torch.bucketize(right=True) = number of boundaries <= value = searchsorted(side="right").
   ids = jnp.searchsorted(boundaries, x / scale[..., None], side="right").astype(jnp.int32)
   ids = jnp.clip(ids + tokenizer.n_special_tokens, 0, tokenizer.n_tokens - 1)

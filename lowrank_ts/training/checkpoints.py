@@ -31,6 +31,7 @@ import orbax.checkpoint as ocp
 from flax import nnx
 from jax.experimental import multihost_utils
 
+from lowrank_ts import checks
 from lowrank_ts.training.config import TrainConfig
 from lowrank_ts.training.trainer import Trainer
 
@@ -337,6 +338,7 @@ def checkpoint_loader(workdir: str):
       restored = _restore(mngr, step, state=trainer.abstract_state)
     finally:
       mngr.close()
+    checks.finite_tensors(restored["state"]["params"], f"checkpoint {step} of {workdir}")
     return nnx.merge(trainer.graphdef, restored["state"]["params"], rest)
   return load
 

@@ -93,7 +93,8 @@ class TrainConfig:
     for name in ("steps", "batch_size", "checkpoint_every", "keep_checkpoints", "log_every",
                  "min_past", "kernel_synth_series", "kernel_synth_length"):
       checks.positive_int(getattr(self, name), name)
-    checks.positive_int(self.seed, "seed", allow_zero=True)
+    checks.seed(self.seed, "seed")
+    checks.steps(self.steps, "steps")
     checks.positive_int(self.fixed_vocabulary_rank, "fixed_vocabulary_rank", allow_zero=True)
     if self.fixed_vocabulary_rank:
       # What the fixed table is built from (trainer.Trainer): the model's tokenizer.

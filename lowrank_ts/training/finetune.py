@@ -56,7 +56,7 @@ def finetune(model: registry.ForecastModel, config: TrainConfig, steps: int, *,
   """``(trained copy of model, record)``; ``record`` holds the steps, the learning rate, the
   held-out loss before and after, and the wall time. ``model`` itself is left unchanged."""
   check_compatible(model, config)
-  steps = checks.positive_int(steps, "steps")
+  steps = checks.steps(steps, "steps")
   learning_rate = config.learning_rate if learning_rate is None else checks.positive_float(
       learning_rate, "learning_rate")
   config = dataclasses.replace(config, steps=steps, learning_rate=learning_rate)
