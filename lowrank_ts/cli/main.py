@@ -6,10 +6,10 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-from lowrank_ts.cli import compress, evaluate, forecast, learning_curve, train
+from lowrank_ts.cli import compress, evaluate, finetune, forecast, learning_curve, train
 
 COMMANDS = {"forecast": forecast, "evaluate": evaluate, "train": train, "compress": compress,
-            "learning-curve": learning_curve}
+            "learning-curve": learning_curve, "finetune": finetune}
 USAGE = """usage: lowrank-ts COMMAND [ARGS]   (or python -m lowrank_ts COMMAND [ARGS])
 
   forecast        forecast CSV series with a model
@@ -17,6 +17,7 @@ USAGE = """usage: lowrank-ts COMMAND [ARGS]   (or python -m lowrank_ts COMMAND [
   train           pretrain a model with exact resume
   compress        compress a model's attention by truncated SVD
   learning-curve  score every kept checkpoint of a training run
+  finetune        fine-tune a model on your own series, scored on a hold-out
 
 lowrank-ts COMMAND --help describes each."""
 

@@ -3,7 +3,7 @@ forecasts and Seasonal Naive's, on the same windows with the same MASE scales.
 
 WQL is pooled over every series and step (:func:`~lowrank_ts.evaluation.metrics.
 weighted_quantile_loss`), MASE the mean over series and steps, each series scaled by the
-seasonal error of its training part (NaN-aware). The model reads the training parts as they
+seasonal error of its training part (NaN-aware; series without one are left out of MASE). The model reads the training parts as they
 are (NaN = missing); Seasonal Naive (:func:`~lowrank_ts.evaluation.baselines.seasonal_naive`,
 Gaussian quantiles) reads them with missing values carried forward.
 """
@@ -35,11 +35,15 @@ class HoldoutScorer:
                             for p in split.train])
     self.contexts = forecasting.prepare_context(split.train)
 
-  def score(self, quantiles_NQH: np.ndarray) -> dict[str, float]:
-    """``{wql, mase}`` of quantiles ``[N, 9, horizon]``."""
-    return {"wql": metrics.weighted_quantile_loss(self.held, quantiles_NQH),
-            "mase": metrics.mean_absolute_scaled_error(self.held, quantiles_NQH[:, MEDIAN_ROW],
-                                                       self.scales)}
+  def score(self, quantiles_NQH: np.ndarray) -> dict[str, float | None]:
+    """``{wql, mase}`` of quantiles ``[N, 9, horizon]``; MASE over the series whose training
+    part has a seasonal error (None when none has: an exactly periodic history has no
+    scale)."""
+    scaled = self.scales > 0
+    mase = (metrics.mean_absolute_scaled_error(
+        self.held[scaled], quantiles_NQH[scaled, MEDIAN_ROW], self.scales[scaled])
+        if scaled.any() else None)
+    return {"wql": metrics.weighted_quantile_loss(self.held, quantiles_NQH), "mase": mase}
 
   def model(self, model: registry.ForecastModel, seed: int = 0) -> dict[str, float]:
     """The scores of ``model``'s forecasts (a fixed key: a sampled model's scores at two

@@ -270,7 +270,8 @@ class _Run:
     scores = self.scorer.model(self.eval_model)
     step = int(state["step"])
     state = {**state, "scores": state["scores"].at[step // self.eval_every].set(
-        jnp.array([scores["wql"], scores["mase"]], jnp.float32))}
+        jnp.array([scores["wql"], np.nan if scores["mase"] is None else scores["mase"]],
+                  jnp.float32))}
     wql = state["scores"][step // self.eval_every, 0]
     if wql < state["best_wql"]:
       return {**state, "best_params": state["params"], "best_wql": wql,
@@ -356,7 +357,7 @@ class _Run:
     if validated:
       scores = np.asarray(state["scores"])
       chosen = int(state["best_step"])
-      history = [{"step": i * self.eval_every, "wql": float(w), "mase": float(m)}
+      history = [{"step": i * self.eval_every, "wql": float(w), "mase": _float(m)}
                  for i, (w, m) in enumerate(scores) if np.isfinite(w)]
       report.update(
           rule=RULE, chosen_step=chosen, stopped_early=ran < self.steps,
@@ -369,8 +370,8 @@ class _Run:
     return tuned, report
 
 
-def _pair(row) -> dict[str, float]:
-  return {"wql": float(row[0]), "mase": float(row[1])}
+def _pair(row) -> dict[str, float | None]:
+  return {"wql": float(row[0]), "mase": _float(row[1])}
 
 
 def _float(x) -> float | None:
