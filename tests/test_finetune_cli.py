@@ -144,3 +144,22 @@ def test_kill_9_then_rerun_resumes_to_the_uninterrupted_result(folder):
   assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
   assert (json.loads((whole / "finetune.json").read_text())["history"]
           == json.loads((killed / "finetune.json").read_text())["history"])
+
+
+def test_compress_then_heal_on_the_users_series(folder, capsys):
+  """compress --finetune-input: the factors keep the ranks compression gave them, and
+  compression.json holds the hold-out report."""
+  base = ["compress", "--model", str(folder / "model"), "--ratio", "0.5"]
+  code, printed = _run(base + ["--out", str(folder / "plain")], capsys)
+  assert code == 0, printed.err
+  code, printed = _run(base + ["--finetune-input", str(folder / "series.csv"), "--horizon", "12",
+                               "--finetune-steps", "4", "--finetune-lr", "1e-3",
+                               "--out", str(folder / "healed")], capsys)
+  assert code == 0, printed.err
+  report = json.loads((folder / "healed" / "compression.json").read_text())["finetune"]
+  assert report["input"] == str(folder / "series.csv") and "after" in report
+  plain, healed = hf.read_tensors(folder / "plain"), hf.read_tensors(folder / "healed")
+  assert {k: v.shape for k, v in plain.items()} == {k: v.shape for k, v in healed.items()}
+  assert any(k.endswith("sketch") for k in healed)
+  code, printed = _run(base + ["--horizon", "12", "--out", str(folder / "no")], capsys)
+  assert code == 2 and "--horizon is the hold-out of --finetune-input" in printed.err
