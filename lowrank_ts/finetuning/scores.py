@@ -3,9 +3,10 @@ forecasts and Seasonal Naive's, on the same windows with the same MASE scales.
 
 WQL is pooled over every series and step (:func:`~lowrank_ts.evaluation.metrics.
 weighted_quantile_loss`), MASE the mean over series and steps, each series scaled by the
-seasonal error of its training part (NaN-aware; series without one are left out of MASE). The model reads the training parts as they
-are (NaN = missing); Seasonal Naive (:func:`~lowrank_ts.evaluation.baselines.seasonal_naive`,
-Gaussian quantiles) reads them with missing values carried forward.
+seasonal error of its training part (NaN-aware; series without one are left out of MASE).
+The model reads the training parts as they are (NaN = missing); Seasonal Naive
+(:func:`~lowrank_ts.evaluation.baselines.seasonal_naive`, Gaussian quantiles) reads them with
+missing values carried forward.
 """
 
 from __future__ import annotations

@@ -60,9 +60,12 @@ TRAINABLE = ("all", "head+norms", "factors")  # every parameter / output head an
 # attention's low-rank factors (sketch, lift)
 VALIDATIONS = ("last", "none")
 HEADS = ("output_patch_embedding", "lm_head")  # Chronos-T5 with tied embeddings: "shared"
+# Defaults measured on validation series (experiments/finetune_defaults.py, paper_repro.md): at
+# 1e-3 the hold-out WQL fell while the later test window's rose (the hold-out is overfitted);
+# at 1e-4 training only the head and norms gave the lowest test WQL.
 LEARNING_RATE = 1e-4
-STEPS = 200
-DEFAULT_TRAINABLE = "all"
+STEPS = 60
+DEFAULT_TRAINABLE = "head+norms"
 BATCH_SIZE = 32
 PATIENCE = 3
 EVALUATIONS = 10  # eval_every defaults to steps // EVALUATIONS
