@@ -47,7 +47,7 @@ def test_no_or_an_unknown_command(capsys):
   assert cli_main.main(["forcast"]) == 2
   err = capsys.readouterr().err.strip().splitlines()
   assert err == ["lowrank-ts: error: unknown command 'forcast'; commands: forecast, evaluate, "
-                 "train, compress, learning-curve"]
+                 "train, compress, learning-curve, finetune"]
 
 
 def test_python_dash_m_lowrank_ts_is_the_same_script():

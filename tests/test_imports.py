@@ -20,6 +20,7 @@ LAYERS = (
     ("interop", "pretrained"),  # checkpoints in and out, the shipped weights, --model
     ("inference",),  # batching, buckets, row blocks, the compiled-program cache
     ("evaluation",),
+    ("finetuning",),  # fine-tuning on a user's series, scored on its hold-out
     ("cli", "__main__"),  # the command lines
 )
 LAYER = {name: i for i, names in enumerate(LAYERS) for name in names}

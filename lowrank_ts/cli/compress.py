@@ -35,6 +35,13 @@ from a trained point) decays linearly to 0 over the N steps.
 and the loss on held-out batches of that pipeline before and after. With ``--mode paper`` every
 truncated matrix is then stored as factors of its rank (also where the dense product would be
 cheaper), so that training cannot give a truncated matrix its rank back.
+
+``--finetune-input series.csv --horizon H`` heals on the user's own series instead (a wide CSV
+read as ``forecast`` reads it): :func:`lowrank_ts.finetuning.tuning.finetune`, as ``lowrank-ts
+finetune`` runs it (the last H values held out, early stopping keeping the best step; steps
+``--finetune-steps`` or its default, learning rate ``--finetune-lr`` or its default); the
+``finetune`` entry of ``compression.json`` is then its report (WQL / MASE before, after and of
+Seasonal Naive on the hold-out).
 """
 
 from __future__ import annotations
@@ -45,8 +52,10 @@ import pathlib
 
 from lowrank_ts import atomic, checks, pretrained
 from lowrank_ts.cli import exits
+from lowrank_ts.cli import finetune as finetune_cli
 from lowrank_ts.interop import hf, resolve
 from lowrank_ts.models import allocation, posthoc, registry
+from lowrank_ts.finetuning import tuning
 from lowrank_ts.training import checkpoints, finetune
 from lowrank_ts.training import config as train_config
 
@@ -142,7 +151,14 @@ def main(argv=None) -> None:
                       help="train the compressed model N steps on its recipe's data (0: no)")
   parser.add_argument("--config", default=None,
                       help="the recipe to fine-tune with (default: the model's own)")
-  parser.add_argument("--finetune-lr", type=float, default=FINETUNE_LR)
+  parser.add_argument("--finetune-lr", type=float, default=None,
+                      help=f"peak learning rate (default {FINETUNE_LR:g} on the recipe's data, "
+                           f"{tuning.LEARNING_RATE:g} with --finetune-input)")
+  parser.add_argument("--finetune-input", default=None, metavar="SERIES.csv",
+                      help="heal on these series (wide CSV) with lowrank-ts finetune's hold-out "
+                           "and early stopping, instead of on the recipe's data")
+  parser.add_argument("--horizon", type=int, default=None,
+                      help="--finetune-input: the horizon held out at the end of each series")
   parser.add_argument("--out", required=True, help="folder for the compressed checkpoint")
   args = parser.parse_args(argv)
   with exits.on_error(parser, exits.USAGE):
@@ -151,12 +167,19 @@ def main(argv=None) -> None:
     except ValueError as err:  # every message starts with the argument's name: make it the flag
       raise ValueError(f"--{err}") from None
     checks.steps(args.finetune_steps, "--finetune-steps", allow_zero=True)
-    if not args.finetune_lr > 0:
+    if args.finetune_lr is not None and not args.finetune_lr > 0:
       raise ValueError(f"--finetune-lr must be > 0, got {args.finetune_lr}")
+    if args.finetune_input is not None:
+      if args.config is not None:
+        raise ValueError("--config is the recipe's data: --finetune-input replaces it")
+      if args.horizon is None or args.horizon <= 0:
+        raise ValueError(f"--horizon must be > 0 with --finetune-input, got {args.horizon}")
+    elif args.horizon is not None:
+      raise ValueError("--horizon is the hold-out of --finetune-input: give that too")
     if args.config is not None and not args.finetune_steps:
       raise ValueError("--config is the fine-tuning recipe: give --finetune-steps N too")
     source = resolve.source(args.model, "--model")
-    if args.finetune_steps:
+    if args.finetune_steps and args.finetune_input is None:
       try:
         config, origin = recipe(args.config, source)
       except ValueError as err:
@@ -166,12 +189,20 @@ def main(argv=None) -> None:
     model = source.load()
   with exits.on_error(parser, exits.USAGE):
     try:
-      compressed, report = posthoc.compress_to(model, request,
-                                               for_training=bool(args.finetune_steps))
+      compressed, report = posthoc.compress_to(
+          model, request, for_training=bool(args.finetune_steps or args.finetune_input))
     except ValueError as err:  # a ratio the model cannot reach ("ratio ... is below ...")
       raise ValueError(f"--{err}") from None
   record = report_record(report, request, str(source.path))
-  if args.finetune_steps:
+  if args.finetune_input is not None:
+    with exits.on_error(parser, exits.DATA, FloatingPointError):
+      names, series = finetune_cli.read_series(args.finetune_input)
+      compressed, healed = tuning.finetune(
+          compressed, series, args.horizon, names=names,
+          steps=args.finetune_steps or tuning.STEPS,
+          learning_rate=args.finetune_lr or tuning.LEARNING_RATE)
+    record["finetune"] = {"input": args.finetune_input, **healed}
+  elif args.finetune_steps:
     with exits.on_error(parser, exits.USAGE):
       try:
         finetune.check_compatible(compressed, config)
@@ -179,12 +210,14 @@ def main(argv=None) -> None:
         raise ValueError(f"--{err}") from None
     with exits.on_error(parser, exits.DATA, FloatingPointError):
       compressed, healed = finetune.finetune(compressed, config, args.finetune_steps,
-                                             learning_rate=args.finetune_lr)
+                                             learning_rate=args.finetune_lr or FINETUNE_LR)
     record["finetune"] = {"recipe": origin, **healed}
   with exits.on_error(parser, exits.USAGE):  # --out cannot be written
     write(compressed, record, out)
   print(summary(record))
-  if "finetune" in record:
+  if "finetune" in record and "input" in record["finetune"]:
+    print(finetune_cli.summary(record["finetune"]))
+  elif "finetune" in record:
     f = record["finetune"]
     print(f"fine-tuned {f['steps']} steps on {f['recipe']} (lr {f['learning_rate']:g}): "
           f"held-out loss {f['held_out_loss_before']:.4f} -> {f['held_out_loss_after']:.4f}")

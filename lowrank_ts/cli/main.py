@@ -15,7 +15,8 @@ from types import ModuleType
 from lowrank_ts.cli import exits
 
 COMMANDS = {"forecast": "forecast", "evaluate": "evaluate", "train": "train",
-            "compress": "compress", "learning-curve": "learning_curve"}  # name -> module
+            "compress": "compress", "learning-curve": "learning_curve",
+            "finetune": "finetune"}  # name -> module
 USAGE = """usage: lowrank-ts COMMAND [ARGS]   (or python -m lowrank_ts COMMAND [ARGS])
 
   forecast        forecast CSV series with a model
@@ -23,6 +24,7 @@ USAGE = """usage: lowrank-ts COMMAND [ARGS]   (or python -m lowrank_ts COMMAND [
   train           pretrain a model with exact resume
   compress        compress a model's attention by truncated SVD
   learning-curve  score every kept checkpoint of a training run
+  finetune        fine-tune a model on your own series, scored on a hold-out
 
 lowrank-ts COMMAND --help describes each."""
 

@@ -192,6 +192,12 @@ def restore_latest(mngr: ocp.CheckpointManager, trainer: Trainer,
   none. Later step folders (corrupt, unreadable or unfinished) are named in a warning line each
   and set aside, so that the resumed run can write those steps again; a ValueError naming each
   if no finished checkpoint restores."""
+  return restore_newest(mngr, trainer.abstract_state, data_state)
+
+
+def restore_newest(mngr: ocp.CheckpointManager, abstract_state: Any,
+                   data_state: Any) -> tuple[Any, Any] | None:
+  """:func:`restore_latest` into any abstract state (shape, dtype and sharding per leaf)."""
   directory = str(mngr.directory)
   steps = sorted((int(n) for n in os.listdir(directory) if n.isdigit()), reverse=True)
   failed, restored, good = [], None, None
@@ -200,7 +206,7 @@ def restore_latest(mngr: ocp.CheckpointManager, trainer: Trainer,
     if not _finished(folder):
       continue
     try:
-      restored = _restore(mngr, step, state=trainer.abstract_state, data=data_state)
+      restored = _restore(mngr, step, state=abstract_state, data=data_state)
     except ValueError as err:
       failed.append((step, str(err)))
       continue
