@@ -4,7 +4,7 @@ compressed / compressed + fine-tuned trade-off, measured on validation series on
 Command: ``python -m experiments.finetune_defaults [--steps 60] [--out figures/]``
 Runtime: a few minutes on 2 CPU cores (``wall_time_s`` in the json).
 
-Protocol, fixed before the run: the shipped model (lowrank_ts/pretrained/cpu-zeroshot) and the
+Protocol, fixed before the run: the shipped model ``cpu-zeroshot`` (``--model``) and the
 ``val-real-M`` validation set (:mod:`lowrank_ts.data.validation`: held-out corpus series, never
 a scored benchmark; horizon 18, season 12). Each series' context is the user's series:
 :func:`lowrank_ts.finetuning.tuning.finetune` holds out its last 18 values for early stopping;
@@ -58,14 +58,19 @@ def target_scores(model, tasks, seconds: bool = False) -> dict:
   return {**out, "forecast_s": wall} if seconds else out
 
 
+MODEL = "cpu-zeroshot"
+
+
 def main(argv=None) -> int:
   parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
   parser.add_argument("--steps", type=int, default=60)
   parser.add_argument("--out", default="figures")
+  parser.add_argument("--model", default=MODEL, help=f"the model measured (default {MODEL}, "
+                      "the protocol's; any --model the command lines take)")
   args = parser.parse_args(argv)
   start = time.perf_counter()
   tasks = [t for t in validation.tasks() if t.dataset == DATASET]
-  model = resolve.load_model(None)
+  model = resolve.load_model(args.model, "--model")
   names = [t.series for t in tasks]
   series = [t.context.astype(np.float32) for t in tasks]
   season = tasks[0].seasonality
