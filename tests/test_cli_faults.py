@@ -96,12 +96,17 @@ def _kills(kind, inputs, tmp_path, seeds):
       if run.returncode == 0:  # it finished first
         assert left == whole
         continue
-      assert left is None
+      assert "Traceback" not in err, err[-3000:]
+      if left is not None:
+        # The signal landed after the complete output was renamed into place, while the
+        # process was ending: a whole output is the right result; nothing else may be left.
+        assert os.listdir(folder) == [out.name]
+        continue
       during_writing += writing
       if sig == signal.SIGKILL:
         assert run.returncode == -signal.SIGKILL, err[-3000:]
       else:
-        assert run.returncode == 143 and "Traceback" not in err, err[-3000:]
+        assert run.returncode == 143, err[-3000:]
         assert err.strip().splitlines() == [f"lowrank-ts {kind}: interrupted by SIGTERM"], err
         assert os.listdir(folder) == []  # no temporary left behind
   assert during_writing >= len(seeds) // 2  # the kills aimed at the writing did land in it
