@@ -200,7 +200,7 @@ def test_fine_tuning_helps_on_series_it_never_saw():
   step) with a hold-out WQL below 0.75x the zero-shot one.
 
   Margin 25%: a quarter of the zero-shot WQL, over a third of its gap to Seasonal Naive, far
-  beyond the fixed-key forecast noise. Measured (2 cores, niced): zero-shot 0.157, tuned 0.097
+  beyond the fixed-key forecast noise. Measured (paper_repro.md): zero-shot 0.157, tuned 0.097
   (0.62x), Seasonal Naive 0.051; train/test seeds 2/3: 0.144 -> 0.077 (0.54x). The defaults
   (head and norms, 1e-4, 60 steps) gave 0.153 (0.97x) here: they are chosen not to wreck the
   model, so the test trains every parameter at 1e-3 for 300 steps."""
