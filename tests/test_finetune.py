@@ -9,7 +9,7 @@ from flax import nnx
 from lowrank_ts.data import holdout
 from lowrank_ts.finetuning import tuning
 from lowrank_ts.finetuning import scores
-from lowrank_ts.interop import hf
+from lowrank_ts.interop import hf, resolve
 from lowrank_ts.models import allocation, posthoc, registry
 from lowrank_ts.models.config import named_config
 
@@ -179,3 +179,38 @@ def test_bad_arguments_name_themselves(bolt):
   with pytest.raises(ValueError, match="model must be a Chronos"):
     tuning.finetune("model", _series(), HORIZON)
   assert jax.tree.leaves(bolt)  # the fixture model is still whole
+
+
+def _pulse_family(n, seed, length=200):
+  """A family the shipped model forecasts poorly (zero-shot WQL about 3x Seasonal Naive's): a
+  3-step pulse every 24 steps at a random phase and height, a level shift at a random time."""
+  rng = np.random.default_rng(seed)
+  t = np.arange(length)
+  rows = []
+  for _ in range(n):
+    pulse = ((t + rng.integers(24)) % 24 < 3) * rng.uniform(8, 12)
+    shift = np.where(t >= rng.integers(60, 140), rng.uniform(4, 8), 0.0)
+    rows.append((5 + pulse + shift + 0.3 * rng.normal(size=length)).astype(np.float32))
+  return rows
+
+
+def test_fine_tuning_helps_on_series_it_never_saw():
+  """The shipped model fine-tuned on 16 pulse series (seed 0; its own hold-out picks the step)
+  forecasts 16 other series of the family (seed 1, never trained on nor used to choose the
+  step) with a hold-out WQL below 0.75x the zero-shot one.
+
+  Margin 25%: a quarter of the zero-shot WQL, over a third of its gap to Seasonal Naive, far
+  beyond the fixed-key forecast noise. Measured (paper_repro.md): zero-shot 0.157, tuned 0.097
+  (0.62x), Seasonal Naive 0.051; train/test seeds 2/3: 0.144 -> 0.077 (0.54x). The defaults
+  (head and norms, 1e-4, 60 steps) gave 0.153 (0.97x) here: they are chosen not to wreck the
+  model, so the test trains every parameter at 1e-3 for 300 steps."""
+  model = resolve.load_model()
+  horizon = 24
+  unseen = holdout.split(_pulse_family(16, seed=1), [str(i) for i in range(16)], horizon,
+                         min(horizon, model.config.prediction_length), tuning.MIN_CONTEXT)
+  scorer = scores.HoldoutScorer(unseen, seasonality=24)
+  tuned, report = tuning.finetune(model, _pulse_family(16, seed=0), horizon, steps=300,
+                                  learning_rate=1e-3, trainable="all", seasonality=24)
+  before, after = scorer.model(model)["wql"], scorer.model(tuned)["wql"]
+  assert report["chosen_step"] > 0
+  assert after < (1 - 0.25) * before, (before, after)
