@@ -104,7 +104,8 @@ def test_bad_input_gets_one_line(folder, capsys, case):
   expected = {"short": "none of the 4 series can be used", "out-is-model": "model's folder",
               "out-is-input": "is the --input file", "out-exists": "exists: give a new folder",
               "unknown-model": "--model must be", "horizon": "--horizon must be > 0",
-              "missing-input": "does not exist", "bad-column": "column 'b' is not numeric",
+              "missing-input": "does not exist",
+              "bad-column": "column 'b', row 2 holds 'x', which is not a number",
               "factors-on-dense": "--trainable: 'factors' selects no parameter"}[case]
   assert expected in lines[0]
   assert not (folder / "x").exists()
