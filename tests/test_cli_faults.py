@@ -112,6 +112,7 @@ def _kills(kind, inputs, tmp_path, seeds):
   assert during_writing >= len(seeds) // 2  # the kills aimed at the writing did land in it
 
 
+@pytest.mark.slow  # ~20 s per command: CI's second step (with the ten-seed run)
 @pytest.mark.parametrize("kind", ["forecast", "compress"])
 def test_a_few_kills_never_leave_a_partial_output(inputs, tmp_path, kind):
   _kills(kind, inputs, tmp_path, seeds=[0, 1])

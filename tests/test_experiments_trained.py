@@ -71,6 +71,7 @@ def test_fig5_eps_ranks_match_eq1():
   assert fig5.eps_ranks(rng.standard_normal((3, 1)) @ rng.standard_normal((1, 5))) == [1] * 5
 
 
+@pytest.mark.slow  # ~20 s with its precondition: CI's second step
 def test_fig5_smoke(tmp_path):
   _need_text_model()
   code = fig5.main(["--smoke", "--out", str(tmp_path)])
@@ -161,6 +162,7 @@ def test_t5_readers(t5_folder):
   assert np.sum(s > 1e-4 * s[0]) == 2  # one bin token repeated, and EOS
 
 
+@pytest.mark.slow  # ~25 s (a T5's sampled validation forecasts): CI's second step
 def test_fig5_smoke_with_t5(tmp_path, t5_folder):
   _need_text_model()
   fig5.main(["--smoke", "--out", str(tmp_path), "--t5-model", str(t5_folder)])

@@ -128,6 +128,7 @@ def test_a_compressed_model_keeps_its_factors_and_ranks(bolt, tmp_path):
   assert {k: v.shape for k, v in _params(hf.load(tmp_path / "m")).items()} == shapes
 
 
+@pytest.mark.slow  # ~20 s: CI's second step
 def test_resume_after_an_interruption_is_bit_identical(bolt, tmp_path):
   settings = dict(steps=6, eval_every=2, learning_rate=1e-3, batch_size=4)
   whole, whole_report = tuning.finetune(bolt, _series(), HORIZON, workdir=tmp_path / "a",
