@@ -51,11 +51,11 @@ import json
 import pathlib
 
 from lowrank_ts import atomic, checks, pretrained
-from lowrank_ts.cli import exits
+from lowrank_ts.cli import exits, inputs
 from lowrank_ts.cli import finetune as finetune_cli
+from lowrank_ts.finetuning import tuning
 from lowrank_ts.interop import hf, resolve
 from lowrank_ts.models import allocation, posthoc, registry
-from lowrank_ts.finetuning import tuning
 from lowrank_ts.training import checkpoints, finetune
 from lowrank_ts.training import config as train_config
 
@@ -196,7 +196,7 @@ def main(argv=None) -> None:
   record = report_record(report, request, str(source.path))
   if args.finetune_input is not None:
     with exits.on_error(parser, exits.DATA, FloatingPointError):
-      names, series = finetune_cli.read_series(args.finetune_input)
+      names, series = inputs.read_series(args.finetune_input)
       compressed, healed = tuning.finetune(
           compressed, series, args.horizon, names=names,
           steps=args.finetune_steps or tuning.STEPS,

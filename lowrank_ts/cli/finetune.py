@@ -30,10 +30,8 @@ import sys
 import warnings
 from collections.abc import Sequence
 
-from lowrank_ts import pretrained
-from lowrank_ts.cli import exits
+from lowrank_ts.cli import exits, inputs
 from lowrank_ts.finetuning import tuning
-from lowrank_ts.inference import csv_io, dataframe
 from lowrank_ts.interop import hf, resolve
 from lowrank_ts.models import registry
 
@@ -62,7 +60,7 @@ def add_options(parser: argparse.ArgumentParser, prefix: str = "") -> None:
 def options(args: argparse.Namespace, prefix: str = "") -> dict:
   """The :func:`~lowrank_ts.finetuning.tuning.finetune` keywords of the parsed options; a
   ValueError naming the flag for a value out of range."""
-  get = lambda name: getattr(args, (prefix + name).replace("-", "_"))  # noqa: E731
+  get = lambda name: getattr(args, (prefix + name).replace("-", "_"))
   out = {"steps": get("steps") or tuning.STEPS,
          "learning_rate": get("learning-rate") or tuning.LEARNING_RATE,
          "validation": get("validation"), "trainable": get("trainable"),
@@ -79,36 +77,13 @@ def options(args: argparse.Namespace, prefix: str = "") -> dict:
 
 def _parser() -> argparse.ArgumentParser:
   parser = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0])
-  parser.add_argument("--model", default=None,
-                      help="a checkpoint folder, a training workdir or a shipped model's name "
-                           f"(default: the shipped {pretrained.DEFAULT})")
-  parser.add_argument("--input", required=True, help="wide CSV, one column per series")
-  parser.add_argument("--long", action="store_true",
-                      help="the input is long: one row per observation with columns "
-                           "--id-column, --timestamp-column, --target-column (needs pandas)")
-  parser.add_argument("--id-column", default="item_id", help="--long: series id column")
-  parser.add_argument("--timestamp-column", default="timestamp",
-                      help="--long: timestamp column ('' for none: rows in file order)")
-  parser.add_argument("--target-column", default="target", help="--long: value column")
+  inputs.add_input_flags(parser)
   parser.add_argument("--horizon", required=True, type=int,
                       help="the forecast horizon: the values held out at the end of each series")
   add_options(parser)
   parser.add_argument("--quiet", action="store_true", help="no progress bar")
   parser.add_argument("--out", required=True, help="folder for the fine-tuned checkpoint")
   return parser
-
-
-def read_series(path: str, long: bool = False, id_column: str = "item_id",
-                timestamp_column: str | None = "timestamp", target: str = "target"):
-  """``(names, series)`` from a wide CSV or (``long``) a long one, read as ``forecast`` reads
-  them; a ValueError (or ImportError without pandas) naming the file or column."""
-  if not long:
-    names, values = csv_io.read_wide_csv(path)
-    return names, list(values)
-  import pandas as pd  # noqa: PLC0415 (optional, as for forecast --long)
-  ids, series, _ = dataframe.series_from_df(pd.read_csv(path), id_column=id_column,
-                                            timestamp_column=timestamp_column, target=target)
-  return [str(i) for i in ids], series
 
 
 def check_out(out: str, source: resolve.Source, input_path: str) -> pathlib.Path:
@@ -174,8 +149,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     warnings.simplefilter("always")
     warnings.showwarning = _show
     with exits.on_error(parser, exits.DATA, ImportError):
-      names, series = read_series(args.input, args.long, args.id_column,
-                                  args.timestamp_column or None, args.target_column)
+      names, series = inputs.read_series(args.input, args.long, **inputs.columns(args))
       model = source.load()
     with exits.on_error(parser, exits.DATA, FloatingPointError):
       try:

@@ -32,8 +32,8 @@ from collections.abc import Sequence
 import jax
 import numpy as np
 
-from lowrank_ts import atomic, checks, pretrained, sharding
-from lowrank_ts.cli import exits
+from lowrank_ts import atomic, checks, sharding
+from lowrank_ts.cli import exits, inputs
 from lowrank_ts.inference import csv_io, dataframe, forecasting
 from lowrank_ts.interop import resolve
 
@@ -47,18 +47,7 @@ def _parser() -> argparse.ArgumentParser:
              "forecast as chronos-forecasting forecasts it (from an empty context: Chronos "
              "with scale 1 and every token PAD, Bolt with loc 0 and scale 1), a warning names "
              "it, and the exit code stays 0.")
-  parser.add_argument("--model", default=None,
-                      help="a checkpoint folder, a training workdir or a shipped model's name "
-                           f"(default: the shipped {pretrained.DEFAULT})")
-  parser.add_argument("--input", required=True, help="wide CSV, one column per series")
-  parser.add_argument("--long", action="store_true",
-                      help="the input is long: one row per observation with columns "
-                           "--id-column, --timestamp-column, --target-column (needs pandas)")
-  parser.add_argument("--id-column", default="item_id", help="--long: series id column")
-  parser.add_argument("--timestamp-column", default="timestamp",
-                      help="--long: timestamp column ('' for none: rows in file order, output "
-                           "'step' 1..horizon)")
-  parser.add_argument("--target-column", default="target", help="--long: value column")
+  inputs.add_input_flags(parser, ", output 'step' 1..horizon")
   parser.add_argument("--freq", default=None,
                       help="--long: pandas frequency of the timestamps (default: inferred)")
   parser.add_argument("--horizon", required=True, type=int)
@@ -106,12 +95,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.freq is not None and not args.long:
       raise ValueError("--freq applies to --long input only")
     source = resolve.source(args.model, "--model")
-    inputs = [args.input, source.path]
-    atomic.check_output(args.out, "--out", inputs=inputs)
+    read = [args.input, source.path]
+    atomic.check_output(args.out, "--out", inputs=read)
     if args.plot is not None:
-      atomic.check_output(args.plot, "--plot", inputs=[*inputs, args.out])
-  columns = {"id_column": args.id_column, "target": args.target_column,
-             "timestamp_column": args.timestamp_column or None}
+      atomic.check_output(args.plot, "--plot", inputs=[*read, args.out])
+  columns = inputs.columns(args)
   with exits.on_error(parser, exits.DATA, ImportError, flags=FLAGS):  # the input, the model
     if args.long:
       frame = csv_io.read_long_csv(args.input, **columns)
