@@ -1,6 +1,8 @@
 """Helpers shared by the test files (importable as ``tests.helpers``: pytest's ``pythonpath``
 puts the repository root on the path)."""
 
+import time
+
 import numpy as np
 
 
@@ -32,3 +34,22 @@ def fp32_tol(ref32, ref64, floor=FP32_U) -> float:
   is about ``2e``; the tolerance is ``4 max(e, u)`` (2x for the other order's spread). A 1 %
   change of any weight moves the outputs by ~1e-3, far above it (e ~ 3e-7 here)."""
   return 4 * max(rel_diff(ref32, ref64), floor)
+
+
+def interrupt(run, sig, ready, delay, observe=None, timeout=600):
+  """Waits until ``ready()`` holds or ``run`` (a Popen) ends, sleeps ``delay`` s, sends ``sig``
+  and collects the run; returns ``(stderr, observe())`` with ``observe`` evaluated just before
+  the signal. A run still alive afterwards (a failed check) is killed and reaped."""
+  try:
+    deadline = time.monotonic() + timeout
+    while run.poll() is None and not ready():
+      assert time.monotonic() < deadline, f"no progress within {timeout} s"
+      time.sleep(0.005)
+    time.sleep(delay)
+    observed = observe() if observe is not None else None
+    run.send_signal(sig)
+    return run.communicate(timeout=timeout)[1], observed
+  finally:
+    if run.poll() is None:
+      run.kill()
+      run.wait()

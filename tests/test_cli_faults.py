@@ -14,6 +14,7 @@ import pytest
 
 from lowrank_ts.interop import hf
 from lowrank_ts.models import BOLT_CONFIGS, registry
+from tests import helpers
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SERIES, HORIZON = 40, 8
@@ -77,20 +78,11 @@ def _kills(kind, inputs, tmp_path, seeds):
       out, mark = folder / f"out{suffix}", tmp_path / f"mark-{seed}-{sig.name}"
       aim_at_writing = seed % 2 == 0  # else anywhere after Python has started
       run = _spawn(_args(kind, inputs, out), {**env, "MARK": str(mark)})
-      try:
-        if aim_at_writing:
-          while run.poll() is None and not mark.exists():
-            time.sleep(0.005)
-          time.sleep(rng.uniform(0, 0.9 * WRITING[kind]))
-        else:
-          time.sleep(rng.uniform(1.0, duration))
-        writing = mark.exists()
-        run.send_signal(sig)
-        err = run.communicate(timeout=600)[1]
-      finally:  # a failed check leaves no run behind
-        if run.poll() is None:
-          run.kill()
-          run.wait()
+      if aim_at_writing:
+        ready, delay = mark.exists, rng.uniform(0, 0.9 * WRITING[kind])
+      else:
+        ready, delay = (lambda: True), rng.uniform(1.0, duration)
+      err, writing = helpers.interrupt(run, sig, ready, delay, observe=mark.exists)
       left = _snapshot(out)
       assert left in (None, whole), f"{kind} {sig.name} seed {seed}: a partial output"
       if run.returncode == 0:  # it finished first

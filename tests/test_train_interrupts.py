@@ -9,7 +9,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import jax
 import numpy as np
@@ -19,6 +18,7 @@ from flax import nnx
 from lowrank_ts.cli import train
 from lowrank_ts.data import pipeline
 from lowrank_ts.training import checkpoints, metrics
+from tests import helpers
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PROG = "lowrank-ts train"
@@ -147,19 +147,10 @@ def test_random_kills_and_reruns_end_bit_identical_to_an_uninterrupted_run(tmp_p
     target = _logged_step(workdir) + int(rng.integers(1, 5))
     delay = float(rng.uniform(0, 2.0 if during_start else 0.25))
     run = _spawn(workdir, env)
-    try:
-      deadline = time.monotonic() + 600
-      while run.poll() is None and not (_holder(lock) == run.pid and (
-          during_start or _logged_step(workdir) >= target)):
-        assert time.monotonic() < deadline, "no progress within 600 s"
-        time.sleep(0.01)
-      time.sleep(delay)
-      run.send_signal(sig)
-      err = run.communicate(timeout=600)[1]
-    finally:  # a failed check leaves no run behind
-      if run.poll() is None:
-        run.kill()
-        run.wait()
+    def ready(pid=run.pid, during_start=during_start, target=target):
+      return _holder(lock) == pid and (during_start or _logged_step(workdir) >= target)
+
+    err, _ = helpers.interrupt(run, sig, ready, delay)
     if run.returncode == 0:  # it finished first
       continue
     interrupted += 1
