@@ -1,5 +1,6 @@
-"""What the trained-model experiments (Figs. 2, 5, 10, 13) read from a checkpoint: embedded
-inputs, each encoder layer's W_Q and first MLP matrix, and the inputs to each encoder layer.
+"""What the trained-model experiments (Figs. 2, 5, 10, 13, rank_vs_data) read from a checkpoint:
+embedded inputs, each encoder layer's W_Q and first MLP matrix, the inputs to each encoder layer
+and what each attention's W_Q reads.
 
 Columns are tokens (the paper's ``U in R^{d x L}``) in everything returned here; the models'
 ``[batch, length, features]`` is converted at these functions' boundary.
@@ -7,6 +8,7 @@ Columns are tokens (the paper's ``U in R^{d x L}``) in everything returned here;
 
 from __future__ import annotations
 
+import itertools
 import time
 
 import jax.numpy as jnp
@@ -38,18 +40,51 @@ def real_contexts(length: int, names=None) -> list[np.ndarray]:
   return [s.train[-length:].astype(np.float32) for s in real_series.load(names)]
 
 
+def normalised_patches(contexts: list[np.ndarray], patch_size: int) -> np.ndarray:
+  """Every whole patch of the contexts, each context instance-normalised as Chronos-Bolt does
+  (leading values that do not fill a patch are left out): ``[total patches, patch_size]``."""
+  rows = []
+  # whole patches only (no padding); consecutive contexts of one length are normalised together
+  trimmed = [np.asarray(c, np.float32)[len(c) % patch_size:] for c in contexts]
+  for _, run in itertools.groupby(trimmed, len):
+    normed, _, _ = instance_norm(jnp.asarray(np.stack(list(run))))
+    rows.append(np.asarray(patchify(normed, patch_size)).reshape(-1, patch_size))
+  return np.concatenate(rows, 0)
+
+
 def bolt_patch_embedding(model: ChronosBolt, contexts: list[np.ndarray]) -> np.ndarray:
   """Bolt's input patch embedding of every full patch of the contexts, instance-normalised as
   the model does: ``[d_model, total patches]`` (patches with missing values are dropped)."""
-  k = model.config.input_patch_size
-  columns = []
-  for context in contexts:
-    context = context[len(context) % k:]  # whole patches only: no padding in the matrix
-    normed, _, _ = instance_norm(jnp.asarray(context)[None])
-    patches_NP = patchify(normed, k)[0]
-    features = jnp.concatenate([patches_NP, jnp.ones_like(patches_NP)], -1)
-    columns.append(np.asarray(model.input_patch_embedding(features)))
-  return np.concatenate(columns, 0).T.astype(np.float64)
+  patches_NP = normalised_patches(contexts, model.config.input_patch_size)
+  features = np.concatenate([patches_NP, np.ones_like(patches_NP)], -1)  # values, mask
+  return np.asarray(model.input_patch_embedding(jnp.asarray(features))).T.astype(np.float64)
+
+
+def attention_query_inputs(model: ChronosBolt, contexts_BT: np.ndarray) -> dict[str, np.ndarray]:
+  """What the query projection W_Q of each attention reads (its RMS-normed input), for float32
+  contexts ``[B, T]``, columns = tokens: ``"encoder self l"`` ``[d_model, B * N]`` (N patches,
+  then the REG token, per series) and, per decoder layer, ``"decoder self l"`` and
+  ``"decoder cross l"`` ``[d_model, B]`` (the decoder's one token per series); l counts from 1
+  within each stack."""
+  embeds, mask = model.encoder_inputs(np.asarray(contexts_BT, np.float32))
+  out = {}
+  hidden = model.encoder.hidden_states(embeds, mask)
+  for i, layer in enumerate(model.encoder.layers):
+    out[f"encoder self {i + 1}"] = layer.self_norm(hidden[i])
+  encoder_BSD = model.encoder(embeds, mask)
+  start = model.shared[...][model.config.t5.decoder_start_token_id]  # as ChronosBolt.decode
+  start_B1D = jnp.broadcast_to(start, (embeds.shape[0], 1, start.shape[0]))
+  decoder = model.decoder
+  hidden = decoder.hidden_states(start_B1D, None, encoder_BSD, mask)
+  self_bias = decoder.position_bias(1, 1)[None]
+  for i, layer in enumerate(decoder.layers):
+    normed = layer.self_norm(hidden[i])
+    out[f"decoder self {i + 1}"] = normed
+    # t5.Block's first residual step: the cross-attention reads the norm of its output
+    _, attended = layer.self_attention(normed, None, self_bias)
+    out[f"decoder cross {i + 1}"] = layer.cross_norm(hidden[i] + attended)
+  return {name: np.asarray(x).reshape(-1, x.shape[-1]).T.astype(np.float64)
+          for name, x in out.items()}
 
 
 def t5_token_embedding(model, context: np.ndarray) -> np.ndarray:
