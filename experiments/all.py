@@ -56,13 +56,15 @@ REPRO = os.path.join(os.path.dirname(common.DEFAULT_OUT), "paper_repro.md")
 BEGIN, END = "<!-- BEGIN theory -->", "<!-- END theory -->"
 
 
-def run_all(args) -> dict[str, dict]:
+def run_all(args, names=None) -> dict[str, dict]:
+  """Runs each script of ``names`` (default: every theory script) in its own process with the
+  shared flags; ``{name: {returncode, wall_s, record}}`` (record: the json it wrote, or None)."""
   flags = ["--seed", str(args.seed)]
   if os.path.abspath(args.out) != os.path.abspath(common.DEFAULT_OUT):
     flags += ["--out", args.out]  # otherwise the scripts' own default, kept out of the json
   flags += {"full": ["--full"], "smoke": ["--smoke"], "default": []}[args.size]
   results = {}
-  for name in EXPERIMENTS:
+  for name in EXPERIMENTS if names is None else names:
     start = time.time()
     proc = subprocess.run([sys.executable, "-m", f"experiments.{name}", *flags],
                           capture_output=True, text=True)
@@ -80,10 +82,10 @@ def run_all(args) -> dict[str, dict]:
 
 
 _LABELS = {"claim": "", "proxy": " [proxy]", "erratum": " [erratum]",
-           "construction": " [by construction]"}
+           "construction": " [by construction]", "precondition": " [precondition]"}
 
 
-def _status(record: dict | None) -> str:
+def status_of(record: dict | None) -> str:
   if record is None:
     return "FAIL"
   verdict = record["verdict"]
@@ -98,45 +100,47 @@ def _cell(record: dict | None, returncode: int) -> tuple[str, str]:
            f"{c['relation']} {c['threshold']:.4g} ({'PASS' if c['passed'] else 'FAIL'})"
            for c in claims]
   parts += [f"finding {f['name']}: {f['text']}" for f in record["verdict"].get("findings", [])]
-  status = _status(record)
+  status = status_of(record)
   verdict = status if status.startswith("PASS") else f"**{status}**"
   return (record.get("headline", "") + "<br>" + "<br>".join(parts)).replace("|", "/"), verdict
 
 
-def ledger_rows(results: dict[str, dict], args) -> str:
+def ledger_rows(results: dict[str, dict], args, rows=None, command="experiments.all") -> str:
+  """The ledger's table of ``rows`` (default: the theory rows) from ``run_all``'s results."""
   lines = ["| Result | Paper's claim | Our command | Our number | Verdict | Notes |",
            "|---|---|---|---|---|---|"]
-  for result, claim, name in ROWS:
+  for result, claim, name in ROWS if rows is None else rows:
     res = results[name]
     number, verdict = _cell(res["record"], res["returncode"])
-    command = f"`python -m experiments.{name}`"
+    script = f"`python -m experiments.{name}`"
     note = f"seed {args.seed}, {args.size} size, {res['wall_s']:.0f} s on {os.cpu_count()} cores"
-    lines.append(f"| {result} | {claim} | {command} | {number} | {verdict} | {note} |")
+    lines.append(f"| {result} | {claim} | {script} | {number} | {verdict} | {note} |")
   total = sum(r["wall_s"] for r in results.values())
   lines.append("")
-  lines.append(f"Timing: `python -m experiments.all` ({args.size} size) took {total / 60:.1f} min "
+  lines.append(f"Timing: `python -m {command}` ({args.size} size) took {total / 60:.1f} min "
                f"in all on {os.cpu_count()} cores ({time.strftime('%Y-%m-%d')}).")
   return "\n".join(lines)
 
 
-def write_ledger(rows: str, path: str = REPRO):
+def write_ledger(rows: str, path: str = REPRO, begin: str = BEGIN, end: str = END):
+  """Replaces the text between the markers ``begin`` / ``end`` of ``path`` with ``rows``."""
   with open(path) as f:
     text = f.read()
-  if BEGIN not in text or END not in text:
-    raise ValueError(f"{path} lacks the markers {BEGIN} / {END}")
-  head, rest = text.split(BEGIN, 1)
-  _, tail = rest.split(END, 1)
+  if begin not in text or end not in text:
+    raise ValueError(f"{path} lacks the markers {begin} / {end}")
+  head, rest = text.split(begin, 1)
+  _, tail = rest.split(end, 1)
   tmp = path + ".tmp"
   with open(tmp, "w") as f:
-    f.write(head + BEGIN + "\n" + rows + "\n" + END + tail)
+    f.write(head + begin + "\n" + rows + "\n" + end + tail)
   os.replace(tmp, path)
 
 
 def main(argv=None) -> int:
   args = common.parse_args(__doc__, argv)
   results = run_all(args)
-  failed = [f"{n} ({_status(r['record'])})" for n, r in results.items()
-            if not _status(r["record"]).startswith("PASS")]
+  failed = [f"{n} ({status_of(r['record'])})" for n, r in results.items()
+            if not status_of(r["record"]).startswith("PASS")]
   if os.path.abspath(args.out) == os.path.abspath(common.DEFAULT_OUT) and args.size != "smoke":
     write_ledger(ledger_rows(results, args))
     print(f"updated {REPRO}")
