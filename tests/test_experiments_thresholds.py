@@ -219,8 +219,8 @@ for _name, _run in DENSE_RUN.items():
   PINNED_PRETRAINED[_name].update({
       f"precondition_{_run}_relative_wql": ("<=", 1.0, "precondition"),  # vs Seasonal Naive
       f"precondition_{_run}_rank1_cost": (">=", 0.15, "precondition")})  # uses its attention
-PASSING = precondition.Measured(0.8, 1.2, 34)  # beats Seasonal Naive, loses 50 % at rank 1
-FAILING = precondition.Measured(1.157, 4.27, 34)  # worse than Seasonal Naive (cpu-reference)
+DENSE_PASSES = precondition.Measured(0.8, 1.2, 34)  # beats Seasonal Naive, loses 50 % at rank 1
+DENSE_FAILS = precondition.Measured(1.157, 4.27, 34)  # worse than Seasonal Naive (cpu-reference)
 
 
 def _fake_scores(root, names, wql):
@@ -264,7 +264,8 @@ def dense_precondition(monkeypatch):
 
 
 # The precondition on the dense run: the checks' own status when it passes, UNINFORMATIVE not.
-@pytest.mark.parametrize("dense, status", [(PASSING, "PARTIAL"), (FAILING, "UNINFORMATIVE")])
+@pytest.mark.parametrize("dense, status",
+                         [(DENSE_PASSES, "PARTIAL"), (DENSE_FAILS, "UNINFORMATIVE")])
 def test_table3_checks_are_pinned_and_read_the_runs(tmp_path, dense_precondition, dense, status):
   from experiments import table3
   measured = dense_precondition(dense)
@@ -275,7 +276,7 @@ def test_table3_checks_are_pinned_and_read_the_runs(tmp_path, dense_precondition
   code = table3.main(["--smoke", "--out", str(tmp_path), "--workdir", str(tmp_path / "runs")])
   record = json.loads((tmp_path / "table3.json").read_text())
   passed = _pinned("table3", record)
-  ok = dense is PASSING
+  ok = dense is DENSE_PASSES
   assert passed == {"flow_beats_uniform_at_0.25": True, "flow_no_loss_at_0.25": True,
                     "flow_beats_uniform_at_0.5": False, "flow_no_loss_at_0.5": False,
                     "precondition_dense_relative_wql": ok, "precondition_dense_rank1_cost": True}
@@ -283,7 +284,8 @@ def test_table3_checks_are_pinned_and_read_the_runs(tmp_path, dense_precondition
   assert record["verdict"]["status"] == status and code == 1
 
 
-@pytest.mark.parametrize("dense, status", [(PASSING, "PASS (proxy"), (FAILING, "UNINFORMATIVE")])
+@pytest.mark.parametrize("dense, status",
+                         [(DENSE_PASSES, "PASS (proxy"), (DENSE_FAILS, "UNINFORMATIVE")])
 def test_appe_checks_are_pinned_and_read_the_runs(tmp_path, dense_precondition, dense, status):
   from experiments import appe
   dense_precondition(dense)
@@ -294,13 +296,13 @@ def test_appe_checks_are_pinned_and_read_the_runs(tmp_path, dense_precondition, 
   record = json.loads((tmp_path / "appe.json").read_text())
   assert _pinned("appe", record) == {"equal_parameter_count": True,
                                      "head_dependent_not_worse": True,
-                                     "precondition_dense_relative_wql": dense is PASSING,
+                                     "precondition_dense_relative_wql": dense is DENSE_PASSES,
                                      "precondition_dense_rank1_cost": True}
   summary = record["data"]["summary"]["zero_shot_wql"]
   # Means 1.01 vs 1.11, sd 0.01 each: difference -0.10 with SE sqrt(2 * 0.01^2 / 3) = 0.0082.
   assert summary["difference_head_minus_shared"] == pytest.approx(-0.10, abs=1e-12)
   assert summary["standard_error"] == pytest.approx((2 * 0.01 ** 2 / 3) ** 0.5, rel=1e-9)
-  assert record["verdict"]["status"].startswith(status) and code == (dense is FAILING)
+  assert record["verdict"]["status"].startswith(status) and code == (dense is DENSE_FAILS)
 
 
 def test_appe_states_the_seeds_a_gap_needs_rounded_up():
@@ -346,9 +348,9 @@ def test_fig7_family_is_uninformative_on_a_dense_run_that_fails_the_precondition
     recorded = {c.name: (c.relation, c.threshold, c.kind) for c in verdict.claims}
     assert recorded == PINNED_PRETRAINED[name]
     return verdict.status
-  assert status(True, PASSING).startswith("PASS (proxy")  # the claims' own PASS ...
-  assert status(False, PASSING) in ("PARTIAL", "FAIL")  # ... and their own failure
-  assert status(True, FAILING) == status(False, FAILING) == "UNINFORMATIVE"
+  assert status(True, DENSE_PASSES).startswith("PASS (proxy")  # the claims' own PASS ...
+  assert status(False, DENSE_PASSES) in ("PARTIAL", "FAIL")  # ... and their own failure
+  assert status(True, DENSE_FAILS) == status(False, DENSE_FAILS) == "UNINFORMATIVE"
 
 
 def _assert_precondition_decides(record, code, dense):
