@@ -112,9 +112,9 @@ def verdicts(results, params):
   return v
 
 
-def seeds_to_resolve(t: dict) -> float:
+def seeds_to_resolve(t: dict) -> int | float:
   """The fewest whole seeds per arm at which a difference of this size reaches 2 SE (the
-  seeds needed, rounded up: 3.18 needs 4); inf when the difference is 0."""
+  seeds needed, rounded up: 3.19 needs 4); inf when the difference is 0."""
   return math.ceil(t["seeds_for_2_se"]) if math.isfinite(t["seeds_for_2_se"]) else math.inf
 
 
