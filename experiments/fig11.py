@@ -19,6 +19,9 @@ Claims checked (fixed before the run):
      relative eps-rank (eps = 0.1) at the last checkpoint is below its value at initialisation
      (a sign test; a Gaussian init has almost every sigma_j above 0.1 sigma_1).
   3. Stabilisation: sigma_1 (mean over layers) moves by <= 10 % over the last 3 checkpoints.
+Precondition (experiments/precondition.py, on the run's last checkpoint): the model forecasts
+(validation relative WQL against Seasonal Naive <= 1.0) and uses its attention (>= 15 % lost
+at rank 1); if not, the status is UNINFORMATIVE.
 """
 
 from __future__ import annotations
@@ -28,14 +31,13 @@ import sys
 import matplotlib.pyplot as plt
 import numpy as np
 
-from experiments import common, sweeps
+from experiments import common, precondition, sweeps
 
 PROXY = "a d-64, 2-layer Chronos-Bolt trained 600 CPU steps"
 RANK_EPS = 0.1
 
 
 def compute(size: str, seed: int, root: str, run_name: str | None = None):
-  del seed
   if size == "full":
     raise ValueError("--full: the paper's 6-layer Chronos needs accelerators; the config is "
                      "experiments.sweeps.FULL (not run here)")
@@ -56,7 +58,8 @@ def compute(size: str, seed: int, root: str, run_name: str | None = None):
   relative = [[sweeps.eps_rank(s, RANK_EPS) / len(s) for s in layers]
               for layers in history["spectra"]]
   return ({"steps": history["steps"], "spectra": history["spectra"], "sigma1": sigma1,
-           "relative_eps_rank": relative},
+           "relative_eps_rank": relative,
+           "precondition": precondition.measure_workdirs({name: workdir}, size, seed)},
           {"run": name, "workdir": workdir, "train_steps": steps, "rank_eps": RANK_EPS})
 
 
@@ -80,6 +83,7 @@ def verdicts(results, params):
   verdict.finding("sigma1_by_step", dict(zip(results["steps"], s1.tolist())),
                   "sigma_1 per layer at init / last: "
                   f"{np.round(s1[0], 4).tolist()} / {np.round(s1[-1], 3).tolist()}")
+  precondition.record_all(verdict, results["precondition"])
   return verdict
 
 

@@ -12,6 +12,7 @@ Claim checked (fixed before the runs): "for each number of heads h, we can see c
 low-rank blocks on the diagonal": for every h >= 2, the mean angle between rows of the same
 head is below the mean angle between rows of different heads (the statistic is the largest
 difference within - across over h >= 2; a sign test).
+Precondition: as Fig. 9's (experiments/fig9.py), on the same runs.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import sys
 import matplotlib.pyplot as plt
 import numpy as np
 
-from experiments import common, fig9
+from experiments import common, fig9, precondition
 
 PROXY = fig9.PROXY
 
@@ -38,6 +39,7 @@ def verdicts(results, params):
   verdict.finding("within_minus_across_deg", {k: float(np.degrees(v)) for k, v in gaps.items()},
                   "within - across (deg) by run: "
                   + ", ".join(f"{k} {np.degrees(v):.1f}" for k, v in gaps.items()))
+  precondition.record_all(verdict, results["precondition"])
   return verdict
 
 

@@ -20,6 +20,9 @@ residual MLP with its mask input, on instance-normalised patches) of the same sy
 corpus; the angle maps use the k = 16 model. Checks (fixed before the runs; kind proxy:
 CPU-trained models): claims 2-3 above on the trained models, and stabilisation -- the
 eps-rank (eps 1e-2) of each model's embedding moves by <= 10 % over its last 3 checkpoints.
+Precondition (experiments/precondition.py, on every model of the sweep): each forecasts
+(validation relative WQL against Seasonal Naive <= 1.0) and uses its attention (>= 15 % lost
+at rank 1); if one does not, the status is UNINFORMATIVE.
 
 Claims checked:
   1. Theorem 2: |{j : sigma_j(Phi(X)) > eps ||W2||_2 ||W1 X||_2}| <= min(d, (1 + eps^-2) k),
@@ -45,7 +48,7 @@ import jax
 import matplotlib.pyplot as plt
 import numpy as np
 
-from experiments import common, sweeps, trained
+from experiments import common, precondition, sweeps, trained
 from lowrank_ts import embeddings, spectral
 from lowrank_ts.theory import embedding_bounds
 
@@ -336,9 +339,9 @@ def compute_trained(size: str, seed: int, root: str):
   p = MODEL_SIZES[size]
   rng = np.random.default_rng(seed)
   corpus = synthetic_corpus(rng, p["n_series"], p["length"])
-  per_k, last_model = [], None
+  per_k, last_model, workdirs = [], None, {}
   for run in sweeps.k_sweep(size):
-    workdir = sweeps.ensure_trained(run, root)
+    workdir = workdirs[run.name] = sweeps.ensure_trained(run, root)
     history = []
     for step, model in sweeps.checkpoint_models(workdir):
       s = spectral.singular_values(trained_embedding(model, corpus))
@@ -363,7 +366,8 @@ def compute_trained(size: str, seed: int, root: str):
                 model="Chronos-Bolt k sweep (experiments.sweeps.k_sweep)")
   return ({"per_k": per_k,
            "mean_angles_rad": {name: float(np.nanmean(a)) for name, a in angles.items()},
-           "angle_maps_rad": {name: np.round(a, 4) for name, a in angles.items()}}, params)
+           "angle_maps_rad": {name: np.round(a, 4) for name, a in angles.items()},
+           "precondition": precondition.measure_workdirs(workdirs, size, seed)}, params)
 
 
 def verdicts_trained(results: dict, params: dict) -> common.Verdict:
@@ -384,6 +388,7 @@ def verdicts_trained(results: dict, params: dict) -> common.Verdict:
   verdict.finding("mean_angles_deg", {n: float(np.degrees(v)) for n, v in means.items()},
                   "mean angles (deg): " + ", ".join(f"{n} {np.degrees(v):.1f}"
                                                     for n, v in means.items()))
+  precondition.record_all(verdict, results["precondition"])
   return verdict
 
 

@@ -33,6 +33,9 @@ Claims checked (thresholds fixed before the runs; eps = 1e-2, sweeps.CHECK_EPS):
      rising trend with noise), while no trend gives rho ~ 0.
   4. Stabilisation (each sweep): the averaged eps-rank moves by <= 10 % over the last 3
      checkpoints of every run; otherwise the sweep's conclusion is provisional.
+Precondition (experiments/precondition.py, on the last checkpoint of every run of both
+sweeps): each forecasts (validation relative WQL against Seasonal Naive <= 1.0) and uses its
+attention (>= 15 % lost at rank 1); if one does not, the status is UNINFORMATIVE.
 """
 
 from __future__ import annotations
@@ -42,7 +45,7 @@ import sys
 import matplotlib.pyplot as plt
 import numpy as np
 
-from experiments import common, sweeps, text_model
+from experiments import common, precondition, sweeps, text_model
 
 PROXY = "CPU-trained d <= 256 models, 600 steps; all-MiniLM-L6-v2 as the text model"
 PROXY_4C = "CPU-trained d-64 Chronos-T5 with a fixed vocabulary, 1 500 steps"
@@ -51,17 +54,19 @@ SPEARMAN_MIN = 0.8
 
 
 def compute(size: str, seed: int, root: str, with_4c: bool = True):
-  del seed  # the runs' seeds are their configs'
+  """The sweeps' W_Q histories, MiniLM's, and the precondition of every run (``seed``: its
+  forecasts'; the runs' seeds are their configs')."""
   if size == "full":
     raise ValueError("--full: the paper's sizes need accelerators; the configs are "
                      "experiments.sweeps.FULL (not run here)")
   sweep_names = ["d", "r"] if with_4c else ["d"]
   results, params = {}, {"root": root, "eps_grid": sweeps.EPS_GRID, "check_eps": sweeps.CHECK_EPS,
                          "text_model": text_model.NAME}
+  workdirs = {}
   for name in sweep_names:
     runs = sweeps.SWEEPS[name](size)
-    histories = {run.name: sweeps.query_history(sweeps.ensure_trained(run, root))
-                 for run in runs}
+    workdirs.update({run.name: sweeps.ensure_trained(run, root) for run in runs})
+    histories = {run.name: sweeps.query_history(workdirs[run.name]) for run in runs}
     results[name] = {"values": [run.value for run in runs], "runs": [run.name for run in runs],
                      "histories": histories}
     params[f"{name}_runs"] = {run.name: {"steps": run.config.steps,
@@ -76,6 +81,7 @@ def compute(size: str, seed: int, root: str, with_4c: bool = True):
   results["text"] = {"d": int(text[0].shape[0]), "spectra": text,
                      "averaged_eps_rank": [float(np.mean([sweeps.eps_rank(s, e) for s in text]))
                                            for e in sweeps.EPS_GRID]}
+  results["precondition"] = precondition.measure_workdirs(workdirs, size, seed)
   return results, params
 
 
@@ -110,6 +116,7 @@ def verdicts(results, params):
                   "Fig. 4c: the rank grows with rank(Xi); 0.8 allows up to three swaps of "
                   "neighbours among 6 points", kind="proxy", proxy=PROXY_4C)
     sweeps.stability_check(verdict, "r_sweep", r_sweep["histories"], PROXY_4C)
+  precondition.record_all(verdict, results["precondition"])
   return verdict
 
 

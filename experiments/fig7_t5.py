@@ -35,6 +35,10 @@ chronos-t5-base trained 200 000):
      largest compressed row (0.250: 0.440).
 The embedding reused vs trained from scratch is a finding (paper at 0.075: in-domain / zero-shot
 1.034 / 0.988 from scratch, 0.966 / 0.982 reused).
+Precondition (experiments/precondition.py, on ``t5_dense``, the run the ratios are relative
+to): it forecasts (validation relative WQL against Seasonal Naive <= 1.0) and uses its
+attention (>= 15 % lost at rank 1); otherwise a compressed layout's gap to it says nothing
+about compressing a forecaster's attention, and the status is UNINFORMATIVE.
 """
 
 from __future__ import annotations
@@ -44,8 +48,7 @@ import time
 
 import matplotlib.pyplot as plt
 
-from experiments import common
-from experiments import fig7
+from experiments import common, fig7, precondition
 from experiments import pretrain_runs as sweep
 
 LAYOUTS = ("t5_3_0.27", "t5_5_0.35", "t5_7_0.40")
@@ -97,6 +100,7 @@ def verdicts(results, params):
       f"{emb['zero_shot_wql']:.3f} vs {scratch['zero_shot_wql']:.3f} from scratch, in-domain "
       f"{emb['in_domain_wql']:.3f} vs {scratch['in_domain_wql']:.3f} (one seed each; paper "
       f"0.982 vs 0.988 and 0.966 vs 1.034)")
+  precondition.record_all(v, results["precondition"])
   return v
 
 

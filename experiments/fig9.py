@@ -23,6 +23,9 @@ the paper: "relatively constant for reasonably large eps"):
      <= 2, against the factor 8 the head size d/h changes by.
   3. Stabilisation: the averaged eps-rank moves by <= 10 % over the last 3 checkpoints of
      every run.
+Precondition (experiments/precondition.py, measured on the last checkpoint of every run of
+the sweep): each forecasts (validation relative WQL against Seasonal Naive <= 1.0) and uses
+its attention (>= 15 % lost at rank 1); if one does not, the status is UNINFORMATIVE.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ import sys
 import matplotlib.pyplot as plt
 import numpy as np
 
-from experiments import common, sweeps, trained
+from experiments import common, precondition, sweeps, trained
 from lowrank_ts import spectral
 
 PROXY = "d-64 Chronos-Bolt models trained 600 CPU steps per head count"
@@ -75,21 +78,22 @@ def _model_stats(model, heads: int) -> dict:
 
 
 def compute(size: str, seed: int, root: str):
-  del seed
   if size == "full":
     raise ValueError("--full: the paper's d = 1024 models need accelerators; the configs are "
                      "experiments.sweeps.FULL (not run here)")
   runs = sweeps.h_sweep(size)
   out = {"values": [r.value for r in runs], "runs": [r.name for r in runs], "histories": {},
          "final": {}}
+  workdirs = {}
   for run in runs:
-    workdir = sweeps.ensure_trained(run, root)
+    workdir = workdirs[run.name] = sweeps.ensure_trained(run, root)
     history, model = sweeps.query_history(workdir, with_last_model=True)
     out["histories"][run.name] = {k: history[k] for k in ("steps", "averaged_eps_rank")}
     stats = _model_stats(model, run.value)
     within, across = block_angle_means(stats["first_layer_row_angles"], run.value)
     out["final"][run.name] = dict(stats, averaged_eps_rank=history["averaged_eps_rank"][-1],
                                   angle_within_head=within, angle_across_heads=across)
+  out["precondition"] = precondition.measure_workdirs(workdirs, size, seed)
   params = {"root": root, "eps_grid": sweeps.EPS_GRID, "check_eps": sweeps.CHECK_EPS,
             "head_eps": HEAD_EPS,
             "runs": {r.name: {"heads": r.value, "steps": r.config.steps,
@@ -119,6 +123,7 @@ def verdicts(results, params):
   verdict.finding("per_head_eps_rank", dict(zip(results["runs"], per_head)),
                   "per-head averaged eps-rank (eps 0.1) by h: "
                   + ", ".join(f"{h}:{r:.1f}" for h, r in zip(results["values"], per_head)))
+  precondition.record_all(verdict, results["precondition"])
   return verdict
 
 

@@ -2,9 +2,10 @@
 
 A rank structure, a flow of ranks or a compression curve is evidence about forecasting
 transformers only when it is measured on a model that forecasts and that uses its attention.
-Every model-level experiment records two checks of kind ``"precondition"`` on the model it
-reads; when either fails, the experiment's status is UNINFORMATIVE (:class:`common.Verdict`),
-never PASS or FAIL:
+Every model-level experiment records two checks of kind ``"precondition"`` on each model its
+claims rest on (the model it reads; every run of a training sweep; the dense run of a
+compression comparison); when one fails, the experiment's status is UNINFORMATIVE
+(:class:`common.Verdict`), never PASS or FAIL:
 
 - accuracy: relative WQL against the point Seasonal Naive on the validation sets
   (:mod:`lowrank_ts.data.validation`, never a scored benchmark) at most ``MAX_RELATIVE_WQL``;
@@ -18,10 +19,13 @@ Both thresholds are decided from the claims, before any run they judge.
 from __future__ import annotations
 
 import dataclasses
+import json
+import os
 
 from experiments import common
 from lowrank_ts.data import benchmark
 from lowrank_ts.evaluation import report, scoring
+from lowrank_ts.interop import resolve
 from lowrank_ts.models import allocation, posthoc
 
 # A model worse than Seasonal Naive does not forecast: its ranks are not those of a forecaster.
@@ -33,6 +37,8 @@ MIN_RANK1_COST = 0.15
 # the default size the two thresholds are coarse (1.0 and +15 %), wider than the subset's
 # sampling error; the smoke size only exercises the code.
 SERIES_PER_SET = {"smoke": 2, "default": 24, "full": None}
+# What :func:`measure_cached` keeps in a training workdir.
+CACHE_FILE = "precondition.json"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -110,6 +116,37 @@ def measure_models(models: dict, size: str, seed: int = 0) -> dict[str, Measured
     raise ValueError(f"size must be one of {list(SERIES_PER_SET)}, got {size!r}")
   return {label: measure(model, SERIES_PER_SET[size], seed)
           for label, model in models.items() if model is not None}
+
+
+def measure_cached(workdir: str, size: str, seed: int = 0, load=None) -> Measured:
+  """:func:`measure` of the model trained in ``workdir`` (``SERIES_PER_SET[size]`` series of
+  each validation set), kept in ``workdir/CACHE_FILE`` and read from there when it was taken
+  with the same series and seed. ``load()`` gives the model (default: the workdir's latest
+  checkpoint); it is called only when nothing is cached."""
+  if size not in SERIES_PER_SET:
+    raise ValueError(f"size must be one of {list(SERIES_PER_SET)}, got {size!r}")
+  path = os.path.join(workdir, CACHE_FILE)
+  key = {"series_per_set": SERIES_PER_SET[size], "seed": seed}
+  if os.path.exists(path):
+    with open(path) as f:
+      cached = json.load(f)
+    if {k: cached.get(k) for k in key} == key:
+      return from_json({"model": cached["measured"]})["model"]
+  model = load() if load is not None else resolve.load_model(workdir)
+  measured = measure(model, SERIES_PER_SET[size], seed)
+  os.makedirs(workdir, exist_ok=True)
+  with open(path + ".tmp", "w") as f:
+    json.dump({**key, "measured": to_json({"model": measured})["model"]}, f, indent=1)
+  os.replace(path + ".tmp", path)
+  return measured
+
+
+def measure_workdirs(workdirs: dict[str, str], size: str, seed: int = 0,
+                     loaders: dict | None = None) -> dict:
+  """:func:`measure_cached` of each ``{label: workdir}``, in :func:`to_json`'s form;
+  ``loaders``: ``{label: load}`` where a model is not the workdir's latest checkpoint."""
+  return to_json({label: measure_cached(path, size, seed, (loaders or {}).get(label))
+                  for label, path in workdirs.items()})
 
 
 def to_json(measured: dict[str, Measured]) -> dict:

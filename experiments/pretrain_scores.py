@@ -6,10 +6,12 @@ zero-shot (``m3-tourism``) benchmarks, and per dataset, cached in each run's wor
 ``scores.json`` (:func:`scores`, :func:`scores_for`); :func:`relative` divides by the dense
 run's. Speed and memory, measured side by side: :func:`forecast_seconds` (the models' calls
 interleaved round by round) and :func:`working_bytes` (XLA's compiled memory analysis).
+:func:`preconditions`: experiments.precondition on runs, cached in their workdirs.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import statistics
@@ -20,6 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
+from experiments import precondition
 from experiments.pretrain_runs import FAMILIES, load, workdir
 from lowrank_ts.data import benchmark
 from lowrank_ts.evaluation import report, scoring
@@ -74,6 +77,14 @@ def scores_for(names, size: str, root: str | None = None) -> dict:
     bench = tasks(size)
     baselines = naive_baselines(bench)
   return {n: scores(n, size, root, bench, baselines) for n in names}
+
+
+def preconditions(names, size: str, root: str | None = None, seed: int = 0) -> dict:
+  """:func:`experiments.precondition.measure_cached` of the runs ``names`` (trained first if
+  needed; kept in each run's workdir), in :func:`experiments.precondition.to_json`'s form."""
+  return precondition.measure_workdirs(
+      {n: workdir(n, size, root) for n in names}, size, seed,
+      loaders={n: functools.partial(load, n, size, root) for n in names})
 
 
 def relative(score: dict, dense: dict) -> dict:

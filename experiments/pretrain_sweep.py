@@ -4,7 +4,9 @@ Command: ``python -m experiments.pretrain_sweep [--smoke | --full] [--workdir RO
 [--export DIR] [NAME ...]`` trains the named runs (default: all) in order, one after the other,
 in this process (reused when finished, resumed when not); ``--score`` also scores each
 (experiments/pretrain_scores.py: scores, forecast times and memory, cached in the run's
-workdir), ``--export DIR`` also writes each as a Hugging Face folder ``DIR/<name>``. The runs'
+workdir) and measures the dense runs' precondition (experiments/precondition.py at that
+size, seed 0, cached there too: what fig7, fig7_t5, table3 and appe check),
+``--export DIR`` also writes each as a Hugging Face folder ``DIR/<name>``. The runs'
 protocol, sizes and layouts: experiments/pretrain_runs.py.
 """
 
@@ -55,6 +57,10 @@ def main(argv=None) -> int:
       s = pretrain_scores.scores(name, chosen, args.workdir, bench, baselines)
       print(f"[pretrain_sweep] {name}: zero-shot rel. WQL {s['zero_shot']['wql']:.4f}, "
             f"in-domain {s['in_domain']['wql']:.4f}", flush=True)
+      if name in runs.DENSE.values():
+        m = pretrain_scores.preconditions([name], chosen, args.workdir)[name]
+        print(f"[pretrain_sweep] {name}: validation rel. WQL {m['relative_wql']:.4f}, rank-1 "
+              f"cost {m['rank1_cost']:+.1%} ({m['num_series']} series)", flush=True)
   return 0
 
 

@@ -16,6 +16,8 @@ Sizes (``SIZES``): "smoke" trains each run for 4 steps at a tiny size (CI's slow
 
 ``--workdir DIR`` of each figure script points at the sweep's root: runs already trained there
 (``DIR/<run name>/``, a ``lowrank-ts train`` workdir) are reused; missing ones are trained.
+Each figure measures experiments.precondition on the last checkpoint of every run it reads
+(kept in the run's workdir, ``precondition.CACHE_FILE``).
 """
 
 from __future__ import annotations

@@ -33,6 +33,10 @@ not Moirai-1.0-R-base):
 The in-domain numbers and MASE are reported beside them. One seed per layout: the seed spread
 of this protocol is measured by experiments.appe (three seeds of two layouts) and is reported
 here when those runs exist.
+Precondition (experiments/precondition.py, on the dense run of the same recipe): it forecasts
+(validation relative WQL against Seasonal Naive <= 1.0) and uses its attention (>= 15 % lost
+at rank 1); otherwise a rank layout's gain or loss says nothing about a forecaster's
+attention, and the status is UNINFORMATIVE.
 """
 
 from __future__ import annotations
@@ -43,7 +47,7 @@ import time
 
 import matplotlib.pyplot as plt
 
-from experiments import common, pretrain_scores
+from experiments import common, precondition, pretrain_scores
 from experiments import pretrain_runs as sweep
 
 PAIRS = {0.25: ("flow_0.25", "uniform_0.25"), 0.5: ("flow_0.5", "uniform_0.5")}
@@ -56,7 +60,8 @@ SEED_RUNS = ("shared_s0", "shared_s1", "shared_s2", "head_s0", "head_s1", "head_
 
 
 def compute(size, seed, root=None):
-  del seed  # the runs' seeds are the protocol's (experiments.pretrain_runs)
+  """The runs' scores relative to dense, the seed spread (when appendix E's runs exist) and the
+  dense run's precondition (``seed``: its forecasts'; the runs' seeds are the protocol's)."""
   scores = pretrain_scores.scores_for(NAMES, size, root)
   rows = []
   for ratio, (flow, uniform) in PAIRS.items():
@@ -75,7 +80,8 @@ def compute(size, seed, root=None):
       values = [seeds[f"{kind}_s{s}"]["zero_shot"]["wql"] / scores["dense"]["zero_shot"]["wql"]
                 for s in range(3)]
       spread[kind] = {"values": values, "stdev": statistics.stdev(values)}
-  results = {"rows": rows, "scores": scores, "seed_spread_zero_shot_wql": spread}
+  results = {"rows": rows, "scores": scores, "seed_spread_zero_shot_wql": spread,
+             "precondition": pretrain_scores.preconditions(["dense"], size, root, seed)}
   params = {"size": size, **sweep.protocol(size, NAMES), "paper_table3": PAPER_TABLE3,
             "workdir": root or sweep.ROOT}
   return results, params
@@ -115,6 +121,7 @@ def verdicts(results, params):
               "uniform minus flow zero-shot WQL / dense: " + ", ".join(
                   f"{r}: {g:+.3f}" for r, g in gaps.items())
               + f"; seed-to-seed stdev of one layout (appendix E runs): {sd:.3f}")
+  precondition.record_all(v, results["precondition"])
   return v
 
 

@@ -8,6 +8,9 @@ Sizes: default d = 128, L = 2048 random points, 2048 quadrature nodes for the qu
 
 All singular values are float64. A computed sigma_j is only meaningful above the rounding
 floor sigma_1 max(d, L) eps, so each bound is checked as sigma_hat_{j+1} <= bound_j + floor.
+The bounds' constants put them orders of magnitude above every spectrum here (finding
+``bound_slack``), so the bound checks are recorded as "by construction" (implementation
+self-checks, not evidence); the measured decay rates are the claims.
 
 Claims checked:
   1. Theorem 1.1 (nu-smooth; phi_i = a_i (x - c_i)_+^nu / nu!, phi_i^(nu) of variation |a_i|):
@@ -57,8 +60,12 @@ SIZES = {
 POLE_MIN = 1.25  # nearest pole of the analytic family: rho* = 1.25 + sqrt(1.25^2 - 1) = 2
 RATE_SLACK = 1.0  # claims: measured rate >= RATE_SLACK * predicted rate (no slack)
 # Why each threshold (one line each; pinned in tests/test_experiments_thresholds.py):
+# The bounds' constants leave them orders of magnitude above these spectra (finding
+# bound_slack), so a bound check can fail only through an implementation error: by
+# construction, recorded but not evidence. The decay rates are the evidence.
 BOUND_REASON = ("the theorem's bound with its own constant, no slack (the rounding floor is "
-                "added to the bound: a computed sigma below it has no digits)")
+                "added to the bound: a computed sigma below it has no digits); by construction: "
+                "the bound is orders of magnitude above the spectrum")
 RATE_REASON = ("the bound decays at this rate, so a spectrum obeying it for every j decays "
                "at least as fast: measured - predicted >= 0, no slack")
 
@@ -246,37 +253,38 @@ def verdicts(results: dict, p: dict) -> common.Verdict:
   smooth, analytic = results["smooth"], results["analytic"]
   moe, erratum, ranges = results["time_moe"], results["erratum"], results["ranges"]
   verdict = common.Verdict()
-  verdict.check("thm1_smooth_sigma_ratio_max", max(r["sigma_ratio"] for r in smooth), "<=", 1,
-                "max over nu, j of (sigma_{j+1} - floor) / Theorem 1.1 bound", BOUND_REASON)
-  verdict.check("thm1_smooth_s_ratio_max", max(r["s_ratio"] for r in smooth), "<=", 1,
-                "max over nu, j of (s_{j+1} - floor) / Theorem 1.1 quasimatrix bound",
-                BOUND_REASON)
+
+  def bound(name, ratio, description, reason=BOUND_REASON):
+    verdict.check(name, ratio, "<=", 1, description, reason, kind="construction")
+  bound("thm1_smooth_sigma_ratio_max", max(r["sigma_ratio"] for r in smooth),
+        "max over nu, j of (sigma_{j+1} - floor) / Theorem 1.1 bound")
+  bound("thm1_smooth_s_ratio_max", max(r["s_ratio"] for r in smooth),
+        "max over nu, j of (s_{j+1} - floor) / Theorem 1.1 quasimatrix bound")
   verdict.check("thm1_smooth_rate_margin", min(r["measured_rate"] - RATE_SLACK * r["nu"]
                                                for r in smooth), ">=", 0,
                 "min over nu of measured algebraic decay rate - nu", RATE_REASON)
-  verdict.check("thm1_analytic_sigma_ratio", analytic["sigma_ratio"], "<=", 1,
-                "max over j of (sigma_{j+1} - floor) / Theorem 1.2 bound (best rho < rho*)",
-                BOUND_REASON)
-  verdict.check("thm1_analytic_s_ratio", analytic["s_ratio"], "<=", 1,
-                "max over j of (s_{j+1} - floor) / Theorem 1.2 quasimatrix bound", BOUND_REASON)
+  bound("thm1_analytic_sigma_ratio", analytic["sigma_ratio"],
+        "max over j of (sigma_{j+1} - floor) / Theorem 1.2 bound (best rho < rho*)")
+  bound("thm1_analytic_s_ratio", analytic["s_ratio"],
+        "max over j of (s_{j+1} - floor) / Theorem 1.2 quasimatrix bound")
   verdict.check("thm1_analytic_rate_margin",
                 analytic["measured_rate"] - RATE_SLACK * analytic["predicted_rate"], ">=", 0,
                 "measured geometric decay rate - log rho*", RATE_REASON)
-  verdict.check("thm1_range_smooth_ratio_max", max(r["smooth_ratio"] for r in ranges), "<=", 1,
-                "max over (d, L) in L<d, L=d, L>>d and j of (sigma_{j+1} - floor) / Thm 1.1 "
-                "bound, nu = 1", BOUND_REASON + "; the theorem is stated for every d, L >= 1")
-  verdict.check("thm1_range_analytic_ratio_max", max(r["analytic_ratio"] for r in ranges), "<=",
-                1, "max over (d, L) in L<d, L=d, L>>d and j of (sigma_{j+1} - floor) / Thm 1.2 "
-                "bound", BOUND_REASON + "; the theorem is stated for every d, L >= 1")
-  verdict.check("cor2_ratio_max", max(r["ratio"] for r in moe), "<=", 1,
-                "max over beta, j of (sigma_{j+1} - floor) / Corollary 2 bound (its constant)",
-                BOUND_REASON + " (the constant proven in lowrank_ts.theory, erratum 2)")
+  bound("thm1_range_smooth_ratio_max", max(r["smooth_ratio"] for r in ranges),
+        "max over (d, L) in L<d, L=d, L>>d and j of (sigma_{j+1} - floor) / Thm 1.1 bound, "
+        "nu = 1", BOUND_REASON + "; the theorem is stated for every d, L >= 1")
+  bound("thm1_range_analytic_ratio_max", max(r["analytic_ratio"] for r in ranges),
+        "max over (d, L) in L<d, L=d, L>>d and j of (sigma_{j+1} - floor) / Thm 1.2 bound",
+        BOUND_REASON + "; the theorem is stated for every d, L >= 1")
+  bound("cor2_ratio_max", max(r["ratio"] for r in moe),
+        "max over beta, j of (sigma_{j+1} - floor) / Corollary 2 bound (its constant)",
+        BOUND_REASON + " (the constant proven in lowrank_ts.theory, erratum 2)")
   verdict.check("cor2_rate_margin", min(r["measured_rate"] - RATE_SLACK * r["predicted_rate"]
                                         for r in moe), ">=", 0,
                 "min over beta of measured rate - log(1 + pi/(2 beta))", RATE_REASON)
-  verdict.check("cor2_corrected_ratio_max", max(r["corrected_ratio"] for r in erratum), "<=", 1,
-                "max over max|w_i|, j of sigma_{j+1} / Cor. 2 bound with beta max|w_i|",
-                BOUND_REASON + " (our corrected bound, erratum 2)")
+  bound("cor2_corrected_ratio_max", max(r["corrected_ratio"] for r in erratum),
+        "max over max|w_i|, j of sigma_{j+1} / Cor. 2 bound with beta max|w_i|",
+        BOUND_REASON + " (our corrected bound, erratum 2)")
   slack = {"thm1.1": max(r["sigma_ratio"] for r in smooth), "thm1.2": analytic["sigma_ratio"],
            "cor2": max(r["ratio"] for r in moe)}
   verdict.finding("bound_slack", slack,

@@ -61,3 +61,24 @@ def test_rank_one_cuts_every_attention_matrix_to_rank_one():
   w = np.asarray(layer.dense_kernel())
   s = np.linalg.svd(w, compute_uv=False)
   assert s[1] <= 1e-5 * s[0]  # fp32 round-off of a rank-1 product
+
+
+def test_measure_cached_keeps_the_measurement_in_the_workdir(tmp_path, monkeypatch):
+  calls = []
+
+  def fake_measure(model, series_per_set, seed):
+    calls.append((model, series_per_set, seed))
+    return precondition.Measured(1.2 + seed, 2.0, 17 * series_per_set)
+  monkeypatch.setattr(precondition, "measure", fake_measure)
+  first = precondition.measure_workdirs({"run": str(tmp_path)}, "smoke", 0,
+                                        loaders={"run": lambda: "the model"})
+  assert calls == [("the model", 2, 0)]
+  assert first == precondition.to_json({"run": precondition.Measured(1.2, 2.0, 34)})
+  again = precondition.measure_workdirs({"run": str(tmp_path)}, "smoke", 0,
+                                        loaders={"run": lambda: pytest.fail("reloaded")})
+  assert again == first and len(calls) == 1  # read back, the model not loaded
+  # Another seed or series count is another measurement.
+  other = precondition.measure_cached(str(tmp_path), "default", 1, load=lambda: "the model")
+  assert other == precondition.Measured(2.2, 2.0, 17 * 24) and calls[-1] == ("the model", 24, 1)
+  with pytest.raises(ValueError, match="size must be one of"):
+    precondition.measure_cached(str(tmp_path), "huge")

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from experiments import fig3, fig4, fig9, fig11, fig12, sweeps
+from experiments import fig3, fig4, fig9, fig11, fig12, precondition, sweeps
 
 
 def test_spearman_and_relative_change():
@@ -87,6 +87,18 @@ PINNED = {
                    "noise_closer_to_gauss_k_than_gauss_d": ("<", 0, "proxy"),  # sign test
                    "k_sweep_stabilised": ("<=", 0.1, "proxy")},
 }
+# The runs each script's claims rest on at smoke size: one pair of precondition checks each.
+SMOKE_RUNS = {"fig4": ("bolt_d8", "bolt_d16", "t5_d16_r1", "t5_d16_r2"),
+              "fig11": ("bolt_d16",), "fig9": ("bolt_d16_h2", "bolt_d16"),
+              "fig12": ("bolt_d16_h2", "bolt_d16"), "fig3_model": ("bolt_d16_k4", "bolt_d16")}
+
+
+def _precondition_checks(label):
+  """experiments.precondition's two checks on the run ``label`` (its pinned thresholds)."""
+  return {f"precondition_{label}_relative_wql": ("<=", 1.0, "precondition"),  # vs Seasonal Naive
+          f"precondition_{label}_rank1_cost": (">=", 0.15, "precondition")}  # uses attention
+
+
 MAINS = {"fig4": fig4.main, "fig11": fig11.main, "fig9": fig9.main, "fig12": fig12.main,
          "fig3_model": lambda argv: fig3.main(["--model", *argv])}
 
@@ -113,8 +125,16 @@ def test_smoke_runs_write_their_pinned_checks(name, smoke_root, tmp_path):
   assert (tmp_path / f"{name}.png").stat().st_size > 10_000  # a drawn figure
   recorded = {c["name"]: (c["relation"], c["threshold"], c["kind"])
               for c in record["verdict"]["claims"]}
-  assert recorded == {k: (r, float(t), kind) for k, (r, t, kind) in PINNED[name].items()}
+  pinned = dict(PINNED[name])
+  for label in SMOKE_RUNS[name]:
+    pinned.update(_precondition_checks(label))
+  assert recorded == {k: (r, float(t), kind) for k, (r, t, kind) in pinned.items()}
   assert all(c["reason"].strip() for c in record["verdict"]["claims"])
+  assert set(record["data"]["precondition"]) == set(SMOKE_RUNS[name])
+  assert all(m["num_series"] == 2 * 17 for m in record["data"]["precondition"].values())
+  failed = [c for c in record["verdict"]["claims"]
+            if c["kind"] == "precondition" and not c["passed"]]
+  assert (record["verdict"]["status"] == "UNINFORMATIVE") == bool(failed)
   assert code == (0 if record["verdict"]["status"].startswith("PASS") else 1)
 
 
@@ -140,3 +160,72 @@ def test_a_run_trained_with_other_settings_is_not_reused(tmp_path, monkeypatch):
   monkeypatch.setattr(sweeps.loop, "train", lambda config, path, progress: trained.append(path))
   sweeps.ensure_trained(run, str(tmp_path))  # (the stand-in records the call, trains nothing)
   assert trained == [str(workdir)]
+
+
+# -- the precondition decides whether the sweeps' checks are evidence -------------------------
+# Synthetic results of each script (the shape its compute returns), built so that every claim
+# passes (``good``) or the first one fails; the precondition measurements are stand-ins.
+def _history(rank):
+  return {"steps": [0, 100, 200, 300], "averaged_eps_rank": [[rank] * 3] * 4}
+
+
+def _fig9_results(good):
+  ranks = [2.0, 4.0, 8.0, 16.0] if good else [16.0, 8.0, 4.0, 2.0]
+  runs = ["h1", "h2", "h4", "h8"]
+  within = 0.5 if good else 1.2  # within-head angle below / above the across-head one (1.0)
+  return {"values": [1, 2, 4, 8], "runs": runs,
+          "histories": {r: _history(x) for r, x in zip(runs, ranks)},
+          "final": {r: {"averaged_eps_rank": [x] * 3, "per_head_averaged_eps_rank": [3.0] * 4,
+                        "angle_within_head": within, "angle_across_heads": 1.0}
+                    for r, x in zip(runs, ranks)}}
+
+
+def _fig4_results(good):
+  ranks = [3.0, 3.0, 3.0, 3.0] if good else [4.0, 8.0, 16.0, 32.0]
+  runs = ["d32", "d64", "d128", "d256"]
+  return {"d": {"values": [32, 64, 128, 256], "runs": runs,
+                "histories": {r: _history(x) for r, x in zip(runs, ranks)}},
+          "text": {"d": 384, "averaged_eps_rank": [250.0, 330.0, 365.0]}}
+
+
+def _fig11_results(good):
+  sigma1 = [[0.02, 0.02], [1.0, 1.0], [1.2, 1.2], [1.2, 1.2], [1.2, 1.2]]
+  return {"steps": [0, 100, 200, 300, 400], "sigma1": sigma1 if good else sigma1[::-1],
+          "relative_eps_rank": [[0.9, 0.9], [0.1, 0.1], [0.1, 0.1], [0.1, 0.1], [0.1, 0.1]]}
+
+
+def _fig3_results(good):
+  ranks = [[2, 4, 6], [3, 5, 8], [4, 7, 11]]
+  per_k = [{"k": k, "run": f"k{k}", "eps_ranks": r,
+            "history": [{"step": s, "eps_ranks": r} for s in (0, 100, 200, 300)]}
+           for k, r in zip((1, 4, 16), ranks if good else ranks[::-1])]
+  return {"per_k": per_k, "mean_angles_rad": {"sinusoid": 0.5, "noise": 1.0, "gauss_k": 1.1,
+                                              "gauss_d": 1.5}}
+
+
+VERDICTS = {"fig9": (fig9.verdicts, _fig9_results), "fig12": (fig12.verdicts, _fig9_results),
+            "fig4": (fig4.verdicts, _fig4_results), "fig11": (fig11.verdicts, _fig11_results),
+            "fig3_model": (fig3.verdicts_trained, _fig3_results)}
+PASSING = precondition.Measured(0.8, 1.2, 34)  # beats Seasonal Naive, loses 50 % at rank 1
+FAILING = {"worse than Seasonal Naive": precondition.Measured(1.16, 4.27, 34),
+           "ignores its attention": precondition.Measured(0.8, 0.84, 34)}
+
+
+def _status(name, good, measured):
+  verdicts, results = VERDICTS[name]
+  data = results(good)
+  data["precondition"] = precondition.to_json({"run_a": PASSING, "run_b": measured})
+  verdict = verdicts(data, {})
+  assert {c.name for c in verdict.claims if c.kind == "precondition"} == {
+      f"precondition_{run}_{stat}" for run in ("run_a", "run_b")
+      for stat in ("relative_wql", "rank1_cost")}
+  return verdict.status
+
+
+@pytest.mark.parametrize("name", sorted(VERDICTS))
+def test_a_failing_sweep_run_makes_the_figure_uninformative(name):
+  assert _status(name, True, PASSING).startswith("PASS (proxy")  # the claims' own PASS ...
+  assert _status(name, False, PASSING) in ("PARTIAL", "FAIL")  # ... and their own failure
+  for measured in FAILING.values():  # one run of the sweep cannot carry the claims
+    assert _status(name, True, measured) == "UNINFORMATIVE"
+    assert _status(name, False, measured) == "UNINFORMATIVE"
