@@ -13,7 +13,8 @@ from lowrank_ts.evaluation import report
 from lowrank_ts.interop import resolve
 from lowrank_ts.models.config import BoltConfig
 
-RECIPES = {"cpu-zeroshot": "cpu-zeroshot", "cpu-reference": "cpu-reference-s150"}
+RECIPES = {"cpu-zeroshot": "cpu-zeroshot", "cpu-reference": "cpu-reference-s150",
+           "cpu-reference-seasonal": "cpu-reference-seasonal"}
 
 
 def test_every_shipped_model_is_listed_with_its_recipe():
