@@ -320,6 +320,14 @@ CHRONOS_CONFIGS: dict[str, ChronosConfig] = {
 # CPU-sized: same vocabulary and tokenizer, a thin transformer.
 CHRONOS_CONFIGS["chronos-t5-cpu"] = ChronosConfig(_t5(_VOCAB, 64, 256, 2, 4, 16))
 CHRONOS_CONFIGS["chronos-t5-cpu-mini"] = ChronosConfig(_t5(_VOCAB, 48, 96, 2, 4, 16))
+# The text control of Fig. 2: the reference model's backbone (chronos-bolt-cpu-zs: d_model 64,
+# d_ff 256, 2 + 2 layers, 4 heads of 16) over 256 byte tokens and Chronos' two special tokens
+# (lowrank_ts.data.text_corpus), reading 32 bytes and predicting the next 8 (33 encoder tokens,
+# near the reference's 17 patches, so 100 000 steps fit the CPU training budget). Its tokenizer
+# is only the vocabulary's bookkeeping: the text pipeline makes the token ids.
+CHRONOS_CONFIGS["chronos-t5-bytes-cpu"] = ChronosConfig(
+    _t5(258, 64, 256, 2, 4, 16), tokenizer=MeanScaleUniformBins(n_tokens=258),
+    context_length=32, prediction_length=8)
 
 BOLT_CONFIGS: dict[str, BoltConfig] = {
     f"chronos-bolt-{size}": BoltConfig(_t5(2, *_SIZES[size]))

@@ -13,7 +13,7 @@ import types
 import typing
 
 from lowrank_ts import checks
-from lowrank_ts.data import instances
+from lowrank_ts.data import instances, text_corpus
 from lowrank_ts.models import config as model_configs
 from lowrank_ts.models import lowrank
 
@@ -86,6 +86,10 @@ class TrainConfig:
   # "frequency": the KernelSynth pool and each frequency bucket of the real series (yearly,
   # quarterly, monthly, other) equally likely, then a source table, then a series.
   tsmixup_weighting: str = "uniform"
+  # Train on text instead of series (the text control of Fig. 2): byte windows of the English
+  # prose that ships with Python (lowrank_ts.data.text_corpus), for a Chronos-T5 model whose
+  # vocabulary is the 258 byte tokens; the series options above are then unused.
+  text_corpus: bool = False
 
   def __post_init__(self):
     model_configs.named_config(self.model)  # ValueError naming `name` if unknown
@@ -104,6 +108,10 @@ class TrainConfig:
       if self.fixed_vocabulary_rank > self.model_config.t5.d_model:
         raise ValueError(f"fixed_vocabulary_rank={self.fixed_vocabulary_rank} must be <= "
                          f"d_model={self.model_config.t5.d_model}")
+    if self.text_corpus and getattr(self.model_config, "tokenizer", None) is None or (
+        self.text_corpus and self.model_config.t5.vocab_size != text_corpus.VOCAB):
+      raise ValueError(f"text_corpus needs a Chronos-T5 model with {text_corpus.VOCAB} tokens "
+                       f"(e.g. chronos-t5-bytes-cpu), got model={self.model!r}")
     checks.positive_float(self.learning_rate, "learning_rate")
     checks.positive_float(self.adam_eps, "adam_eps")
     for name in ("weight_decay", "max_grad_norm"):
@@ -278,6 +286,13 @@ TRAIN_CONFIGS["cpu-reference-m150"] = dataclasses.replace(
 # on validation.
 TRAIN_CONFIGS["cpu-reference-seasonal"] = dataclasses.replace(
     TRAIN_CONFIGS["cpu-reference-s150"], seasonal_synth_weight=0.5)
+
+
+# The text control of Fig. 2: the reference model's backbone, optimiser, batch and steps
+# (cpu-reference-seasonal) trained on text, so that a rank comparison of the two compares
+# modality at equal width, depth and budget.
+TRAIN_CONFIGS["cpu-reference-text"] = dataclasses.replace(
+    TRAIN_CONFIGS["cpu-reference-seasonal"], model="chronos-t5-bytes-cpu", text_corpus=True)
 
 
 def named_train_config(name: str) -> TrainConfig:

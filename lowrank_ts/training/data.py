@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from lowrank_ts import checks
-from lowrank_ts.data import corpus, kernel_synth, pipeline, real_series, validation
+from lowrank_ts.data import corpus, kernel_synth, pipeline, real_series, text_corpus, validation
 from lowrank_ts.training.config import TrainConfig
 
 
@@ -71,9 +71,13 @@ def _frequency_weights(pool: int, real: list[tuple[str, str, np.ndarray]]) -> np
                   + [share / len(tables[b]) / sizes[b, t] for b, t, _ in real])
 
 
-def make_pipeline(config: TrainConfig) -> pipeline.InputPipeline:
+def make_pipeline(config: TrainConfig) -> pipeline.InputPipeline | text_corpus.TextPipeline:
   """The seeded input pipeline of ``config`` (KernelSynth pool generated or loaded), yielding
-  float windows ``{context [B, C], target [B, H]}``."""
+  float windows ``{context [B, C], target [B, H]}``; with ``text_corpus``, the byte windows of
+  :class:`~lowrank_ts.data.text_corpus.TextPipeline`, already the model's inputs."""
+  if config.text_corpus:
+    return text_corpus.TextPipeline(batch_size=config.batch_size, context=config.context,
+                                    horizon=config.horizon, seed=config.seed)
   if config.kernel_synth_path:
     pool = load_pool(config.kernel_synth_path)
   else:
@@ -116,10 +120,11 @@ class Prefetcher:
   thread is raised by :meth:`next` for the batch that failed.
   """
 
-  def __init__(self, pipe: pipeline.InputPipeline, prepare: Callable[[dict], Any],
-               depth: int = 2):
-    if not isinstance(pipe, pipeline.InputPipeline):
-      raise ValueError(f"pipe must be an InputPipeline, got {type(pipe).__name__}")  # noqa: TRY004
+  def __init__(self, pipe: pipeline.InputPipeline | text_corpus.TextPipeline,
+               prepare: Callable[[dict], Any], depth: int = 2):
+    if not isinstance(pipe, (pipeline.InputPipeline, text_corpus.TextPipeline)):
+      raise ValueError(f"pipe must be an InputPipeline or a TextPipeline, got "  # noqa: TRY004
+                       f"{type(pipe).__name__}")
     if not callable(prepare):
       raise ValueError(f"prepare must be callable, got {type(prepare).__name__}")  # noqa: TRY004
     self._pipe, self._prepare = pipe, prepare

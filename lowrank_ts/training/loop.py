@@ -79,8 +79,8 @@ def _train(config, workdir, devices, progress, stop_after, init_params, primary)
   except BaseException:
     mngr.close()
     raise
-  prefetch = data.Prefetcher(
-      pipe, lambda b: trainer.shard_batch(trainer.abstract_model.training_batch(b)))
+  prefetch = data.Prefetcher(pipe, lambda b: trainer.shard_batch(  # text: token ids already
+      b if config.text_corpus else trainer.abstract_model.training_batch(b)))
   log = metrics.run_log(workdir, start, primary)
   bar = (tqdm.tqdm(total=config.steps, initial=start, desc="train")
          if progress and tqdm is not None else None)
