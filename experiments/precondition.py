@@ -73,16 +73,22 @@ def validation_tasks(series_per_set: int | None = None) -> list:
   return kept
 
 
-def measure(model, series_per_set: int | None = SERIES_PER_SET["default"],
-            seed: int = 0) -> Measured:
-  """Validation relative WQL of ``model`` and of its rank-1 cut (one Seasonal Naive run)."""
+def relative_wqls(models: dict, series_per_set: int | None = SERIES_PER_SET["default"],
+                  seed: int = 0) -> dict[str, float]:
+  """Validation relative WQL against Seasonal Naive of each ``{label: model}`` (one Seasonal
+  Naive run for all)."""
   tasks = validation_tasks(series_per_set)
   naive = report.baseline_forecaster("validation")
   baseline = scoring.per_dataset(scoring.evaluate(naive, tasks))
-  dense = report.score(scoring.model_forecaster(model, seed=seed), tasks, baseline, naive)
-  cut = report.score(scoring.model_forecaster(rank_one(model), seed=seed), tasks, baseline,
-                     naive)
-  return Measured(dense.aggregate["wql"], cut.aggregate["wql"], len(tasks))
+  return {label: report.score(scoring.model_forecaster(model, seed=seed), tasks, baseline,
+                              naive).aggregate["wql"] for label, model in models.items()}
+
+
+def measure(model, series_per_set: int | None = SERIES_PER_SET["default"],
+            seed: int = 0) -> Measured:
+  """Validation relative WQL of ``model`` and of its rank-1 cut (one Seasonal Naive run)."""
+  wql = relative_wqls({"dense": model, "cut": rank_one(model)}, series_per_set, seed)
+  return Measured(wql["dense"], wql["cut"], len(validation_tasks(series_per_set)))
 
 
 def record(verdict: common.Verdict, measured: Measured, label: str = "model") -> bool:

@@ -27,6 +27,11 @@ Checks, decided before the text model was trained:
   2. Fig. 4a "W_Q stays low-rank in a Chronos model, [its rank] grows with d in a T5 LLM", at
      the one d both models have: the Bolt's encoder W_Q averaged relative eps-rank (eps = 1e-2,
      Fig. 4's measure) below the text control's (Fig. 4's sign test; no d-sweep here).
+  3. Table 2's T5 columns, "the text model deteriorates at ratio 0.237 (LPPL 1.652) where
+     Chronos holds (1.030)": the text control's log-perplexity with every attention matrix
+     truncated to ratio 0.237 (one eps, the paper's mode, as experiments/table2.py) over its
+     dense log-perplexity above 1.06, Table 2's no-loss band. The Bolt's validation relative
+     WQL at the same ratios and the top-10 next-byte Jaccard overlap are reported beside it.
 Preconditions: the Bolt's (experiments/precondition.py); the text control's, on its validation
 text: it models context (cross-entropy at least 0.5 nats below the text's unigram entropy: the
 byte frequencies alone reach that entropy) and uses its attention (cross-entropy up by at least
@@ -43,9 +48,10 @@ import jax.numpy as jnp
 import matplotlib.pyplot as plt
 import numpy as np
 
-from experiments import common, fig2, precondition, trained
+from experiments import common, fig2, precondition, table2, trained
 from lowrank_ts.data import text_corpus
 from lowrank_ts.interop import resolve
+from lowrank_ts.models import allocation, posthoc
 
 EPS = 1e-2
 # The committed export of the text control (``lowrank-ts train --config cpu-reference-text``).
@@ -93,6 +99,29 @@ def cross_entropy(model, windows: dict, chunk: int = 256) -> float:
   return sum(losses) / n
 
 
+def top_k_overlap(model_a, model_b, windows: dict, k: int = 10, chunk: int = 256) -> float:
+  """Mean Jaccard overlap of the two models' top-``k`` next-byte sets, over every label
+  position of ``windows`` (teacher-forced, as the loss reads them)."""
+  overlaps = []
+  n = windows["labels"].shape[0]
+  for i in range(0, n, chunk):
+    ids, mask = (jnp.asarray(windows[key][i:i + chunk]) for key in ("input_ids", "attention_mask"))
+    labels = jnp.asarray(windows["labels"][i:i + chunk])
+    start = jnp.full_like(labels[:, :1], model_a.config.t5.decoder_start_token_id)
+    decoder_ids = jnp.concatenate([start, labels[:, :-1]], axis=1)
+    tops = [np.argsort(np.asarray(m(ids, mask, decoder_ids)), axis=-1)[..., -k:]
+            for m in (model_a, model_b)]
+    for a, b in zip(tops[0].reshape(-1, k), tops[1].reshape(-1, k), strict=True):
+      overlaps.append(len(set(a) & set(b)) / len(set(a) | set(b)))
+  return float(np.mean(overlaps))
+
+
+def compressed(model, ratio: float):
+  """``model`` with every attention matrix truncated at one eps to the stored ``ratio`` of its
+  attention parameters (the paper's mode, as Table 2)."""
+  return posthoc.compress_to(model, allocation.Request(ratio=ratio, mode="paper"))[0]
+
+
 def unigram_entropy(data: np.ndarray) -> float:
   """Entropy (nats) of the byte frequencies of ``data``."""
   p = np.bincount(data, minlength=256) / data.size
@@ -120,6 +149,15 @@ def compute(size: str, seed: int, model_dir=None, text_dir=None):
                                p["windows"])
   ce = cross_entropy(text, windows)
   ce_rank1 = cross_entropy(precondition.rank_one(text), windows)
+  table = {}
+  bolt_cut = {r: compressed(bolt, r) for r in table2.PAPER_RATIOS}
+  bolt_wql = precondition.relative_wqls({"dense": bolt, **bolt_cut},
+                                        precondition.SERIES_PER_SET[size], seed)
+  for r in table2.PAPER_RATIOS:
+    text_cut = compressed(text, r)
+    table[r] = {"text_lppl_ratio": cross_entropy(text_cut, windows) / ce,
+                "text_top10_overlap": top_k_overlap(text, text_cut, windows),
+                "bolt_validation_wql_ratio": bolt_wql[r] / bolt_wql["dense"]}
   contexts = trained.real_contexts(bolt.config.context_length, p["names"])
   models = {"Chronos-Bolt": bolt, "text control": text}
   inits = {name: trained.random_init(m, seed) for name, m in models.items()}
@@ -140,7 +178,7 @@ def compute(size: str, seed: int, model_dir=None, text_dir=None):
                                    if k.startswith("encoder")])) for n, layers in w_q.items()}
   results = {"spectra": spectra, "shapes": {n: list(m.shape) for n, m in embedded.items()},
              "relative_eps_rank": {n: fig2.relative_eps_rank(s) for n, s in spectra.items()},
-             "w_q": w_q, "encoder_w_q_relative_eps_rank": encoder_avg,
+             "w_q": w_q, "table2": table, "encoder_w_q_relative_eps_rank": encoder_avg,
              "text_control": {"validation_cross_entropy": ce, "rank1_cross_entropy": ce_rank1,
                               "unigram_entropy": unigram_entropy(val),
                               "validation_bytes": int(val.size), "corpus_sha256": corpus["sha256"],
@@ -173,6 +211,15 @@ def verdicts(results, params):
                 f"encoder W_Q averaged relative eps-rank (eps = {EPS}): Bolt minus text control",
                 "Fig. 4a: W_Q lower-rank in the time-series model than in the text model (Fig. 4's "
                 "sign test), at the one d both have", kind="proxy", proxy=PROXY)
+  at = results["table2"]
+  verdict.check("text_control_lppl_ratio_at_0.237", at[0.237]["text_lppl_ratio"], ">",
+                table2.NO_LOSS, "text control: log-perplexity at attention ratio 0.237 over dense",
+                "Table 2: the T5 LLM loses at 0.237 (LPPL 1.652); 1.06 is Table 2's no-loss band",
+                kind="proxy", proxy=PROXY)
+  for r, row in at.items():
+    verdict.finding(f"table2_at_{r}", row, f"ratio {r}: text control LPPL ratio "
+                    f"{row['text_lppl_ratio']:.3f}, top-10 overlap {row['text_top10_overlap']:.3f};"
+                    f" Bolt validation WQL ratio {row['bolt_validation_wql_ratio']:.3f}")
   for name in ("Chronos-Bolt (init)", "text control (init)"):
     verdict.finding(f"relative_eps_rank_{name.replace(' ', '_')}", ranks[name],
                     f"{name}: relative eps-rank {ranks[name]:.3f} of the embedded input")

@@ -13,6 +13,15 @@ from lowrank_ts.models import registry
 from lowrank_ts.training.config import TRAIN_CONFIGS
 
 
+def test_top_k_overlap_of_a_model_with_itself_is_one():
+  model = registry.build(TRAIN_CONFIGS["cpu-reference-text"].model_config, seed=0)
+  data = np.frombuffer(b"It was the best of times, it was the worst of times. " * 3, np.uint8)
+  windows = text_control.validation_windows(data, context=32, horizon=8, count=4)
+  assert text_control.top_k_overlap(model, model, windows) == 1.0
+  other = registry.build(TRAIN_CONFIGS["cpu-reference-text"].model_config, seed=1)
+  assert text_control.top_k_overlap(model, other, windows) < 1.0
+
+
 def test_unigram_entropy_and_eps_rank():
   assert text_control.unigram_entropy(np.array([0, 1, 0, 1], np.uint8)) == pytest.approx(np.log(2))
   assert text_control.unigram_entropy(np.full(9, 7, np.uint8)) == 0.0
@@ -46,10 +55,13 @@ def test_smoke_on_an_untrained_text_model_is_uninformative(tmp_path):
       "text_control_rank1_cost": [">=", 0.15, "precondition"],
       "relative_eps_rank_Bolt_over_text_control": ["<", 0.5, "proxy"],
       "encoder_w_q_Bolt_minus_text_control": ["<", 0.0, "proxy"],
+      "text_control_lppl_ratio_at_0.237": [">", 1.06, "proxy"],
       "precondition_Chronos-Bolt_relative_wql": ["<=", 1.0, "precondition"],
       "precondition_Chronos-Bolt_rank1_cost": [">=", 0.15, "precondition"]}
   data = record["data"]
   assert data["shapes"]["text control (trained)"] == [64, text_control.SIZES["smoke"]["text_bytes"]]
+  for row in data["table2"].values():  # a truncated copy of the text model: overlaps in [0, 1]
+    assert 0 <= row["text_top10_overlap"] <= 1 and row["text_lppl_ratio"] > 0
   assert set(data["w_q"]["text control (trained)"]) == {
       "encoder self 1", "encoder self 2", "decoder self 1", "decoder self 2", "decoder cross 1",
       "decoder cross 2"}
