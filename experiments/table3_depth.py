@@ -20,6 +20,9 @@ of a layer at that layer's rank). Arms at each uniform rank ``r`` (:data:`RANKS`
   uniform total (2 layers: ``(r/2, 3r/2)``, alpha = log2 3);
 - ``depth-shrinking``: the same ranks in reverse order (the control: the paper predicts it
   loses);
+- ``encoder-growing`` / ``decoder-growing``: depth-growing in one stack only, uniform in the
+  other (which stack carries the depth effect; Moirai, the paper's Table 3 model, has only an
+  encoder);
 - ``cross-heavy``: self-attention layers ``3r/4``, cross-attention what keeps the total
   (2+2 layers: ``3r/2``), the direction experiments.table3's layouts moved rank;
 - ``self-heavy``: cross-attention ``r/2``, self-attention what keeps the total (``5r/4``).
@@ -49,7 +52,8 @@ Decided before the run:
   over ranks of the reverse effect in SE < 2), so the status is PASS (proxy) when resolved in
   favour, PARTIAL when not resolved, FAIL when resolved against.
 - findings, each "resolved" only at >= 2 SE: depth-shrinking vs uniform and vs depth-growing
-  (whether the measurement can tell schedules apart at all); cross-heavy and self-heavy vs
+  (whether the measurement can tell schedules apart at all); encoder-growing and
+  decoder-growing vs uniform (the depth effect stack by stack); cross-heavy and self-heavy vs
   uniform and against each other (the self- vs cross-attention split, named as such).
 Precondition (experiments/precondition.py): the model forecasts and uses its attention;
 otherwise the status is UNINFORMATIVE.
@@ -74,11 +78,16 @@ from lowrank_ts.models.config import ATTENTION_KINDS
 RANKS = {"smoke": (8,), "default": (4, 8, 16), "full": (4, 8, 16)}
 # Validation series per set: 40 puts every set at (nearly) its full size but val-real-A's 941.
 SERIES_PER_SET = {"smoke": 2, "default": 40, "full": None}
-ARMS = ("uniform", "depth-growing", "depth-shrinking", "cross-heavy", "self-heavy")
+ARMS = ("uniform", "depth-growing", "depth-shrinking", "encoder-growing", "decoder-growing",
+        "cross-heavy", "self-heavy")
 # (arm B, arm A): the effect is SQL(A) - SQL(B), positive when B is better.
 COMPARISONS = (("depth-growing", "uniform"), ("depth-shrinking", "uniform"),
-               ("depth-growing", "depth-shrinking"), ("cross-heavy", "uniform"),
+               ("depth-growing", "depth-shrinking"), ("encoder-growing", "uniform"),
+               ("decoder-growing", "uniform"), ("cross-heavy", "uniform"),
                ("self-heavy", "uniform"), ("cross-heavy", "self-heavy"))
+STYLES = {"uniform": "-o", "depth-growing": "-o", "depth-shrinking": "-o",
+          "encoder-growing": ":^", "decoder-growing": ":v", "cross-heavy": "--s",
+          "self-heavy": "--s"}
 RESOLVED_SE = 2.0  # an effect counts only at >= 2 SE (about 95 % two-sided)
 SELF_KINDS, CROSS_KINDS = ("encoder", "decoder_self"), ("decoder_cross",)
 PROXY = "post-hoc truncation of the shipped d_model-64 Chronos-Bolt, not pretrained layouts"
@@ -129,6 +138,9 @@ def arm_layer_ranks(arm: str, rank: int, layers: dict[str, int]) -> dict[str, tu
     return {k: growing(n, rank) for k, n in layers.items()}
   if arm == "depth-shrinking":
     return {k: growing(n, rank)[::-1] for k, n in layers.items()}
+  if arm in ("encoder-growing", "decoder-growing"):
+    grown = ("encoder",) if arm == "encoder-growing" else ("decoder_self", "decoder_cross")
+    return {k: growing(n, rank) if k in grown else (rank,) * n for k, n in layers.items()}
   if arm == "cross-heavy":
     return _split(layers, rank, self_rank=3 * rank / 4)
   if arm == "self-heavy":
@@ -212,11 +224,12 @@ def compute(model, size: str, seed: int, label: str):
       for rank in RANKS[size] for b, a in COMPARISONS}
   results = {"dense": dense, "arms": arms, "comparisons": comparisons, "datasets": datasets,
              "series": [t.series for t in tasks]}
-  params = dict(model=label, ranks=RANKS[size], series_per_set=SERIES_PER_SET[size],
-                num_series=len(tasks), arms=ARMS, comparisons=COMPARISONS, layers=layers,
-                resolved_se=RESOLVED_SE, mode="paper (every matrix truncated at its rank; all "
-                "ranks below d/2, so each is stored as factors)",
-                dense_attention_parameters=dense_count)
+  params = {"model": label, "ranks": RANKS[size], "series_per_set": SERIES_PER_SET[size],
+            "num_series": len(tasks), "arms": ARMS, "comparisons": COMPARISONS,
+            "layers": layers, "resolved_se": RESOLVED_SE,
+            "mode": "paper (every matrix truncated at its rank; every rank below d_in d_out / "
+                    "(d_in + d_out), so each is stored as factors)",
+            "dense_attention_parameters": dense_count}
   return results, params
 
 
@@ -275,7 +288,7 @@ def plot(results, params):
     rows = sorted((a for a in results["arms"].values() if a["arm"] == arm),
                   key=lambda a: a["size_ratio"])
     ax.plot([a["size_ratio"] for a in rows], [a["relative_wql"] for a in rows],
-            "-o" if arm.startswith(("uniform", "depth")) else "--s", color=f"C{i}", label=arm)
+            STYLES[arm], color=f"C{i}", label=arm)
   ax.axhline(results["dense"]["relative_wql"], color="k", lw=0.8, label="dense")
   ax.axhline(1.0, color="grey", lw=0.5, ls=":")
   ax.set(xscale="log", xlabel="stored attention parameters / dense",
