@@ -148,7 +148,7 @@ def test_bad_model_is_one_line(tmp_path, capsys):
   assert not (tmp_path / "table3_depth.json").exists()
 
 
-@pytest.mark.slow  # ~25 s on 2 shared cores: 8 models scored on 34 series, 6 horizons each
+@pytest.mark.slow  # over 15 s (8 models scored on 34 series, 6 horizons each): CI's second step
 def test_smoke_run_on_a_tiny_model(tmp_path, monkeypatch):
   # The precondition is experiments.precondition's (tested there); here it returns a model that
   # passes, so that the status is the checks' own, then a failing one is swapped in below.
