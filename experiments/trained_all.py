@@ -32,6 +32,9 @@ ROWS = [
      "inputs", "fig13"),
     ("Table 2", "post-hoc compression of every attention matrix to the paper's size ratios "
      "keeps the relative WQL (in-domain and zero-shot)", "table2"),
+    ("Table 3 without the confound (post-hoc)", "flow-of-ranks: a rank growing with depth "
+     "inside each stack beats a uniform rank at equal size (self- vs cross-attention split "
+     "reported apart)", "table3_depth"),
     ("Beyond the paper", "how the eps-rank of embeddings and W_Q inputs depends on the data "
      "(period, seasonal strength, noise, trend, stationarity, patch size)", "rank_vs_data"),
 ]

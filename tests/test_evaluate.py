@@ -60,6 +60,39 @@ def test_wql_and_mase_match_gluonts(seasonality, seed):
   assert mase == pytest.approx(ref_mase, rel=1e-12)
 
 
+def _gluonts_sql_per_series(histories, targets, quantiles, seasonality):
+  """gluonts' AverageMeanScaledQuantileLoss of each series (axis=1: one value per item)."""
+  pd = pytest.importorskip("pandas")
+  pytest.importorskip("gluonts")
+  from gluonts.dataset.split import split
+  from gluonts.ev.metrics import AverageMeanScaledQuantileLoss
+  from gluonts.model.evaluation import evaluate_forecasts
+  from gluonts.model.forecast import QuantileForecast
+
+  start = pd.Period("2000-01-01", freq="D")
+  data = [{"start": start, "target": np.concatenate([h, t]), "item_id": str(i)}
+          for i, (h, t) in enumerate(zip(histories, targets))]
+  _, test_template = split(data, offset=-targets.shape[1])
+  test_data = test_template.generate_instances(prediction_length=targets.shape[1], windows=1)
+  keys = [str(x) for x in LEVELS]
+  forecasts = [QuantileForecast(q, start_date=label["start"], forecast_keys=keys)
+               for q, (_, label) in zip(quantiles, test_data)]
+  frame = evaluate_forecasts(forecasts, test_data=test_data, axis=1, seasonality=seasonality,
+                             metrics=[AverageMeanScaledQuantileLoss(LEVELS)])
+  return frame.iloc[:, 0].to_numpy(np.float64)
+
+
+@pytest.mark.parametrize("seasonality, seed", [(1, 0), (12, 2)])
+def test_scaled_quantile_loss_matches_gluonts_series_by_series(seasonality, seed):
+  histories, targets, quantiles = _random_dataset(seed)
+  ref = _gluonts_sql_per_series(histories, targets, quantiles, seasonality)
+  scales = np.array([evaluation.seasonal_error(h, seasonality) for h in histories])
+  got = evaluation.scaled_quantile_loss(targets, quantiles, scales)
+  assert got.shape == (len(histories),)
+  # Same float64 formula, different summation order: agreement to ~1e-15 relative.
+  np.testing.assert_allclose(got, ref, rtol=1e-12)
+
+
 def test_geometric_mean_by_hand():
   assert evaluation.geometric_mean([2.0, 8.0]) == pytest.approx(4.0, rel=1e-15)  # sqrt(16)
 
@@ -71,6 +104,9 @@ def test_metrics_by_hand():
   assert evaluation.weighted_quantile_loss(target, quantiles) == pytest.approx(1.0, rel=1e-15)
   assert evaluation.mean_absolute_scaled_error(target, [[0.0, 0.0]], [0.5]) == pytest.approx(3.0)
   assert evaluation.seasonal_error([1.0, 2.0, 4.0, 7.0], 2) == pytest.approx(4.0)  # |4-1|, |7-2|
+  # SQL: level q loses 2 q |1| + 2 (1 - q) |-2| = 4 - 2 q over the two steps, mean over steps
+  # 2 - q, mean over levels 1.5; divided by the seasonal error 0.5: 3.
+  np.testing.assert_allclose(evaluation.scaled_quantile_loss(target, quantiles, [0.5]), [3.0])
   assert evaluation.seasonal_error([1.0, 2.0, 4.0], 3) == pytest.approx(1.5)  # m >= len -> m = 1
 
 

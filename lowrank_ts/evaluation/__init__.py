@@ -9,6 +9,7 @@ from lowrank_ts.evaluation.metrics import (
   geometric_mean,
   mean_absolute_scaled_error,
   relative_scores,
+  scaled_quantile_loss,
   seasonal_error,
   weighted_quantile_loss,
 )
@@ -17,5 +18,5 @@ from lowrank_ts.evaluation.scoring import Forecaster, evaluate, model_forecaster
 
 __all__ = ["Forecaster", "evaluate", "geometric_mean", "mean_absolute_scaled_error",
            "model_forecaster", "per_dataset", "per_series", "relative_scores", "run",
-           "seasonal_error", "seasonal_naive", "seasonal_naive_forecaster",
+           "scaled_quantile_loss", "seasonal_error", "seasonal_naive", "seasonal_naive_forecaster",
            "weighted_quantile_loss"]

@@ -6,6 +6,9 @@
 - MASE (gluonts ``MASE``): mean over series and steps of ``|y - yhat_0.5| / s``, ``s`` the
   series' seasonal error ``mean |z_t - z_{t-m}|`` over its history (m = 1 when the history is
   not longer than m).
+- SQL (gluonts ``AverageMeanScaledQuantileLoss``), per series: the mean over levels and steps of
+  ``2 |(y - yhat_q)(1[yhat_q >= y] - q)| / s``, ``s`` MASE's seasonal error. Unlike WQL it is
+  defined series by series on one scale, so two forecasters can be compared series by series.
 - The aggregate relative score: the geometric mean over datasets of model / baseline.
 """
 
@@ -78,6 +81,26 @@ def mean_absolute_scaled_error(target, median, seasonal_errors) -> float:
     raise ValueError("seasonal_errors must be > 0 (a constant history has no MASE scale)")
   scaled = np.abs(target - median) / scale[:, None]
   return float(np.nanmean(scaled))
+
+
+def scaled_quantile_loss(target, quantiles, seasonal_errors,
+                         levels: Sequence[float] = QUANTILE_LEVELS) -> np.ndarray:
+  """SQL of each series: target [N, H], quantiles [N, Q, H], seasonal_errors [N] -> float64 [N]
+  (NaN targets are ignored; a series with none observed gets NaN)."""
+  target, quantiles, levels = _check_forecast(target, quantiles, levels)
+  scale = checks.float_array(np.atleast_1d(seasonal_errors), "seasonal_errors",
+                             allow_nan=False, dtype=np.float64)
+  if scale.shape != (target.shape[0],):
+    raise ValueError(f"seasonal_errors must have shape ({target.shape[0]},), got {scale.shape}")
+  if not (scale > 0).all():
+    raise ValueError("seasonal_errors must be > 0 (a constant history has no SQL scale)")
+  observed = ~np.isnan(target)
+  y_N1H = np.where(observed, target, 0.0)[:, None]
+  q_Q1 = np.asarray(levels)[:, None]
+  loss_NH = (2 * np.abs((y_N1H - quantiles) * ((quantiles >= y_N1H) - q_Q1))).mean(axis=1)
+  count = observed.sum(axis=1)
+  with np.errstate(invalid="ignore"):  # 0 / 0 for a series with no observed target: NaN
+    return (loss_NH * observed).sum(axis=1) / count / scale
 
 
 def geometric_mean(values: Sequence[float]) -> float:
