@@ -35,6 +35,9 @@ ROWS = [
     ("Table 3 without the confound (post-hoc)", "flow-of-ranks: a rank growing with depth "
      "inside each stack beats a uniform rank at equal size (self- vs cross-attention split "
      "reported apart)", "table3_depth"),
+    ("Figs. 2a / 4a, Table 2 (text)", "at equal size and budget, the time-series model's "
+     "embedded input and W_Q are lower-rank than a text model's, and the text model loses at "
+     "attention ratio 0.237 where the time-series model holds", "text_control"),
     ("Beyond the paper", "how the eps-rank of embeddings and W_Q inputs depends on the data "
      "(period, seasonal strength, noise, trend, stationarity, patch size)", "rank_vs_data"),
 ]
