@@ -4,9 +4,9 @@
 self-attention q / k / v input factors side by side in one matrix
 (:meth:`~lowrank_ts.models.layers.Projection.input_factor`, for every parameterisation; the
 parameters are read, never changed, so checkpoints are untouched), the relative position and
-causal bias ``[H, T, T]`` of every step, and every layer's cross-attention keys and values from
-the encoder output in one product. :func:`step` runs ``L`` new positions through the blocks:
-per layer one product for q, k and v, the keys and values written into the cache
+causal bias ``[H, T, T]`` of every step, and each layer's cross-attention keys and values from
+the encoder output (k and v as one product). :func:`step` runs ``L`` new positions through the
+blocks: per layer one product for q, k and v, the keys and values written into the cache
 (:func:`~lowrank_ts.models.decode_ops.write_cache`), attention over it, cross-attention over the
 encoder keys shared by every sample path, the feed-forward. :meth:`T5.decode_step
 <lowrank_ts.models.t5.T5.decode_step>` is the unfused reference it is tested against.
@@ -47,17 +47,22 @@ def prepare(stack, encoder_BSD: jax.Array, encoder_mask_BS: jax.Array, num_sampl
   layers = stack.layers
   qkv = tuple(decode_ops.fuse_factors([p.input_factor() for p in _qkv(layer.self_attention)])[0]
               for layer in layers)
-  cross_kv = [p for layer in layers
-              for p in (layer.cross_attention.k, layer.cross_attention.v)]
-  factor, widths = decode_ops.fuse_factors([p.input_factor() for p in cross_kv])
-  parts = decode_ops.split_fused(encoder_BSD @ factor, widths)
-  kv_BSHK = [p.from_factor(y) for p, y in zip(cross_kv, parts, strict=True)]
-  cross = tuple(CrossAttentionCache(jnp.transpose(k, (0, 2, 3, 1)), jnp.transpose(v, (0, 2, 1, 3)))
-                for k, v in zip(kv_BSHK[0::2], kv_BSHK[1::2], strict=True))
+  cross = tuple(_cross_keys_values(layer.cross_attention, encoder_BSD) for layer in layers)
   caches = tuple(layer.self_attention.init_cache((encoder_BSD.shape[0], num_samples), length,
                                                  encoder_BSD.dtype) for layer in layers)
   return DecodeState(qkv, stack.position_bias(length, length), cross,
                      t5_ops.mask_bias(encoder_mask_BS)[:, None], caches)
+
+
+def _cross_keys_values(attention, encoder_BSD: jax.Array) -> CrossAttentionCache:
+  """One layer's cross-attention keys ``[B, H, K, S]`` and values ``[B, H, S, K]``: k and v
+  as one product of their input factors side by side (one layer at a time, so only one
+  layer's product is held beside the finished caches)."""
+  projections = (attention.k, attention.v)
+  factor, widths = decode_ops.fuse_factors([p.input_factor() for p in projections])
+  k, v = (p.from_factor(y) for p, y in zip(
+      projections, decode_ops.split_fused(encoder_BSD @ factor, widths), strict=True))
+  return CrossAttentionCache(jnp.transpose(k, (0, 2, 3, 1)), jnp.transpose(v, (0, 2, 1, 3)))
 
 
 def step(stack, embeds_BNLD: jax.Array, state: DecodeState, index
