@@ -15,7 +15,8 @@ program pays a dispatch the fused loop does not). A self-attention cache is dona
 program that writes it, so its write is in place as inside the loop. The reference's pieces
 (marked "reference") are timed in the same rounds and left out of the sum.
 
-Per decoder layer two versions of the self-attention step are timed: the sampler's
+The whole forecast is also timed through the unfused reference decoder. Per decoder layer two
+versions of the self-attention step are timed: the sampler's
 (:mod:`lowrank_ts.models.fused_decode`: q / k / v as one product of the factors concatenated once
 per forecast, the bias of the step sliced from the one computed per forecast) and the unfused
 reference (:meth:`T5.decode_step`'s: three projections, the bias built for the step). Then
@@ -148,6 +149,24 @@ def run(size: str = "small", batch: int = 8, samples: int = 20, context: int = 5
   def whole():
     return sampling.sample(model, ids, mask, key, num_samples=samples, horizon=horizon)
 
+  @nnx.jit
+  def reference_whole(model):
+    """The same forecast through the unfused reference decoder (init_decode_cache /
+    decode_step), drawing as :func:`sampler.sample_tokens` does."""
+    cache = model.init_decode_cache(model.encode(ids, mask), mask, samples, horizon)
+
+    def body(carry, step):
+      token_BN, cache = carry
+      cache, logits = model.decode_step(token_BN[..., None], cache, step)
+      values, idx = sampler.warp_logits(logits[:, :, 0].at[..., 1].set(-jnp.inf),
+                                        jnp.float32(1.0), 50, jnp.float32(1.0))
+      pick = jax.random.categorical(jax.random.fold_in(key, step), values, axis=-1)
+      next_BN = jnp.take_along_axis(idx, pick[..., None], axis=-1)[..., 0].astype(jnp.int32)
+      return (next_BN, cache), next_BN
+
+    start = jnp.full((batch, samples), model.decoder_start_token_id, jnp.int32)
+    return jax.lax.scan(body, (start, cache), jnp.arange(horizon))[1]
+
   per_layer = horizon * layers
   seq = context + 1
   mac = 2.0  # FLOPs per multiply-add
@@ -157,6 +176,8 @@ def run(size: str = "small", batch: int = 8, samples: int = 20, context: int = 5
   counted = chronos_forecast_flops(t5, batch, seq, horizon, samples)
   pieces = {
       "whole forecast": _Piece(whole, per_forecast=1, flops=counted["total"]),
+      "reference whole forecast (unfused decode_step)": _Piece(
+          reference_whole, model, per_forecast=1, flops=counted["total"], reference=True),
       "encoder": _Piece(encode, state, per_forecast=1, flops=counted["encoder"]),
       "prepare: fused factors, every step's bias, cross K/V (init_decode_state)": _Piece(
           init_state, state, encoder, per_forecast=1, flops=counted["cross_kv"]),
@@ -181,7 +202,7 @@ def run(size: str = "small", batch: int = 8, samples: int = 20, context: int = 5
     piece.call()  # compiles
   for _ in range(repeats):
     for name, piece in pieces.items():
-      if name == "whole forecast" and len(piece.times) >= max(3, repeats // 5):
+      if "whole forecast" in name and len(piece.times) >= max(3, repeats // 5):
         continue  # seconds per call: a few are enough
       piece.timed()
   rate = matmul["gflops_best"] * 1e9
