@@ -79,6 +79,21 @@ class Projection(nnx.Module):
     """The equivalent dense ``[in, out]`` kernel (for export and post-hoc compression)."""
     raise NotImplementedError
 
+  def input_factor(self) -> jax.Array:
+    """The first factor ``[d_model, M]`` of an input projection (q, k, v): ``W = F G`` with
+    ``F`` applied as one matrix, so the factors of several projections reading the same
+    input can be concatenated into one product (:mod:`lowrank_ts.models.decode_ops`)."""
+    raise NotImplementedError
+
+  def from_factor(self, y: jax.Array) -> jax.Array:
+    """``[..., H, K]`` from ``y = x @ input_factor()`` ``[..., M]``: the rest of the product."""
+    raise NotImplementedError
+
+  @property
+  def factor_width(self) -> int:
+    """``M``, the width of :meth:`input_factor` (read from the parameters' shapes)."""
+    raise NotImplementedError
+
   @staticmethod
   def parameters(d_model: int, n_heads: int, d_kv: int, rank: int | None) -> int:
     """Parameters of this parameterisation (the same in both directions)."""
@@ -99,6 +114,16 @@ class DenseProjection(Projection):
 
   def dense_kernel(self):
     return self.kernel[...]
+
+  def input_factor(self):
+    return self.kernel[...]
+
+  @property
+  def factor_width(self):
+    return self.kernel.shape[1]
+
+  def from_factor(self, y):
+    return y.reshape(*y.shape[:-1], self.n_heads, self.d_kv)
 
   @staticmethod
   def parameters(d_model, n_heads, d_kv, rank):
@@ -126,6 +151,17 @@ class SharedSketchProjection(Projection):
   def dense_kernel(self):
     return self.sketch[...] @ self.lift[...]
 
+  def input_factor(self):
+    return self.sketch[...]
+
+  @property
+  def factor_width(self):
+    return self.sketch.shape[1]
+
+  def from_factor(self, y):
+    y = y @ self.lift[...]
+    return y.reshape(*y.shape[:-1], self.n_heads, self.d_kv)
+
   @staticmethod
   def parameters(d_model, n_heads, d_kv, rank):
     return rank * (d_model + n_heads * d_kv)
@@ -149,6 +185,18 @@ class HeadSketchProjection(Projection):
       return jnp.einsum("...hr,hrd->...d", sketched, self.lift[...])
     sketched = jnp.einsum("...d,hdr->...hr", x, self.sketch[...])
     return jnp.einsum("...hr,hrk->...hk", sketched, self.lift[...])
+
+  def input_factor(self):  # [H, d_model, R] as [d_model, H * R]
+    sketch = self.sketch[...]
+    return jnp.transpose(sketch, (1, 0, 2)).reshape(sketch.shape[1], -1)
+
+  def from_factor(self, y):
+    sketched = y.reshape(*y.shape[:-1], self.n_heads, -1)
+    return jnp.einsum("...hr,hrk->...hk", sketched, self.lift[...])
+
+  @property
+  def factor_width(self):
+    return self.sketch.shape[0] * self.sketch.shape[2]
 
   def dense_kernel(self):
     per_head = jnp.einsum("hir,hro->hio", self.sketch[...], self.lift[...])

@@ -1,10 +1,11 @@
 """Autoregressive sampling through the model's own KV-cached decoder (:class:`~.t5.T5`).
 
 :func:`sample_tokens` is one jittable function of the model: the encoder runs once per series,
-each cross-attention layer's keys and values once per series (:meth:`T5.init_decode_cache`),
-shared by all ``num_samples`` paths (an extra query axis of cross-attention), then a
-``lax.scan`` of :meth:`T5.decode_step` writes the self-attention cache ``[B, N, H, T, K]`` in
-place. The reference instead expands the encoder output to ``B * N`` rows.
+the fused q / k / v factors, the position bias of every step and each cross-attention layer's
+keys and values once per forecast (:meth:`T5.init_decode_state`; the keys and values are shared
+by all ``num_samples`` paths, an extra query axis of cross-attention), then a ``lax.scan`` of
+:meth:`T5.fused_decode_step` writes the self-attention cache ``[B, N, H, T, K]`` in place.
+chronos-forecasting instead expands the encoder output to ``B * N`` rows.
 
 Sampling follows Hugging Face ``generate`` as Chronos calls it: EOS is suppressed (exactly
 ``horizon`` new tokens), then temperature, top-k and top-p (nucleus) in that order, then a
@@ -20,7 +21,7 @@ import jax.numpy as jnp
 from lowrank_ts import checks
 
 # What the sampler needs of a model (lowrank_ts.models.t5.T5 has it).
-DECODER_INTERFACE = ("encode", "init_decode_cache", "decode_step")
+DECODER_INTERFACE = ("encode", "init_decode_state", "fused_decode_step")
 
 
 def warp_logits(logits_NV: jax.Array, temperature, top_k: int | None, top_p):
@@ -59,18 +60,18 @@ def check_options(*, num_samples, temperature, top_k, top_p, eos_token_id) -> di
 
 def decode(model, token_ids_BL, mask_BL, start_BN, horizon: int, choose) -> jax.Array:
   """Encodes once, then scans ``horizon`` decode steps from ``start_BN`` through the model's
-  cached :meth:`decode_step`; ``choose(logits_BNV, step)`` picks the next tokens. Returns the
+  :meth:`fused_decode_step`; ``choose(logits_BNV, step)`` picks the next tokens. Returns the
   tokens ``[B, N, horizon]``."""
   encoder_BSD = model.encode(token_ids_BL, mask_BL)
-  cache = model.init_decode_cache(encoder_BSD, mask_BL, start_BN.shape[1], horizon)
+  state = model.init_decode_state(encoder_BSD, mask_BL, start_BN.shape[1], horizon)
 
   def body(carry, step):
-    token_BN, cache = carry
-    cache, logits_BN1V = model.decode_step(token_BN[..., None], cache, step)
+    token_BN, state = carry
+    state, logits_BN1V = model.fused_decode_step(token_BN[..., None], state, step)
     next_BN = choose(logits_BN1V[:, :, 0], step)
-    return (next_BN, cache), next_BN
+    return (next_BN, state), next_BN
 
-  _, tokens_TBN = jax.lax.scan(body, (start_BN, cache), jnp.arange(horizon))
+  _, tokens_TBN = jax.lax.scan(body, (start_BN, state), jnp.arange(horizon))
   return jnp.moveaxis(tokens_TBN, 0, -1)
 
 

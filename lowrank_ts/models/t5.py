@@ -4,10 +4,13 @@ KV-cached decoding (one implementation of the block for training, evaluation and
 Layers are in :mod:`lowrank_ts.models.layers`; layout ``[..., length, features]``. Embedding
 ``N(0, f)`` and relative bias ``N(0, f d_model^-1/2)`` at initialisation (transformers').
 
-Decoding with a cache (Flax's gemma pattern): :meth:`T5.init_decode_cache` runs each
-cross-attention's key / value projections once per series; :meth:`T5.decode_step` feeds
+Decoding with a cache (Flax's gemma pattern): :meth:`T5.init_decode_state` prepares once per
+forecast what every step reads (fused q / k / v factors, the position bias of every step, the
+cross-attention keys and values of each series) and :meth:`T5.fused_decode_step` feeds
 ``[B, N, L]`` decoder tokens (``N`` sample paths per series) at position ``index`` through the
-same blocks as :meth:`T5.decode` and returns the updated cache and logits.
+blocks (:mod:`lowrank_ts.models.fused_decode`). :meth:`T5.init_decode_cache` /
+:meth:`T5.decode_step` are the unfused reference: the same blocks as :meth:`T5.decode`, one
+projection at a time.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from lowrank_ts.models import t5_ops
+from lowrank_ts.models import fused_decode, t5_ops
 from lowrank_ts.models.config import AttentionSpec, T5Config
 from lowrank_ts.models.layers import (
   Attention,
@@ -225,6 +228,20 @@ class T5(nnx.Module):
               for layer in layers),
         tuple(layer.cross_attention.cross_cache(encoder_BSD) for layer in layers),
         t5_ops.mask_bias(encoder_mask_BS)[:, None])
+
+  def init_decode_state(self, encoder_BSD: jax.Array, encoder_mask_BS: jax.Array,
+                        num_samples: int, length: int) -> fused_decode.DecodeState:
+    """What :meth:`fused_decode_step` reads for ``num_samples`` decoder paths of up to
+    ``length`` tokens per series, prepared once (:func:`fused_decode.prepare`)."""
+    return fused_decode.prepare(self.decoder, encoder_BSD, encoder_mask_BS, num_samples, length)
+
+  def fused_decode_step(self, decoder_ids_BNL: jax.Array, state: fused_decode.DecodeState,
+                        index) -> tuple[fused_decode.DecodeState, jax.Array]:
+    """:meth:`decode_step` with fused projections and the per-forecast work done once:
+    ``(state, logits [B, N, L, V])``."""
+    state, hidden = fused_decode.step(self.decoder, self.shared[...][decoder_ids_BNL], state,
+                                      index)
+    return state, self.lm_logits(hidden)
 
   def decode_step(self, decoder_ids_BNL: jax.Array, cache: DecodeCache, index
                   ) -> tuple[DecodeCache, jax.Array]:
