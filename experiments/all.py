@@ -70,13 +70,13 @@ def run_all(args, names=None) -> dict[str, dict]:
                           capture_output=True, text=True)
     wall = time.time() - start
     sys.stdout.write(proc.stdout)
-    if proc.returncode not in (0, 1):  # 1 = a claim failed; anything else is a crash
-      sys.stderr.write(proc.stderr[-4000:])
     path = os.path.join(args.out, f"{name}.json")
     record = None
     if os.path.exists(path) and os.path.getmtime(path) >= start:
       with open(path) as f:
         record = json.load(f)
+    if proc.returncode not in (0, 1) or record is None:  # 1 = a claim failed, json written
+      sys.stderr.write(proc.stderr[-4000:])
     results[name] = {"returncode": proc.returncode, "wall_s": wall, "record": record}
   return results
 

@@ -136,7 +136,8 @@ def eps_rank(w: np.ndarray, eps: float = EPS) -> int:
 
 def compute(size: str, seed: int, model_dir=None, text_dir=None):
   p = dict(SIZES[size], eps=EPS, model=model_dir or trained.SHIPPED,
-           text_model=text_dir or os.path.relpath(CONTROL, common.ROOT))
+           text_model=text_dir or os.path.relpath(CONTROL, os.path.dirname(os.path.dirname(
+               os.path.abspath(__file__)))))
   bolt = trained.load(model_dir)
   text = resolve.load_model(text_dir or CONTROL, "--text-model")
   if getattr(text.config, "tokenizer", None) is None or (
