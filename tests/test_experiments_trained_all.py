@@ -53,8 +53,8 @@ def test_rows_label_the_precondition_and_go_between_their_own_markers(tmp_path):
   assert "[precondition]" in rows and "**UNINFORMATIVE**" in rows
   assert "`python -m experiments.trained_all`" in rows
   path = tmp_path / "ledger.md"
-  path.write_text(f"a\n{theory.BEGIN}\ntheory\n{theory.END}\n{trained_all.BEGIN}\nold\n"
+  path.write_text(f"a\n{theory.BEGIN}\ntheory\n{theory.END}\n{trained_all.BEGIN}\nOLD-ROWS\n"
                   f"{trained_all.END}\nz\n")
   theory.write_ledger(rows, str(path), trained_all.BEGIN, trained_all.END)
   text = path.read_text()
-  assert "theory" in text and "old" not in text and rows in text
+  assert "theory" in text and "OLD-ROWS" not in text and rows in text

@@ -39,7 +39,8 @@ def test_every_chronos_config_builds(name):
   if size in PUBLISHED_MILLIONS:
     # Model cards give sizes rounded to 1-2 significant digits (tiny 8.4M is "8M").
     assert abs(_n_params(abstract) / (PUBLISHED_MILLIONS[size] * 1e6) - 1) < 0.06
-  assert abstract.shared.shape == (4096, config.t5.d_model)
+    assert abstract.shared.shape == (4096, config.t5.d_model)  # Chronos' published vocabulary
+  assert abstract.shared.shape == (config.tokenizer.n_tokens, config.t5.d_model)
 
 
 def test_mini_inner_dim_differs_from_d_model():
