@@ -7,7 +7,7 @@ import signal
 
 import pytest
 
-from lowrank_ts.cli import compress, evaluate, forecast, learning_curve
+from lowrank_ts.cli import compress, evaluate, exits, forecast, learning_curve
 from lowrank_ts.evaluation import checkpoint_scores, plots
 from lowrank_ts.interop import hf
 from lowrank_ts.models import BOLT_CONFIGS, registry
@@ -96,3 +96,20 @@ def test_learning_curve_interrupted_exits_143_and_exports_nothing(tmp_path, caps
                                      str(tmp_path.parent / f"{tmp_path.name}-hf")],
                signal.SIGTERM, capsys, "lowrank-ts learning-curve")
   assert not (tmp_path.parent / f"{tmp_path.name}-hf").exists()
+
+
+def test_a_signal_inside_an_extension_import_ends_with_one_line(capsys):
+  # A C extension's initialisation turns the handler's exception into an ImportError raised
+  # from it (tensorstore, imported by orbax, does): still an interruption, not a traceback.
+  signals = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+  with pytest.raises(SystemExit) as exit_info:
+    with exits.interrupts("lowrank-ts compress"):
+      try:
+        raise exits.Interrupted(signal.SIGTERM)
+      except exits.Interrupted as err:
+        raise ImportError("initialization failed") from err
+  assert exit_info.value.code == 143
+  assert capsys.readouterr().err == "lowrank-ts compress: interrupted by SIGTERM\n"
+  assert {s: signal.getsignal(s) for s in signals} == signals
+  with pytest.raises(ImportError), exits.interrupts("lowrank-ts compress"):  # a real one
+    raise ImportError("no module named x")

@@ -53,6 +53,18 @@ class Interrupted(KeyboardInterrupt):
     self.signum = signum
 
 
+def _interruption(err: BaseException | None) -> KeyboardInterrupt | None:
+  """The KeyboardInterrupt ``err`` is, or was raised from: a signal arriving while a C extension
+  initialises (an import) comes out as an ImportError caused by it."""
+  seen = set()
+  while err is not None and id(err) not in seen:
+    if isinstance(err, KeyboardInterrupt):
+      return err
+    seen.add(id(err))
+    err = err.__cause__ or err.__context__
+  return None
+
+
 @contextlib.contextmanager
 def interrupts(prog: str):
   """SIGINT / SIGTERM inside raise :class:`Interrupted`; once it has unwound, one line
@@ -69,7 +81,10 @@ def interrupts(prog: str):
   previous = {s: signal.signal(s, handler) for s in signals}
   try:
     yield
-  except KeyboardInterrupt as err:
+  except BaseException as raised:
+    err = _interruption(raised)
+    if err is None:
+      raise
     signum = getattr(err, "signum", signal.SIGINT)
     notes = "".join(f"; {note}" for note in getattr(err, "__notes__", ()))
     print(f"{prog}: interrupted by {signal.Signals(signum).name}{notes}", file=sys.stderr,
