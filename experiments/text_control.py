@@ -271,7 +271,7 @@ def plot(results, params):
 
 def main(argv=None) -> int:
   args = common.parse_args(__doc__, argv, extra={
-      **{"--model": trained.model_flags("")["--model"]},
+      "--model": trained.model_flags("")["--model"],
       "--text-model": {"default": None, "help": "the text control's folder or training workdir "
                                                 "(default: experiments/controls/"
                                                 "cpu-reference-text)"}})

@@ -102,12 +102,11 @@ def test_a_signal_inside_an_extension_import_ends_with_one_line(capsys):
   # A C extension's initialisation turns the handler's exception into an ImportError raised
   # from it (tensorstore, imported by orbax, does): still an interruption, not a traceback.
   signals = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
-  with pytest.raises(SystemExit) as exit_info:
-    with exits.interrupts("lowrank-ts compress"):
-      try:
-        raise exits.Interrupted(signal.SIGTERM)
-      except exits.Interrupted as err:
-        raise ImportError("initialization failed") from err
+  with pytest.raises(SystemExit) as exit_info, exits.interrupts("lowrank-ts compress"):
+    try:
+      raise exits.Interrupted(signal.SIGTERM)
+    except exits.Interrupted as err:
+      raise ImportError("initialization failed") from err
   assert exit_info.value.code == 143
   assert capsys.readouterr().err == "lowrank-ts compress: interrupted by SIGTERM\n"
   assert {s: signal.getsignal(s) for s in signals} == signals

@@ -16,12 +16,12 @@ import ast
 import functools
 import hashlib
 import os
+import pydoc_data.topics
 import sysconfig
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
-import pydoc_data.topics
 
 from lowrank_ts import checks
 
