@@ -77,58 +77,32 @@ def _state(seed: Any, step: Any) -> dict[str, np.ndarray]:
   return {"seed": np.asarray(seed, np.int64), "step": np.asarray(step, np.int64)}
 
 
-class InputPipeline:
-  """Iterator of float batches ``{"context": [B, C], "target": [B, H]}`` (float32).
+class SeededBatches:
+  """Batches that are a pure function of (seed, step, row): the rows a process yields
+  (:meth:`set_rows`) and the checkpointable state ``{"seed", "step"}`` shared by the input
+  pipelines (:class:`InputPipeline`, :class:`lowrank_ts.data.text_corpus.TextPipeline`).
+  Subclasses set ``batch_size`` and define ``batch_at(step, rows)``."""
 
-  Args:
-    config: a :class:`PipelineConfig`.
-    kernel_synth_series: KernelSynth pool, float [N, T] or a sequence of 1-D series (may be
-      empty when ``kernel_synth_weight`` is 0).
-    tsmixup_sources: the series TSMixup draws from (KernelSynth series and the training parts
-      of real series, in the CPU recipes); may be empty when ``kernel_synth_weight`` is 1.
-    seed: non-negative int.
-    tsmixup_weights: optional probabilities over ``tsmixup_sources`` (default uniform); see
-      :func:`dataset_uniform_weights`.
-  """
+  batch_size: int
 
-  def __init__(self, config: PipelineConfig, *, kernel_synth_series: Sequence[np.ndarray] | Any,
-               tsmixup_sources: Sequence[np.ndarray], seed: int,
-               tsmixup_weights: Sequence[float] | None = None):
-    if not isinstance(config, PipelineConfig):
-      raise ValueError(f"config must be a PipelineConfig, got {type(config).__name__}")
-    self.config = config
-    seed = checks.positive_int(seed, "seed", allow_zero=True)
-    self._kernel_synth = self._pool(kernel_synth_series, "kernel_synth_series",
-                                    config.kernel_synth_weight > 0)
-    self._sources = self._pool(
-        tsmixup_sources, "tsmixup_sources",
-        config.kernel_synth_weight + config.seasonal_synth_weight < 1)
-    self._weights = tsmixup.check_weights(tsmixup_weights, len(self._sources), "tsmixup_weights")
-    self._state = _state(seed, 0)
-    self._rows = None
+  def __init__(self, seed: int):
+    self._state = _state(checks.positive_int(seed, "seed", allow_zero=True), 0)
+    self._rows: list[int] | None = None
 
   def set_rows(self, rows: Sequence[int] | None) -> None:
     """Makes iteration yield only these rows of each global batch (None: all), e.g. the rows a
     process feeds in multi-host training; a row's example does not depend on the others."""
     if rows is not None:
       rows = [checks.positive_int(int(r), "rows[i]", allow_zero=True) for r in rows]
-      if not rows or max(rows) >= self.config.batch_size or len(set(rows)) != len(rows):
+      if not rows or max(rows) >= self.batch_size or len(set(rows)) != len(rows):
         raise ValueError(f"rows must be distinct indices below batch_size="
-                         f"{self.config.batch_size}, got {rows}")
+                         f"{self.batch_size}, got {rows}")
     self._rows = rows
 
   @property
   def rows(self) -> list[int] | None:
     """The rows of each global batch this iterator yields (None: all; :meth:`set_rows`)."""
     return None if self._rows is None else list(self._rows)
-
-  @staticmethod
-  def _pool(series, name, needed):
-    if len(series) == 0:
-      if needed:
-        raise ValueError(f"{name} must not be empty with this kernel_synth_weight")
-      return []
-    return tsmixup.check_sources(series, name)
 
   # -- checkpointable state ---------------------------------------------------------------------
   def get_state(self) -> dict[str, np.ndarray]:
@@ -156,6 +130,45 @@ class InputPipeline:
     self._state = _state(self._state["seed"], int(self._state["step"]) + 1)
     return batch
 
+
+class InputPipeline(SeededBatches):
+  """Iterator of float batches ``{"context": [B, C], "target": [B, H]}`` (float32).
+
+  Args:
+    config: a :class:`PipelineConfig`.
+    kernel_synth_series: KernelSynth pool, float [N, T] or a sequence of 1-D series (may be
+      empty when ``kernel_synth_weight`` is 0).
+    tsmixup_sources: the series TSMixup draws from (KernelSynth series and the training parts
+      of real series, in the CPU recipes); may be empty when ``kernel_synth_weight`` is 1.
+    seed: non-negative int.
+    tsmixup_weights: optional probabilities over ``tsmixup_sources`` (default uniform); see
+      :func:`dataset_uniform_weights`.
+  """
+
+  def __init__(self, config: PipelineConfig, *, kernel_synth_series: Sequence[np.ndarray] | Any,
+               tsmixup_sources: Sequence[np.ndarray], seed: int,
+               tsmixup_weights: Sequence[float] | None = None):
+    if not isinstance(config, PipelineConfig):
+      raise ValueError(f"config must be a PipelineConfig, got {type(config).__name__}")
+    self.config = config
+    super().__init__(seed)
+    self.batch_size = config.batch_size
+    self._kernel_synth = self._pool(kernel_synth_series, "kernel_synth_series",
+                                    config.kernel_synth_weight > 0)
+    self._sources = self._pool(
+        tsmixup_sources, "tsmixup_sources",
+        config.kernel_synth_weight + config.seasonal_synth_weight < 1)
+    self._weights = tsmixup.check_weights(tsmixup_weights, len(self._sources), "tsmixup_weights")
+
+  @staticmethod
+  def _pool(series, name, needed):
+    if len(series) == 0:
+      if needed:
+        raise ValueError(f"{name} must not be empty with this kernel_synth_weight")
+      return []
+    return tsmixup.check_sources(series, name)
+
+  # -- batches ----------------------------------------------------------------------------------
   def batch_at(self, step: int, rows: Sequence[int] | None = None) -> dict[str, np.ndarray]:
     """The batch number ``step`` (random access; does not move the iterator), or only its
     ``rows``."""

@@ -18,12 +18,13 @@ import hashlib
 import os
 import pydoc_data.topics
 import sysconfig
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from lowrank_ts import checks
+from lowrank_ts.data import pipeline
 
 N_SPECIAL = 2  # pad 0, EOS 1
 VOCAB = 256 + N_SPECIAL
@@ -83,18 +84,14 @@ def tokens(data: np.ndarray) -> np.ndarray:
   return np.asarray(data, np.int32) + N_SPECIAL
 
 
-def _state(seed: Any, step: Any) -> dict[str, np.ndarray]:
-  return {"seed": np.asarray(seed, np.int64), "step": np.asarray(step, np.int64)}
-
-
-class TextPipeline:
+class TextPipeline(pipeline.SeededBatches):
   """Batches of model inputs ``{input_ids [B, C + 1], attention_mask [B, C + 1], labels [B, H]}``
   (numpy): a context of ``context`` bytes (EOS appended, as Chronos' encoder reads) and the next
   ``horizon`` bytes as labels, at a uniformly drawn offset of the training part.
 
-  The same interface as :class:`lowrank_ts.data.pipeline.InputPipeline` (``get_state`` /
-  ``set_state`` / ``batch_at`` / ``rows``): batch ``s`` is a pure function of (seed, step, row),
-  so a resumed run sees exactly the batches of an uninterrupted one.
+  Rows and checkpointable state as :class:`lowrank_ts.data.pipeline.InputPipeline`'s
+  (:class:`~lowrank_ts.data.pipeline.SeededBatches`): batch ``s`` is a pure function of (seed,
+  step, row), so a resumed run sees exactly the batches of an uninterrupted one.
   """
 
   def __init__(self, *, batch_size: int, context: int, horizon: int, seed: int,
@@ -106,32 +103,7 @@ class TextPipeline:
     if self._data.ndim != 1 or self._data.size < self.context + self.horizon:
       raise ValueError(f"data must be 1-D bytes of at least context + horizon = "
                        f"{self.context + self.horizon}, got shape {self._data.shape}")
-    self._state = _state(checks.positive_int(seed, "seed", allow_zero=True), 0)
-    self._rows: list[int] | None = None
-
-  def set_rows(self, rows: Sequence[int] | None) -> None:
-    """Yields only these rows of each global batch (None: all)."""
-    if rows is not None:
-      rows = [checks.positive_int(int(r), "rows[i]", allow_zero=True) for r in rows]
-      if not rows or max(rows) >= self.batch_size or len(set(rows)) != len(rows):
-        raise ValueError(f"rows must be distinct indices below batch_size={self.batch_size}, "
-                         f"got {rows}")
-    self._rows = rows
-
-  @property
-  def rows(self) -> list[int] | None:
-    return None if self._rows is None else list(self._rows)
-
-  def get_state(self) -> dict[str, np.ndarray]:
-    return {k: v.copy() for k, v in self._state.items()}
-
-  def set_state(self, state: Mapping[str, Any]) -> None:
-    if not isinstance(state, Mapping) or set(state) != {"seed", "step"}:
-      raise ValueError(f"state must be a mapping with keys seed and step, got {state!r}")
-    values = [np.asarray(state[k]) for k in ("seed", "step")]
-    if any(v.shape != () or not np.issubdtype(v.dtype, np.integer) or v < 0 for v in values):
-      raise ValueError(f"state values must be non-negative integer scalars, got {state!r}")
-    self._state = _state(int(values[0]), int(values[1]))
+    super().__init__(seed)
 
   def batch_at(self, step: int, rows: Sequence[int] | None = None) -> dict[str, np.ndarray]:
     """The batch number ``step`` (random access), or only its ``rows``."""

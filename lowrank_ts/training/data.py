@@ -120,9 +120,9 @@ class Prefetcher:
   thread is raised by :meth:`next` for the batch that failed.
   """
 
-  def __init__(self, pipe: pipeline.InputPipeline | text_corpus.TextPipeline,
-               prepare: Callable[[dict], Any], depth: int = 2):
-    if not isinstance(pipe, (pipeline.InputPipeline, text_corpus.TextPipeline)):
+  def __init__(self, pipe: pipeline.SeededBatches, prepare: Callable[[dict], Any],
+               depth: int = 2):
+    if not isinstance(pipe, pipeline.SeededBatches):
       raise ValueError(f"pipe must be an InputPipeline or a TextPipeline, got "  # noqa: TRY004
                        f"{type(pipe).__name__}")
     if not callable(prepare):
